@@ -1,0 +1,25 @@
+//! The one error type of the store crate.
+
+/// What can go wrong in a repository call.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database could not be reached or rejected the statement.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed to apply.
+    #[error("failed to apply migrations")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be decoded (for example corrupted JSON).
+    #[error("failed to decode stored {what}")]
+    Decode {
+        /// Which value.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The connection string names an engine this build does not know.
+    #[error("unsupported database url `{0}`: expected sqlite:")]
+    UnsupportedUrl(String),
+}

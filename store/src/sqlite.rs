@@ -1,0 +1,307 @@
+//! The embedded store: SQLite through sqlx, in WAL mode so readers never wait for the writer.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use tracing::instrument;
+
+use crate::{Candle, Insight, MarketWrite, ParkedEvent, Quote, Result, Store, StoreError};
+
+/// [`Store`] on a SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite:PATH` or `sqlite::memory:`).
+    ///
+    /// Migrations are not applied here; call [`SqliteStore::migrate`].
+    pub async fn connect(url: &str) -> Result<Self> {
+        if !url.starts_with("sqlite:") {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        }
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5));
+        // An in-memory database exists per connection, so it must be a pool of one.
+        let max_connections = if url.contains(":memory:") { 1 } else { 8 };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// Applies the embedded migrations under `migrations/sqlite`.
+    pub async fn migrate(&self) -> Result<()> {
+        sqlx::migrate!("../migrations/sqlite")
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+fn to_ms(ts: DateTime<Utc>) -> i64 {
+    ts.timestamp_millis()
+}
+
+fn from_ms(ms: i64) -> DateTime<Utc> {
+    // Out-of-range values cannot come from `to_ms`; clamp rather than fail on a corrupt row.
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(quotes = write.quotes.len(), candles = write.candles.len(), insights = write.insights.len()), err)]
+    async fn record_market(&self, write: &MarketWrite) -> Result<()> {
+        if write.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for quote in &write.quotes {
+            sqlx::query(
+                "INSERT INTO quotes (symbol, price, bid, ask, volume, day_open, ts_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (symbol) DO UPDATE SET price = excluded.price, bid = excluded.bid,
+                   ask = excluded.ask, volume = excluded.volume, day_open = excluded.day_open,
+                   ts_ms = excluded.ts_ms
+                 WHERE excluded.ts_ms >= quotes.ts_ms",
+            )
+            .bind(&quote.symbol)
+            .bind(quote.price)
+            .bind(quote.bid)
+            .bind(quote.ask)
+            .bind(quote.volume)
+            .bind(quote.day_open)
+            .bind(to_ms(quote.ts))
+            .execute(&mut *tx)
+            .await?;
+        }
+        for candle in &write.candles {
+            sqlx::query(
+                "INSERT INTO candles (symbol, interval_secs, start_ms, open, high, low, close, volume, trades)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (symbol, interval_secs, start_ms) DO UPDATE SET open = excluded.open,
+                   high = excluded.high, low = excluded.low, close = excluded.close,
+                   volume = excluded.volume, trades = excluded.trades",
+            )
+            .bind(&candle.symbol)
+            .bind(candle.interval_secs)
+            .bind(to_ms(candle.start))
+            .bind(candle.open)
+            .bind(candle.high)
+            .bind(candle.low)
+            .bind(candle.close)
+            .bind(candle.volume)
+            .bind(candle.trades)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for insight in &write.insights {
+            sqlx::query(
+                "INSERT INTO insights (id, symbol, kind, severity, message, ts_ms, indicators)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&insight.id)
+            .bind(&insight.symbol)
+            .bind(&insight.kind)
+            .bind(&insight.severity)
+            .bind(&insight.message)
+            .bind(to_ms(insight.ts))
+            .bind(insight.indicators.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn symbols(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query_scalar("SELECT symbol FROM quotes ORDER BY symbol")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows)
+    }
+
+    #[instrument(skip(self), err)]
+    async fn quote(&self, symbol: &str) -> Result<Option<Quote>> {
+        let row = sqlx::query(
+            "SELECT symbol, price, bid, ask, volume, day_open, ts_ms FROM quotes WHERE symbol = ?1",
+        )
+        .bind(symbol)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| Quote {
+            symbol: row.get("symbol"),
+            price: row.get("price"),
+            bid: row.get("bid"),
+            ask: row.get("ask"),
+            volume: row.get("volume"),
+            day_open: row.get("day_open"),
+            ts: from_ms(row.get("ts_ms")),
+        }))
+    }
+
+    #[instrument(skip(self), err)]
+    async fn candles(
+        &self,
+        symbol: &str,
+        interval_secs: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Candle>> {
+        let rows = sqlx::query(
+            "SELECT * FROM (
+               SELECT symbol, interval_secs, start_ms, open, high, low, close, volume, trades
+               FROM candles WHERE symbol = ?1 AND interval_secs = ?2 AND start_ms >= ?3 AND start_ms < ?4
+               ORDER BY start_ms DESC LIMIT ?5
+             ) ORDER BY start_ms ASC",
+        )
+        .bind(symbol)
+        .bind(interval_secs)
+        .bind(to_ms(from))
+        .bind(to_ms(to))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Candle {
+                symbol: row.get("symbol"),
+                interval_secs: row.get("interval_secs"),
+                start: from_ms(row.get("start_ms")),
+                open: row.get("open"),
+                high: row.get("high"),
+                low: row.get("low"),
+                close: row.get("close"),
+                volume: row.get("volume"),
+                trades: row.get("trades"),
+            })
+            .collect())
+    }
+
+    #[instrument(skip(self), err)]
+    async fn insights(&self, symbol: &str, kinds: &[String], last: u32) -> Result<Vec<Insight>> {
+        // Filter kinds in SQL through a JSON array so the statement stays one prepared shape.
+        let kinds_json = serde_json::Value::from(kinds.to_vec()).to_string();
+        let rows = sqlx::query(
+            "SELECT id, symbol, kind, severity, message, ts_ms, indicators FROM insights
+             WHERE symbol = ?1 AND (json_array_length(?2) = 0 OR kind IN (SELECT value FROM json_each(?2)))
+             ORDER BY ts_ms DESC, id DESC LIMIT ?3",
+        )
+        .bind(symbol)
+        .bind(kinds_json)
+        .bind(i64::from(last))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let indicators: String = row.get("indicators");
+                Ok(Insight {
+                    id: row.get("id"),
+                    symbol: row.get("symbol"),
+                    kind: row.get("kind"),
+                    severity: row.get("severity"),
+                    message: row.get("message"),
+                    ts: from_ms(row.get("ts_ms")),
+                    indicators: serde_json::from_str(&indicators).map_err(|source| {
+                        StoreError::Decode {
+                            what: "insight indicators",
+                            source,
+                        }
+                    })?,
+                })
+            })
+            .collect()
+    }
+
+    async fn watchlist(&self, user_id: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query_scalar(
+            "SELECT symbol FROM watchlist WHERE user_id = ?1 ORDER BY added_ms, rowid",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    #[instrument(skip(self), err)]
+    async fn add_to_watchlist(&self, user_id: &str, symbol: &str) -> Result<Vec<String>> {
+        sqlx::query(
+            "INSERT INTO watchlist (user_id, symbol, added_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT (user_id, symbol) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(symbol)
+        .bind(Utc::now().timestamp_millis())
+        .execute(&self.pool)
+        .await?;
+        self.watchlist(user_id).await
+    }
+
+    #[instrument(skip(self), err)]
+    async fn remove_from_watchlist(&self, user_id: &str, symbol: &str) -> Result<Vec<String>> {
+        sqlx::query("DELETE FROM watchlist WHERE user_id = ?1 AND symbol = ?2")
+            .bind(user_id)
+            .bind(symbol)
+            .execute(&self.pool)
+            .await?;
+        self.watchlist(user_id).await
+    }
+
+    #[instrument(skip_all, fields(topic = %event.topic, offset = event.offset), err)]
+    async fn park_event(&self, event: &ParkedEvent) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO parked_events (topic, partition, log_offset, event_key, payload, reason, parked_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(&event.topic)
+        .bind(event.partition)
+        .bind(event.offset)
+        .bind(&event.key)
+        .bind(&event.payload)
+        .bind(&event.reason)
+        .bind(to_ms(event.parked_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn parked_events(&self, limit: u32) -> Result<Vec<ParkedEvent>> {
+        let rows = sqlx::query(
+            "SELECT topic, partition, log_offset, event_key, payload, reason, parked_ms
+             FROM parked_events ORDER BY id DESC LIMIT ?1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| ParkedEvent {
+                topic: row.get("topic"),
+                partition: row.get("partition"),
+                offset: row.get("log_offset"),
+                key: row.get("event_key"),
+                payload: row.get("payload"),
+                reason: row.get("reason"),
+                parked_at: from_ms(row.get("parked_ms")),
+            })
+            .collect())
+    }
+}

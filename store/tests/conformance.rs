@@ -1,0 +1,173 @@
+//! One conformance suite for every [`Store`] engine. Each engine gets a fresh database per test;
+//! the PostgreSQL engine joins this file when it lands.
+
+use chrono::{Duration, TimeZone, Utc};
+use finpulse_store::{Candle, Insight, MarketWrite, ParkedEvent, Quote, SqliteStore, Store};
+
+async fn sqlite() -> (SqliteStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite:{}", dir.path().join("test.db").display());
+    let store = SqliteStore::connect(&url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    (store, dir)
+}
+
+fn quote(symbol: &str, price: f64, ms: i64) -> Quote {
+    Quote {
+        symbol: symbol.into(),
+        price,
+        bid: price - 0.01,
+        ask: price + 0.01,
+        volume: 100.0,
+        day_open: 100.0,
+        ts: Utc.timestamp_millis_opt(ms).unwrap(),
+    }
+}
+
+fn candle(symbol: &str, minute: i64, close: f64) -> Candle {
+    Candle {
+        symbol: symbol.into(),
+        interval_secs: 60,
+        start: Utc.timestamp_millis_opt(minute * 60_000).unwrap(),
+        open: close,
+        high: close + 1.0,
+        low: close - 1.0,
+        close,
+        volume: 10.0,
+        trades: 3,
+    }
+}
+
+fn insight(id: &str, kind: &str, ms: i64) -> Insight {
+    Insight {
+        id: id.into(),
+        symbol: "AAPL".into(),
+        kind: kind.into(),
+        severity: "notice".into(),
+        message: format!("{kind} happened"),
+        ts: Utc.timestamp_millis_opt(ms).unwrap(),
+        indicators: serde_json::json!({"rsi14": 71.5}),
+    }
+}
+
+async fn quotes_keep_the_latest(store: impl Store) {
+    let write = MarketWrite {
+        quotes: vec![quote("MSFT", 10.0, 2_000), quote("AAPL", 5.0, 1_000)],
+        ..Default::default()
+    };
+    store.record_market(&write).await.unwrap();
+    // An older quote arriving late must not overwrite a newer one.
+    let late = MarketWrite {
+        quotes: vec![quote("MSFT", 9.0, 1_000)],
+        ..Default::default()
+    };
+    store.record_market(&late).await.unwrap();
+    assert_eq!(store.quote("MSFT").await.unwrap().unwrap().price, 10.0);
+    assert_eq!(store.symbols().await.unwrap(), vec!["AAPL", "MSFT"]);
+    assert!(store.quote("NOPE").await.unwrap().is_none());
+}
+
+async fn candles_upsert_and_range(store: impl Store) {
+    let write = MarketWrite {
+        candles: (0..10).map(|m| candle("AAPL", m, m as f64)).collect(),
+        ..Default::default()
+    };
+    store.record_market(&write).await.unwrap();
+    let update = MarketWrite {
+        candles: vec![candle("AAPL", 9, 99.0)],
+        ..Default::default()
+    };
+    store.record_market(&update).await.unwrap();
+    let from = Utc.timestamp_millis_opt(2 * 60_000).unwrap();
+    let to = from + Duration::minutes(8);
+    let got = store.candles("AAPL", 60, from, to, 100).await.unwrap();
+    assert_eq!(got.len(), 8);
+    assert_eq!(got.first().unwrap().close, 2.0);
+    assert_eq!(got.last().unwrap().close, 99.0);
+    // A limit keeps the most recent candles, still oldest first.
+    let limited = store.candles("AAPL", 60, from, to, 3).await.unwrap();
+    let closes: Vec<f64> = limited.iter().map(|c| c.close).collect();
+    assert_eq!(closes, vec![7.0, 8.0, 99.0]);
+}
+
+async fn insights_are_idempotent_and_filtered(store: impl Store) {
+    let write = MarketWrite {
+        insights: vec![
+            insight("a", "RSI_OVERBOUGHT", 1),
+            insight("b", "VOLUME_SPIKE", 2),
+            insight("c", "RSI_OVERBOUGHT", 3),
+        ],
+        ..Default::default()
+    };
+    store.record_market(&write).await.unwrap();
+    store.record_market(&write).await.unwrap();
+    let all = store.insights("AAPL", &[], 10).await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, vec!["c", "b", "a"]);
+    let rsi = store
+        .insights("AAPL", &["RSI_OVERBOUGHT".to_string()], 1)
+        .await
+        .unwrap();
+    assert_eq!(rsi.len(), 1);
+    assert_eq!(rsi[0].id, "c");
+    assert_eq!(rsi[0].indicators["rsi14"], 71.5);
+}
+
+async fn watchlists_are_per_user(store: impl Store) {
+    store.add_to_watchlist("alice", "AAPL").await.unwrap();
+    store.add_to_watchlist("alice", "MSFT").await.unwrap();
+    let list = store.add_to_watchlist("alice", "AAPL").await.unwrap();
+    assert_eq!(list, vec!["AAPL", "MSFT"]);
+    assert!(store.watchlist("bob").await.unwrap().is_empty());
+    let list = store.remove_from_watchlist("alice", "AAPL").await.unwrap();
+    assert_eq!(list, vec!["MSFT"]);
+}
+
+async fn parked_events_keep_the_bytes(store: impl Store) {
+    let event = ParkedEvent {
+        topic: "market.ticks".into(),
+        partition: 2,
+        offset: 41,
+        key: Some("AAPL".into()),
+        payload: vec![0xff, b'{', 0x00],
+        reason: "invalid json".into(),
+        parked_at: Utc.timestamp_millis_opt(5).unwrap(),
+    };
+    store.park_event(&event).await.unwrap();
+    assert_eq!(store.parked_events(10).await.unwrap(), vec![event]);
+}
+
+macro_rules! conformance {
+    ($engine:ident) => {
+        mod $engine {
+            use super::*;
+            #[tokio::test]
+            async fn quotes_keep_the_latest() {
+                let (store, _guard) = $engine().await;
+                super::quotes_keep_the_latest(store).await;
+            }
+            #[tokio::test]
+            async fn candles_upsert_and_range() {
+                let (store, _guard) = $engine().await;
+                super::candles_upsert_and_range(store).await;
+            }
+            #[tokio::test]
+            async fn insights_are_idempotent_and_filtered() {
+                let (store, _guard) = $engine().await;
+                super::insights_are_idempotent_and_filtered(store).await;
+            }
+            #[tokio::test]
+            async fn watchlists_are_per_user() {
+                let (store, _guard) = $engine().await;
+                super::watchlists_are_per_user(store).await;
+            }
+            #[tokio::test]
+            async fn parked_events_keep_the_bytes() {
+                let (store, _guard) = $engine().await;
+                super::parked_events_keep_the_bytes(store).await;
+            }
+        }
+    };
+}
+
+conformance!(sqlite);

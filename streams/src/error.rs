@@ -1,0 +1,37 @@
+//! The error type of the streams crate.
+
+/// What can go wrong in the event log, the fan-out or a processor.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// The named topic does not exist in the log.
+    #[error("unknown topic `{0}`")]
+    UnknownTopic(String),
+    /// The log or fan-out was shut down while the call waited.
+    #[error("event log is closed")]
+    Closed,
+    /// An offset was committed for a partition the consumer does not own or beyond its end.
+    #[error("invalid commit of offset {offset} on {topic}/{partition}")]
+    InvalidCommit {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Offset.
+        offset: i64,
+    },
+    /// The store rejected a write.
+    #[error("store write failed")]
+    Store(#[from] finpulse_store::StoreError),
+    /// An event could not be encoded.
+    #[error("failed to encode event")]
+    Encode(#[source] serde_json::Error),
+    /// A market data file could not be read.
+    #[error("failed to read market data from {path}: {reason}")]
+    Source {
+        /// The file.
+        path: String,
+        /// Why, including the line where it applies.
+        reason: String,
+    },
+}

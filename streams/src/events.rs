@@ -1,0 +1,79 @@
+//! Payloads of the events finpulse moves, and the topics and fan-out channels they use.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::envelope::EventPayload;
+
+/// Log topic of raw market ticks.
+pub const TICKS_TOPIC: &str = "market.ticks";
+/// Log topic of insights, for consumers downstream of the market processor.
+pub const INSIGHTS_TOPIC: &str = "market.insights";
+
+/// Fan-out channel carrying the ticks of one symbol.
+pub fn tick_channel(symbol: &str) -> String {
+    format!("ticks.{symbol}")
+}
+
+/// Fan-out channel carrying candle updates of one symbol at one interval.
+pub fn candle_channel(symbol: &str, interval_secs: i64) -> String {
+    format!("candles.{symbol}.{interval_secs}")
+}
+
+/// Fan-out channel carrying the insights of one symbol.
+pub fn insight_channel(symbol: &str) -> String {
+    format!("insights.{symbol}")
+}
+
+/// A trade print with the prevailing quote.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tick {
+    /// Ticker symbol, upper case.
+    pub symbol: String,
+    /// Trade price.
+    pub price: f64,
+    /// Trade size.
+    pub size: f64,
+    /// Best bid.
+    pub bid: f64,
+    /// Best ask.
+    pub ask: f64,
+    /// When the trade happened (market time; a replay or a sped-up simulator may differ from now).
+    pub ts: DateTime<Utc>,
+}
+
+impl EventPayload for Tick {
+    const TYPE: &'static str = "market.tick";
+    const VERSION: u16 = 1;
+
+    fn key(&self) -> &str {
+        &self.symbol
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.symbol.is_empty() || self.symbol.len() > 32 {
+            return Err("symbol must be 1 to 32 characters".into());
+        }
+        if !(self.price.is_finite() && self.price > 0.0) {
+            return Err(format!("price must be positive, got {}", self.price));
+        }
+        if !(self.size.is_finite() && self.size >= 0.0) {
+            return Err(format!("size must be non-negative, got {}", self.size));
+        }
+        if !(self.bid.is_finite() && self.ask.is_finite()) {
+            return Err("bid and ask must be finite".into());
+        }
+        Ok(())
+    }
+}
+
+/// What travels on the fan-out: a message plus the time it was published, so the far end can
+/// measure latency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Published<T> {
+    /// When the processor published it.
+    pub published_at: DateTime<Utc>,
+    /// The message.
+    pub body: T,
+}

@@ -1,0 +1,143 @@
+//! In-process fan-out over tokio broadcast channels: the embedded default, and the per-replica
+//! hub that a networked fan-out feeds so each replica holds one upstream subscription per
+//! channel however many sockets want it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use parking_lot::Mutex;
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use super::{FanOut, FanOutItem};
+use crate::StreamError;
+
+/// [`FanOut`] within one process.
+#[derive(Debug, Clone)]
+pub struct LocalFanOut {
+    channels: Arc<Mutex<HashMap<String, broadcast::Sender<Bytes>>>>,
+    capacity: usize,
+}
+
+impl Default for LocalFanOut {
+    fn default() -> Self {
+        Self::new(1024)
+    }
+}
+
+impl LocalFanOut {
+    /// A hub whose channels buffer `capacity` messages per subscriber before it lags.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            channels: Arc::default(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Number of channels with at least one subscriber.
+    pub fn active_channels(&self) -> usize {
+        self.channels
+            .lock()
+            .values()
+            .filter(|s| s.receiver_count() > 0)
+            .count()
+    }
+
+    /// Delivers to local subscribers; returns how many received it.
+    pub fn send(&self, channel: &str, message: Bytes) -> usize {
+        let mut channels = self.channels.lock();
+        let Some(sender) = channels.get(channel) else {
+            return 0;
+        };
+        match sender.send(message) {
+            Ok(receivers) => receivers,
+            Err(_) => {
+                // Everybody left: forget the channel so idle names do not pile up.
+                channels.remove(channel);
+                0
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl FanOut for LocalFanOut {
+    async fn publish(&self, channel: &str, message: Bytes) -> Result<(), StreamError> {
+        self.send(channel, message);
+        Ok(())
+    }
+
+    fn subscribe(&self, channel: &str) -> BoxStream<'static, FanOutItem> {
+        let receiver = self
+            .channels
+            .lock()
+            .entry(channel.to_owned())
+            .or_insert_with(|| broadcast::channel(self.capacity).0)
+            .subscribe();
+        BroadcastStream::new(receiver)
+            .map(|item| match item {
+                Ok(bytes) => FanOutItem::Message(bytes),
+                Err(BroadcastStreamRecvError::Lagged(missed)) => FanOutItem::Lagged(missed),
+            })
+            .boxed()
+    }
+
+    async fn is_ready(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn subscribers_get_messages_of_their_channel_only() {
+        let hub = LocalFanOut::default();
+        let mut a = hub.subscribe("ticks.AAPL");
+        let mut m = hub.subscribe("ticks.MSFT");
+        hub.publish("ticks.AAPL", Bytes::from_static(b"1"))
+            .await
+            .unwrap();
+        hub.publish("ticks.MSFT", Bytes::from_static(b"2"))
+            .await
+            .unwrap();
+        assert_eq!(
+            a.next().await,
+            Some(FanOutItem::Message(Bytes::from_static(b"1")))
+        );
+        assert_eq!(
+            m.next().await,
+            Some(FanOutItem::Message(Bytes::from_static(b"2")))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_slow_subscriber_is_told_it_lagged() {
+        let hub = LocalFanOut::new(2);
+        let mut slow = hub.subscribe("c");
+        for i in 0..5u8 {
+            hub.publish("c", Bytes::from(vec![i])).await.unwrap();
+        }
+        assert_eq!(slow.next().await, Some(FanOutItem::Lagged(3)));
+        assert_eq!(
+            slow.next().await,
+            Some(FanOutItem::Message(Bytes::from(vec![3])))
+        );
+    }
+
+    #[tokio::test]
+    async fn channels_without_subscribers_are_forgotten() {
+        let hub = LocalFanOut::default();
+        let sub = hub.subscribe("c");
+        assert_eq!(hub.active_channels(), 1);
+        drop(sub);
+        assert_eq!(hub.send("c", Bytes::new()), 0);
+        assert_eq!(hub.active_channels(), 0);
+    }
+}

@@ -1,0 +1,38 @@
+//! Fan-out: delivering processed results to every gateway replica's subscribers.
+//!
+//! Channels are named strings (`ticks.AAPL`, `insights.AAPL`); messages are opaque bytes. A
+//! subscriber that falls behind is not allowed to slow the publisher or the other subscribers:
+//! it skips ahead and is told how many messages it missed with [`FanOutItem::Lagged`], so the
+//! socket layer can tell its client instead of losing data silently.
+
+mod local;
+
+pub use local::LocalFanOut;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+
+use crate::StreamError;
+
+/// What a channel subscription yields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FanOutItem {
+    /// One published message.
+    Message(Bytes),
+    /// This many messages were skipped because the subscriber fell behind.
+    Lagged(u64),
+}
+
+/// Publish/subscribe by channel name.
+#[async_trait]
+pub trait FanOut: Send + Sync + 'static {
+    /// Sends `message` to every current subscriber of `channel`.
+    async fn publish(&self, channel: &str, message: Bytes) -> Result<(), StreamError>;
+
+    /// Receives every message published on `channel` from now on.
+    fn subscribe(&self, channel: &str) -> BoxStream<'static, FanOutItem>;
+
+    /// True when publishes reach subscribers.
+    async fn is_ready(&self) -> bool;
+}

@@ -1,0 +1,422 @@
+//! Market state per symbol: quotes, one-minute candles, indicators and the signals they raise.
+//!
+//! Pure logic, no IO: [`MarketState::on_tick`] folds one tick in and says what changed. Signals
+//! are edge-triggered on closed candles (RSI *crossing* 70, not every bar above it), so a
+//! subscriber gets one insight per event, and their ids are derived from symbol, kind and candle
+//! start so reprocessing the same ticks yields the same insights.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use finpulse_store::{Candle, Insight, Quote};
+
+use crate::events::Tick;
+use crate::indicators::{Bar, IndicatorSet, Snapshot};
+
+/// Length of the candles finpulse builds, in seconds.
+pub const CANDLE_INTERVAL_SECS: i64 = 60;
+
+/// RSI level above which a symbol is overbought.
+const RSI_OVERBOUGHT: f64 = 70.0;
+/// RSI level below which a symbol is oversold.
+const RSI_OVERSOLD: f64 = 30.0;
+/// A bar's volume this many times the 20-bar average is a spike.
+const VOLUME_SPIKE_RATIO: f64 = 3.0;
+/// A return this many standard deviations from the recent mean is an anomaly.
+const RETURN_ANOMALY_Z: f64 = 3.0;
+
+/// Every insight kind the market processor emits.
+pub const INSIGHT_KINDS: &[&str] = &[
+    "INDICATORS",
+    "MA_BULLISH_CROSS",
+    "MA_BEARISH_CROSS",
+    "MACD_BULLISH_CROSS",
+    "MACD_BEARISH_CROSS",
+    "RSI_OVERBOUGHT",
+    "RSI_OVERSOLD",
+    "BOLLINGER_BREAKOUT_UP",
+    "BOLLINGER_BREAKOUT_DOWN",
+    "VOLUME_SPIKE",
+    "RETURN_ANOMALY",
+];
+
+/// What one tick changed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TickOutcome {
+    /// The tick is older than the symbol's open candle and was left out.
+    Late,
+    /// The tick was folded in.
+    Applied {
+        /// The symbol's quote after the tick.
+        quote: Quote,
+        /// The open candle after the tick.
+        candle: Candle,
+        /// The candle the tick closed, if it opened a new one.
+        closed: Option<Candle>,
+        /// Insights raised by the closed candle.
+        insights: Vec<Insight>,
+    },
+}
+
+#[derive(Debug)]
+struct SymbolState {
+    day: NaiveDate,
+    day_open: f64,
+    day_volume: f64,
+    candle: Candle,
+    indicators: IndicatorSet,
+    previous: Option<Snapshot>,
+}
+
+/// Streaming state of every symbol seen.
+#[derive(Debug, Default)]
+pub struct MarketState {
+    symbols: HashMap<String, SymbolState>,
+}
+
+fn candle_start(ts: DateTime<Utc>) -> DateTime<Utc> {
+    let ms = ts.timestamp_millis();
+    let interval = CANDLE_INTERVAL_SECS * 1000;
+    Utc.timestamp_millis_opt(ms - ms.rem_euclid(interval))
+        .single()
+        .expect("flooring a valid timestamp stays valid")
+}
+
+fn open_candle(tick: &Tick) -> Candle {
+    Candle {
+        symbol: tick.symbol.clone(),
+        interval_secs: CANDLE_INTERVAL_SECS,
+        start: candle_start(tick.ts),
+        open: tick.price,
+        high: tick.price,
+        low: tick.price,
+        close: tick.price,
+        volume: tick.size,
+        trades: 1,
+    }
+}
+
+impl SymbolState {
+    fn quote(&self, tick: &Tick) -> Quote {
+        Quote {
+            symbol: tick.symbol.clone(),
+            price: tick.price,
+            bid: tick.bid,
+            ask: tick.ask,
+            volume: self.day_volume,
+            day_open: self.day_open,
+            ts: tick.ts,
+        }
+    }
+}
+
+impl MarketState {
+    /// Folds one tick in.
+    pub fn on_tick(&mut self, tick: &Tick) -> TickOutcome {
+        let day = tick.ts.date_naive();
+        let Some(state) = self.symbols.get_mut(&tick.symbol) else {
+            let state = SymbolState {
+                day,
+                day_open: tick.price,
+                day_volume: tick.size,
+                candle: open_candle(tick),
+                indicators: IndicatorSet::default(),
+                previous: None,
+            };
+            let outcome = TickOutcome::Applied {
+                quote: state.quote(tick),
+                candle: state.candle.clone(),
+                closed: None,
+                insights: Vec::new(),
+            };
+            self.symbols.insert(tick.symbol.clone(), state);
+            return outcome;
+        };
+        if tick.ts < state.candle.start {
+            return TickOutcome::Late;
+        }
+        if day != state.day {
+            state.day = day;
+            state.day_open = tick.price;
+            state.day_volume = 0.0;
+        }
+        state.day_volume += tick.size;
+        let mut closed = None;
+        let mut insights = Vec::new();
+        if tick.ts >= state.candle.start + Duration::seconds(CANDLE_INTERVAL_SECS) {
+            let finished = std::mem::replace(&mut state.candle, open_candle(tick));
+            let snapshot = state.indicators.update(&Bar {
+                open: finished.open,
+                high: finished.high,
+                low: finished.low,
+                close: finished.close,
+                volume: finished.volume,
+            });
+            insights = signals(&finished, state.previous.as_ref(), &snapshot);
+            state.previous = Some(snapshot);
+            closed = Some(finished);
+        } else {
+            let candle = &mut state.candle;
+            candle.high = candle.high.max(tick.price);
+            candle.low = candle.low.min(tick.price);
+            candle.close = tick.price;
+            candle.volume += tick.size;
+            candle.trades += 1;
+        }
+        TickOutcome::Applied {
+            quote: state.quote(tick),
+            candle: state.candle.clone(),
+            closed,
+            insights,
+        }
+    }
+}
+
+fn crossed_above(
+    previous: Option<f64>,
+    current: Option<f64>,
+    level_before: f64,
+    level: f64,
+) -> bool {
+    matches!((previous, current), (Some(p), Some(c)) if p <= level_before && c > level)
+}
+
+/// Insights raised by a closed candle, given the indicators before and after it.
+fn signals(candle: &Candle, previous: Option<&Snapshot>, now: &Snapshot) -> Vec<Insight> {
+    let symbol = candle.symbol.as_str();
+    let mut found: Vec<(&str, &str, String)> = Vec::new();
+    let mut found_signal = |kind, severity, message| found.push((kind, severity, message));
+    if let Some(before) = previous {
+        // Moving-average cross: SMA(20) against SMA(50).
+        if let (Some(f0), Some(s0), Some(f1), Some(s1)) =
+            (before.sma20, before.sma50, now.sma20, now.sma50)
+        {
+            if f0 <= s0 && f1 > s1 {
+                found_signal(
+                    "MA_BULLISH_CROSS",
+                    "notice",
+                    format!("{symbol} SMA(20) crossed above SMA(50) at {f1:.2}"),
+                );
+            } else if f0 >= s0 && f1 < s1 {
+                found_signal(
+                    "MA_BEARISH_CROSS",
+                    "notice",
+                    format!("{symbol} SMA(20) crossed below SMA(50) at {f1:.2}"),
+                );
+            }
+        }
+        if let (Some(m0), Some(m1)) = (before.macd, now.macd) {
+            if m0.macd <= m0.signal && m1.macd > m1.signal {
+                found_signal(
+                    "MACD_BULLISH_CROSS",
+                    "notice",
+                    format!(
+                        "{symbol} MACD crossed above its signal line ({:.4} > {:.4})",
+                        m1.macd, m1.signal
+                    ),
+                );
+            } else if m0.macd >= m0.signal && m1.macd < m1.signal {
+                found_signal(
+                    "MACD_BEARISH_CROSS",
+                    "notice",
+                    format!(
+                        "{symbol} MACD crossed below its signal line ({:.4} < {:.4})",
+                        m1.macd, m1.signal
+                    ),
+                );
+            }
+        }
+        if crossed_above(before.rsi14, now.rsi14, RSI_OVERBOUGHT, RSI_OVERBOUGHT) {
+            found_signal(
+                "RSI_OVERBOUGHT",
+                "alert",
+                format!(
+                    "{symbol} RSI(14) rose above {RSI_OVERBOUGHT} to {:.1}: overbought",
+                    now.rsi14.unwrap_or_default()
+                ),
+            );
+        }
+        if crossed_above(
+            before.rsi14.map(|v| -v),
+            now.rsi14.map(|v| -v),
+            -RSI_OVERSOLD,
+            -RSI_OVERSOLD,
+        ) {
+            found_signal(
+                "RSI_OVERSOLD",
+                "alert",
+                format!(
+                    "{symbol} RSI(14) fell below {RSI_OVERSOLD} to {:.1}: oversold",
+                    now.rsi14.unwrap_or_default()
+                ),
+            );
+        }
+        if let (Some(b0), Some(b1)) = (before.bollinger, now.bollinger) {
+            if before.close <= b0.upper && now.close > b1.upper {
+                found_signal(
+                    "BOLLINGER_BREAKOUT_UP",
+                    "notice",
+                    format!(
+                        "{symbol} closed at {:.2}, above the upper Bollinger band {:.2}",
+                        now.close, b1.upper
+                    ),
+                );
+            } else if before.close >= b0.lower && now.close < b1.lower {
+                found_signal(
+                    "BOLLINGER_BREAKOUT_DOWN",
+                    "notice",
+                    format!(
+                        "{symbol} closed at {:.2}, below the lower Bollinger band {:.2}",
+                        now.close, b1.lower
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(average) = now.average_volume20 {
+        if average > 0.0 && now.volume > VOLUME_SPIKE_RATIO * average {
+            found_signal(
+                "VOLUME_SPIKE",
+                "notice",
+                format!(
+                    "{symbol} traded {:.0} in one minute, {:.1}× its 20-minute average",
+                    now.volume,
+                    now.volume / average
+                ),
+            );
+        }
+    }
+    if let Some(z) = now.return_zscore20 {
+        if z.abs() >= RETURN_ANOMALY_Z {
+            let direction = if z > 0.0 { "up" } else { "down" };
+            found_signal(
+                "RETURN_ANOMALY",
+                "alert",
+                format!(
+                    "{symbol} moved {direction} {:.2}σ against its last 20 minutes",
+                    z.abs()
+                ),
+            );
+        }
+    }
+    found_signal(
+        "INDICATORS",
+        "info",
+        format!("{symbol} one-minute close {:.2}", now.close),
+    );
+    let indicators = serde_json::to_value(now).expect("a snapshot of plain numbers serialises");
+    found
+        .into_iter()
+        .map(|(kind, severity, message)| Insight {
+            id: format!("{symbol}:{kind}:{}", candle.start.timestamp_millis()),
+            symbol: symbol.to_owned(),
+            kind: kind.to_owned(),
+            severity: severity.to_owned(),
+            message,
+            ts: candle.start + Duration::seconds(CANDLE_INTERVAL_SECS),
+            indicators: indicators.clone(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tick(seconds: i64, price: f64, size: f64) -> Tick {
+        Tick {
+            symbol: "AAPL".into(),
+            price,
+            size,
+            bid: price - 0.01,
+            ask: price + 0.01,
+            ts: Utc
+                .timestamp_opt(1_767_000_000 - 1_767_000_000 % 60 + seconds, 0)
+                .unwrap(),
+        }
+    }
+
+    fn applied(outcome: TickOutcome) -> (Quote, Candle, Option<Candle>, Vec<Insight>) {
+        match outcome {
+            TickOutcome::Applied {
+                quote,
+                candle,
+                closed,
+                insights,
+            } => (quote, candle, closed, insights),
+            TickOutcome::Late => panic!("tick was late"),
+        }
+    }
+
+    #[test]
+    fn ticks_fold_into_one_minute_candles() {
+        let mut state = MarketState::default();
+        applied(state.on_tick(&tick(0, 10.0, 1.0)));
+        applied(state.on_tick(&tick(20, 12.0, 2.0)));
+        let (_, candle, closed, _) = applied(state.on_tick(&tick(59, 9.0, 3.0)));
+        assert!(closed.is_none());
+        assert_eq!(
+            (candle.open, candle.high, candle.low, candle.close),
+            (10.0, 12.0, 9.0, 9.0)
+        );
+        assert_eq!((candle.volume, candle.trades), (6.0, 3));
+        let (quote, next, closed, insights) = applied(state.on_tick(&tick(61, 11.0, 1.0)));
+        let closed = closed.expect("minute rolled");
+        assert_eq!(closed.close, 9.0);
+        assert_eq!(next.open, 11.0);
+        assert_eq!(next.start - closed.start, Duration::seconds(60));
+        assert_eq!(quote.volume, 7.0);
+        assert_eq!(quote.day_open, 10.0);
+        assert_eq!(
+            insights.iter().map(|i| i.kind.as_str()).collect::<Vec<_>>(),
+            vec!["INDICATORS"]
+        );
+        assert_eq!(state.on_tick(&tick(5, 1.0, 1.0)), TickOutcome::Late);
+    }
+
+    #[test]
+    fn a_steady_rise_then_a_crash_raises_rsi_and_anomaly_signals_once() {
+        let mut state = MarketState::default();
+        let mut kinds = Vec::new();
+        let mut price = 100.0;
+        for minute in 0..40 {
+            // Alternate small moves so the statistics have spread, then climb.
+            price *= if minute < 25 {
+                if minute % 2 == 0 { 1.001 } else { 0.999 }
+            } else {
+                1.004
+            };
+            let (_, _, _, insights) = applied(state.on_tick(&tick(minute * 60, price, 100.0)));
+            kinds.extend(insights.into_iter().map(|i| i.kind));
+        }
+        price *= 0.9;
+        let (_, _, _, insights) = applied(state.on_tick(&tick(40 * 60, price, 5_000.0)));
+        kinds.extend(insights.into_iter().map(|i| i.kind));
+        let (_, _, _, insights) = applied(state.on_tick(&tick(41 * 60, price, 100.0)));
+        let last: Vec<String> = insights.into_iter().map(|i| i.kind).collect();
+        assert_eq!(
+            kinds.iter().filter(|k| *k == "RSI_OVERBOUGHT").count(),
+            1,
+            "{kinds:?}"
+        );
+        assert!(last.contains(&"RETURN_ANOMALY".to_string()), "{last:?}");
+        assert!(last.contains(&"VOLUME_SPIKE".to_string()), "{last:?}");
+        assert!(
+            last.contains(&"BOLLINGER_BREAKOUT_DOWN".to_string()),
+            "{last:?}"
+        );
+    }
+
+    #[test]
+    fn insight_ids_are_deterministic() {
+        let run = || {
+            let mut state = MarketState::default();
+            (0..5)
+                .flat_map(|m| applied(state.on_tick(&tick(m * 60, 10.0 + m as f64, 1.0))).3)
+                .map(|i| i.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(), run());
+        assert_eq!(run().len(), 4);
+    }
+}

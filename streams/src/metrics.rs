@@ -1,0 +1,84 @@
+//! Prometheus metrics of the event log, processors and fan-out.
+
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+/// Counters and gauges of the streams layer, registered in the app's registry.
+#[derive(Debug, Clone)]
+pub struct StreamMetrics {
+    /// `finpulse_log_appended_events_total{topic}`.
+    pub appended: IntCounterVec,
+    /// `finpulse_processor_events_total{topic}`: records a processor handled.
+    pub processed: IntCounterVec,
+    /// `finpulse_processor_parked_events_total{topic,reason}`: records parked as dead letters.
+    pub parked: IntCounterVec,
+    /// `finpulse_processor_lag_events{group}`: appended but not yet committed.
+    pub lag: IntGaugeVec,
+    /// `finpulse_processor_batch_duration_seconds`: one poll's processing, store write included.
+    pub batch_seconds: Histogram,
+    /// `finpulse_fanout_published_messages_total{kind}`: messages handed to the fan-out.
+    pub published: IntCounterVec,
+}
+
+impl StreamMetrics {
+    /// Creates the metrics and registers them in `registry`.
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let metrics = Self {
+            appended: IntCounterVec::new(
+                Opts::new(
+                    "finpulse_log_appended_events_total",
+                    "Events appended to the event log",
+                ),
+                &["topic"],
+            )?,
+            processed: IntCounterVec::new(
+                Opts::new(
+                    "finpulse_processor_events_total",
+                    "Events handled by processors",
+                ),
+                &["topic"],
+            )?,
+            parked: IntCounterVec::new(
+                Opts::new(
+                    "finpulse_processor_parked_events_total",
+                    "Events that could not be processed and were parked (dead letters)",
+                ),
+                &["topic", "reason"],
+            )?,
+            lag: IntGaugeVec::new(
+                Opts::new(
+                    "finpulse_processor_lag_events",
+                    "Events appended to the log but not yet committed by the consumer group",
+                ),
+                &["group"],
+            )?,
+            batch_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "finpulse_processor_batch_duration_seconds",
+                    "Time to process one polled batch, store write included",
+                )
+                .buckets(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+                ]),
+            )?,
+            published: IntCounterVec::new(
+                Opts::new(
+                    "finpulse_fanout_published_messages_total",
+                    "Messages published to the fan-out, by kind",
+                ),
+                &["kind"],
+            )?,
+        };
+        registry.register(Box::new(metrics.appended.clone()))?;
+        registry.register(Box::new(metrics.processed.clone()))?;
+        registry.register(Box::new(metrics.parked.clone()))?;
+        registry.register(Box::new(metrics.lag.clone()))?;
+        registry.register(Box::new(metrics.batch_seconds.clone()))?;
+        registry.register(Box::new(metrics.published.clone()))?;
+        Ok(metrics)
+    }
+
+    /// Metrics registered nowhere, for tests and tools.
+    pub fn unregistered() -> Self {
+        Self::register(&Registry::new()).expect("a fresh registry has no name clashes")
+    }
+}
