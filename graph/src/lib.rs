@@ -1,1 +1,65 @@
-//! placeholder
+//! The finpulse GraphQL schema.
+//!
+//! Queries read the store, mutations change per-user state, subscriptions are filtered streams
+//! from the fan-out. Nothing here knows about HTTP or WebSockets: the gateway executes requests
+//! against [`FinpulseSchema`] with a [`Principal`] in the request data, and decides how results
+//! travel.
+
+mod error;
+mod mutation;
+mod principal;
+mod query;
+mod subscription;
+mod types;
+
+pub use error::ApiError;
+pub use principal::Principal;
+pub use types::{Candle, Insight, InsightKind, Quote, Tick};
+
+use std::sync::Arc;
+
+use async_graphql::{Schema, SchemaBuilder};
+use finpulse_store::Store;
+use finpulse_streams::FanOut;
+
+pub use mutation::MutationRoot;
+pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
+
+/// The executable schema.
+pub type FinpulseSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// Most nesting a query may have.
+pub const MAX_DEPTH: usize = 10;
+/// Most total field cost a query may have (each field costs 1, lists multiply by their limit).
+pub const MAX_COMPLEXITY: usize = 2_000;
+
+/// What resolvers reach: storage and the fan-out.
+#[derive(Clone)]
+pub struct GraphContext {
+    /// The repositories.
+    pub store: Arc<dyn Store>,
+    /// Where live results arrive.
+    pub fanout: Arc<dyn FanOut>,
+}
+
+/// Builds the schema; the caller may add data or extensions before `finish()`.
+pub fn schema_builder(context: GraphContext) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .data(context)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+}
+
+/// Builds the finished schema.
+pub fn build_schema(context: GraphContext) -> FinpulseSchema {
+    schema_builder(context).finish()
+}
+
+/// Fan-out channel carrying a user's watchlist after every change, so live subscriptions follow it.
+pub fn watchlist_channel(user_id: &str) -> String {
+    format!("watchlist.{user_id}")
+}
+
+/// Fan-out channel carrying every insight of every symbol.
+pub const ALL_INSIGHTS_CHANNEL: &str = "insights.all";

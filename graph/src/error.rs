@@ -1,0 +1,72 @@
+//! Errors as clients see them: a message and a SCREAMING_SNAKE `extensions.code`.
+
+use async_graphql::ErrorExtensions;
+use tracing::error;
+
+/// An error a resolver returns.
+///
+/// Deliberately not `Display` (so not `thiserror`): async-graphql converts every `Display` type
+/// into an error *without* an `extensions.code`, and that conversion would win over ours.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The operation needs a signed-in user.
+    Unauthenticated,
+    /// The input is well-formed GraphQL but not acceptable.
+    BadUserInput(String),
+    /// The server failed; details are logged, never returned.
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    /// The message a client sees.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Unauthenticated => "authentication required".into(),
+            Self::BadUserInput(message) => message.clone(),
+            Self::Internal(_) => "internal error".into(),
+        }
+    }
+
+    /// The `extensions.code` of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::BadUserInput(_) => "BAD_USER_INPUT",
+            Self::Internal(_) => "INTERNAL",
+        }
+    }
+}
+
+impl From<finpulse_store::StoreError> for ApiError {
+    fn from(e: finpulse_store::StoreError) -> Self {
+        Self::Internal(Box::new(e))
+    }
+}
+
+impl From<finpulse_streams::StreamError> for ApiError {
+    fn from(e: finpulse_streams::StreamError) -> Self {
+        Self::Internal(Box::new(e))
+    }
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(e: ApiError) -> Self {
+        if let ApiError::Internal(source) = &e {
+            // Log the whole chain here; the client only gets the opaque message.
+            let mut chain = source.to_string();
+            let mut next = source.source();
+            while let Some(cause) = next {
+                chain.push_str(": ");
+                chain.push_str(&cause.to_string());
+                next = cause.source();
+            }
+            error!(error = %chain, "resolver failed");
+        }
+        let code = e.code();
+        async_graphql::Error::new(e.message()).extend_with(|_, ext| ext.set("code", code))
+    }
+}
+
+/// Result type of resolvers.
+pub type ApiResult<T> = Result<T, async_graphql::Error>;

@@ -1,0 +1,140 @@
+//! Read-only entry points.
+
+use async_graphql::{Context, Object};
+use chrono::{DateTime, Duration, Utc};
+use tracing::instrument;
+
+use crate::error::{ApiError, ApiResult};
+use crate::types::{Candle, Insight, InsightKind, Quote};
+use crate::{GraphContext, Principal};
+
+/// Upper bound of list arguments, so a single query cannot ask for an unbounded result.
+pub(crate) const MAX_LIST: i32 = 1_000;
+
+/// Checks and normalises a ticker symbol: 1–32 of `A-Z 0-9 . - _`, upper-cased.
+pub(crate) fn symbol_arg(symbol: &str) -> Result<String, ApiError> {
+    let symbol = symbol.trim().to_ascii_uppercase();
+    let valid = !symbol.is_empty()
+        && symbol.len() <= 32
+        && symbol.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if valid {
+        Ok(symbol)
+    } else {
+        Err(ApiError::BadUserInput(format!(
+            "invalid symbol `{symbol}`: use 1 to 32 letters, digits, '.', '-' or '_'"
+        )))
+    }
+}
+
+pub(crate) fn limit_arg(name: &str, value: i32) -> Result<u32, ApiError> {
+    if (1..=MAX_LIST).contains(&value) {
+        Ok(value as u32)
+    } else {
+        Err(ApiError::BadUserInput(format!("`{name}` must be between 1 and {MAX_LIST}, got {value}")))
+    }
+}
+
+/// The root of queries.
+#[derive(Debug, Default)]
+pub struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    /// Every symbol with market data.
+    async fn symbols(&self, ctx: &Context<'_>) -> ApiResult<Vec<String>> {
+        let graph = ctx.data::<GraphContext>()?;
+        Ok(graph.store.symbols().await.map_err(ApiError::from)?)
+    }
+
+    /// The latest quote of a symbol, or null when it has none.
+    #[instrument(skip_all, fields(symbol = %symbol), err(Debug))]
+    async fn quote(&self, ctx: &Context<'_>, symbol: String) -> ApiResult<Option<Quote>> {
+        let symbol = symbol_arg(&symbol)?;
+        let graph = ctx.data::<GraphContext>()?;
+        Ok(graph.store.quote(&symbol).await.map_err(ApiError::from)?.map(Quote::from))
+    }
+
+    /// Closed and open candles of a symbol, oldest first. `from` defaults to a day before `to`,
+    /// `to` to now; at most `limit` (the latest ones).
+    #[instrument(skip_all, fields(symbol = %symbol), err(Debug))]
+    #[graphql(complexity = "limit as usize * child_complexity")]
+    async fn candles(
+        &self,
+        ctx: &Context<'_>,
+        symbol: String,
+        #[graphql(default = 60, desc = "bar length in seconds; 60 is built")] interval: i32,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        #[graphql(default = 500)] limit: i32,
+    ) -> ApiResult<Vec<Candle>> {
+        let symbol = symbol_arg(&symbol)?;
+        let limit = limit_arg("limit", limit)?;
+        let to = to.unwrap_or_else(|| Utc::now() + Duration::days(365));
+        let from = from.unwrap_or(to - Duration::days(366));
+        if from > to {
+            return Err(ApiError::BadUserInput("`from` must not be after `to`".into()).into());
+        }
+        let graph = ctx.data::<GraphContext>()?;
+        let candles = graph
+            .store
+            .candles(&symbol, i64::from(interval), from, to, limit)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(candles.into_iter().map(|c| Candle::from_store(c, None)).collect())
+    }
+
+    /// The latest insights of a symbol, newest first, optionally of some kinds only.
+    #[instrument(skip_all, fields(symbol = %symbol), err(Debug))]
+    #[graphql(complexity = "last as usize * child_complexity")]
+    async fn insights(
+        &self,
+        ctx: &Context<'_>,
+        symbol: String,
+        kinds: Option<Vec<InsightKind>>,
+        #[graphql(default = 20)] last: i32,
+    ) -> ApiResult<Vec<Insight>> {
+        let symbol = symbol_arg(&symbol)?;
+        let last = limit_arg("last", last)?;
+        let kinds: Vec<String> = kinds
+            .unwrap_or_default()
+            .into_iter()
+            .map(|k| k.as_str().to_owned())
+            .collect();
+        let graph = ctx.data::<GraphContext>()?;
+        let insights = graph
+            .store
+            .insights(&symbol, &kinds, last)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(insights
+            .into_iter()
+            .filter_map(|i| Insight::from_store(i, None))
+            .collect())
+    }
+
+    /// The signed-in user's watchlist.
+    async fn watchlist(&self, ctx: &Context<'_>) -> ApiResult<Vec<String>> {
+        let user = ctx.data::<Principal>()?.require_user()?;
+        let graph = ctx.data::<GraphContext>()?;
+        Ok(graph.store.watchlist(user).await.map_err(ApiError::from)?)
+    }
+
+    /// The signed-in user's id, or null for anonymous access.
+    async fn me(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        Ok(ctx.data::<Principal>()?.subject.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symbols_are_normalised_and_checked() {
+        assert_eq!(symbol_arg(" aapl ").unwrap(), "AAPL");
+        assert_eq!(symbol_arg("BTC-USD").unwrap(), "BTC-USD");
+        assert!(symbol_arg("").is_err());
+        assert!(symbol_arg("DROP TABLE").is_err());
+        assert!(symbol_arg(&"A".repeat(33)).is_err());
+    }
+}

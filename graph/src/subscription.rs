@@ -1,0 +1,181 @@
+//! Live streams: each subscription is the fan-out channels it needs, decoded and filtered.
+
+use std::collections::HashSet;
+
+use async_graphql::{Context, ErrorExtensions, Result, Subscription};
+use futures::stream::{self, BoxStream};
+use futures::{Stream, StreamExt, future};
+use serde::de::DeserializeOwned;
+use tracing::warn;
+
+use finpulse_streams::events::{self, Published, candle_channel, insight_channel, tick_channel};
+use finpulse_streams::fanout::FanOutItem;
+
+use crate::error::{ApiError, ApiResult};
+use crate::query::symbol_arg;
+use crate::types::{Candle, Insight, InsightKind, Tick};
+use crate::{ALL_INSIGHTS_CHANNEL, GraphContext, Principal, watchlist_channel};
+
+/// Most symbols one subscription may follow.
+const MAX_SYMBOLS: usize = 100;
+
+/// The root of subscriptions.
+#[derive(Debug, Default)]
+pub struct SubscriptionRoot;
+
+fn symbols_arg(symbols: &[String]) -> Result<Vec<String>, ApiError> {
+    if symbols.is_empty() || symbols.len() > MAX_SYMBOLS {
+        return Err(ApiError::BadUserInput(format!(
+            "`symbols` must name 1 to {MAX_SYMBOLS} symbols"
+        )));
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for symbol in symbols {
+        let symbol = symbol_arg(symbol)?;
+        if seen.insert(symbol.clone()) {
+            out.push(symbol);
+        }
+    }
+    Ok(out)
+}
+
+fn decode<T: DeserializeOwned>(channel_kind: &str, bytes: &[u8]) -> Option<Published<T>> {
+    match serde_json::from_slice(bytes) {
+        Ok(message) => Some(message),
+        Err(e) => {
+            warn!(kind = channel_kind, error = %e, "skipping undecodable fan-out message");
+            None
+        }
+    }
+}
+
+fn lagged_error(missed: u64, what: &str) -> async_graphql::Error {
+    async_graphql::Error::new(format!("{missed} {what} were missed because this subscription fell behind"))
+        .extend_with(|_, ext| {
+            ext.set("code", "LAGGED");
+            ext.set("missed", missed);
+        })
+}
+
+fn merged(graph: &GraphContext, channels: impl IntoIterator<Item = String>) -> BoxStream<'static, FanOutItem> {
+    stream::select_all(channels.into_iter().map(|c| graph.fanout.subscribe(&c))).boxed()
+}
+
+fn kinds_filter(kinds: Option<Vec<InsightKind>>) -> Option<HashSet<InsightKind>> {
+    kinds.filter(|k| !k.is_empty()).map(|k| k.into_iter().collect())
+}
+
+enum WatchlistEvent {
+    Insight(FanOutItem),
+    Changed(FanOutItem),
+}
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// Every trade of the given symbols. A slow client gets the latest trade per symbol
+    /// rather than every one.
+    async fn ticks(&self, ctx: &Context<'_>, symbols: Vec<String>) -> Result<impl Stream<Item = Tick>> {
+        let symbols = symbols_arg(&symbols)?;
+        let graph = ctx.data::<GraphContext>()?;
+        Ok(merged(graph, symbols.iter().map(|s| tick_channel(s))).filter_map(|item| {
+            future::ready(match item {
+                FanOutItem::Message(bytes) => decode::<events::Tick>("tick", &bytes).map(Tick::from),
+                FanOutItem::Lagged(_) => None,
+            })
+        }))
+    }
+
+    /// Updates of the open candle of a symbol (each trade), then its successors.
+    async fn candles(
+        &self,
+        ctx: &Context<'_>,
+        symbol: String,
+        #[graphql(default = 60)] interval: i32,
+    ) -> Result<impl Stream<Item = Candle>> {
+        let symbol = symbol_arg(&symbol)?;
+        if interval != 60 {
+            return Err(ApiError::BadUserInput("live candles are built at interval 60".into()).into());
+        }
+        let graph = ctx.data::<GraphContext>()?;
+        Ok(merged(graph, [candle_channel(&symbol, i64::from(interval))]).filter_map(|item| {
+            future::ready(match item {
+                FanOutItem::Message(bytes) => decode::<finpulse_store::Candle>("candle", &bytes)
+                    .map(|p| Candle::from_store(p.body, Some(p.published_at))),
+                FanOutItem::Lagged(_) => None,
+            })
+        }))
+    }
+
+    /// Insights as they are found, for some symbols (all when omitted) and kinds (all when
+    /// omitted). Insights are never skipped silently: a subscription that fell behind receives
+    /// an error with code `LAGGED` saying how many it missed.
+    async fn insights(
+        &self,
+        ctx: &Context<'_>,
+        symbols: Option<Vec<String>>,
+        kinds: Option<Vec<InsightKind>>,
+    ) -> Result<impl Stream<Item = ApiResult<Insight>>> {
+        let graph = ctx.data::<GraphContext>()?;
+        let channels = match symbols {
+            Some(symbols) => symbols_arg(&symbols)?.iter().map(|s| insight_channel(s)).collect(),
+            None => vec![ALL_INSIGHTS_CHANNEL.to_owned()],
+        };
+        let kinds = kinds_filter(kinds);
+        Ok(merged(graph, channels).filter_map(move |item| {
+            future::ready(match item {
+                FanOutItem::Message(bytes) => decode::<finpulse_store::Insight>("insight", &bytes)
+                    .and_then(|p| Insight::from_store(p.body, Some(p.published_at)))
+                    .filter(|i| kinds.as_ref().is_none_or(|k| k.contains(&i.kind)))
+                    .map(Ok),
+                FanOutItem::Lagged(missed) => Some(Err(lagged_error(missed, "insights"))),
+            })
+        }))
+    }
+
+    /// Insights of the symbols on the signed-in user's watchlist, following the list as it
+    /// changes.
+    async fn watchlist_insights(
+        &self,
+        ctx: &Context<'_>,
+        kinds: Option<Vec<InsightKind>>,
+    ) -> Result<impl Stream<Item = ApiResult<Insight>>> {
+        let user = ctx.data::<Principal>()?.require_user()?.to_owned();
+        let graph = ctx.data::<GraphContext>()?;
+        // Subscribe to changes before reading the list so no change falls in between.
+        let changes = graph.fanout.subscribe(&watchlist_channel(&user)).map(WatchlistEvent::Changed);
+        let insights = graph.fanout.subscribe(ALL_INSIGHTS_CHANNEL).map(WatchlistEvent::Insight);
+        let watched: HashSet<String> = graph
+            .store
+            .watchlist(&user)
+            .await
+            .map_err(ApiError::from)?
+            .into_iter()
+            .collect();
+        let kinds = kinds_filter(kinds);
+        Ok(stream::select(changes, insights)
+            .scan(watched, move |watched, event| {
+                let out = match event {
+                    WatchlistEvent::Changed(FanOutItem::Message(bytes)) => {
+                        if let Ok(list) = serde_json::from_slice::<Vec<String>>(&bytes) {
+                            *watched = list.into_iter().collect();
+                        }
+                        None
+                    }
+                    WatchlistEvent::Changed(FanOutItem::Lagged(_)) => None,
+                    WatchlistEvent::Insight(FanOutItem::Message(bytes)) => {
+                        decode::<finpulse_store::Insight>("insight", &bytes)
+                            .filter(|p| watched.contains(&p.body.symbol))
+                            .and_then(|p| Insight::from_store(p.body, Some(p.published_at)))
+                            .filter(|i| kinds.as_ref().is_none_or(|k| k.contains(&i.kind)))
+                            .map(Ok)
+                    }
+                    WatchlistEvent::Insight(FanOutItem::Lagged(missed)) => {
+                        Some(Err(lagged_error(missed, "insights")))
+                    }
+                };
+                future::ready(Some(out))
+            })
+            .filter_map(future::ready))
+    }
+}

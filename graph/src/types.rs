@@ -1,0 +1,231 @@
+//! GraphQL object types, built from store rows and fan-out messages.
+
+use async_graphql::{Enum, Json, SimpleObject};
+use chrono::{DateTime, Utc};
+use finpulse_streams::events;
+
+/// The latest price of a symbol.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct Quote {
+    /// Ticker symbol.
+    pub symbol: String,
+    /// Last traded price.
+    pub price: f64,
+    /// Best bid.
+    pub bid: f64,
+    /// Best ask.
+    pub ask: f64,
+    /// Volume traded today.
+    pub volume: f64,
+    /// Change since the day's first trade, in percent.
+    pub change_percent: f64,
+    /// Time of the last trade.
+    pub ts: DateTime<Utc>,
+}
+
+impl From<finpulse_store::Quote> for Quote {
+    fn from(q: finpulse_store::Quote) -> Self {
+        let change_percent = if q.day_open > 0.0 {
+            (q.price / q.day_open - 1.0) * 100.0
+        } else {
+            0.0
+        };
+        Self {
+            symbol: q.symbol,
+            price: q.price,
+            bid: q.bid,
+            ask: q.ask,
+            volume: q.volume,
+            change_percent,
+            ts: q.ts,
+        }
+    }
+}
+
+/// A trade print, as pushed to `ticks` subscribers.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct Tick {
+    /// Ticker symbol.
+    pub symbol: String,
+    /// Trade price.
+    pub price: f64,
+    /// Trade size.
+    pub size: f64,
+    /// Best bid.
+    pub bid: f64,
+    /// Best ask.
+    pub ask: f64,
+    /// When the trade happened (market time).
+    pub ts: DateTime<Utc>,
+    /// When the processor published it; the client's receive time minus this is the push latency.
+    pub published_at: DateTime<Utc>,
+}
+
+impl From<events::Published<events::Tick>> for Tick {
+    fn from(p: events::Published<events::Tick>) -> Self {
+        Self {
+            symbol: p.body.symbol,
+            price: p.body.price,
+            size: p.body.size,
+            bid: p.body.bid,
+            ask: p.body.ask,
+            ts: p.body.ts,
+            published_at: p.published_at,
+        }
+    }
+}
+
+/// One OHLCV bar.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct Candle {
+    /// Ticker symbol.
+    pub symbol: String,
+    /// Bar length in seconds.
+    pub interval: i64,
+    /// Start of the bar.
+    pub start: DateTime<Utc>,
+    /// First price.
+    pub open: f64,
+    /// Highest price.
+    pub high: f64,
+    /// Lowest price.
+    pub low: f64,
+    /// Last price (so far, while the bar is open).
+    pub close: f64,
+    /// Volume.
+    pub volume: f64,
+    /// Trades in the bar.
+    pub trades: i64,
+    /// When it was published, for pushed candles.
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+impl Candle {
+    pub(crate) fn from_store(c: finpulse_store::Candle, published_at: Option<DateTime<Utc>>) -> Self {
+        Self {
+            symbol: c.symbol,
+            interval: c.interval_secs,
+            start: c.start,
+            open: c.open,
+            high: c.high,
+            low: c.low,
+            close: c.close,
+            volume: c.volume,
+            trades: c.trades,
+            published_at,
+        }
+    }
+}
+
+/// Kinds of market insight.
+#[derive(Debug, Enum, Copy, Clone, Eq, PartialEq, Hash)]
+pub enum InsightKind {
+    /// The indicator values at a one-minute close.
+    Indicators,
+    /// SMA(20) crossed above SMA(50).
+    MaBullishCross,
+    /// SMA(20) crossed below SMA(50).
+    MaBearishCross,
+    /// MACD crossed above its signal line.
+    MacdBullishCross,
+    /// MACD crossed below its signal line.
+    MacdBearishCross,
+    /// RSI(14) rose above 70.
+    RsiOverbought,
+    /// RSI(14) fell below 30.
+    RsiOversold,
+    /// A close above the upper Bollinger band.
+    BollingerBreakoutUp,
+    /// A close below the lower Bollinger band.
+    BollingerBreakoutDown,
+    /// One-minute volume over 3× its 20-minute average.
+    VolumeSpike,
+    /// A one-minute return 3σ or more from the recent mean.
+    ReturnAnomaly,
+}
+
+impl InsightKind {
+    /// The stored name of the kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Indicators => "INDICATORS",
+            Self::MaBullishCross => "MA_BULLISH_CROSS",
+            Self::MaBearishCross => "MA_BEARISH_CROSS",
+            Self::MacdBullishCross => "MACD_BULLISH_CROSS",
+            Self::MacdBearishCross => "MACD_BEARISH_CROSS",
+            Self::RsiOverbought => "RSI_OVERBOUGHT",
+            Self::RsiOversold => "RSI_OVERSOLD",
+            Self::BollingerBreakoutUp => "BOLLINGER_BREAKOUT_UP",
+            Self::BollingerBreakoutDown => "BOLLINGER_BREAKOUT_DOWN",
+            Self::VolumeSpike => "VOLUME_SPIKE",
+            Self::ReturnAnomaly => "RETURN_ANOMALY",
+        }
+    }
+
+    /// Every kind.
+    pub const ALL: [InsightKind; 11] = [
+        Self::Indicators,
+        Self::MaBullishCross,
+        Self::MaBearishCross,
+        Self::MacdBullishCross,
+        Self::MacdBearishCross,
+        Self::RsiOverbought,
+        Self::RsiOversold,
+        Self::BollingerBreakoutUp,
+        Self::BollingerBreakoutDown,
+        Self::VolumeSpike,
+        Self::ReturnAnomaly,
+    ];
+
+    /// The kind stored as `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// A signal or observation about a symbol.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct Insight {
+    /// Stable id (symbol, kind and candle).
+    pub id: String,
+    /// Ticker symbol.
+    pub symbol: String,
+    /// What was observed.
+    pub kind: InsightKind,
+    /// `info`, `notice` or `alert`.
+    pub severity: String,
+    /// A sentence for people.
+    pub message: String,
+    /// Market time of the observation.
+    pub ts: DateTime<Utc>,
+    /// Indicator values at that time.
+    pub indicators: Json<serde_json::Value>,
+    /// When it was published, for pushed insights.
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+impl Insight {
+    pub(crate) fn from_store(i: finpulse_store::Insight, published_at: Option<DateTime<Utc>>) -> Option<Self> {
+        Some(Self {
+            kind: InsightKind::parse(&i.kind)?,
+            id: i.id,
+            symbol: i.symbol,
+            severity: i.severity,
+            message: i.message,
+            ts: i.ts,
+            indicators: Json(i.indicators),
+            published_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_match_what_the_processor_emits() {
+        let ours: Vec<&str> = InsightKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(ours, finpulse_streams::insights::INSIGHT_KINDS);
+    }
+}
