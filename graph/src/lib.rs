@@ -61,5 +61,4 @@ pub fn watchlist_channel(user_id: &str) -> String {
     format!("watchlist.{user_id}")
 }
 
-/// Fan-out channel carrying every insight of every symbol.
-pub const ALL_INSIGHTS_CHANNEL: &str = "insights.all";
+pub use finpulse_streams::events::ALL_INSIGHTS_CHANNEL;

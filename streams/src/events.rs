@@ -25,6 +25,10 @@ pub fn insight_channel(symbol: &str) -> String {
     format!("insights.{symbol}")
 }
 
+/// Fan-out channel carrying every insight of every symbol (symbols are upper case, so no
+/// symbol's channel can be this one).
+pub const ALL_INSIGHTS_CHANNEL: &str = "insights.all";
+
 /// A trade print with the prevailing quote.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

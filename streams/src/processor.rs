@@ -20,7 +20,7 @@ use tracing::{error, info, warn};
 
 use crate::envelope::{Envelope, EnvelopeError};
 use crate::events::{
-    INSIGHTS_TOPIC, Published, TICKS_TOPIC, Tick, candle_channel, insight_channel, tick_channel,
+    ALL_INSIGHTS_CHANNEL, INSIGHTS_TOPIC, Published, TICKS_TOPIC, Tick, candle_channel, insight_channel, tick_channel,
 };
 use crate::insights::{MarketState, TickOutcome};
 use crate::log::{Consumer, Record};
@@ -210,6 +210,9 @@ impl MarketProcessor {
             let message = encode(insight);
             self.fanout
                 .publish(&insight_channel(&insight.symbol), message.clone())
+                .await?;
+            self.fanout
+                .publish(ALL_INSIGHTS_CHANNEL, message.clone())
                 .await?;
             self.log
                 .append(INSIGHTS_TOPIC, &insight.symbol, message)

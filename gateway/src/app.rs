@@ -1,0 +1,304 @@
+//! Start-up and shutdown: the library's `Application`, shared by `finpulse serve` and the tests.
+//!
+//! `build` opens every backend and binds the listener (port 0 picks a free one);
+//! `run_until_stopped` serves until the shutdown token is cancelled, then drains: the listener
+//! stops accepting, sockets are closed with 1001, the processor finishes its batch and commits,
+//! and every task is awaited.
+
+use std::future::IntoFuture;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::routing::get;
+use finpulse_graph::{FinpulseSchema, GraphContext};
+use finpulse_store::{SqliteStore, Store};
+use finpulse_streams::log::MemoryLogConfig;
+use finpulse_streams::market::replay::{ReplayProgress, ReplaySummary, replay_csv};
+use finpulse_streams::market::simulator::Simulator;
+use finpulse_streams::processor::{MARKET_GROUP, MarketProcessor, ensure_market_topics};
+use finpulse_streams::{EventLog, FanOut, LocalFanOut, MemoryLog, StreamMetrics};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+
+use crate::auth::Authenticator;
+use crate::config::{Config, WebSocketConfig};
+use crate::http;
+use crate::metrics::GatewayMetrics;
+use crate::ws::SocketContext;
+
+/// Where market data comes from.
+#[derive(Clone)]
+pub enum MarketSource {
+    /// The built-in simulator, when enabled in the configuration.
+    Simulator,
+    /// A CSV file of ticks.
+    Replay {
+        /// The file.
+        path: PathBuf,
+        /// Speed-up against the recorded timestamps; 0 for as fast as possible.
+        speed: f64,
+        /// Called after every row.
+        progress: Arc<dyn Fn(ReplayProgress) + Send + Sync>,
+        /// Receives the summary when the file is done.
+        done: Arc<tokio::sync::Notify>,
+        /// Where the summary is left.
+        summary: Arc<parking_lot::Mutex<Option<ReplaySummary>>>,
+    },
+}
+
+/// What request handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The schema.
+    pub schema: FinpulseSchema,
+    /// Token verification.
+    pub auth: Arc<Authenticator>,
+    /// Metrics registry.
+    pub metrics: GatewayMetrics,
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// The event log.
+    pub log: Arc<dyn EventLog>,
+    /// The fan-out.
+    pub fanout: Arc<dyn FanOut>,
+    /// Socket settings.
+    pub websocket: WebSocketConfig,
+    /// Cancelled on shutdown.
+    pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    /// What a socket session needs.
+    pub fn socket_context(&self) -> SocketContext {
+        SocketContext {
+            schema: self.schema.clone(),
+            auth: self.auth.clone(),
+            metrics: self.metrics.clone(),
+            config: self.websocket.clone(),
+            shutdown: self.shutdown.clone(),
+        }
+    }
+}
+
+/// A built, bound, not yet serving finpulse.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    tasks: JoinSet<anyhow::Result<()>>,
+    memory_log: MemoryLog,
+    stream_metrics: StreamMetrics,
+}
+
+/// Watches a running application from outside (the CLI, tests).
+#[derive(Clone)]
+pub struct AppHandle {
+    shutdown: CancellationToken,
+    stream_metrics: StreamMetrics,
+}
+
+impl AppHandle {
+    /// Stops the application gracefully.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Waits until every tick appended so far has been processed.
+    pub async fn wait_until_drained(&self) {
+        let topic = finpulse_streams::events::TICKS_TOPIC;
+        loop {
+            let appended = self.stream_metrics.appended.with_label_values(&[topic]).get();
+            let processed = self.stream_metrics.processed.with_label_values(&[topic]).get();
+            if processed >= appended || self.shutdown.is_cancelled() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Opens the configured store and applies migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let url = config.database_url();
+    if url.starts_with("sqlite:") && !url.contains(":memory:") {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("failed to create data dir {}", config.data_dir.display()))?;
+    }
+    let store = SqliteStore::connect(&url)
+        .await
+        .with_context(|| format!("failed to open the store at {url}"))?;
+    store.migrate().await.context("failed to migrate the store")?;
+    Ok(Arc::new(store))
+}
+
+/// Every route of the gateway.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/graphql", get(http::graphql::graphql).post(http::graphql::graphql))
+        .route("/healthz", get(http::ops::healthz))
+        .route("/readyz", get(http::ops::readyz))
+        .route("/metrics", get(http::ops::metrics))
+        .merge(crate::graphiql::routes())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), http::ops::track))
+        .with_state(state)
+}
+
+impl Application {
+    /// Opens every backend, starts the pipeline tasks and binds `config.listen`.
+    pub async fn build(config: Config, source: MarketSource) -> anyhow::Result<Self> {
+        let shutdown = CancellationToken::new();
+        let metrics = GatewayMetrics::new().context("failed to register gateway metrics")?;
+        let stream_metrics =
+            StreamMetrics::register(&metrics.registry).context("failed to register stream metrics")?;
+        let store = open_store(&config).await?;
+        let memory_log = MemoryLog::new(MemoryLogConfig {
+            partition_capacity: config.log.partition_capacity,
+        });
+        let log: Arc<dyn EventLog> = Arc::new(memory_log.clone());
+        ensure_market_topics(log.as_ref(), config.log.partitions).await?;
+        let fanout: Arc<dyn FanOut> = Arc::new(LocalFanOut::default());
+        let auth = Arc::new(
+            Authenticator::from_config(&config.auth, &config.data_dir).context("failed to set up authentication")?,
+        );
+        let schema = finpulse_graph::build_schema(GraphContext {
+            store: store.clone(),
+            fanout: fanout.clone(),
+        });
+
+        let mut tasks = JoinSet::new();
+        let consumer = log.consumer(finpulse_streams::events::TICKS_TOPIC, MARKET_GROUP).await?;
+        let processor =
+            MarketProcessor::new(store.clone(), fanout.clone(), log.clone(), stream_metrics.clone());
+        let token = shutdown.clone();
+        tasks.spawn(async move { processor.run(consumer, token).await.context("market processor failed") });
+        match source {
+            MarketSource::Simulator if config.simulator.enabled => {
+                let simulator = Simulator::new(config.simulator.clone());
+                let (log, metrics, token) = (log.clone(), stream_metrics.clone(), shutdown.clone());
+                tasks.spawn(async move {
+                    simulator.run(log.as_ref(), &metrics, token).await.context("market simulator failed")
+                });
+            }
+            MarketSource::Simulator => info!("market simulator disabled"),
+            MarketSource::Replay {
+                path,
+                speed,
+                progress,
+                done,
+                summary,
+            } => {
+                let (log, metrics, token) = (log.clone(), stream_metrics.clone(), shutdown.clone());
+                tasks.spawn(async move {
+                    let result = replay_csv(&path, speed, log.as_ref(), &metrics, token, |p| progress(p)).await;
+                    let outcome = result.with_context(|| format!("replay of {} failed", path.display()));
+                    if let Ok(s) = &outcome {
+                        *summary.lock() = Some(s.clone());
+                    }
+                    done.notify_one();
+                    outcome.map(|_| ())
+                });
+            }
+        }
+
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("failed to bind {}", config.listen))?;
+        let state = AppState {
+            schema,
+            auth,
+            metrics,
+            store,
+            log,
+            fanout,
+            websocket: config.websocket.clone(),
+            shutdown,
+        };
+        Ok(Self {
+            listener,
+            router: router(state.clone()),
+            state,
+            tasks,
+            memory_log,
+            stream_metrics,
+        })
+    }
+
+    /// A handle to stop or watch the application once it runs.
+    pub fn handle(&self) -> AppHandle {
+        AppHandle {
+            shutdown: self.state.shutdown.clone(),
+            stream_metrics: self.stream_metrics.clone(),
+        }
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    /// Cancel it to stop the application gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.state.shutdown.clone()
+    }
+
+    /// Serves until the shutdown token is cancelled, then drains.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            router,
+            state,
+            mut tasks,
+            memory_log,
+            ..
+        } = self;
+        info!(address = %listener.local_addr()?, "finpulse listening");
+        let shutdown = state.shutdown.clone();
+        let server = tokio::spawn(
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+                .into_future(),
+        );
+        let mut failure = None;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                Some(joined) = tasks.join_next() => match joined {
+                    // A replay that reached the end of its file: keep serving what it produced.
+                    Ok(Ok(())) => info!("pipeline task finished"),
+                    // Anything else takes the platform down rather than serving stale data.
+                    Ok(Err(e)) => {
+                        failure = Some(e);
+                        break;
+                    }
+                    Err(e) => {
+                        failure = Some(anyhow::Error::new(e).context("pipeline task panicked"));
+                        break;
+                    }
+                },
+            }
+        }
+        shutdown.cancel();
+        match server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => error!(error = %e, "http server failed"),
+            Err(e) => error!(error = %e, "http server panicked"),
+        }
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => error!(error = format!("{e:#}"), "task failed during shutdown"),
+                Err(e) => error!(error = %e, "task panicked during shutdown"),
+            }
+        }
+        memory_log.close();
+        info!("finpulse stopped");
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}

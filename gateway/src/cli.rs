@@ -1,0 +1,213 @@
+//! `finpulse --help`: the subcommands and their flags.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::app::{Application, MarketSource, open_store};
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::telemetry;
+
+/// finpulse: a real-time AI push platform for fintech apps.
+///
+/// With no configuration it runs everything in one process: SQLite in `.finpulse/`, an
+/// in-process event log, local fan-out and a built-in market simulator. Open
+/// http://127.0.0.1:8000/graphiql once it is up.
+#[derive(Debug, Parser)]
+#[command(name = "finpulse", version, about, long_about)]
+pub struct Cli {
+    /// Configuration file (default: ./finpulse.toml when present).
+    #[arg(long, short, global = true, env = "FINPULSE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole platform: GraphQL gateway, processors and the market simulator.
+    Serve {
+        /// Address to listen on (overrides `listen`).
+        #[arg(long, env = "FINPULSE_LISTEN")]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print a signed development token for a user.
+    Token {
+        /// The user id (`sub` claim).
+        #[arg(long)]
+        user: String,
+        /// Lifetime in seconds (default: auth.token_ttl_secs).
+        #[arg(long)]
+        ttl: Option<u64>,
+    },
+    /// Serve the platform fed from a CSV of ticks instead of the simulator.
+    Replay {
+        /// CSV with a header: ts,symbol,price[,size,bid,ask]; ts in RFC 3339 or epoch ms.
+        file: PathBuf,
+        /// Speed-up against the recorded timestamps; 0 replays as fast as possible.
+        #[arg(long, default_value_t = 0.0)]
+        speed: f64,
+        /// Exit once the file is replayed and processed instead of serving on.
+        #[arg(long)]
+        exit: bool,
+        /// Address to listen on (overrides `listen`).
+        #[arg(long, env = "FINPULSE_LISTEN")]
+        listen: Option<std::net::SocketAddr>,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("finpulse: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&config.log_level, config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("finpulse: failed to start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve { listen: None }), config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("finpulse: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { listen } => {
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            let app = Application::build(config, MarketSource::Simulator).await?;
+            stop_on_signal(app.handle());
+            app.run_until_stopped().await
+        }
+        Command::Migrate => {
+            open_store(&config).await?;
+            println!("migrations applied to {}", config.database_url());
+            Ok(())
+        }
+        Command::Token { user, ttl } => {
+            if user.trim().is_empty() {
+                anyhow::bail!("--user must not be empty");
+            }
+            let auth = Authenticator::from_config(&config.auth, &config.data_dir)?;
+            println!("{}", auth.mint(&user, ttl)?);
+            Ok(())
+        }
+        Command::Replay {
+            file,
+            speed,
+            exit,
+            listen,
+        } => {
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            if !file.is_file() {
+                anyhow::bail!("replay file {} does not exist", file.display());
+            }
+            let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or_default();
+            let bar = ProgressBar::new(size);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} ({eta})")
+                    .context("progress template")?,
+            );
+            let bar_for_rows = bar.clone();
+            let done = Arc::new(tokio::sync::Notify::new());
+            let summary = Arc::new(parking_lot::Mutex::new(None));
+            let source = MarketSource::Replay {
+                path: file.clone(),
+                speed,
+                progress: Arc::new(move |p| {
+                    bar_for_rows.set_position(p.bytes_read);
+                    bar_for_rows.set_message(format!("{} ticks, {} skipped", p.published, p.skipped));
+                }),
+                done: done.clone(),
+                summary: summary.clone(),
+            };
+            let config_simulator_off = {
+                config.simulator.enabled = false;
+                config
+            };
+            let app = Application::build(config_simulator_off, source).await?;
+            let handle = app.handle();
+            stop_on_signal(handle.clone());
+            let waiter = tokio::spawn(async move {
+                done.notified().await;
+                handle.wait_until_drained().await;
+                bar.finish();
+                if let Some(s) = summary.lock().clone() {
+                    eprintln!("replayed {} ticks from {}, skipped {} rows", s.published, file.display(), s.skipped);
+                    for error in &s.errors {
+                        eprintln!("  {error}");
+                    }
+                }
+                if exit {
+                    handle.shutdown();
+                }
+            });
+            let result = app.run_until_stopped().await;
+            waiter.abort();
+            result
+        }
+    }
+}
+
+/// Cancels the app on SIGTERM or Ctrl-C.
+fn stop_on_signal(handle: crate::app::AppHandle) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(e) => {
+                    tracing::error!(error = %e, "failed to listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    handle.shutdown();
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutdown requested");
+        handle.shutdown();
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,225 @@
+//! The one typed configuration tree.
+//!
+//! Read in layers: built-in defaults, then `finpulse.toml` (or the file given with `--config`),
+//! then `FINPULSE_*` environment variables, where `__` separates nesting levels:
+//! `FINPULSE_LISTEN=0.0.0.0:8000`, `FINPULSE_DATABASE_URL=sqlite:/tmp/f.db`,
+//! `FINPULSE_SIMULATOR__SPEED=1`. Unknown keys are errors, so a typo is reported rather than
+//! ignored. Every value has a default that runs the embedded single-process platform.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use finpulse_streams::market::simulator::SimulatorConfig;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// Everything `finpulse` can be told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP and WebSocket server binds.
+    pub listen: SocketAddr,
+    /// Folder for the embedded database and the generated JWT secret.
+    pub data_dir: PathBuf,
+    /// Store connection string; default `sqlite:<data_dir>/finpulse.db`.
+    pub database_url: Option<String>,
+    /// `tracing` filter, e.g. `info` or `finpulse=debug,info`.
+    pub log_level: String,
+    /// `pretty` for people, `json` for log pipelines.
+    pub log_format: LogFormat,
+    /// Identity.
+    pub auth: AuthConfig,
+    /// WebSocket sessions.
+    pub websocket: WebSocketConfig,
+    /// The event log.
+    pub log: LogConfig,
+    /// The built-in market simulator.
+    pub simulator: SimulatorConfig,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Token verification settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// HS256 secret; by default one is generated once and kept in `<data_dir>/jwt-secret`.
+    #[serde(serialize_with = "skip_secret")]
+    pub jwt_secret: Option<SecretString>,
+    /// A JWKS document (file path) whose RSA keys verify RS256 tokens, instead of HS256.
+    pub jwks_path: Option<PathBuf>,
+    /// Required `iss` claim.
+    pub issuer: String,
+    /// Required `aud` claim.
+    pub audience: String,
+    /// Lifetime of tokens minted by `finpulse token`, in seconds.
+    pub token_ttl_secs: u64,
+}
+
+fn skip_secret<S: serde::Serializer>(_: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_none()
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            jwks_path: None,
+            issuer: "finpulse".into(),
+            audience: "finpulse".into(),
+            token_ttl_secs: 24 * 3600,
+        }
+    }
+}
+
+/// WebSocket session settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSocketConfig {
+    /// Seconds a client has to send `connection_init` before it is closed with 4408.
+    pub connection_init_timeout_secs: f64,
+    /// Messages that must not be dropped (insights, results) queued per socket before the
+    /// client counts as too slow and is disconnected.
+    pub outbound_queue: usize,
+    /// Most concurrent subscriptions per socket.
+    pub max_subscriptions: usize,
+    /// Seconds between WebSocket pings to detect dead peers.
+    pub keepalive_secs: f64,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        Self {
+            connection_init_timeout_secs: 10.0,
+            outbound_queue: 1024,
+            max_subscriptions: 200,
+            keepalive_secs: 20.0,
+        }
+    }
+}
+
+/// Event log settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Partitions per topic.
+    pub partitions: i32,
+    /// Records held per partition in the in-process log before producers wait.
+    pub partition_capacity: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            partitions: 8,
+            partition_capacity: 65_536,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            data_dir: PathBuf::from(".finpulse"),
+            database_url: None,
+            log_level: "info".into(),
+            log_format: LogFormat::Pretty,
+            auth: AuthConfig::default(),
+            websocket: WebSocketConfig::default(),
+            log: LogConfig::default(),
+            simulator: SimulatorConfig::default(),
+        }
+    }
+}
+
+/// Why the configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Reads defaults, then `file` (or `finpulse.toml` if it exists), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError(format!("config file {} does not exist", path.display())));
+            }
+            Some(path) => figment = figment.merge(Toml::file(path)),
+            None => figment = figment.merge(Toml::file("finpulse.toml")),
+        }
+        figment = figment.merge(Env::prefixed("FINPULSE_").split("__"));
+        let config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let problem = if self.log.partitions < 1 {
+            Some("log.partitions must be at least 1")
+        } else if self.log.partition_capacity < 16 {
+            Some("log.partition_capacity must be at least 16")
+        } else if self.websocket.outbound_queue < 1 {
+            Some("websocket.outbound_queue must be at least 1")
+        } else if self.websocket.connection_init_timeout_secs <= 0.0 {
+            Some("websocket.connection_init_timeout_secs must be positive")
+        } else if self.simulator.speed <= 0.0 || self.simulator.tick_interval_secs <= 0.0 {
+            Some("simulator.speed and simulator.tick_interval_secs must be positive")
+        } else {
+            None
+        };
+        match problem {
+            Some(p) => Err(ConfigError(p.into())),
+            None => Ok(()),
+        }
+    }
+
+    /// The store connection string, defaulting to SQLite in the data folder.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite:{}", self.data_dir.join("finpulse.db").display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_embedded() {
+        let config = Config::default();
+        config.validate().unwrap();
+        assert!(config.database_url().starts_with("sqlite:"));
+    }
+
+    #[test]
+    fn files_and_env_layer_and_typos_are_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("finpulse.toml", "listen = \"127.0.0.1:9000\"\n[simulator]\nspeed = 2.0\n")?;
+            jail.set_env("FINPULSE_SIMULATOR__SPEED", "3.5");
+            jail.set_env("FINPULSE_DATABASE_URL", "sqlite::memory:");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.listen.port(), 9000);
+            assert_eq!(config.simulator.speed, 3.5);
+            assert_eq!(config.database_url(), "sqlite::memory:");
+            jail.create_file("typo.toml", "lisen = \"127.0.0.1:9000\"\n")?;
+            let error = Config::load(Some(Path::new("typo.toml"))).unwrap_err().to_string();
+            assert!(error.contains("lisen"), "{error}");
+            jail.set_env("FINPULSE_LOG__PARTITIONS", "0");
+            assert!(Config::load(None).is_err());
+            Ok(())
+        });
+    }
+}

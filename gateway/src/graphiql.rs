@@ -1,0 +1,44 @@
+//! GraphiQL at `/graphiql`, served from files embedded at build time (see `build.rs`), with
+//! example operations and a token box whose value goes into HTTP headers and `connection_init`.
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+
+use crate::app::AppState;
+
+include!(concat!(env!("OUT_DIR"), "/graphiql_assets.rs"));
+
+const PAGE: &str = include_str!("graphiql.html");
+
+const MISSING: &str = "<!doctype html><title>finpulse GraphiQL</title><body style=\"font-family:sans-serif\">\
+<h1>GraphiQL files are not built in</h1><p>Run <code>scripts/setup-web.sh</code> (or <code>make run</code>), \
+then rebuild. The GraphQL endpoint itself works: <code>POST /graphql</code>.</p></body>";
+
+/// Routes of the playground.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::temporary("/graphiql") }))
+        .route("/graphiql", get(page))
+        .route("/graphiql/assets/{name}", get(asset))
+}
+
+async fn page() -> Html<&'static str> {
+    if ASSETS.len() == 5 { Html(PAGE) } else { Html(MISSING) }
+}
+
+async fn asset(Path(name): Path<String>) -> Response {
+    match ASSETS.iter().find(|(n, _, _)| *n == name) {
+        Some((_, content_type, bytes)) => (
+            [
+                (header::CONTENT_TYPE, *content_type),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+            ],
+            *bytes,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no such asset").into_response(),
+    }
+}

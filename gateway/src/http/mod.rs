@@ -1,0 +1,4 @@
+//! HTTP routes: GraphQL, GraphiQL and the operational endpoints.
+
+pub mod graphql;
+pub mod ops;

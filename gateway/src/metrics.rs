@@ -1,0 +1,87 @@
+//! The gateway's Prometheus registry and the metrics of sockets and HTTP requests.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+
+/// Metrics owned by the gateway; the streams crate registers its own in the same registry.
+#[derive(Debug, Clone)]
+pub struct GatewayMetrics {
+    /// The registry `/metrics` renders.
+    pub registry: Registry,
+    /// `finpulse_ws_connections`: open WebSocket connections.
+    pub connections: IntGauge,
+    /// `finpulse_ws_subscriptions`: active subscriptions over all sockets.
+    pub subscriptions: IntGauge,
+    /// `finpulse_ws_messages_sent_total{type}`: protocol messages written to sockets.
+    pub messages_sent: IntCounterVec,
+    /// `finpulse_ws_coalesced_messages_total`: ticks/candles replaced by a newer one before a
+    /// slow client could take them.
+    pub coalesced: IntCounter,
+    /// `finpulse_ws_slow_consumer_disconnects_total`: sockets closed because their queue of
+    /// undroppable messages filled up.
+    pub slow_disconnects: IntCounter,
+    /// `finpulse_ws_closes_total{code}`: sockets closed by the server, by close code.
+    pub closes: IntCounterVec,
+    /// `finpulse_http_request_duration_seconds{path,method,status}`.
+    pub http_duration: HistogramVec,
+}
+
+impl GatewayMetrics {
+    /// Creates a registry with every gateway metric in it.
+    pub fn new() -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let latency_buckets = vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        ];
+        let metrics = Self {
+            connections: IntGauge::new("finpulse_ws_connections", "Open WebSocket connections")?,
+            subscriptions: IntGauge::new("finpulse_ws_subscriptions", "Active subscriptions")?,
+            messages_sent: IntCounterVec::new(
+                Opts::new("finpulse_ws_messages_sent_total", "Protocol messages written to sockets"),
+                &["type"],
+            )?,
+            coalesced: IntCounter::new(
+                "finpulse_ws_coalesced_messages_total",
+                "Ticks and candles superseded by a newer one before a slow client took them",
+            )?,
+            slow_disconnects: IntCounter::new(
+                "finpulse_ws_slow_consumer_disconnects_total",
+                "Sockets closed because undroppable messages piled up",
+            )?,
+            closes: IntCounterVec::new(
+                Opts::new("finpulse_ws_closes_total", "Sockets closed by the server, by close code"),
+                &["code"],
+            )?,
+            http_duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "finpulse_http_request_duration_seconds",
+                    "HTTP request latency",
+                )
+                .buckets(latency_buckets),
+                &["path", "method", "status"],
+            )?,
+            registry,
+        };
+        let r = &metrics.registry;
+        r.register(Box::new(metrics.connections.clone()))?;
+        r.register(Box::new(metrics.subscriptions.clone()))?;
+        r.register(Box::new(metrics.messages_sent.clone()))?;
+        r.register(Box::new(metrics.coalesced.clone()))?;
+        r.register(Box::new(metrics.slow_disconnects.clone()))?;
+        r.register(Box::new(metrics.closes.clone()))?;
+        r.register(Box::new(metrics.http_duration.clone()))?;
+        Ok(metrics)
+    }
+
+    /// The registry in Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed metric families.
+        if TextEncoder::new().encode(&self.registry.gather(), &mut buffer).is_err() {
+            return String::new();
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}

@@ -1,0 +1,216 @@
+//! A socket's outbound queue: the reason a slow client never delays anyone else.
+//!
+//! Producers (subscription tasks) never wait on a socket; they push here and move on. Two kinds
+//! of message are queued differently:
+//! - *coalescable* (ticks, candles): only the newest per `(subscription, symbol)` is kept; a
+//!   newer one replaces a queued one in place (counted), so a slow client sees the latest price
+//!   rather than a growing backlog;
+//! - *reliable* (insights, query results, protocol replies): kept in order; when more than
+//!   `capacity` are waiting the client is too slow to be served, and the socket is closed with
+//!   a reason instead of dropping any.
+//!
+//! The writer task takes messages one at a time in arrival order.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+/// Identifies the one slot a coalescable message may occupy.
+pub type CoalesceKey = (String, String);
+
+/// A frame for the writer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outgoing {
+    /// A text frame.
+    Text(String),
+    /// Close with this code and reason, then stop.
+    Close(u16, String),
+}
+
+#[derive(Debug)]
+enum Slot {
+    Reliable(String),
+    Latest(CoalesceKey),
+}
+
+#[derive(Debug, Default)]
+struct State {
+    queue: VecDeque<Slot>,
+    latest: HashMap<CoalesceKey, String>,
+    reliable: usize,
+    close: Option<(u16, String)>,
+    closed: bool,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// Queued.
+    Queued,
+    /// Replaced an older message with the same key.
+    Coalesced,
+    /// The socket is closing; the message was not queued.
+    Closed,
+    /// The reliable queue is full: the socket must be closed as too slow.
+    Overflow,
+}
+
+/// The queue between a socket's producers and its writer.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    state: Arc<Mutex<State>>,
+    ready: Arc<Notify>,
+    capacity: usize,
+}
+
+impl Outbox {
+    /// A queue holding at most `capacity` reliable messages.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            state: Arc::default(),
+            ready: Arc::new(Notify::new()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Queues a message that must arrive.
+    pub fn push(&self, text: String) -> Pushed {
+        let mut state = self.state.lock();
+        if state.closed || state.close.is_some() {
+            return Pushed::Closed;
+        }
+        if state.reliable >= self.capacity {
+            return Pushed::Overflow;
+        }
+        state.reliable += 1;
+        state.queue.push_back(Slot::Reliable(text));
+        drop(state);
+        self.ready.notify_one();
+        Pushed::Queued
+    }
+
+    /// Queues a message of which only the newest per `key` matters.
+    pub fn push_latest(&self, key: CoalesceKey, text: String) -> Pushed {
+        let mut state = self.state.lock();
+        if state.closed || state.close.is_some() {
+            return Pushed::Closed;
+        }
+        if let Some(queued) = state.latest.get_mut(&key) {
+            *queued = text;
+            return Pushed::Coalesced;
+        }
+        state.latest.insert(key.clone(), text);
+        state.queue.push_back(Slot::Latest(key));
+        drop(state);
+        self.ready.notify_one();
+        Pushed::Queued
+    }
+
+    /// Asks the writer to close with `code` once it takes its next message; later pushes are
+    /// refused. The first close wins.
+    pub fn close(&self, code: u16, reason: impl Into<String>) {
+        let mut state = self.state.lock();
+        if state.close.is_none() && !state.closed {
+            state.close = Some((code, reason.into()));
+        }
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    /// True once a close has been requested.
+    pub fn is_closing(&self) -> bool {
+        let state = self.state.lock();
+        state.close.is_some() || state.closed
+    }
+
+    fn try_next(&self) -> Option<Outgoing> {
+        let mut state = self.state.lock();
+        if state.closed {
+            return None;
+        }
+        if let Some((code, reason)) = state.close.take() {
+            // A close jumps the queue: what is left would only delay it.
+            state.closed = true;
+            state.queue.clear();
+            state.latest.clear();
+            return Some(Outgoing::Close(code, reason));
+        }
+        match state.queue.pop_front()? {
+            Slot::Reliable(text) => {
+                state.reliable -= 1;
+                Some(Outgoing::Text(text))
+            }
+            Slot::Latest(key) => state.latest.remove(&key).map(Outgoing::Text),
+        }
+    }
+
+    /// Waits for the next frame; `None` after the close frame was handed out.
+    pub async fn next(&self) -> Option<Outgoing> {
+        loop {
+            let ready = self.ready.notified();
+            tokio::pin!(ready);
+            ready.as_mut().enable();
+            if let Some(frame) = self.try_next() {
+                return Some(frame);
+            }
+            if self.state.lock().closed {
+                return None;
+            }
+            ready.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(sub: &str, symbol: &str) -> CoalesceKey {
+        (sub.into(), symbol.into())
+    }
+
+    #[tokio::test]
+    async fn latest_messages_replace_queued_ones_in_place() {
+        let outbox = Outbox::new(10);
+        outbox.push_latest(key("1", "AAPL"), "aapl-1".into());
+        outbox.push("insight".into());
+        outbox.push_latest(key("1", "MSFT"), "msft-1".into());
+        assert_eq!(outbox.push_latest(key("1", "AAPL"), "aapl-2".into()), Pushed::Coalesced);
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.push(outbox.next().await.unwrap());
+        }
+        assert_eq!(
+            got,
+            vec![
+                Outgoing::Text("aapl-2".into()),
+                Outgoing::Text("insight".into()),
+                Outgoing::Text("msft-1".into())
+            ]
+        );
+        // Once taken, a new tick queues again.
+        assert_eq!(outbox.push_latest(key("1", "AAPL"), "aapl-3".into()), Pushed::Queued);
+    }
+
+    #[tokio::test]
+    async fn reliable_messages_are_never_dropped_they_overflow() {
+        let outbox = Outbox::new(2);
+        assert_eq!(outbox.push("a".into()), Pushed::Queued);
+        assert_eq!(outbox.push("b".into()), Pushed::Queued);
+        assert_eq!(outbox.push("c".into()), Pushed::Overflow);
+        assert_eq!(outbox.next().await, Some(Outgoing::Text("a".into())));
+        assert_eq!(outbox.push("c".into()), Pushed::Queued);
+    }
+
+    #[tokio::test]
+    async fn close_jumps_the_queue_and_ends_the_stream() {
+        let outbox = Outbox::new(4);
+        outbox.push("a".into());
+        outbox.close(4403, "Forbidden");
+        assert_eq!(outbox.push("b".into()), Pushed::Closed);
+        assert_eq!(outbox.next().await, Some(Outgoing::Close(4403, "Forbidden".into())));
+        assert_eq!(outbox.next().await, None);
+    }
+}

@@ -1,0 +1,440 @@
+//! One WebSocket connection: protocol state machine, subscriptions, and the writer.
+//!
+//! The reader loop owns the protocol state; each operation runs in its own task that pushes
+//! results into the socket's [`Outbox`]; one writer task drains the outbox into the socket.
+//! Nothing a subscription does ever waits for the network, so one slow socket delays nobody.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::parser::types::OperationType;
+use async_graphql::{Request, Variables};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use chrono::Utc;
+use finpulse_graph::{FinpulseSchema, Principal};
+use futures::stream::SplitSink;
+use futures::{SinkExt, StreamExt};
+use parking_lot::Mutex;
+use serde_json::Value;
+use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::outbox::{Outbox, Outgoing, Pushed};
+use super::protocol::{self, ClientMessage, OperationPayload, Protocol};
+use crate::auth::Authenticator;
+use crate::config::WebSocketConfig;
+use crate::metrics::GatewayMetrics;
+use crate::operation::inspect;
+
+/// Close codes this server uses.
+pub mod close {
+    /// The server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// The client could not keep up with undroppable messages.
+    pub const SLOW_CONSUMER: u16 = 1008;
+    /// Invalid message.
+    pub const BAD_REQUEST: u16 = 4400;
+    /// Subscribe before the connection was acknowledged.
+    pub const UNAUTHORIZED: u16 = 4401;
+    /// Credentials refused or expired.
+    pub const FORBIDDEN: u16 = 4403;
+    /// No `connection_init` in time.
+    pub const INIT_TIMEOUT: u16 = 4408;
+    /// An operation id already in use.
+    pub const DUPLICATE_ID: u16 = 4409;
+    /// A second `connection_init`.
+    pub const TOO_MANY_INITS: u16 = 4429;
+}
+
+/// What every socket shares.
+#[derive(Clone)]
+pub struct SocketContext {
+    /// The schema operations run against.
+    pub schema: FinpulseSchema,
+    /// Verifies tokens in `connection_init`.
+    pub auth: Arc<Authenticator>,
+    /// Socket metrics.
+    pub metrics: GatewayMetrics,
+    /// Limits and timeouts.
+    pub config: WebSocketConfig,
+    /// Cancelled when the server shuts down.
+    pub shutdown: CancellationToken,
+}
+
+/// Root fields whose results are market snapshots: a newer one supersedes an older one.
+const COALESCABLE_FIELDS: &[&str] = &["ticks", "candles"];
+
+enum Control {
+    Continue,
+    Close(u16, String),
+}
+
+type Operations = Arc<Mutex<HashMap<String, (u64, AbortHandle)>>>;
+
+struct Session {
+    protocol: Protocol,
+    context: SocketContext,
+    outbox: Outbox,
+    /// Set when the socket must go (a subscription overflowed the outbox).
+    doomed: CancellationToken,
+    principal: Principal,
+    init_received: bool,
+    acknowledged: bool,
+    operations: Operations,
+    next_operation: u64,
+}
+
+/// Serves one upgraded socket until either side ends it.
+pub async fn serve(socket: WebSocket, protocol: Protocol, header_principal: Option<Principal>, context: SocketContext) {
+    let metrics = context.metrics.clone();
+    metrics.connections.inc();
+    let (sink, mut stream) = socket.split();
+    let outbox = Outbox::new(context.config.outbound_queue);
+    let writer = tokio::spawn(write_frames(sink, outbox.clone(), metrics.clone()));
+    let init_timeout = Duration::from_secs_f64(context.config.connection_init_timeout_secs);
+    let keepalive_every = Duration::from_secs_f64(context.config.keepalive_secs.max(1.0));
+    let mut session = Session {
+        protocol,
+        outbox: outbox.clone(),
+        doomed: CancellationToken::new(),
+        principal: header_principal.unwrap_or_else(Principal::anonymous),
+        init_received: false,
+        acknowledged: false,
+        operations: Arc::default(),
+        next_operation: 0,
+        context,
+    };
+    let init_deadline = tokio::time::sleep(init_timeout);
+    tokio::pin!(init_deadline);
+    let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + keepalive_every, keepalive_every);
+    let shutdown = session.context.shutdown.clone();
+    let doomed = session.doomed.clone();
+    loop {
+        let expiry = session.expiry();
+        let control = tokio::select! {
+            _ = shutdown.cancelled() => Control::Close(close::GOING_AWAY, "server shutting down".into()),
+            _ = doomed.cancelled() => break,
+            _ = &mut init_deadline, if !session.init_received => {
+                Control::Close(close::INIT_TIMEOUT, "Connection initialisation timeout".into())
+            }
+            _ = tokio::time::sleep(expiry.unwrap_or(Duration::MAX)), if expiry.is_some() => {
+                Control::Close(close::FORBIDDEN, "Forbidden: token expired".into())
+            }
+            _ = keepalive.tick(), if session.acknowledged && protocol == Protocol::LegacyWs => {
+                session.send(protocol::keep_alive());
+                Control::Continue
+            }
+            frame = stream.next() => match frame {
+                Some(Ok(Message::Text(text))) => session.handle(text.as_str()),
+                Some(Ok(Message::Binary(_))) => Control::Close(close::BAD_REQUEST, "Invalid message received: binary frames are not supported".into()),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => Control::Continue,
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Err(e)) => {
+                    debug!(error = %e, "websocket read failed");
+                    break;
+                }
+            },
+        };
+        if let Control::Close(code, reason) = control {
+            debug!(code, %reason, "closing websocket");
+            outbox.close(code, reason);
+            break;
+        }
+    }
+    session.stop_all();
+    // Give the writer a moment to deliver the close frame; a peer that reads nothing does not
+    // get to hold the task.
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(2), writer).await.is_err() {
+        abort.abort();
+    }
+    metrics.connections.dec();
+}
+
+async fn write_frames(mut sink: SplitSink<WebSocket, Message>, outbox: Outbox, metrics: GatewayMetrics) {
+    while let Some(frame) = outbox.next().await {
+        match frame {
+            Outgoing::Text(text) => {
+                if sink.send(Message::Text(text.into())).await.is_err() {
+                    break;
+                }
+            }
+            Outgoing::Close(code, reason) => {
+                metrics.closes.with_label_values(&[&code.to_string()]).inc();
+                let frame = CloseFrame {
+                    code,
+                    reason: reason.into(),
+                };
+                let _ = sink.send(Message::Close(Some(frame))).await;
+                break;
+            }
+        }
+    }
+    let _ = sink.close().await;
+}
+
+fn token_from_payload(payload: &serde_json::Map<String, Value>) -> Option<Result<String, ()>> {
+    for key in ["Authorization", "authorization"] {
+        if let Some(value) = payload.get(key) {
+            return Some(value.as_str().map(str::to_owned).ok_or(()));
+        }
+    }
+    for key in ["token", "authToken", "accessToken"] {
+        if let Some(value) = payload.get(key) {
+            return Some(value.as_str().map(|t| format!("Bearer {t}")).ok_or(()));
+        }
+    }
+    if let Some(headers) = payload.get("headers").and_then(Value::as_object) {
+        return token_from_payload(headers);
+    }
+    None
+}
+
+impl Session {
+    fn send(&self, text: String) {
+        self.context.metrics.messages_sent.with_label_values(&["protocol"]).inc();
+        if self.outbox.push(text) == Pushed::Overflow {
+            self.context.metrics.slow_disconnects.inc();
+            self.outbox.close(close::SLOW_CONSUMER, "slow consumer: outbound queue full");
+            self.doomed.cancel();
+        }
+    }
+
+    /// Time left on the credential, if it expires.
+    fn expiry(&self) -> Option<Duration> {
+        let expires_at = self.principal.expires_at?;
+        Some((expires_at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+    }
+
+    fn handle(&mut self, text: &str) -> Control {
+        let message = match protocol::parse(self.protocol, text) {
+            Ok(message) => message,
+            Err(reason) => return Control::Close(close::BAD_REQUEST, truncate(reason)),
+        };
+        match message {
+            ClientMessage::ConnectionInit(payload) => self.init(payload),
+            ClientMessage::Ping(payload) => {
+                self.send(protocol::pong(payload));
+                Control::Continue
+            }
+            ClientMessage::Pong => Control::Continue,
+            ClientMessage::Subscribe { id, payload } => self.subscribe(id, payload),
+            ClientMessage::Complete { id } => {
+                if let Some((_, handle)) = self.operations.lock().remove(&id) {
+                    handle.abort();
+                    if self.protocol == Protocol::LegacyWs {
+                        self.send(protocol::complete(&id));
+                    }
+                }
+                Control::Continue
+            }
+            ClientMessage::Terminate => Control::Close(1000, "terminated".into()),
+        }
+    }
+
+    fn init(&mut self, payload: Option<serde_json::Map<String, Value>>) -> Control {
+        if self.init_received {
+            return Control::Close(close::TOO_MANY_INITS, "Too many initialisation requests".into());
+        }
+        self.init_received = true;
+        if let Some(token) = payload.as_ref().and_then(token_from_payload) {
+            let verified = token
+                .map_err(|()| "authorization must be a string".to_string())
+                .and_then(|t| self.context.auth.verify_header(&t).map_err(|e| e.to_string()));
+            match verified {
+                Ok(principal) => self.principal = principal,
+                Err(reason) => {
+                    info!(%reason, "websocket connection_init refused");
+                    if self.protocol == Protocol::LegacyWs {
+                        self.send(protocol::connection_error(&reason));
+                    }
+                    return Control::Close(close::FORBIDDEN, "Forbidden".into());
+                }
+            }
+        }
+        self.acknowledged = true;
+        self.send(protocol::ack());
+        if self.protocol == Protocol::LegacyWs {
+            self.send(protocol::keep_alive());
+        }
+        Control::Continue
+    }
+
+    fn subscribe(&mut self, id: String, payload: OperationPayload) -> Control {
+        if !self.acknowledged {
+            return Control::Close(close::UNAUTHORIZED, "Unauthorized".into());
+        }
+        let mut operations = self.operations.lock();
+        if operations.contains_key(&id) {
+            return Control::Close(close::DUPLICATE_ID, truncate(format!("Subscriber for {id} already exists")));
+        }
+        if operations.len() >= self.context.config.max_subscriptions {
+            drop(operations);
+            let errors = serde_json::json!([{
+                "message": format!("at most {} operations per connection", self.context.config.max_subscriptions),
+                "extensions": {"code": "RATE_LIMITED"}
+            }]);
+            self.send(protocol::error(self.protocol, &id, &errors));
+            return Control::Continue;
+        }
+        let coalesce = inspect(&payload.query, payload.operation_name.as_deref())
+            .map(|info| {
+                info.kind == OperationType::Subscription
+                    && !info.root_fields.is_empty()
+                    && info.root_fields.iter().all(|f| COALESCABLE_FIELDS.contains(&f.as_str()))
+            })
+            .unwrap_or(false);
+        let mut request = Request::new(payload.query).data(self.principal.clone());
+        if let Some(name) = payload.operation_name {
+            request = request.operation_name(name);
+        }
+        if let Some(variables) = payload.variables {
+            request = request.variables(Variables::from_json(Value::Object(variables)));
+        }
+        self.next_operation += 1;
+        let generation = self.next_operation;
+        let task = tokio::spawn(run_operation(
+            Operation {
+                id: id.clone(),
+                generation,
+                protocol: self.protocol,
+            coalesce,
+            schema: self.context.schema.clone(),
+            outbox: self.outbox.clone(),
+            metrics: self.context.metrics.clone(),
+            operations: self.operations.clone(),
+            doomed: self.doomed.clone(),
+            },
+            request,
+        ));
+        operations.insert(id, (generation, task.abort_handle()));
+        Control::Continue
+    }
+
+    fn stop_all(&self) {
+        for (_, (_, handle)) in self.operations.lock().drain() {
+            handle.abort();
+        }
+    }
+}
+
+/// Close reasons must fit a control frame (123 bytes).
+fn truncate(mut reason: String) -> String {
+    if reason.len() > 120 {
+        let mut end = 120;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+    }
+    reason
+}
+
+struct Operation {
+    id: String,
+    generation: u64,
+    protocol: Protocol,
+    coalesce: bool,
+    schema: FinpulseSchema,
+    outbox: Outbox,
+    metrics: GatewayMetrics,
+    operations: Operations,
+    doomed: CancellationToken,
+}
+
+/// Decrements the subscription gauge however the operation task ends (finished or aborted).
+struct Active(GatewayMetrics);
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.subscriptions.dec();
+    }
+}
+
+/// True for errors raised before execution (parse, validation): they have no path.
+fn is_request_error(response: &async_graphql::Response) -> bool {
+    !response.errors.is_empty()
+        && response.data == async_graphql::Value::Null
+        && response.errors.iter().all(|e| e.path.is_empty())
+}
+
+fn coalesce_key(id: &str, response: &Value) -> (String, String) {
+    // The symbol of the first root field's result distinguishes ticks of different symbols
+    // within one subscription; without it, the newest result of the subscription wins.
+    let symbol = response
+        .get("data")
+        .and_then(Value::as_object)
+        .and_then(|data| data.values().next())
+        .and_then(|root| root.get("symbol"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    (id.to_owned(), symbol.to_owned())
+}
+
+async fn run_operation(op: Operation, request: Request) {
+    op.metrics.subscriptions.inc();
+    let _active = Active(op.metrics.clone());
+    let mut results = op.schema.execute_stream(request);
+    let mut first = true;
+    let mut failed = false;
+    while let Some(response) = results.next().await {
+        if first && is_request_error(&response) {
+            let errors = serde_json::to_value(&response.errors).unwrap_or(Value::Null);
+            push(&op, protocol::error(op.protocol, &op.id, &errors), false, None);
+            failed = true;
+            break;
+        }
+        first = false;
+        let value = match serde_json::to_value(&response) {
+            Ok(value) => value,
+            Err(e) => {
+                warn!(error = %e, "failed to encode a result");
+                continue;
+            }
+        };
+        let key = (op.coalesce && response.errors.is_empty()).then(|| coalesce_key(&op.id, &value));
+        let text = protocol::next(op.protocol, &op.id, &value);
+        if !push(&op, text, true, key) {
+            return;
+        }
+    }
+    // The client may have completed the operation meanwhile; only the current owner of the id
+    // reports completion and frees it.
+    let mut operations = op.operations.lock();
+    if operations.get(&op.id).is_some_and(|(g, _)| *g == op.generation) {
+        operations.remove(&op.id);
+        drop(operations);
+        if !failed {
+            push(&op, protocol::complete(&op.id), false, None);
+        }
+    }
+}
+
+/// Queues a message; false when the socket is going away.
+fn push(op: &Operation, text: String, is_result: bool, key: Option<(String, String)>) -> bool {
+    let kind = if is_result { "next" } else { "control" };
+    let pushed = match key {
+        Some(key) => op.outbox.push_latest(key, text),
+        None => op.outbox.push(text),
+    };
+    match pushed {
+        Pushed::Queued => {
+            op.metrics.messages_sent.with_label_values(&[kind]).inc();
+            true
+        }
+        Pushed::Coalesced => {
+            op.metrics.coalesced.inc();
+            true
+        }
+        Pushed::Closed => false,
+        Pushed::Overflow => {
+            warn!(operation = %op.id, "client too slow for undroppable messages; disconnecting");
+            op.metrics.slow_disconnects.inc();
+            op.outbox.close(close::SLOW_CONSUMER, "slow consumer: outbound queue full");
+            op.doomed.cancel();
+            false
+        }
+    }
+}
