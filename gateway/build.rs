@@ -22,15 +22,22 @@ fn main() {
         .unwrap_or_else(|_| manifest.join("../web-demo/vendor"));
     println!("cargo:rerun-if-env-changed=FINPULSE_WEB_VENDOR");
     println!("cargo:rerun-if-changed={}", vendor.display());
-    let mut code = String::from("/// Embedded GraphiQL files: (name, content type, bytes).\npub static ASSETS: &[(&str, &str, &[u8])] = &[\n");
+    let mut code = String::from(
+        "/// Embedded GraphiQL files: (name, content type, bytes).\npub static ASSETS: &[(&str, &str, &[u8])] = &[\n",
+    );
     for (name, content_type) in FILES {
         let path = vendor.join(name);
         println!("cargo:rerun-if-changed={}", path.display());
         if path.is_file() {
-            let _ = writeln!(code, "    ({name:?}, {content_type:?}, include_bytes!({:?})),", path.display().to_string());
+            let _ = writeln!(
+                code,
+                "    ({name:?}, {content_type:?}, include_bytes!({:?})),",
+                path.display().to_string()
+            );
         }
     }
     code.push_str("];\n");
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it")).join("graphiql_assets.rs");
+    let out =
+        PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it")).join("graphiql_assets.rs");
     std::fs::write(out, code).expect("OUT_DIR is writable");
 }

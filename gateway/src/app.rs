@@ -12,6 +12,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use finpulse_graph::{FinpulseSchema, GraphContext};
 use finpulse_store::{SqliteStore, Store};
 use finpulse_streams::log::MemoryLogConfig;
@@ -22,7 +23,7 @@ use finpulse_streams::{EventLog, FanOut, LocalFanOut, MemoryLog, StreamMetrics};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::auth::Authenticator;
 use crate::config::{Config, WebSocketConfig};
@@ -91,32 +92,50 @@ pub struct Application {
     state: AppState,
     tasks: JoinSet<anyhow::Result<()>>,
     memory_log: MemoryLog,
-    stream_metrics: StreamMetrics,
 }
 
 /// Watches a running application from outside (the CLI, tests).
 #[derive(Clone)]
 pub struct AppHandle {
     shutdown: CancellationToken,
-    stream_metrics: StreamMetrics,
+    state: AppState,
 }
 
 impl AppHandle {
+    /// The event log, to publish events into a running application.
+    pub fn log(&self) -> Arc<dyn EventLog> {
+        self.state.log.clone()
+    }
+
+    /// The fan-out the sockets listen to.
+    pub fn fanout(&self) -> Arc<dyn FanOut> {
+        self.state.fanout.clone()
+    }
+
+    /// The store.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.state.store.clone()
+    }
+
+    /// Token minting and verification.
+    pub fn auth(&self) -> Arc<Authenticator> {
+        self.state.auth.clone()
+    }
+
     /// Stops the application gracefully.
     pub fn shutdown(&self) {
         self.shutdown.cancel();
     }
 
-    /// Waits until every tick appended so far has been processed.
+    /// Waits until every tick appended so far has been processed and committed.
     pub async fn wait_until_drained(&self) {
         let topic = finpulse_streams::events::TICKS_TOPIC;
         loop {
-            let appended = self.stream_metrics.appended.with_label_values(&[topic]).get();
-            let processed = self.stream_metrics.processed.with_label_values(&[topic]).get();
-            if processed >= appended || self.shutdown.is_cancelled() {
-                return;
+            match self.state.log.group_lag(topic, MARKET_GROUP).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) if self.shutdown.is_cancelled() => return,
+                Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
             }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
 }
@@ -131,19 +150,28 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let store = SqliteStore::connect(&url)
         .await
         .with_context(|| format!("failed to open the store at {url}"))?;
-    store.migrate().await.context("failed to migrate the store")?;
+    store
+        .migrate()
+        .await
+        .context("failed to migrate the store")?;
     Ok(Arc::new(store))
 }
 
 /// Every route of the gateway.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/graphql", get(http::graphql::graphql).post(http::graphql::graphql))
+        .route(
+            "/graphql",
+            get(http::graphql::graphql).post(http::graphql::graphql),
+        )
         .route("/healthz", get(http::ops::healthz))
         .route("/readyz", get(http::ops::readyz))
         .route("/metrics", get(http::ops::metrics))
         .merge(crate::graphiql::routes())
-        .layer(axum::middleware::from_fn_with_state(state.clone(), http::ops::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            http::ops::track,
+        ))
         .with_state(state)
 }
 
@@ -152,17 +180,19 @@ impl Application {
     pub async fn build(config: Config, source: MarketSource) -> anyhow::Result<Self> {
         let shutdown = CancellationToken::new();
         let metrics = GatewayMetrics::new().context("failed to register gateway metrics")?;
-        let stream_metrics =
-            StreamMetrics::register(&metrics.registry).context("failed to register stream metrics")?;
+        let stream_metrics = StreamMetrics::register(&metrics.registry)
+            .context("failed to register stream metrics")?;
         let store = open_store(&config).await?;
         let memory_log = MemoryLog::new(MemoryLogConfig {
             partition_capacity: config.log.partition_capacity,
         });
         let log: Arc<dyn EventLog> = Arc::new(memory_log.clone());
         ensure_market_topics(log.as_ref(), config.log.partitions).await?;
-        let fanout: Arc<dyn FanOut> = Arc::new(LocalFanOut::default());
+        let fanout: Arc<dyn FanOut> =
+            Arc::new(LocalFanOut::default().with_lag_counter(stream_metrics.lagged.clone()));
         let auth = Arc::new(
-            Authenticator::from_config(&config.auth, &config.data_dir).context("failed to set up authentication")?,
+            Authenticator::from_config(&config.auth, &config.data_dir)
+                .context("failed to set up authentication")?,
         );
         let schema = finpulse_graph::build_schema(GraphContext {
             store: store.clone(),
@@ -170,17 +200,31 @@ impl Application {
         });
 
         let mut tasks = JoinSet::new();
-        let consumer = log.consumer(finpulse_streams::events::TICKS_TOPIC, MARKET_GROUP).await?;
-        let processor =
-            MarketProcessor::new(store.clone(), fanout.clone(), log.clone(), stream_metrics.clone());
+        let consumer = log
+            .consumer(finpulse_streams::events::TICKS_TOPIC, MARKET_GROUP)
+            .await?;
+        let processor = MarketProcessor::new(
+            store.clone(),
+            fanout.clone(),
+            log.clone(),
+            stream_metrics.clone(),
+        );
         let token = shutdown.clone();
-        tasks.spawn(async move { processor.run(consumer, token).await.context("market processor failed") });
+        tasks.spawn(async move {
+            processor
+                .run(consumer, token)
+                .await
+                .context("market processor failed")
+        });
         match source {
             MarketSource::Simulator if config.simulator.enabled => {
                 let simulator = Simulator::new(config.simulator.clone());
                 let (log, metrics, token) = (log.clone(), stream_metrics.clone(), shutdown.clone());
                 tasks.spawn(async move {
-                    simulator.run(log.as_ref(), &metrics, token).await.context("market simulator failed")
+                    simulator
+                        .run(log.as_ref(), &metrics, token)
+                        .await
+                        .context("market simulator failed")
                 });
             }
             MarketSource::Simulator => info!("market simulator disabled"),
@@ -193,8 +237,11 @@ impl Application {
             } => {
                 let (log, metrics, token) = (log.clone(), stream_metrics.clone(), shutdown.clone());
                 tasks.spawn(async move {
-                    let result = replay_csv(&path, speed, log.as_ref(), &metrics, token, |p| progress(p)).await;
-                    let outcome = result.with_context(|| format!("replay of {} failed", path.display()));
+                    let result =
+                        replay_csv(&path, speed, log.as_ref(), &metrics, token, |p| progress(p))
+                            .await;
+                    let outcome =
+                        result.with_context(|| format!("replay of {} failed", path.display()));
                     if let Ok(s) = &outcome {
                         *summary.lock() = Some(s.clone());
                     }
@@ -223,7 +270,6 @@ impl Application {
             state,
             tasks,
             memory_log,
-            stream_metrics,
         })
     }
 
@@ -231,13 +277,16 @@ impl Application {
     pub fn handle(&self) -> AppHandle {
         AppHandle {
             shutdown: self.state.shutdown.clone(),
-            stream_metrics: self.stream_metrics.clone(),
+            state: self.state.clone(),
         }
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
-        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
     }
 
     /// Cancel it to stop the application gracefully.
@@ -257,6 +306,18 @@ impl Application {
         } = self;
         info!(address = %listener.local_addr()?, "finpulse listening");
         let shutdown = state.shutdown.clone();
+        let send_buffer = state.websocket.socket_send_buffer_bytes;
+        let listener = listener.tap_io(move |stream| {
+            // Pushes are small and latency matters more than packet count.
+            if let Err(e) = stream.set_nodelay(true) {
+                warn!(error = %e, "failed to set TCP_NODELAY");
+            }
+            if let Some(bytes) = send_buffer {
+                if let Err(e) = socket2::SockRef::from(&*stream).set_send_buffer_size(bytes) {
+                    warn!(error = %e, "failed to set the socket send buffer");
+                }
+            }
+        });
         let server = tokio::spawn(
             axum::serve(listener, router)
                 .with_graceful_shutdown(shutdown.clone().cancelled_owned())

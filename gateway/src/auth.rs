@@ -75,10 +75,22 @@ impl std::fmt::Debug for Authenticator {
 fn embedded_secret(data_dir: &Path) -> Result<SecretString, AuthError> {
     let path = data_dir.join("jwt-secret");
     match std::fs::read_to_string(&path) {
-        Ok(secret) if secret.trim().len() >= 32 => return Ok(SecretString::from(secret.trim().to_owned())),
-        Ok(_) => return Err(AuthError::Setup(format!("{} is shorter than 32 characters", path.display()))),
+        Ok(secret) if secret.trim().len() >= 32 => {
+            return Ok(SecretString::from(secret.trim().to_owned()));
+        }
+        Ok(_) => {
+            return Err(AuthError::Setup(format!(
+                "{} is shorter than 32 characters",
+                path.display()
+            )));
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(AuthError::Setup(format!("failed to read {}: {e}", path.display()))),
+        Err(e) => {
+            return Err(AuthError::Setup(format!(
+                "failed to read {}: {e}",
+                path.display()
+            )));
+        }
     }
     std::fs::create_dir_all(data_dir)
         .map_err(|e| AuthError::Setup(format!("failed to create {}: {e}", data_dir.display())))?;
@@ -112,19 +124,25 @@ impl Authenticator {
         let keys = if let Some(path) = &config.jwks_path {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| AuthError::Setup(format!("failed to read {}: {e}", path.display())))?;
-            let set: JwkSet = serde_json::from_str(&text)
-                .map_err(|e| AuthError::Setup(format!("{} is not a JWKS document: {e}", path.display())))?;
+            let set: JwkSet = serde_json::from_str(&text).map_err(|e| {
+                AuthError::Setup(format!("{} is not a JWKS document: {e}", path.display()))
+            })?;
             let keys = set
                 .keys
                 .iter()
                 .map(|jwk| {
                     DecodingKey::from_jwk(jwk)
                         .map(|key| (jwk.common.key_id.clone(), key))
-                        .map_err(|e| AuthError::Setup(format!("unusable key in {}: {e}", path.display())))
+                        .map_err(|e| {
+                            AuthError::Setup(format!("unusable key in {}: {e}", path.display()))
+                        })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             if keys.is_empty() {
-                return Err(AuthError::Setup(format!("{} holds no keys", path.display())));
+                return Err(AuthError::Setup(format!(
+                    "{} holds no keys",
+                    path.display()
+                )));
             }
             Keys::Rs256 { keys }
         } else {
@@ -172,7 +190,9 @@ impl Authenticator {
                 let header = jsonwebtoken::decode_header(token).map_err(invalid)?;
                 let key = keys
                     .iter()
-                    .find(|(kid, _)| header.kid.is_none() || kid.as_deref() == header.kid.as_deref())
+                    .find(|(kid, _)| {
+                        header.kid.is_none() || kid.as_deref() == header.kid.as_deref()
+                    })
                     .map(|(_, key)| key)
                     .ok_or_else(|| AuthError::InvalidToken("unknown signing key".into()))?;
                 (Algorithm::RS256, key)
@@ -219,9 +239,18 @@ mod tests {
         let principal = ours.verify_header(&format!("Bearer {token}")).unwrap();
         assert_eq!(principal.subject.as_deref(), Some("alice"));
         assert!(principal.expires_at.is_some());
-        assert!(matches!(theirs.verify(&token), Err(AuthError::InvalidToken(_))));
-        assert!(matches!(ours.verify_header(&token), Err(AuthError::BadScheme)));
-        assert!(matches!(ours.verify("not.a.jwt"), Err(AuthError::InvalidToken(_))));
+        assert!(matches!(
+            theirs.verify(&token),
+            Err(AuthError::InvalidToken(_))
+        ));
+        assert!(matches!(
+            ours.verify_header(&token),
+            Err(AuthError::BadScheme)
+        ));
+        assert!(matches!(
+            ours.verify("not.a.jwt"),
+            Err(AuthError::InvalidToken(_))
+        ));
     }
 
     #[test]
@@ -235,9 +264,14 @@ mod tests {
             iat: now - 100,
             exp: now - 60,
         };
-        let Keys::Hs256 { encoding, .. } = &auth.keys else { unreachable!() };
+        let Keys::Hs256 { encoding, .. } = &auth.keys else {
+            unreachable!()
+        };
         let token = jsonwebtoken::encode(&Header::default(), &claims, encoding).unwrap();
-        assert!(matches!(auth.verify(&token), Err(AuthError::InvalidToken(_))));
+        assert!(matches!(
+            auth.verify(&token),
+            Err(AuthError::InvalidToken(_))
+        ));
     }
 
     #[test]

@@ -76,14 +76,20 @@ pub fn main() -> ExitCode {
         }
     };
     telemetry::init(&config.log_level, config.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("finpulse: failed to start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve { listen: None }), config)) {
+    match runtime.block_on(run(
+        cli.command.unwrap_or(Command::Serve { listen: None }),
+        config,
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("finpulse: {e:#}");
@@ -127,7 +133,9 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             if !file.is_file() {
                 anyhow::bail!("replay file {} does not exist", file.display());
             }
-            let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or_default();
+            let size = std::fs::metadata(&file)
+                .map(|m| m.len())
+                .unwrap_or_default();
             let bar = ProgressBar::new(size);
             bar.set_style(
                 ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} ({eta})")
@@ -141,7 +149,8 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 speed,
                 progress: Arc::new(move |p| {
                     bar_for_rows.set_position(p.bytes_read);
-                    bar_for_rows.set_message(format!("{} ticks, {} skipped", p.published, p.skipped));
+                    bar_for_rows
+                        .set_message(format!("{} ticks, {} skipped", p.published, p.skipped));
                 }),
                 done: done.clone(),
                 summary: summary.clone(),
@@ -158,7 +167,12 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 handle.wait_until_drained().await;
                 bar.finish();
                 if let Some(s) = summary.lock().clone() {
-                    eprintln!("replayed {} ticks from {}, skipped {} rows", s.published, file.display(), s.skipped);
+                    eprintln!(
+                        "replayed {} ticks from {}, skipped {} rows",
+                        s.published,
+                        file.display(),
+                        s.skipped
+                    );
                     for error in &s.errors {
                         eprintln!("  {error}");
                     }
@@ -180,15 +194,16 @@ fn stop_on_signal(handle: crate::app::AppHandle) {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(e) => {
-                    tracing::error!(error = %e, "failed to listen for SIGTERM");
-                    let _ = ctrl_c.await;
-                    handle.shutdown();
-                    return;
-                }
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(term) => term,
+                    Err(e) => {
+                        tracing::error!(error = %e, "failed to listen for SIGTERM");
+                        let _ = ctrl_c.await;
+                        handle.shutdown();
+                        return;
+                    }
+                };
             tokio::select! {
                 _ = ctrl_c => {}
                 _ = term.recv() => {}

@@ -95,6 +95,10 @@ pub struct WebSocketConfig {
     pub max_subscriptions: usize,
     /// Seconds between WebSocket pings to detect dead peers.
     pub keepalive_secs: f64,
+    /// Kernel send buffer of each accepted connection (`SO_SNDBUF`); unset leaves the kernel's
+    /// auto-tuning, which lets a stalled reader hold megabytes before the outbound queue sees
+    /// it. Setting it bounds memory per socket and makes slow consumers visible sooner.
+    pub socket_send_buffer_bytes: Option<usize>,
 }
 
 impl Default for WebSocketConfig {
@@ -104,6 +108,7 @@ impl Default for WebSocketConfig {
             outbound_queue: 1024,
             max_subscriptions: 200,
             keepalive_secs: 20.0,
+            socket_send_buffer_bytes: None,
         }
     }
 }
@@ -154,7 +159,10 @@ impl Config {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         match file {
             Some(path) if !path.exists() => {
-                return Err(ConfigError(format!("config file {} does not exist", path.display())));
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
             }
             Some(path) => figment = figment.merge(Toml::file(path)),
             None => figment = figment.merge(Toml::file("finpulse.toml")),
@@ -207,7 +215,10 @@ mod tests {
     #[test]
     fn files_and_env_layer_and_typos_are_errors() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("finpulse.toml", "listen = \"127.0.0.1:9000\"\n[simulator]\nspeed = 2.0\n")?;
+            jail.create_file(
+                "finpulse.toml",
+                "listen = \"127.0.0.1:9000\"\n[simulator]\nspeed = 2.0\n",
+            )?;
             jail.set_env("FINPULSE_SIMULATOR__SPEED", "3.5");
             jail.set_env("FINPULSE_DATABASE_URL", "sqlite::memory:");
             let config = Config::load(None).map_err(|e| e.to_string())?;
@@ -215,7 +226,9 @@ mod tests {
             assert_eq!(config.simulator.speed, 3.5);
             assert_eq!(config.database_url(), "sqlite::memory:");
             jail.create_file("typo.toml", "lisen = \"127.0.0.1:9000\"\n")?;
-            let error = Config::load(Some(Path::new("typo.toml"))).unwrap_err().to_string();
+            let error = Config::load(Some(Path::new("typo.toml")))
+                .unwrap_err()
+                .to_string();
             assert!(error.contains("lisen"), "{error}");
             jail.set_env("FINPULSE_LOG__PARTITIONS", "0");
             assert!(Config::load(None).is_err());

@@ -26,7 +26,11 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn page() -> Html<&'static str> {
-    if ASSETS.len() == 5 { Html(PAGE) } else { Html(MISSING) }
+    if ASSETS.len() == 5 {
+        Html(PAGE)
+    } else {
+        Html(MISSING)
+    }
 }
 
 async fn asset(Path(name): Path<String>) -> Response {

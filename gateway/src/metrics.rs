@@ -1,8 +1,8 @@
 //! The gateway's Prometheus registry and the metrics of sockets and HTTP requests.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 /// Metrics owned by the gateway; the streams crate registers its own in the same registry.
@@ -39,7 +39,10 @@ impl GatewayMetrics {
             connections: IntGauge::new("finpulse_ws_connections", "Open WebSocket connections")?,
             subscriptions: IntGauge::new("finpulse_ws_subscriptions", "Active subscriptions")?,
             messages_sent: IntCounterVec::new(
-                Opts::new("finpulse_ws_messages_sent_total", "Protocol messages written to sockets"),
+                Opts::new(
+                    "finpulse_ws_messages_sent_total",
+                    "Protocol messages written to sockets",
+                ),
                 &["type"],
             )?,
             coalesced: IntCounter::new(
@@ -51,7 +54,10 @@ impl GatewayMetrics {
                 "Sockets closed because undroppable messages piled up",
             )?,
             closes: IntCounterVec::new(
-                Opts::new("finpulse_ws_closes_total", "Sockets closed by the server, by close code"),
+                Opts::new(
+                    "finpulse_ws_closes_total",
+                    "Sockets closed by the server, by close code",
+                ),
                 &["code"],
             )?,
             http_duration: HistogramVec::new(
@@ -79,7 +85,10 @@ impl GatewayMetrics {
     pub fn render(&self) -> String {
         let mut buffer = Vec::new();
         // Encoding into a Vec cannot fail for well-formed metric families.
-        if TextEncoder::new().encode(&self.registry.gather(), &mut buffer).is_err() {
+        if TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .is_err()
+        {
             return String::new();
         }
         String::from_utf8(buffer).unwrap_or_default()

@@ -24,12 +24,17 @@ pub enum OperationProblem {
 }
 
 /// Parses `query` and picks the operation `operation_name` names.
-pub fn inspect(query: &str, operation_name: Option<&str>) -> Result<OperationInfo, OperationProblem> {
+pub fn inspect(
+    query: &str,
+    operation_name: Option<&str>,
+) -> Result<OperationInfo, OperationProblem> {
     let document = parse_query(query).map_err(|e| OperationProblem::Syntax(e.to_string()))?;
     let operation = match (&document.operations, operation_name) {
         // A single anonymous operation: async-graphql itself checks a name given with it.
         (DocumentOperations::Single(op), _) => op,
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).ok_or(OperationProblem::NotFound)?,
+        (DocumentOperations::Multiple(ops), Some(name)) => {
+            ops.get(name).ok_or(OperationProblem::NotFound)?
+        }
         (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
             ops.values().next().expect("one operation")
         }
@@ -63,7 +68,10 @@ mod tests {
         assert_eq!(b.kind, OperationType::Mutation);
         assert_eq!(b.root_fields, vec!["addToWatchlist"]);
         assert_eq!(inspect(doc, None), Err(OperationProblem::NotFound));
-        assert!(matches!(inspect("{", None), Err(OperationProblem::Syntax(_))));
+        assert!(matches!(
+            inspect("{", None),
+            Err(OperationProblem::Syntax(_))
+        ));
         let s = inspect("subscription { ticks(symbols: [\"A\"]) { price } }", None).unwrap();
         assert_eq!(s.kind, OperationType::Subscription);
     }

@@ -32,7 +32,7 @@ pub type FinpulseSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 /// Most nesting a query may have.
 pub const MAX_DEPTH: usize = 10;
 /// Most total field cost a query may have (each field costs 1, lists multiply by their limit).
-pub const MAX_COMPLEXITY: usize = 2_000;
+pub const MAX_COMPLEXITY: usize = 10_000;
 
 /// What resolvers reach: storage and the fan-out.
 #[derive(Clone)]
@@ -44,7 +44,9 @@ pub struct GraphContext {
 }
 
 /// Builds the schema; the caller may add data or extensions before `finish()`.
-pub fn schema_builder(context: GraphContext) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+pub fn schema_builder(
+    context: GraphContext,
+) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(context)
         .limit_depth(MAX_DEPTH)

@@ -29,20 +29,35 @@ impl MutationRoot {
         let graph = ctx.data::<GraphContext>()?;
         let current = graph.store.watchlist(user).await.map_err(ApiError::from)?;
         if current.len() >= MAX_WATCHLIST && !current.contains(&symbol) {
-            return Err(ApiError::BadUserInput(format!("a watchlist holds at most {MAX_WATCHLIST} symbols")).into());
+            return Err(ApiError::BadUserInput(format!(
+                "a watchlist holds at most {MAX_WATCHLIST} symbols"
+            ))
+            .into());
         }
-        let list = graph.store.add_to_watchlist(user, &symbol).await.map_err(ApiError::from)?;
+        let list = graph
+            .store
+            .add_to_watchlist(user, &symbol)
+            .await
+            .map_err(ApiError::from)?;
         announce(graph, user, &list).await?;
         Ok(list)
     }
 
     /// Removes a symbol from the signed-in user's watchlist; returns the list.
     #[instrument(skip_all, fields(symbol = %symbol), err(Debug))]
-    async fn remove_from_watchlist(&self, ctx: &Context<'_>, symbol: String) -> ApiResult<Vec<String>> {
+    async fn remove_from_watchlist(
+        &self,
+        ctx: &Context<'_>,
+        symbol: String,
+    ) -> ApiResult<Vec<String>> {
         let user = ctx.data::<Principal>()?.require_user()?;
         let symbol = symbol_arg(&symbol)?;
         let graph = ctx.data::<GraphContext>()?;
-        let list = graph.store.remove_from_watchlist(user, &symbol).await.map_err(ApiError::from)?;
+        let list = graph
+            .store
+            .remove_from_watchlist(user, &symbol)
+            .await
+            .map_err(ApiError::from)?;
         announce(graph, user, &list).await?;
         Ok(list)
     }

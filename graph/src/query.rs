@@ -1,7 +1,7 @@
 //! Read-only entry points.
 
 use async_graphql::{Context, Object};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use tracing::instrument;
 
 use crate::error::{ApiError, ApiResult};
@@ -16,7 +16,9 @@ pub(crate) fn symbol_arg(symbol: &str) -> Result<String, ApiError> {
     let symbol = symbol.trim().to_ascii_uppercase();
     let valid = !symbol.is_empty()
         && symbol.len() <= 32
-        && symbol.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        && symbol
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
     if valid {
         Ok(symbol)
     } else {
@@ -30,7 +32,9 @@ pub(crate) fn limit_arg(name: &str, value: i32) -> Result<u32, ApiError> {
     if (1..=MAX_LIST).contains(&value) {
         Ok(value as u32)
     } else {
-        Err(ApiError::BadUserInput(format!("`{name}` must be between 1 and {MAX_LIST}, got {value}")))
+        Err(ApiError::BadUserInput(format!(
+            "`{name}` must be between 1 and {MAX_LIST}, got {value}"
+        )))
     }
 }
 
@@ -51,13 +55,19 @@ impl QueryRoot {
     async fn quote(&self, ctx: &Context<'_>, symbol: String) -> ApiResult<Option<Quote>> {
         let symbol = symbol_arg(&symbol)?;
         let graph = ctx.data::<GraphContext>()?;
-        Ok(graph.store.quote(&symbol).await.map_err(ApiError::from)?.map(Quote::from))
+        Ok(graph
+            .store
+            .quote(&symbol)
+            .await
+            .map_err(ApiError::from)?
+            .map(Quote::from))
     }
 
-    /// Closed and open candles of a symbol, oldest first. `from` defaults to a day before `to`,
-    /// `to` to now; at most `limit` (the latest ones).
+    /// Closed and open candles of a symbol starting in `[from, to)`, oldest first: at most
+    /// `limit`, the latest ones. Without `from` and `to`, the latest candles whenever they were
+    /// (a replayed history included).
     #[instrument(skip_all, fields(symbol = %symbol), err(Debug))]
-    #[graphql(complexity = "limit as usize * child_complexity")]
+    #[graphql(complexity = "limit.clamp(0, MAX_LIST) as usize * child_complexity")]
     async fn candles(
         &self,
         ctx: &Context<'_>,
@@ -69,8 +79,8 @@ impl QueryRoot {
     ) -> ApiResult<Vec<Candle>> {
         let symbol = symbol_arg(&symbol)?;
         let limit = limit_arg("limit", limit)?;
-        let to = to.unwrap_or_else(|| Utc::now() + Duration::days(365));
-        let from = from.unwrap_or(to - Duration::days(366));
+        let to = to.unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let from = from.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
         if from > to {
             return Err(ApiError::BadUserInput("`from` must not be after `to`".into()).into());
         }
@@ -80,12 +90,15 @@ impl QueryRoot {
             .candles(&symbol, i64::from(interval), from, to, limit)
             .await
             .map_err(ApiError::from)?;
-        Ok(candles.into_iter().map(|c| Candle::from_store(c, None)).collect())
+        Ok(candles
+            .into_iter()
+            .map(|c| Candle::from_store(c, None))
+            .collect())
     }
 
     /// The latest insights of a symbol, newest first, optionally of some kinds only.
     #[instrument(skip_all, fields(symbol = %symbol), err(Debug))]
-    #[graphql(complexity = "last as usize * child_complexity")]
+    #[graphql(complexity = "last.clamp(0, MAX_LIST) as usize * child_complexity")]
     async fn insights(
         &self,
         ctx: &Context<'_>,

@@ -51,19 +51,26 @@ fn decode<T: DeserializeOwned>(channel_kind: &str, bytes: &[u8]) -> Option<Publi
 }
 
 fn lagged_error(missed: u64, what: &str) -> async_graphql::Error {
-    async_graphql::Error::new(format!("{missed} {what} were missed because this subscription fell behind"))
-        .extend_with(|_, ext| {
-            ext.set("code", "LAGGED");
-            ext.set("missed", missed);
-        })
+    async_graphql::Error::new(format!(
+        "{missed} {what} were missed because this subscription fell behind"
+    ))
+    .extend_with(|_, ext| {
+        ext.set("code", "LAGGED");
+        ext.set("missed", missed);
+    })
 }
 
-fn merged(graph: &GraphContext, channels: impl IntoIterator<Item = String>) -> BoxStream<'static, FanOutItem> {
+fn merged(
+    graph: &GraphContext,
+    channels: impl IntoIterator<Item = String>,
+) -> BoxStream<'static, FanOutItem> {
     stream::select_all(channels.into_iter().map(|c| graph.fanout.subscribe(&c))).boxed()
 }
 
 fn kinds_filter(kinds: Option<Vec<InsightKind>>) -> Option<HashSet<InsightKind>> {
-    kinds.filter(|k| !k.is_empty()).map(|k| k.into_iter().collect())
+    kinds
+        .filter(|k| !k.is_empty())
+        .map(|k| k.into_iter().collect())
 }
 
 enum WatchlistEvent {
@@ -75,15 +82,23 @@ enum WatchlistEvent {
 impl SubscriptionRoot {
     /// Every trade of the given symbols. A slow client gets the latest trade per symbol
     /// rather than every one.
-    async fn ticks(&self, ctx: &Context<'_>, symbols: Vec<String>) -> Result<impl Stream<Item = Tick>> {
+    async fn ticks(
+        &self,
+        ctx: &Context<'_>,
+        symbols: Vec<String>,
+    ) -> Result<impl Stream<Item = Tick>> {
         let symbols = symbols_arg(&symbols)?;
         let graph = ctx.data::<GraphContext>()?;
-        Ok(merged(graph, symbols.iter().map(|s| tick_channel(s))).filter_map(|item| {
-            future::ready(match item {
-                FanOutItem::Message(bytes) => decode::<events::Tick>("tick", &bytes).map(Tick::from),
-                FanOutItem::Lagged(_) => None,
-            })
-        }))
+        Ok(
+            merged(graph, symbols.iter().map(|s| tick_channel(s))).filter_map(|item| {
+                future::ready(match item {
+                    FanOutItem::Message(bytes) => {
+                        decode::<events::Tick>("tick", &bytes).map(Tick::from)
+                    }
+                    FanOutItem::Lagged(_) => None,
+                })
+            }),
+        )
     }
 
     /// Updates of the open candle of a symbol (each trade), then its successors.
@@ -95,16 +110,22 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = Candle>> {
         let symbol = symbol_arg(&symbol)?;
         if interval != 60 {
-            return Err(ApiError::BadUserInput("live candles are built at interval 60".into()).into());
+            return Err(
+                ApiError::BadUserInput("live candles are built at interval 60".into()).into(),
+            );
         }
         let graph = ctx.data::<GraphContext>()?;
-        Ok(merged(graph, [candle_channel(&symbol, i64::from(interval))]).filter_map(|item| {
-            future::ready(match item {
-                FanOutItem::Message(bytes) => decode::<finpulse_store::Candle>("candle", &bytes)
-                    .map(|p| Candle::from_store(p.body, Some(p.published_at))),
-                FanOutItem::Lagged(_) => None,
-            })
-        }))
+        Ok(
+            merged(graph, [candle_channel(&symbol, i64::from(interval))]).filter_map(|item| {
+                future::ready(match item {
+                    FanOutItem::Message(bytes) => {
+                        decode::<finpulse_store::Candle>("candle", &bytes)
+                            .map(|p| Candle::from_store(p.body, Some(p.published_at)))
+                    }
+                    FanOutItem::Lagged(_) => None,
+                })
+            }),
+        )
     }
 
     /// Insights as they are found, for some symbols (all when omitted) and kinds (all when
@@ -118,7 +139,10 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = ApiResult<Insight>>> {
         let graph = ctx.data::<GraphContext>()?;
         let channels = match symbols {
-            Some(symbols) => symbols_arg(&symbols)?.iter().map(|s| insight_channel(s)).collect(),
+            Some(symbols) => symbols_arg(&symbols)?
+                .iter()
+                .map(|s| insight_channel(s))
+                .collect(),
             None => vec![ALL_INSIGHTS_CHANNEL.to_owned()],
         };
         let kinds = kinds_filter(kinds);
@@ -143,8 +167,14 @@ impl SubscriptionRoot {
         let user = ctx.data::<Principal>()?.require_user()?.to_owned();
         let graph = ctx.data::<GraphContext>()?;
         // Subscribe to changes before reading the list so no change falls in between.
-        let changes = graph.fanout.subscribe(&watchlist_channel(&user)).map(WatchlistEvent::Changed);
-        let insights = graph.fanout.subscribe(ALL_INSIGHTS_CHANNEL).map(WatchlistEvent::Insight);
+        let changes = graph
+            .fanout
+            .subscribe(&watchlist_channel(&user))
+            .map(WatchlistEvent::Changed);
+        let insights = graph
+            .fanout
+            .subscribe(ALL_INSIGHTS_CHANNEL)
+            .map(WatchlistEvent::Insight);
         let watched: HashSet<String> = graph
             .store
             .watchlist(&user)

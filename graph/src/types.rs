@@ -101,7 +101,10 @@ pub struct Candle {
 }
 
 impl Candle {
-    pub(crate) fn from_store(c: finpulse_store::Candle, published_at: Option<DateTime<Utc>>) -> Self {
+    pub(crate) fn from_store(
+        c: finpulse_store::Candle,
+        published_at: Option<DateTime<Utc>>,
+    ) -> Self {
         Self {
             symbol: c.symbol,
             interval: c.interval_secs,
@@ -205,7 +208,10 @@ pub struct Insight {
 }
 
 impl Insight {
-    pub(crate) fn from_store(i: finpulse_store::Insight, published_at: Option<DateTime<Utc>>) -> Option<Self> {
+    pub(crate) fn from_store(
+        i: finpulse_store::Insight,
+        published_at: Option<DateTime<Utc>>,
+    ) -> Option<Self> {
         Some(Self {
             kind: InsightKind::parse(&i.kind)?,
             id: i.id,

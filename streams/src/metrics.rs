@@ -17,6 +17,11 @@ pub struct StreamMetrics {
     pub batch_seconds: Histogram,
     /// `finpulse_fanout_published_messages_total{kind}`: messages handed to the fan-out.
     pub published: IntCounterVec,
+    /// `finpulse_fanout_lagged_messages_total{kind}`: messages a local subscriber missed because
+    /// it fell a whole channel buffer behind (kind is the channel's first segment: `ticks`,
+    /// `candles`, `insights`, …). Tick and candle streams coalesce to the newest; insight
+    /// streams tell the client with a `LAGGED` error.
+    pub lagged: IntCounterVec,
 }
 
 impl StreamMetrics {
@@ -67,6 +72,13 @@ impl StreamMetrics {
                 ),
                 &["kind"],
             )?,
+            lagged: IntCounterVec::new(
+                Opts::new(
+                    "finpulse_fanout_lagged_messages_total",
+                    "Messages local subscribers missed because they fell behind, by channel kind",
+                ),
+                &["kind"],
+            )?,
         };
         registry.register(Box::new(metrics.appended.clone()))?;
         registry.register(Box::new(metrics.processed.clone()))?;
@@ -74,6 +86,7 @@ impl StreamMetrics {
         registry.register(Box::new(metrics.lag.clone()))?;
         registry.register(Box::new(metrics.batch_seconds.clone()))?;
         registry.register(Box::new(metrics.published.clone()))?;
+        registry.register(Box::new(metrics.lagged.clone()))?;
         Ok(metrics)
     }
 

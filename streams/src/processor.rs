@@ -20,7 +20,8 @@ use tracing::{error, info, warn};
 
 use crate::envelope::{Envelope, EnvelopeError};
 use crate::events::{
-    ALL_INSIGHTS_CHANNEL, INSIGHTS_TOPIC, Published, TICKS_TOPIC, Tick, candle_channel, insight_channel, tick_channel,
+    ALL_INSIGHTS_CHANNEL, INSIGHTS_TOPIC, Published, TICKS_TOPIC, Tick, candle_channel,
+    insight_channel, tick_channel,
 };
 use crate::insights::{MarketState, TickOutcome};
 use crate::log::{Consumer, Record};
@@ -93,6 +94,10 @@ impl MarketProcessor {
         shutdown: CancellationToken,
     ) -> Result<(), StreamError> {
         info!(group = MARKET_GROUP, "market processor started");
+        self.metrics
+            .lag
+            .with_label_values(&[MARKET_GROUP])
+            .set(consumer.lag());
         loop {
             let records = tokio::select! {
                 _ = shutdown.cancelled() => break,

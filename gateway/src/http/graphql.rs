@@ -54,9 +54,12 @@ struct Params {
 }
 
 fn request_error(media: MediaType, status: StatusCode, message: impl Into<String>) -> Response {
-    let body = json!({"errors": [{"message": message.into(), "extensions": {"code": "BAD_REQUEST"}}]});
+    let body =
+        json!({"errors": [{"message": message.into(), "extensions": {"code": "BAD_REQUEST"}}]});
     let mut response = (status, body.to_string()).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, media.content_type());
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, media.content_type());
     response
 }
 
@@ -74,17 +77,25 @@ fn media_ranges(value: &str) -> impl Iterator<Item = (String, Option<String>)> +
 }
 
 fn utf8(charset: &Option<String>) -> bool {
-    charset.as_deref().is_none_or(|c| c == "utf-8" || c == "utf8")
+    charset
+        .as_deref()
+        .is_none_or(|c| c == "utf-8" || c == "utf8")
 }
 
 fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
     let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
         return Some(MediaType::Json);
     };
-    let ranges: Vec<_> = media_ranges(accept).filter(|(_, c)| utf8(c)).map(|(m, _)| m).collect();
+    let ranges: Vec<_> = media_ranges(accept)
+        .filter(|(_, c)| utf8(c))
+        .map(|(m, _)| m)
+        .collect();
     if ranges.iter().any(|m| m == GRAPHQL_RESPONSE_JSON) {
         Some(MediaType::GraphqlResponse)
-    } else if ranges.iter().any(|m| m == JSON || m == "*/*" || m == "application/*") {
+    } else if ranges
+        .iter()
+        .any(|m| m == JSON || m == "*/*" || m == "application/*")
+    {
         Some(MediaType::Json)
     } else {
         None
@@ -100,7 +111,8 @@ fn object_param(value: Option<Value>, name: &str) -> Result<Option<Map<String, V
 }
 
 fn from_json_body(body: &[u8]) -> Result<Params, String> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| format!("request body is not JSON: {e}"))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("request body is not JSON: {e}"))?;
     let Value::Object(mut map) = value else {
         return Err("request body must be a JSON object".into());
     };
@@ -129,7 +141,8 @@ fn from_query_string(params: HashMap<String, String>) -> Result<Params, String> 
         match params.get(name) {
             None => Ok(None),
             Some(text) => {
-                let value: Value = serde_json::from_str(text).map_err(|_| format!("`{name}` must be a JSON object"))?;
+                let value: Value = serde_json::from_str(text)
+                    .map_err(|_| format!("`{name}` must be a JSON object"))?;
                 object_param(Some(value), name)
             }
         }
@@ -138,7 +151,10 @@ fn from_query_string(params: HashMap<String, String>) -> Result<Params, String> 
     parse_object("extensions")?;
     Ok(Params {
         query,
-        operation_name: params.get("operationName").filter(|n| !n.is_empty()).cloned(),
+        operation_name: params
+            .get("operationName")
+            .filter(|n| !n.is_empty())
+            .cloned(),
         variables,
     })
 }
@@ -171,14 +187,18 @@ pub async fn graphql(State(app): State<AppState>, request: axum::extract::Reques
             Err(e) => {
                 let body = json!({"errors": [{"message": e.to_string(), "extensions": {"code": "UNAUTHENTICATED"}}]});
                 let mut response = (StatusCode::UNAUTHORIZED, body.to_string()).into_response();
-                response.headers_mut().insert(header::CONTENT_TYPE, media.content_type());
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, media.content_type());
                 response
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                 return response;
             }
         },
-        Some(Err(_)) => return request_error(media, StatusCode::UNAUTHORIZED, "authorization is not text"),
+        Some(Err(_)) => {
+            return request_error(media, StatusCode::UNAUTHORIZED, "authorization is not text");
+        }
     };
     let params = match parts.method {
         Method::GET => {
@@ -188,7 +208,10 @@ pub async fn graphql(State(app): State<AppState>, request: axum::extract::Reques
             query.and_then(from_query_string)
         }
         Method::POST => {
-            let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+            let content_type = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
             let json_body = content_type
                 .and_then(|c| media_ranges(c).next())
                 .is_some_and(|(m, c)| m == JSON && utf8(&c));
@@ -201,12 +224,20 @@ pub async fn graphql(State(app): State<AppState>, request: axum::extract::Reques
             }
             match axum::body::to_bytes(Body::new(body), MAX_BODY).await {
                 Ok(bytes) => from_json_body(&bytes),
-                Err(_) => return request_error(media, StatusCode::PAYLOAD_TOO_LARGE, "request body is too large"),
+                Err(_) => {
+                    return request_error(
+                        media,
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "request body is too large",
+                    );
+                }
             }
         }
         _ => {
             let mut response = (StatusCode::METHOD_NOT_ALLOWED, "use GET or POST").into_response();
-            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
             return response;
         }
     };
@@ -216,8 +247,11 @@ pub async fn graphql(State(app): State<AppState>, request: axum::extract::Reques
     };
     match inspect(&params.query, params.operation_name.as_deref()) {
         Ok(info) if info.kind == OperationType::Mutation && parts.method == Method::GET => {
-            let mut response = request_error(media, StatusCode::METHOD_NOT_ALLOWED, "mutations need POST");
-            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            let mut response =
+                request_error(media, StatusCode::METHOD_NOT_ALLOWED, "mutations need POST");
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
             return response;
         }
         Ok(info) if info.kind == OperationType::Subscription => {
@@ -225,7 +259,11 @@ pub async fn graphql(State(app): State<AppState>, request: axum::extract::Reques
                 MediaType::GraphqlResponse => StatusCode::BAD_REQUEST,
                 MediaType::Json => StatusCode::OK,
             };
-            return request_error(media, status, "subscriptions are served over WebSocket at /graphql");
+            return request_error(
+                media,
+                status,
+                "subscriptions are served over WebSocket at /graphql",
+            );
         }
         Ok(_) | Err(OperationProblem::NotFound) | Err(OperationProblem::Syntax(_)) => {}
     }
@@ -240,7 +278,8 @@ pub async fn graphql(State(app): State<AppState>, request: axum::extract::Reques
     let failed_before_execution = !response.errors.is_empty()
         && response.data == async_graphql::Value::Null
         && response.errors.iter().all(|e| e.path.is_empty());
-    let mut body = serde_json::to_value(&response).unwrap_or_else(|_| json!({"errors": [{"message": "internal error"}]}));
+    let mut body = serde_json::to_value(&response)
+        .unwrap_or_else(|_| json!({"errors": [{"message": "internal error"}]}));
     let status = if failed_before_execution {
         if let Value::Object(map) = &mut body {
             map.remove("data");
@@ -253,7 +292,8 @@ pub async fn graphql(State(app): State<AppState>, request: axum::extract::Reques
         StatusCode::OK
     };
     let mut http = (status, body.to_string()).into_response();
-    http.headers_mut().insert(header::CONTENT_TYPE, media.content_type());
+    http.headers_mut()
+        .insert(header::CONTENT_TYPE, media.content_type());
     http
 }
 
@@ -270,16 +310,30 @@ mod tests {
     #[test]
     fn negotiates_the_response_media_type() {
         assert_eq!(negotiate(&HeaderMap::new()), Some(MediaType::Json));
-        assert_eq!(negotiate(&accept("application/graphql-response+json, application/json")), Some(MediaType::GraphqlResponse));
-        assert_eq!(negotiate(&accept("application/json; charset=utf-8")), Some(MediaType::Json));
+        assert_eq!(
+            negotiate(&accept(
+                "application/graphql-response+json, application/json"
+            )),
+            Some(MediaType::GraphqlResponse)
+        );
+        assert_eq!(
+            negotiate(&accept("application/json; charset=utf-8")),
+            Some(MediaType::Json)
+        );
         assert_eq!(negotiate(&accept("*/*")), Some(MediaType::Json));
-        assert_eq!(negotiate(&accept("application/json; charset=iso-8859-1")), None);
+        assert_eq!(
+            negotiate(&accept("application/json; charset=iso-8859-1")),
+            None
+        );
         assert_eq!(negotiate(&accept("text/html")), None);
     }
 
     #[test]
     fn checks_body_parameters() {
-        assert!(from_json_body(br#"{"query": "{ me }", "variables": null, "operationName": null}"#).is_ok());
+        assert!(
+            from_json_body(br#"{"query": "{ me }", "variables": null, "operationName": null}"#)
+                .is_ok()
+        );
         assert!(from_json_body(br#"{"query": 1}"#).is_err());
         assert!(from_json_body(br#"{"variables": {}}"#).is_err());
         assert!(from_json_body(br#"{"query": "{ me }", "variables": "{}"}"#).is_err());

@@ -32,7 +32,10 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
 /// Prometheus text exposition of every finpulse metric.
 pub async fn metrics(State(app): State<AppState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         app.metrics.render(),
     )
         .into_response()

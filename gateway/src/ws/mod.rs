@@ -43,7 +43,9 @@ pub fn upgrade(upgrade: WebSocketUpgrade, headers: &HeaderMap, context: SocketCo
             Ok(principal) => Some(principal),
             Err(e) => return (StatusCode::UNAUTHORIZED, e.to_string()).into_response(),
         },
-        Some(Err(_)) => return (StatusCode::UNAUTHORIZED, "authorization is not text").into_response(),
+        Some(Err(_)) => {
+            return (StatusCode::UNAUTHORIZED, "authorization is not text").into_response();
+        }
     };
     upgrade
         .protocols([protocol.name()])

@@ -41,6 +41,8 @@ struct State {
     latest: HashMap<CoalesceKey, String>,
     reliable: usize,
     close: Option<(u16, String)>,
+    /// Deliver what is queued before the close frame.
+    flush_before_close: bool,
     closed: bool,
 }
 
@@ -108,12 +110,25 @@ impl Outbox {
         Pushed::Queued
     }
 
-    /// Asks the writer to close with `code` once it takes its next message; later pushes are
-    /// refused. The first close wins.
+    /// Asks the writer to close with `code` once it takes its next message, dropping what is
+    /// queued (shutdown, a client too slow to take it anyway); later pushes are refused. The
+    /// first close wins, except that an immediate close overrides a pending flushing one.
     pub fn close(&self, code: u16, reason: impl Into<String>) {
+        self.request_close(code, reason.into(), false);
+    }
+
+    /// Asks the writer to send what is already queued, then close with `code`: the client
+    /// learns why (an error message, `connection_error`) before the socket ends.
+    pub fn close_after_queued(&self, code: u16, reason: impl Into<String>) {
+        self.request_close(code, reason.into(), true);
+    }
+
+    fn request_close(&self, code: u16, reason: String, flush: bool) {
         let mut state = self.state.lock();
-        if state.close.is_none() && !state.closed {
-            state.close = Some((code, reason.into()));
+        let replaces_flushing = state.close.is_some() && state.flush_before_close && !flush;
+        if !state.closed && (state.close.is_none() || replaces_flushing) {
+            state.close = Some((code, reason));
+            state.flush_before_close = flush;
         }
         drop(state);
         self.ready.notify_one();
@@ -130,8 +145,9 @@ impl Outbox {
         if state.closed {
             return None;
         }
-        if let Some((code, reason)) = state.close.take() {
-            // A close jumps the queue: what is left would only delay it.
+        if state.close.is_some() && !(state.flush_before_close && !state.queue.is_empty()) {
+            let (code, reason) = state.close.take().expect("checked above");
+            // An immediate close jumps the queue: what is left would only delay it.
             state.closed = true;
             state.queue.clear();
             state.latest.clear();
@@ -177,7 +193,10 @@ mod tests {
         outbox.push_latest(key("1", "AAPL"), "aapl-1".into());
         outbox.push("insight".into());
         outbox.push_latest(key("1", "MSFT"), "msft-1".into());
-        assert_eq!(outbox.push_latest(key("1", "AAPL"), "aapl-2".into()), Pushed::Coalesced);
+        assert_eq!(
+            outbox.push_latest(key("1", "AAPL"), "aapl-2".into()),
+            Pushed::Coalesced
+        );
         let mut got = Vec::new();
         for _ in 0..3 {
             got.push(outbox.next().await.unwrap());
@@ -191,7 +210,10 @@ mod tests {
             ]
         );
         // Once taken, a new tick queues again.
-        assert_eq!(outbox.push_latest(key("1", "AAPL"), "aapl-3".into()), Pushed::Queued);
+        assert_eq!(
+            outbox.push_latest(key("1", "AAPL"), "aapl-3".into()),
+            Pushed::Queued
+        );
     }
 
     #[tokio::test]
@@ -210,7 +232,38 @@ mod tests {
         outbox.push("a".into());
         outbox.close(4403, "Forbidden");
         assert_eq!(outbox.push("b".into()), Pushed::Closed);
-        assert_eq!(outbox.next().await, Some(Outgoing::Close(4403, "Forbidden".into())));
+        assert_eq!(
+            outbox.next().await,
+            Some(Outgoing::Close(4403, "Forbidden".into()))
+        );
         assert_eq!(outbox.next().await, None);
+    }
+
+    #[tokio::test]
+    async fn a_flushing_close_delivers_the_queue_first() {
+        let outbox = Outbox::new(4);
+        outbox.push("error".into());
+        outbox.push_latest(key("1", "AAPL"), "tick".into());
+        outbox.close_after_queued(4403, "Forbidden");
+        assert_eq!(outbox.push("late".into()), Pushed::Closed);
+        assert_eq!(outbox.next().await, Some(Outgoing::Text("error".into())));
+        assert_eq!(outbox.next().await, Some(Outgoing::Text("tick".into())));
+        assert_eq!(
+            outbox.next().await,
+            Some(Outgoing::Close(4403, "Forbidden".into()))
+        );
+        assert_eq!(outbox.next().await, None);
+    }
+
+    #[tokio::test]
+    async fn an_immediate_close_overrides_a_flushing_one() {
+        let outbox = Outbox::new(4);
+        outbox.push("a".into());
+        outbox.close_after_queued(4400, "bad");
+        outbox.close(1001, "going away");
+        assert_eq!(
+            outbox.next().await,
+            Some(Outgoing::Close(1001, "going away".into()))
+        );
     }
 }

@@ -133,7 +133,9 @@ pub fn parse(protocol: Protocol, text: &str) -> Result<ClientMessage, String> {
         },
     };
     match &message {
-        ClientMessage::Subscribe { id, .. } | ClientMessage::Complete { id } if id.is_empty() || id.len() > 128 => {
+        ClientMessage::Subscribe { id, .. } | ClientMessage::Complete { id }
+            if id.is_empty() || id.len() > 128 =>
+        {
             Err("Invalid message received: id must be 1 to 128 characters".into())
         }
         _ => Ok(message),
@@ -172,7 +174,10 @@ pub fn next(protocol: Protocol, id: &str, response: &Value) -> String {
 pub fn error(protocol: Protocol, id: &str, errors: &Value) -> String {
     let payload = match protocol {
         Protocol::TransportWs => errors.clone(),
-        Protocol::LegacyWs => errors.get(0).cloned().unwrap_or_else(|| json!({"message": "error"})),
+        Protocol::LegacyWs => errors
+            .get(0)
+            .cloned()
+            .unwrap_or_else(|| json!({"message": "error"})),
     };
     json!({"id": id, "type": "error", "payload": payload}).to_string()
 }
@@ -193,7 +198,11 @@ mod tests {
 
     #[test]
     fn parses_transport_ws_messages() {
-        let m = parse(Protocol::TransportWs, r#"{"type":"subscribe","id":"1","payload":{"query":"{ me }"}}"#).unwrap();
+        let m = parse(
+            Protocol::TransportWs,
+            r#"{"type":"subscribe","id":"1","payload":{"query":"{ me }"}}"#,
+        )
+        .unwrap();
         assert!(matches!(m, ClientMessage::Subscribe { id, .. } if id == "1"));
         assert!(matches!(
             parse(Protocol::TransportWs, r#"{"type":"connection_init"}"#).unwrap(),
@@ -217,7 +226,11 @@ mod tests {
 
     #[test]
     fn parses_legacy_messages() {
-        let m = parse(Protocol::LegacyWs, r#"{"type":"start","id":"a","payload":{"query":"{ me }"}}"#).unwrap();
+        let m = parse(
+            Protocol::LegacyWs,
+            r#"{"type":"start","id":"a","payload":{"query":"{ me }"}}"#,
+        )
+        .unwrap();
         assert!(matches!(m, ClientMessage::Subscribe { .. }));
         assert!(matches!(
             parse(Protocol::LegacyWs, r#"{"type":"stop","id":"a"}"#).unwrap(),

@@ -68,7 +68,10 @@ const COALESCABLE_FIELDS: &[&str] = &["ticks", "candles"];
 
 enum Control {
     Continue,
+    /// A protocol close: what is queued (an error, a `connection_error`) goes out first.
     Close(u16, String),
+    /// Close at once, dropping what is queued: shutdown, an expired credential.
+    CloseNow(u16, String),
 }
 
 type Operations = Arc<Mutex<HashMap<String, (u64, AbortHandle)>>>;
@@ -87,7 +90,12 @@ struct Session {
 }
 
 /// Serves one upgraded socket until either side ends it.
-pub async fn serve(socket: WebSocket, protocol: Protocol, header_principal: Option<Principal>, context: SocketContext) {
+pub async fn serve(
+    socket: WebSocket,
+    protocol: Protocol,
+    header_principal: Option<Principal>,
+    context: SocketContext,
+) {
     let metrics = context.metrics.clone();
     metrics.connections.inc();
     let (sink, mut stream) = socket.split();
@@ -108,19 +116,22 @@ pub async fn serve(socket: WebSocket, protocol: Protocol, header_principal: Opti
     };
     let init_deadline = tokio::time::sleep(init_timeout);
     tokio::pin!(init_deadline);
-    let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + keepalive_every, keepalive_every);
+    let mut keepalive = tokio::time::interval_at(
+        tokio::time::Instant::now() + keepalive_every,
+        keepalive_every,
+    );
     let shutdown = session.context.shutdown.clone();
     let doomed = session.doomed.clone();
     loop {
         let expiry = session.expiry();
         let control = tokio::select! {
-            _ = shutdown.cancelled() => Control::Close(close::GOING_AWAY, "server shutting down".into()),
+            _ = shutdown.cancelled() => Control::CloseNow(close::GOING_AWAY, "server shutting down".into()),
             _ = doomed.cancelled() => break,
             _ = &mut init_deadline, if !session.init_received => {
                 Control::Close(close::INIT_TIMEOUT, "Connection initialisation timeout".into())
             }
             _ = tokio::time::sleep(expiry.unwrap_or(Duration::MAX)), if expiry.is_some() => {
-                Control::Close(close::FORBIDDEN, "Forbidden: token expired".into())
+                Control::CloseNow(close::FORBIDDEN, "Forbidden: token expired".into())
             }
             _ = keepalive.tick(), if session.acknowledged && protocol == Protocol::LegacyWs => {
                 session.send(protocol::keep_alive());
@@ -137,23 +148,38 @@ pub async fn serve(socket: WebSocket, protocol: Protocol, header_principal: Opti
                 }
             },
         };
-        if let Control::Close(code, reason) = control {
-            debug!(code, %reason, "closing websocket");
-            outbox.close(code, reason);
-            break;
+        match control {
+            Control::Continue => {}
+            Control::Close(code, reason) => {
+                debug!(code, %reason, "closing websocket");
+                outbox.close_after_queued(code, reason);
+                break;
+            }
+            Control::CloseNow(code, reason) => {
+                debug!(code, %reason, "closing websocket");
+                outbox.close(code, reason);
+                break;
+            }
         }
     }
     session.stop_all();
     // Give the writer a moment to deliver the close frame; a peer that reads nothing does not
     // get to hold the task.
     let abort = writer.abort_handle();
-    if tokio::time::timeout(Duration::from_secs(2), writer).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(2), writer)
+        .await
+        .is_err()
+    {
         abort.abort();
     }
     metrics.connections.dec();
 }
 
-async fn write_frames(mut sink: SplitSink<WebSocket, Message>, outbox: Outbox, metrics: GatewayMetrics) {
+async fn write_frames(
+    mut sink: SplitSink<WebSocket, Message>,
+    outbox: Outbox,
+    metrics: GatewayMetrics,
+) {
     while let Some(frame) = outbox.next().await {
         match frame {
             Outgoing::Text(text) => {
@@ -194,10 +220,15 @@ fn token_from_payload(payload: &serde_json::Map<String, Value>) -> Option<Result
 
 impl Session {
     fn send(&self, text: String) {
-        self.context.metrics.messages_sent.with_label_values(&["protocol"]).inc();
+        self.context
+            .metrics
+            .messages_sent
+            .with_label_values(&["protocol"])
+            .inc();
         if self.outbox.push(text) == Pushed::Overflow {
             self.context.metrics.slow_disconnects.inc();
-            self.outbox.close(close::SLOW_CONSUMER, "slow consumer: outbound queue full");
+            self.outbox
+                .close(close::SLOW_CONSUMER, "slow consumer: outbound queue full");
             self.doomed.cancel();
         }
     }
@@ -236,13 +267,21 @@ impl Session {
 
     fn init(&mut self, payload: Option<serde_json::Map<String, Value>>) -> Control {
         if self.init_received {
-            return Control::Close(close::TOO_MANY_INITS, "Too many initialisation requests".into());
+            return Control::Close(
+                close::TOO_MANY_INITS,
+                "Too many initialisation requests".into(),
+            );
         }
         self.init_received = true;
         if let Some(token) = payload.as_ref().and_then(token_from_payload) {
             let verified = token
                 .map_err(|()| "authorization must be a string".to_string())
-                .and_then(|t| self.context.auth.verify_header(&t).map_err(|e| e.to_string()));
+                .and_then(|t| {
+                    self.context
+                        .auth
+                        .verify_header(&t)
+                        .map_err(|e| e.to_string())
+                });
             match verified {
                 Ok(principal) => self.principal = principal,
                 Err(reason) => {
@@ -268,7 +307,10 @@ impl Session {
         }
         let mut operations = self.operations.lock();
         if operations.contains_key(&id) {
-            return Control::Close(close::DUPLICATE_ID, truncate(format!("Subscriber for {id} already exists")));
+            return Control::Close(
+                close::DUPLICATE_ID,
+                truncate(format!("Subscriber for {id} already exists")),
+            );
         }
         if operations.len() >= self.context.config.max_subscriptions {
             drop(operations);
@@ -283,7 +325,10 @@ impl Session {
             .map(|info| {
                 info.kind == OperationType::Subscription
                     && !info.root_fields.is_empty()
-                    && info.root_fields.iter().all(|f| COALESCABLE_FIELDS.contains(&f.as_str()))
+                    && info
+                        .root_fields
+                        .iter()
+                        .all(|f| COALESCABLE_FIELDS.contains(&f.as_str()))
             })
             .unwrap_or(false);
         let mut request = Request::new(payload.query).data(self.principal.clone());
@@ -300,12 +345,12 @@ impl Session {
                 id: id.clone(),
                 generation,
                 protocol: self.protocol,
-            coalesce,
-            schema: self.context.schema.clone(),
-            outbox: self.outbox.clone(),
-            metrics: self.context.metrics.clone(),
-            operations: self.operations.clone(),
-            doomed: self.doomed.clone(),
+                coalesce,
+                schema: self.context.schema.clone(),
+                outbox: self.outbox.clone(),
+                metrics: self.context.metrics.clone(),
+                operations: self.operations.clone(),
+                doomed: self.doomed.clone(),
             },
             request,
         ));
@@ -382,7 +427,12 @@ async fn run_operation(op: Operation, request: Request) {
     while let Some(response) = results.next().await {
         if first && is_request_error(&response) {
             let errors = serde_json::to_value(&response.errors).unwrap_or(Value::Null);
-            push(&op, protocol::error(op.protocol, &op.id, &errors), false, None);
+            push(
+                &op,
+                protocol::error(op.protocol, &op.id, &errors),
+                false,
+                None,
+            );
             failed = true;
             break;
         }
@@ -403,7 +453,10 @@ async fn run_operation(op: Operation, request: Request) {
     // The client may have completed the operation meanwhile; only the current owner of the id
     // reports completion and frees it.
     let mut operations = op.operations.lock();
-    if operations.get(&op.id).is_some_and(|(g, _)| *g == op.generation) {
+    if operations
+        .get(&op.id)
+        .is_some_and(|(g, _)| *g == op.generation)
+    {
         operations.remove(&op.id);
         drop(operations);
         if !failed {
@@ -432,7 +485,8 @@ fn push(op: &Operation, text: String, is_result: bool, key: Option<(String, Stri
         Pushed::Overflow => {
             warn!(operation = %op.id, "client too slow for undroppable messages; disconnecting");
             op.metrics.slow_disconnects.inc();
-            op.outbox.close(close::SLOW_CONSUMER, "slow consumer: outbound queue full");
+            op.outbox
+                .close(close::SLOW_CONSUMER, "slow consumer: outbound queue full");
             op.doomed.cancel();
             false
         }

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use parking_lot::Mutex;
+use prometheus::IntCounterVec;
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
@@ -22,6 +23,7 @@ use crate::StreamError;
 pub struct LocalFanOut {
     channels: Arc<Mutex<HashMap<String, broadcast::Sender<Bytes>>>>,
     capacity: usize,
+    lagged: Option<IntCounterVec>,
 }
 
 impl Default for LocalFanOut {
@@ -36,7 +38,14 @@ impl LocalFanOut {
         Self {
             channels: Arc::default(),
             capacity: capacity.max(1),
+            lagged: None,
         }
+    }
+
+    /// Counts what subscribers miss by falling behind in `lagged{kind}`.
+    pub fn with_lag_counter(mut self, lagged: IntCounterVec) -> Self {
+        self.lagged = Some(lagged);
+        self
     }
 
     /// Number of channels with at least one subscriber.
@@ -79,16 +88,32 @@ impl FanOut for LocalFanOut {
             .entry(channel.to_owned())
             .or_insert_with(|| broadcast::channel(self.capacity).0)
             .subscribe();
+        let lagged = self.lagged.as_ref().map(|counter| {
+            let kind = channel.split('.').next().unwrap_or_default();
+            counter.with_label_values(&[kind])
+        });
         BroadcastStream::new(receiver)
-            .map(|item| match item {
+            .map(move |item| match item {
                 Ok(bytes) => FanOutItem::Message(bytes),
-                Err(BroadcastStreamRecvError::Lagged(missed)) => FanOutItem::Lagged(missed),
+                Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                    if let Some(counter) = &lagged {
+                        counter.inc_by(missed);
+                    }
+                    FanOutItem::Lagged(missed)
+                }
             })
             .boxed()
     }
 
     async fn is_ready(&self) -> bool {
         true
+    }
+
+    fn local_subscribers(&self, channel: &str) -> usize {
+        self.channels
+            .lock()
+            .get(channel)
+            .map_or(0, broadcast::Sender::receiver_count)
     }
 }
 

@@ -35,4 +35,7 @@ pub trait FanOut: Send + Sync + 'static {
 
     /// True when publishes reach subscribers.
     async fn is_ready(&self) -> bool;
+
+    /// Live subscriptions to `channel` held in this process (this replica's sockets).
+    fn local_subscribers(&self, channel: &str) -> usize;
 }

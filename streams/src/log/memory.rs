@@ -247,6 +247,24 @@ impl EventLog for MemoryLog {
         }))
     }
 
+    async fn group_lag(&self, topic: &str, group: &str) -> Result<i64, StreamError> {
+        let state = self.shared.state.lock();
+        let Some(found) = state.topics.get(topic) else {
+            return Err(StreamError::UnknownTopic(topic.to_owned()));
+        };
+        let committed = found.groups.get(group).map(|g| &g.committed);
+        Ok((0..found.partitions.len())
+            .map(|p| {
+                let end = found.partitions[p].end();
+                let done = committed
+                    .and_then(|c| c.get(&(p as i32)))
+                    .copied()
+                    .unwrap_or(0);
+                end - done
+            })
+            .sum())
+    }
+
     async fn is_ready(&self) -> bool {
         !self.shared.state.lock().closed
     }
@@ -448,6 +466,31 @@ mod tests {
         let again = second.poll(10).await.unwrap();
         let offsets: Vec<i64> = again.iter().map(|r| r.offset).collect();
         assert_eq!(offsets, vec![2, 3, 4]);
+    }
+
+    #[tokio::test]
+    async fn group_lag_counts_what_a_group_has_not_committed() {
+        let log = log_with_topic(3, 100).await;
+        for i in 0..6 {
+            log.append("t", &format!("k{i}"), Bytes::new())
+                .await
+                .unwrap();
+        }
+        assert_eq!(log.group_lag("t", "g").await.unwrap(), 6);
+        let mut consumer = log.consumer("t", "g").await.unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < 6 {
+            seen.extend(consumer.poll(10).await.unwrap());
+        }
+        let first = seen.iter().find(|r| r.offset == 0).unwrap();
+        consumer.commit(first).await.unwrap();
+        assert_eq!(log.group_lag("t", "g").await.unwrap(), 5);
+        for record in &seen {
+            consumer.commit(record).await.unwrap();
+        }
+        assert_eq!(log.group_lag("t", "g").await.unwrap(), 0);
+        assert_eq!(log.group_lag("t", "other").await.unwrap(), 6);
+        assert!(log.group_lag("nope", "g").await.is_err());
     }
 
     #[tokio::test]

@@ -59,6 +59,9 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// True when the log accepts appends and reads.
     async fn is_ready(&self) -> bool;
+
+    /// Records of `topic` appended but not yet committed by `group`, over all partitions.
+    async fn group_lag(&self, topic: &str, group: &str) -> Result<i64, StreamError>;
 }
 
 /// A member of a consumer group.

@@ -1,0 +1,334 @@
+//! `spawn_app()` and a small graphql-ws client for the tests.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use finpulse_gateway::app::{AppHandle, Application, MarketSource};
+use finpulse_gateway::config::Config;
+use finpulse_streams::Envelope;
+use finpulse_streams::events::{TICKS_TOPIC, Tick};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Generous bound on waiting for something that should happen at once, so a broken server
+/// fails the test instead of hanging it. Never a performance assertion.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A running application in a fresh data folder.
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub handle: AppHandle,
+    pub http: reqwest::Client,
+    pub server: Option<JoinHandle<anyhow::Result<()>>>,
+    _data_dir: tempfile::TempDir,
+}
+
+/// The application with the simulator off, so tests decide every tick.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// The application with the simulator off and a configuration tweak.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::default();
+    config.listen = "127.0.0.1:0".parse().expect("valid address");
+    config.data_dir = data_dir.path().to_path_buf();
+    config.simulator.enabled = false;
+    config.log_level = "warn".into();
+    tweak(&mut config);
+    let app = Application::build(config, MarketSource::Simulator)
+        .await
+        .expect("application builds");
+    let port = app.port();
+    let handle = app.handle();
+    let server = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        handle,
+        http: reqwest::Client::new(),
+        server: Some(server),
+        _data_dir: data_dir,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+    }
+}
+
+/// 2026-03-02 14:30 UTC plus `seconds`: a Monday inside US trading hours.
+pub fn market_time(seconds: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 14, 30, 0).unwrap() + chrono::Duration::seconds(seconds)
+}
+
+pub fn tick(symbol: &str, seconds: i64, price: f64, size: f64) -> Tick {
+    Tick {
+        symbol: symbol.into(),
+        price,
+        size,
+        bid: price - 0.01,
+        ask: price + 0.01,
+        ts: market_time(seconds),
+    }
+}
+
+impl TestApp {
+    /// POSTs a GraphQL request and returns status and JSON body.
+    pub async fn graphql(
+        &self,
+        query: &str,
+        variables: Value,
+        token: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({"query": query, "variables": variables}));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let body = response.json().await.expect("json body");
+        (status, body)
+    }
+
+    /// Appends ticks to the event log as the simulator would.
+    pub async fn publish_ticks(&self, ticks: &[Tick]) {
+        let log = self.handle.log();
+        for tick in ticks {
+            let envelope = Envelope::wrap(tick).expect("tick encodes");
+            let bytes = envelope.to_bytes().expect("envelope encodes");
+            log.append(TICKS_TOPIC, &tick.symbol, bytes.into())
+                .await
+                .expect("append");
+        }
+    }
+
+    /// A token for `user` minted by the application's own key.
+    pub fn token(&self, user: &str, ttl_secs: Option<u64>) -> String {
+        self.handle
+            .auth()
+            .mint(user, ttl_secs)
+            .expect("token minted")
+    }
+
+    /// The value of one sample in `/metrics`, 0 when absent.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .filter_map(|line| line.rsplit_once(' '))
+            .find(|(name, _)| *name == sample)
+            .and_then(|(_, value)| value.parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// The sum of every sample whose name and labels start with `prefix`.
+    pub async fn metric_sum(&self, prefix: &str) -> f64 {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .filter(|line| line.starts_with(prefix))
+            .filter_map(|line| line.rsplit_once(' '))
+            .filter_map(|(_, value)| value.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Waits until `count` subscriptions listen to a fan-out channel, so events published
+    /// afterwards reach them.
+    pub async fn wait_for_subscribers(&self, channel: &str, count: usize) {
+        let fanout = self.handle.fanout();
+        tokio::time::timeout(PATIENCE, async {
+            while fanout.local_subscribers(channel) < count {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("nobody subscribed to {channel}"));
+    }
+
+    /// Waits until no subscription listens to a fan-out channel any more.
+    pub async fn wait_for_subscribers_to_leave(&self, channel: &str) {
+        let fanout = self.handle.fanout();
+        tokio::time::timeout(PATIENCE, async {
+            while fanout.local_subscribers(channel) > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("subscribers stayed on {channel}"));
+    }
+
+    pub async fn ws(&self, protocol: &str) -> Ws {
+        Ws::connect(self.port, Some(protocol), None).await
+    }
+}
+
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A raw WebSocket client speaking JSON text frames.
+pub struct Ws {
+    pub socket: Socket,
+}
+
+/// How a socket ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ending {
+    Closed(u16, String),
+    Dropped,
+}
+
+impl Ws {
+    pub async fn connect(port: u16, protocol: Option<&str>, bearer: Option<&str>) -> Ws {
+        let mut request = format!("ws://127.0.0.1:{port}/graphql")
+            .into_client_request()
+            .expect("valid url");
+        if let Some(protocol) = protocol {
+            request.headers_mut().insert(
+                "Sec-WebSocket-Protocol",
+                HeaderValue::from_str(protocol).unwrap(),
+            );
+        }
+        if let Some(token) = bearer {
+            request.headers_mut().insert(
+                "Authorization",
+                HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+            );
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("websocket connects");
+        Ws { socket }
+    }
+
+    pub async fn send(&mut self, message: Value) {
+        self.socket
+            .send(Message::Text(message.to_string().into()))
+            .await
+            .expect("frame sent");
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.socket
+            .send(Message::Text(text.into()))
+            .await
+            .expect("frame sent");
+    }
+
+    /// The next JSON message; panics if the socket closes instead.
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            let frame = tokio::time::timeout(PATIENCE, self.socket.next())
+                .await
+                .expect("a message arrives");
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    return serde_json::from_str(&text).expect("server sends JSON");
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                other => panic!("expected a message, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next message that is not a legacy keep-alive.
+    pub async fn recv_skip_ka(&mut self) -> Value {
+        loop {
+            let message = self.recv().await;
+            if message["type"] != "ka" {
+                return message;
+            }
+        }
+    }
+
+    /// Reads until the server closes; returns the close code and reason.
+    pub async fn closed(&mut self) -> Ending {
+        loop {
+            let frame = tokio::time::timeout(PATIENCE, self.socket.next())
+                .await
+                .expect("the socket closes");
+            match frame {
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return Ending::Closed(frame.code.into(), frame.reason.to_string());
+                }
+                Some(Ok(Message::Close(None))) | None | Some(Err(_)) => return Ending::Dropped,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// Reads until the server closes, returning the messages seen before.
+    pub async fn drain_until_closed(&mut self) -> (Vec<Value>, Ending) {
+        let mut seen = Vec::new();
+        loop {
+            let frame = tokio::time::timeout(PATIENCE, self.socket.next())
+                .await
+                .expect("the socket closes");
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    seen.push(serde_json::from_str(&text).expect("JSON"))
+                }
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return (
+                        seen,
+                        Ending::Closed(frame.code.into(), frame.reason.to_string()),
+                    );
+                }
+                Some(Ok(Message::Close(None))) | None | Some(Err(_)) => {
+                    return (seen, Ending::Dropped);
+                }
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// `connection_init` (with an optional token) and the ack.
+    pub async fn init(&mut self, token: Option<&str>) {
+        let payload = match token {
+            Some(token) => json!({"Authorization": format!("Bearer {token}")}),
+            None => json!({}),
+        };
+        self.send(json!({"type": "connection_init", "payload": payload}))
+            .await;
+        let ack = self.recv().await;
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+    }
+
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        self.send(json!({"id": id, "type": "subscribe", "payload": {"query": query, "variables": variables}}))
+            .await;
+    }
+}
+
+/// Asserts a JSON number is within 1e-9 of `expected`.
+pub fn approx(value: &Value, expected: f64) {
+    let actual = value
+        .as_f64()
+        .unwrap_or_else(|| panic!("{value} is not a number"));
+    assert!((actual - expected).abs() < 1e-9, "{actual} != {expected}");
+}

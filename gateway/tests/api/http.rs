@@ -1,0 +1,313 @@
+//! GraphQL over HTTP, identity, and the operations endpoints.
+
+use serde_json::json;
+
+use crate::helpers::{approx, spawn_app, tick};
+
+#[tokio::test]
+async fn queries_read_what_the_processor_wrote() {
+    let app = spawn_app().await;
+    // Three minutes of AAPL and one MSFT tick: two closed AAPL candles and the open one.
+    let mut ticks = Vec::new();
+    for second in 0..180 {
+        ticks.push(tick("AAPL", second, 100.0 + second as f64 * 0.01, 10.0));
+    }
+    ticks.push(tick("MSFT", 5, 400.0, 3.0));
+    app.publish_ticks(&ticks).await;
+    app.handle.wait_until_drained().await;
+
+    let (status, body) = app
+        .graphql(
+            r#"query($s: String!) {
+                symbols
+                quote(symbol: $s) { symbol price bid ask }
+                candles(symbol: $s, interval: 60) { start open high low close volume trades }
+                insights(symbol: $s, kinds: [INDICATORS], last: 5) { id kind symbol indicators }
+            }"#,
+            json!({"s": "AAPL"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["symbols"], json!(["AAPL", "MSFT"]));
+    approx(&body["data"]["quote"]["price"], 101.79);
+    let candles = body["data"]["candles"].as_array().unwrap();
+    assert_eq!(candles.len(), 3, "{candles:?}");
+    approx(&candles[0]["open"], 100.0);
+    approx(&candles[0]["close"], 100.59);
+    approx(&candles[0]["high"], 100.59);
+    approx(&candles[0]["volume"], 600.0);
+    assert_eq!(candles[0]["trades"], json!(60));
+    approx(&candles[2]["close"], 101.79);
+    let insights = body["data"]["insights"].as_array().unwrap();
+    // One INDICATORS insight per closed candle, newest first.
+    assert_eq!(insights.len(), 2, "{insights:?}");
+    assert!(
+        insights
+            .iter()
+            .all(|i| i["kind"] == "INDICATORS" && i["symbol"] == "AAPL")
+    );
+    approx(&insights[0]["indicators"]["close"], 101.19);
+}
+
+#[tokio::test]
+async fn bad_arguments_are_user_errors_not_crashes() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .graphql(
+            r#"{ candles(symbol: "", limit: -1) { close } }"#,
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+    let (status, body) = app
+        .graphql(r#"{ quote(symbol: "NOPE") { price } }"#, json!({}), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["quote"], json!(null), "{body}");
+}
+
+#[tokio::test]
+async fn get_serves_queries_but_not_mutations() {
+    let app = spawn_app().await;
+    let response = app
+        .http
+        .get(format!("{}/graphql", app.address))
+        .query(&[("query", "{ symbols }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<serde_json::Value>().await.unwrap(),
+        json!({"data": {"symbols": []}})
+    );
+
+    let response = app
+        .http
+        .get(format!("{}/graphql", app.address))
+        .query(&[("query", r#"mutation { addToWatchlist(symbol: "AAPL") }"#)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+}
+
+#[tokio::test]
+async fn malformed_requests_get_clear_4xx() {
+    let app = spawn_app().await;
+    let url = format!("{}/graphql", app.address);
+    let not_json = app
+        .http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), 400);
+    let body: serde_json::Value = not_json.json().await.unwrap();
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not JSON"),
+        "{body}"
+    );
+
+    let wrong_type = app
+        .http
+        .post(&url)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_type.status(), 415);
+
+    let unacceptable = app
+        .http
+        .post(&url)
+        .header("accept", "text/html")
+        .json(&json!({"query": "{ symbols }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unacceptable.status(), 406);
+
+    // A parse error under the GraphQL response media type is a 400 with no data entry.
+    let parse_error = app
+        .http
+        .post(&url)
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({"query": "{ symbols "}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parse_error.status(), 400);
+    let body: serde_json::Value = parse_error.json().await.unwrap();
+    assert!(
+        body.get("data").is_none() && body["errors"].is_array(),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn complexity_limits_reject_abusive_queries() {
+    let app = spawn_app().await;
+    // Each list costs its limit times its fields: three full candle lists are too much.
+    let greedy = r#"{
+        a: candles(symbol: "AAPL", limit: 1000) { open high low close volume }
+        b: candles(symbol: "MSFT", limit: 1000) { open high low close volume }
+        c: candles(symbol: "NVDA", limit: 1000) { open high low close volume }
+    }"#;
+    let (_, body) = app.graphql(greedy, json!({}), None).await;
+    assert_eq!(
+        body["errors"][0]["message"], "Query is too complex.",
+        "{body}"
+    );
+    assert!(body.get("data").is_none());
+    // One of them is fine.
+    let (_, body) = app
+        .graphql(
+            r#"{ candles(symbol: "AAPL", limit: 1000) { open high low close volume } }"#,
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(body, json!({"data": {"candles": []}}));
+}
+
+#[tokio::test]
+async fn introspection_is_on() {
+    let app = spawn_app().await;
+    let (_, body) = app
+        .graphql(
+            "{ __schema { subscriptionType { fields { name } } } }",
+            json!({}),
+            None,
+        )
+        .await;
+    let names: Vec<_> = body["data"]["__schema"]["subscriptionType"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["ticks", "candles", "insights", "watchlistInsights"]);
+}
+
+#[tokio::test]
+async fn the_watchlist_needs_a_token_and_is_persisted_per_user() {
+    let app = spawn_app().await;
+    let add = r#"mutation($s: String!) { addToWatchlist(symbol: $s) }"#;
+
+    let (status, body) = app.graphql(add, json!({"s": "AAPL"}), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{body}"
+    );
+
+    let (status, body) = app
+        .graphql(add, json!({"s": "AAPL"}), Some("not-a-token"))
+        .await;
+    assert_eq!(status, 401, "{body}");
+
+    let alice = app.token("alice", None);
+    let bob = app.token("bob", None);
+    app.graphql(add, json!({"s": "AAPL"}), Some(&alice)).await;
+    let (_, body) = app.graphql(add, json!({"s": "msft"}), Some(&alice)).await;
+    assert_eq!(
+        body["data"]["addToWatchlist"],
+        json!(["AAPL", "MSFT"]),
+        "{body}"
+    );
+    let (_, body) = app
+        .graphql(
+            r#"mutation { removeFromWatchlist(symbol: "AAPL") }"#,
+            json!({}),
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(body["data"]["removeFromWatchlist"], json!(["MSFT"]));
+
+    let (_, body) = app
+        .graphql("{ me watchlist }", json!({}), Some(&alice))
+        .await;
+    assert_eq!(body["data"], json!({"me": "alice", "watchlist": ["MSFT"]}));
+    let (_, body) = app.graphql("{ watchlist }", json!({}), Some(&bob)).await;
+    assert_eq!(body["data"]["watchlist"], json!([]));
+}
+
+#[tokio::test]
+async fn tokens_from_another_key_are_refused() {
+    let app = spawn_app().await;
+    let other = spawn_app().await;
+    let foreign = other.token("mallory", None);
+    let (status, _) = app.graphql("{ me }", json!({}), Some(&foreign)).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let app = spawn_app().await;
+    let health = app
+        .http
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = app
+        .http
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["store"], true);
+    assert_eq!(body["log"], true);
+
+    app.graphql("{ symbols }", json!({}), None).await;
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for family in [
+        "finpulse_http_request_duration_seconds_bucket",
+        "finpulse_ws_connections",
+        "finpulse_ws_subscriptions",
+        "finpulse_processor_lag_events",
+    ] {
+        assert!(metrics.contains(family), "{family} missing from /metrics");
+    }
+}
+
+#[tokio::test]
+async fn root_redirects_to_graphiql() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = client
+        .get(format!("{}/", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_redirection());
+    assert_eq!(response.headers()["location"], "/graphiql");
+}
