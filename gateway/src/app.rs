@@ -30,6 +30,7 @@ use crate::config::{Config, WebSocketConfig};
 use crate::http;
 use crate::metrics::GatewayMetrics;
 use crate::ws::SocketContext;
+use crate::ws::shared::SharedSubscriptions;
 
 /// Where market data comes from.
 #[derive(Clone)]
@@ -70,6 +71,8 @@ pub struct AppState {
     pub websocket: WebSocketConfig,
     /// Cancelled on shutdown.
     pub shutdown: CancellationToken,
+    /// Public subscriptions executed once for every socket that runs them.
+    pub shared: SharedSubscriptions,
 }
 
 impl AppState {
@@ -81,6 +84,7 @@ impl AppState {
             metrics: self.metrics.clone(),
             config: self.websocket.clone(),
             shutdown: self.shutdown.clone(),
+            shared: self.shared.clone(),
         }
     }
 }
@@ -255,6 +259,7 @@ impl Application {
             .await
             .with_context(|| format!("failed to bind {}", config.listen))?;
         let state = AppState {
+            shared: SharedSubscriptions::new(schema.clone(), metrics.clone()),
             schema,
             auth,
             metrics,
@@ -312,10 +317,10 @@ impl Application {
             if let Err(e) = stream.set_nodelay(true) {
                 warn!(error = %e, "failed to set TCP_NODELAY");
             }
-            if let Some(bytes) = send_buffer {
-                if let Err(e) = socket2::SockRef::from(&*stream).set_send_buffer_size(bytes) {
-                    warn!(error = %e, "failed to set the socket send buffer");
-                }
+            if let Some(bytes) = send_buffer
+                && let Err(e) = socket2::SockRef::from(&*stream).set_send_buffer_size(bytes)
+            {
+                warn!(error = %e, "failed to set the socket send buffer");
             }
         });
         let server = tokio::spawn(

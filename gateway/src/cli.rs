@@ -76,6 +76,12 @@ pub fn main() -> ExitCode {
         }
     };
     telemetry::init(&config.log_level, config.log_format);
+    // Every socket is a file descriptor: lift the soft limit to the hard one so the default
+    // 1024 does not cap connections.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "failed to raise the open file limit"),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -24,6 +24,9 @@ pub struct GatewayMetrics {
     pub slow_disconnects: IntCounter,
     /// `finpulse_ws_closes_total{code}`: sockets closed by the server, by close code.
     pub closes: IntCounterVec,
+    /// `finpulse_ws_shared_subscription_streams`: distinct public subscriptions executing, each
+    /// shared by every socket that runs it.
+    pub shared_streams: IntGauge,
     /// `finpulse_http_request_duration_seconds{path,method,status}`.
     pub http_duration: HistogramVec,
 }
@@ -60,6 +63,10 @@ impl GatewayMetrics {
                 ),
                 &["code"],
             )?,
+            shared_streams: IntGauge::new(
+                "finpulse_ws_shared_subscription_streams",
+                "Distinct public subscriptions executing, each shared by all sockets running it",
+            )?,
             http_duration: HistogramVec::new(
                 HistogramOpts::new(
                     "finpulse_http_request_duration_seconds",
@@ -77,6 +84,7 @@ impl GatewayMetrics {
         r.register(Box::new(metrics.coalesced.clone()))?;
         r.register(Box::new(metrics.slow_disconnects.clone()))?;
         r.register(Box::new(metrics.closes.clone()))?;
+        r.register(Box::new(metrics.shared_streams.clone()))?;
         r.register(Box::new(metrics.http_duration.clone()))?;
         Ok(metrics)
     }

@@ -42,6 +42,9 @@ pub const INSIGHT_KINDS: &[&str] = &[
 
 /// What one tick changed.
 #[derive(Debug, Clone, PartialEq)]
+// Returned by value once per tick and taken apart at once by the caller: boxing the big variant
+// would only add an allocation per tick.
+#[allow(clippy::large_enum_variant)]
 pub enum TickOutcome {
     /// The tick is older than the symbol's open candle and was left out.
     Late,
@@ -273,31 +276,32 @@ fn signals(candle: &Candle, previous: Option<&Snapshot>, now: &Snapshot) -> Vec<
             }
         }
     }
-    if let Some(average) = now.average_volume20 {
-        if average > 0.0 && now.volume > VOLUME_SPIKE_RATIO * average {
-            found_signal(
-                "VOLUME_SPIKE",
-                "notice",
-                format!(
-                    "{symbol} traded {:.0} in one minute, {:.1}× its 20-minute average",
-                    now.volume,
-                    now.volume / average
-                ),
-            );
-        }
+    if let Some(average) = now.average_volume20
+        && average > 0.0
+        && now.volume > VOLUME_SPIKE_RATIO * average
+    {
+        found_signal(
+            "VOLUME_SPIKE",
+            "notice",
+            format!(
+                "{symbol} traded {:.0} in one minute, {:.1}× its 20-minute average",
+                now.volume,
+                now.volume / average
+            ),
+        );
     }
-    if let Some(z) = now.return_zscore20 {
-        if z.abs() >= RETURN_ANOMALY_Z {
-            let direction = if z > 0.0 { "up" } else { "down" };
-            found_signal(
-                "RETURN_ANOMALY",
-                "alert",
-                format!(
-                    "{symbol} moved {direction} {:.2}σ against its last 20 minutes",
-                    z.abs()
-                ),
-            );
-        }
+    if let Some(z) = now.return_zscore20
+        && z.abs() >= RETURN_ANOMALY_Z
+    {
+        let direction = if z > 0.0 { "up" } else { "down" };
+        found_signal(
+            "RETURN_ANOMALY",
+            "alert",
+            format!(
+                "{symbol} moved {direction} {:.2}σ against its last 20 minutes",
+                z.abs()
+            ),
+        );
     }
     found_signal(
         "INDICATORS",
@@ -331,7 +335,7 @@ mod tests {
             bid: price - 0.01,
             ask: price + 0.01,
             ts: Utc
-                .timestamp_opt(1_767_000_000 - 1_767_000_000 % 60 + seconds, 0)
+                .timestamp_opt(1_767_000_000 + seconds, 0) // a whole minute
                 .unwrap(),
         }
     }

@@ -3,6 +3,7 @@
 pub mod outbox;
 pub mod protocol;
 pub mod session;
+pub mod shared;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -51,8 +52,8 @@ pub fn upgrade(upgrade: WebSocketUpgrade, headers: &HeaderMap, context: SocketCo
         .protocols([protocol.name()])
         // Small buffers: most sockets are idle most of the time, and memory per idle
         // subscription is what bounds how many one replica can hold.
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
+        .write_buffer_size(0)
         .max_message_size(256 * 1024)
         .on_upgrade(move |socket| session::serve(socket, protocol, principal, context))
 }

@@ -145,7 +145,8 @@ impl Outbox {
         if state.closed {
             return None;
         }
-        if state.close.is_some() && !(state.flush_before_close && !state.queue.is_empty()) {
+        let queue_done = !state.flush_before_close || state.queue.is_empty();
+        if state.close.is_some() && queue_done {
             let (code, reason) = state.close.take().expect("checked above");
             // An immediate close jumps the queue: what is left would only delay it.
             state.closed = true;

@@ -169,6 +169,16 @@ pub fn next(protocol: Protocol, id: &str, response: &Value) -> String {
     json!({"id": id, "type": kind, "payload": response}).to_string()
 }
 
+/// [`next`] with a payload that is already JSON text (a shared result serialised once).
+pub fn next_raw(protocol: Protocol, id: &str, payload: &str) -> String {
+    let kind = match protocol {
+        Protocol::TransportWs => "next",
+        Protocol::LegacyWs => "data",
+    };
+    let id = Value::String(id.to_owned());
+    format!(r#"{{"id":{id},"type":"{kind}","payload":{payload}}}"#)
+}
+
 /// The operation failed before producing results. transport-ws carries the error list itself,
 /// the legacy protocol one error object.
 pub fn error(protocol: Protocol, id: &str, errors: &Value) -> String {
@@ -195,6 +205,17 @@ pub fn connection_error(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_and_value_frames_are_the_same_json() {
+        let payload = json!({"data": {"ticks": {"symbol": "A\"B", "price": 1.5}}});
+        for protocol in [Protocol::TransportWs, Protocol::LegacyWs] {
+            let raw: Value =
+                serde_json::from_str(&next_raw(protocol, "x\"1", &payload.to_string())).unwrap();
+            let built: Value = serde_json::from_str(&next(protocol, "x\"1", &payload)).unwrap();
+            assert_eq!(raw, built);
+        }
+    }
 
     #[test]
     fn parses_transport_ws_messages() {

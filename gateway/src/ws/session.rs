@@ -17,12 +17,17 @@ use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use serde_json::Value;
+use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::outbox::{Outbox, Outgoing, Pushed};
 use super::protocol::{self, ClientMessage, OperationPayload, Protocol};
+use super::shared::{
+    PUBLIC_SUBSCRIPTION_FIELDS, ShareKey, Shared, SharedEvent, SharedSubscriptions,
+    is_request_error, result_symbol,
+};
 use crate::auth::Authenticator;
 use crate::config::WebSocketConfig;
 use crate::metrics::GatewayMetrics;
@@ -61,6 +66,8 @@ pub struct SocketContext {
     pub config: WebSocketConfig,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
+    /// Shared executions of public subscriptions.
+    pub shared: SharedSubscriptions,
 }
 
 /// Root fields whose results are market snapshots: a newer one supersedes an older one.
@@ -321,16 +328,26 @@ impl Session {
             self.send(protocol::error(self.protocol, &id, &errors));
             return Control::Continue;
         }
-        let coalesce = inspect(&payload.query, payload.operation_name.as_deref())
-            .map(|info| {
+        let info = inspect(&payload.query, payload.operation_name.as_deref()).ok();
+        let is_subscription_of = |fields: &[&str]| {
+            info.as_ref().is_some_and(|info| {
                 info.kind == OperationType::Subscription
                     && !info.root_fields.is_empty()
                     && info
                         .root_fields
                         .iter()
-                        .all(|f| COALESCABLE_FIELDS.contains(&f.as_str()))
+                        .all(|f| fields.contains(&f.as_str()))
             })
-            .unwrap_or(false);
+        };
+        let coalesce = is_subscription_of(COALESCABLE_FIELDS);
+        let shareable = is_subscription_of(PUBLIC_SUBSCRIPTION_FIELDS);
+        let key = shareable.then(|| {
+            ShareKey::new(
+                &payload.query,
+                payload.operation_name.as_deref(),
+                payload.variables.as_ref(),
+            )
+        });
         let mut request = Request::new(payload.query).data(self.principal.clone());
         if let Some(name) = payload.operation_name {
             request = request.operation_name(name);
@@ -339,22 +356,28 @@ impl Session {
             request = request.variables(Variables::from_json(Value::Object(variables)));
         }
         self.next_operation += 1;
-        let generation = self.next_operation;
-        let task = tokio::spawn(run_operation(
-            Operation {
-                id: id.clone(),
-                generation,
-                protocol: self.protocol,
-                coalesce,
-                schema: self.context.schema.clone(),
-                outbox: self.outbox.clone(),
-                metrics: self.context.metrics.clone(),
-                operations: self.operations.clone(),
-                doomed: self.doomed.clone(),
-            },
-            request,
-        ));
-        operations.insert(id, (generation, task.abort_handle()));
+        let operation = Operation {
+            id: id.clone(),
+            generation: self.next_operation,
+            protocol: self.protocol,
+            coalesce,
+            outbox: self.outbox.clone(),
+            metrics: self.context.metrics.clone(),
+            operations: self.operations.clone(),
+            doomed: self.doomed.clone(),
+        };
+        let task = match key {
+            Some(key) => {
+                let (shared, results) = self.context.shared.join(key, request);
+                tokio::spawn(run_shared_operation(operation, shared, results))
+            }
+            None => tokio::spawn(run_operation(
+                operation,
+                self.context.schema.clone(),
+                request,
+            )),
+        };
+        operations.insert(id, (self.next_operation, task.abort_handle()));
         Control::Continue
     }
 
@@ -382,7 +405,6 @@ struct Operation {
     generation: u64,
     protocol: Protocol,
     coalesce: bool,
-    schema: FinpulseSchema,
     outbox: Outbox,
     metrics: GatewayMetrics,
     operations: Operations,
@@ -398,30 +420,11 @@ impl Drop for Active {
     }
 }
 
-/// True for errors raised before execution (parse, validation): they have no path.
-fn is_request_error(response: &async_graphql::Response) -> bool {
-    !response.errors.is_empty()
-        && response.data == async_graphql::Value::Null
-        && response.errors.iter().all(|e| e.path.is_empty())
-}
-
-fn coalesce_key(id: &str, response: &Value) -> (String, String) {
-    // The symbol of the first root field's result distinguishes ticks of different symbols
-    // within one subscription; without it, the newest result of the subscription wins.
-    let symbol = response
-        .get("data")
-        .and_then(Value::as_object)
-        .and_then(|data| data.values().next())
-        .and_then(|root| root.get("symbol"))
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    (id.to_owned(), symbol.to_owned())
-}
-
-async fn run_operation(op: Operation, request: Request) {
+/// Runs an operation for this socket alone (queries, mutations, per-user subscriptions).
+async fn run_operation(op: Operation, schema: FinpulseSchema, request: Request) {
     op.metrics.subscriptions.inc();
     let _active = Active(op.metrics.clone());
-    let mut results = op.schema.execute_stream(request);
+    let mut results = schema.execute_stream(request);
     let mut first = true;
     let mut failed = false;
     while let Some(response) = results.next().await {
@@ -444,14 +447,84 @@ async fn run_operation(op: Operation, request: Request) {
                 continue;
             }
         };
-        let key = (op.coalesce && response.errors.is_empty()).then(|| coalesce_key(&op.id, &value));
+        let key = (op.coalesce && response.errors.is_empty()).then(|| {
+            (
+                op.id.clone(),
+                result_symbol(&value).unwrap_or_default().to_owned(),
+            )
+        });
         let text = protocol::next(op.protocol, &op.id, &value);
         if !push(&op, text, true, key) {
             return;
         }
     }
-    // The client may have completed the operation meanwhile; only the current owner of the id
-    // reports completion and frees it.
+    finish(&op, failed);
+}
+
+/// Relays a shared execution's results to this socket.
+async fn run_shared_operation(
+    op: Operation,
+    shared: Arc<Shared>,
+    mut results: broadcast::Receiver<SharedEvent>,
+) {
+    op.metrics.subscriptions.inc();
+    let _active = Active(op.metrics.clone());
+    // Holding the handle keeps the shared execution alive while this socket wants it.
+    let _shared = shared;
+    let mut failed = false;
+    loop {
+        match results.recv().await {
+            Ok(SharedEvent::Next { payload, symbol }) => {
+                let key = op.coalesce.then(|| {
+                    (
+                        op.id.clone(),
+                        symbol.as_deref().unwrap_or_default().to_owned(),
+                    )
+                });
+                let text = protocol::next_raw(op.protocol, &op.id, &payload);
+                if !push(&op, text, true, key) {
+                    return;
+                }
+            }
+            Ok(SharedEvent::Error(errors)) => {
+                let errors = serde_json::from_str(&errors).unwrap_or(Value::Null);
+                push(
+                    &op,
+                    protocol::error(op.protocol, &op.id, &errors),
+                    false,
+                    None,
+                );
+                failed = true;
+                break;
+            }
+            Ok(SharedEvent::Complete) | Err(broadcast::error::RecvError::Closed) => break,
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                if op.coalesce {
+                    op.metrics.coalesced.inc_by(missed);
+                } else {
+                    // Insights are never skipped silently.
+                    let payload = serde_json::json!({"data": null, "errors": [{
+                        "message": format!("subscription fell behind and missed {missed} results"),
+                        "extensions": {"code": "LAGGED", "missed": missed}
+                    }]});
+                    if !push(
+                        &op,
+                        protocol::next(op.protocol, &op.id, &payload),
+                        true,
+                        None,
+                    ) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+    finish(&op, failed);
+}
+
+/// Reports completion, unless the client completed the operation meanwhile: only the current
+/// owner of the id frees it.
+fn finish(op: &Operation, failed: bool) {
     let mut operations = op.operations.lock();
     if operations
         .get(&op.id)
@@ -460,7 +533,7 @@ async fn run_operation(op: Operation, request: Request) {
         operations.remove(&op.id);
         drop(operations);
         if !failed {
-            push(&op, protocol::complete(&op.id), false, None);
+            push(op, protocol::complete(&op.id), false, None);
         }
     }
 }

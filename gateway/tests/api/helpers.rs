@@ -38,11 +38,13 @@ pub async fn spawn_app() -> TestApp {
 /// The application with the simulator off and a configuration tweak.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".parse().expect("valid address");
-    config.data_dir = data_dir.path().to_path_buf();
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().expect("valid address"),
+        data_dir: data_dir.path().to_path_buf(),
+        log_level: "warn".into(),
+        ..Config::default()
+    };
     config.simulator.enabled = false;
-    config.log_level = "warn".into();
     tweak(&mut config);
     let app = Application::build(config, MarketSource::Simulator)
         .await
@@ -170,6 +172,17 @@ impl TestApp {
         })
         .await
         .unwrap_or_else(|_| panic!("nobody subscribed to {channel}"));
+    }
+
+    /// Waits until a metric sample reaches `value`.
+    pub async fn wait_for_metric(&self, sample: &str, value: f64) {
+        tokio::time::timeout(PATIENCE, async {
+            while self.metric(sample).await < value {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{sample} never reached {value}"));
     }
 
     /// Waits until no subscription listens to a fan-out channel any more.

@@ -265,7 +265,9 @@ async fn a_client_too_slow_for_insights_is_disconnected_and_delays_nobody() {
     let mut fast = app.ws(TRANSPORT).await;
     fast.init(None).await;
     fast.subscribe("i", query, json!({})).await;
-    app.wait_for_subscribers("insights.all", 2).await;
+    // Both sockets run one shared execution: one fan-out subscription, two operations.
+    app.wait_for_subscribers("insights.all", 1).await;
+    app.wait_for_metric("finpulse_ws_subscriptions", 2.0).await;
 
     let received = Arc::new(AtomicUsize::new(0));
     let lagged = Arc::new(AtomicUsize::new(0));
@@ -395,5 +397,49 @@ async fn with_the_simulator_on_insights_arrive_within_seconds() {
             .unwrap()
             .contains(&json!(symbol)),
         "{body}"
+    );
+}
+
+#[tokio::test]
+async fn sockets_running_the_same_public_subscription_share_one_execution() {
+    let app = spawn_app().await;
+    let query = r#"subscription($s: [String!]!) { ticks(symbols: $s) { symbol price } }"#;
+    let mut sockets = Vec::new();
+    for i in 0..5 {
+        let mut ws = app.ws(TRANSPORT).await;
+        ws.init(None).await;
+        ws.subscribe(&format!("id-{i}"), query, json!({"s": ["AAPL"]}))
+            .await;
+        sockets.push(ws);
+    }
+    // A different variable is a different execution.
+    let mut other = app.ws(TRANSPORT).await;
+    other.init(None).await;
+    other.subscribe("x", query, json!({"s": ["MSFT"]})).await;
+    app.wait_for_subscribers("ticks.AAPL", 1).await;
+    app.wait_for_subscribers("ticks.MSFT", 1).await;
+    assert_eq!(app.metric("finpulse_ws_subscriptions").await, 6.0);
+    assert_eq!(
+        app.metric("finpulse_ws_shared_subscription_streams").await,
+        2.0
+    );
+    assert_eq!(app.handle.fanout().local_subscribers("ticks.AAPL"), 1);
+
+    app.publish_ticks(&[tick("AAPL", 0, 123.5, 1.0)]).await;
+    for (i, ws) in sockets.iter_mut().enumerate() {
+        assert_eq!(
+            ws.recv().await,
+            json!({"id": format!("id-{i}"), "type": "next", "payload": {"data": {"ticks": {"symbol": "AAPL", "price": 123.5}}}})
+        );
+    }
+    // Once every socket left, the execution stops and its fan-out subscription goes.
+    for (i, ws) in sockets.iter_mut().enumerate() {
+        ws.send(json!({"id": format!("id-{i}"), "type": "complete"}))
+            .await;
+    }
+    app.wait_for_subscribers_to_leave("ticks.AAPL").await;
+    assert_eq!(
+        app.metric("finpulse_ws_shared_subscription_streams").await,
+        1.0
     );
 }

@@ -233,20 +233,32 @@ impl Simulator {
             symbols = self.walks.len(),
             "simulator warm-up written, going live"
         );
+        // Live, symbols tick in turn, spread evenly over the interval, as trades of different
+        // instruments do not arrive in lockstep: each still ticks once per interval.
+        if self.walks.is_empty() {
+            shutdown.cancelled().await;
+            return Ok(());
+        }
+        let symbols = self.walks.len();
         let wall = Duration::from_secs_f64(
-            self.config.tick_interval_secs.max(0.001) / self.config.speed.max(0.001),
+            self.config.tick_interval_secs.max(0.001)
+                / self.config.speed.max(0.001)
+                / symbols as f64,
         );
+        let step = interval / symbols as i32;
+        let (dt, jump) = (self.config.tick_interval_secs, self.config.jump_probability);
         let mut pace = tokio::time::interval(wall);
         pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next = 0;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = pace.tick() => {}
             }
-            for tick in self.round(market_time) {
-                publish_tick(log, metrics, &tick).await?;
-            }
-            market_time += interval;
+            let tick = self.walks[next].step(market_time, dt, jump);
+            publish_tick(log, metrics, &tick).await?;
+            market_time += step;
+            next = (next + 1) % symbols;
         }
     }
 }

@@ -1,0 +1,69 @@
+// Starts the real finpulse binary on a free loopback port in a fresh data folder.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export function finpulseBinary() {
+  if (process.env.FINPULSE_BIN) return process.env.FINPULSE_BIN;
+  const target = process.env.CARGO_TARGET_DIR ?? join(process.cwd(), '..', 'target');
+  return join(target, 'debug', 'finpulse');
+}
+
+/** Runs `finpulse serve` until `stop()`; `env` adds FINPULSE_* settings. */
+export async function startFinpulse(env = {}) {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'finpulse-e2e-'));
+  const child = spawn(finpulseBinary(), ['serve'], {
+    env: {
+      ...process.env,
+      FINPULSE_LISTEN: `127.0.0.1:${port}`,
+      FINPULSE_DATA_DIR: dataDir,
+      FINPULSE_LOG_LEVEL: 'warn',
+      ...env,
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let attempt = 0; ; attempt++) {
+    if (child.exitCode !== null) throw new Error(`finpulse exited with ${child.exitCode}`);
+    try {
+      const response = await fetch(`${url}/readyz`);
+      if (response.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (attempt > 600) throw new Error('finpulse did not become ready');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    port,
+    token(user) {
+      return execFileSync(finpulseBinary(), ['token', '--user', user], {
+        env: { ...process.env, FINPULSE_DATA_DIR: dataDir },
+      })
+        .toString()
+        .trim();
+    },
+    async stop() {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dataDir, { recursive: true, force: true });
+      return child.exitCode;
+    },
+  };
+}
