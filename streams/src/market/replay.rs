@@ -145,7 +145,8 @@ pub async fn replay_csv(
         if shutdown.is_cancelled() {
             break;
         }
-        let line = reader.position().line() + 1;
+        // The reader sits at the start of the next record: its line is that record's line.
+        let line = reader.position().line();
         let tick = match reader.read_record(&mut row) {
             Ok(false) => break,
             Ok(true) => columns.tick(&row),
