@@ -1,5 +1,6 @@
 //! GraphQL over WebSocket at `/graphql`: the upgrade, then [`session::serve`].
 
+pub mod delivery;
 pub mod outbox;
 pub mod protocol;
 pub mod session;

@@ -4,7 +4,6 @@
 //! results into the socket's [`Outbox`]; one writer task drains the outbox into the socket.
 //! Nothing a subscription does ever waits for the network, so one slow socket delays nobody.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,18 +14,15 @@ use chrono::Utc;
 use finpulse_graph::{FinpulseSchema, Principal};
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
-use parking_lot::Mutex;
 use serde_json::Value;
-use tokio::sync::broadcast;
-use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::delivery::{Active, Operation, OperationHandle, Operations, finish, push};
 use super::outbox::{Outbox, Outgoing, Pushed};
 use super::protocol::{self, ClientMessage, OperationPayload, Protocol};
 use super::shared::{
-    PUBLIC_SUBSCRIPTION_FIELDS, ShareKey, Shared, SharedEvent, SharedSubscriptions,
-    is_request_error, result_symbol,
+    PUBLIC_SUBSCRIPTION_FIELDS, ShareKey, SharedSubscriptions, is_request_error, result_symbol,
 };
 use crate::auth::Authenticator;
 use crate::config::WebSocketConfig;
@@ -80,8 +76,6 @@ enum Control {
     /// Close at once, dropping what is queued: shutdown, an expired credential.
     CloseNow(u16, String),
 }
-
-type Operations = Arc<Mutex<HashMap<String, (u64, AbortHandle)>>>;
 
 struct Session {
     protocol: Protocol,
@@ -260,8 +254,9 @@ impl Session {
             ClientMessage::Pong => Control::Continue,
             ClientMessage::Subscribe { id, payload } => self.subscribe(id, payload),
             ClientMessage::Complete { id } => {
-                if let Some((_, handle)) = self.operations.lock().remove(&id) {
-                    handle.abort();
+                let removed = self.operations.lock().remove(&id);
+                if let Some((_, handle)) = removed {
+                    handle.stop();
                     if self.protocol == Protocol::LegacyWs {
                         self.send(protocol::complete(&id));
                     }
@@ -363,27 +358,38 @@ impl Session {
             coalesce,
             outbox: self.outbox.clone(),
             metrics: self.context.metrics.clone(),
+            sent_next: self
+                .context
+                .metrics
+                .messages_sent
+                .with_label_values(&["next"]),
+            sent_control: self
+                .context
+                .metrics
+                .messages_sent
+                .with_label_values(&["control"]),
             operations: self.operations.clone(),
             doomed: self.doomed.clone(),
         };
-        let task = match key {
-            Some(key) => {
-                let (shared, results) = self.context.shared.join(key, request);
-                tokio::spawn(run_shared_operation(operation, shared, results))
+        let handle = match key {
+            Some(key) => OperationHandle::Shared(self.context.shared.join(key, request, operation)),
+            None => {
+                let task = tokio::spawn(run_operation(
+                    operation,
+                    self.context.schema.clone(),
+                    request,
+                ));
+                OperationHandle::Task(task.abort_handle())
             }
-            None => tokio::spawn(run_operation(
-                operation,
-                self.context.schema.clone(),
-                request,
-            )),
         };
-        operations.insert(id, (self.next_operation, task.abort_handle()));
+        operations.insert(id, (self.next_operation, handle));
         Control::Continue
     }
 
     fn stop_all(&self) {
-        for (_, (_, handle)) in self.operations.lock().drain() {
-            handle.abort();
+        let all: Vec<_> = self.operations.lock().drain().collect();
+        for (_, (_, handle)) in all {
+            handle.stop();
         }
     }
 }
@@ -400,30 +406,9 @@ fn truncate(mut reason: String) -> String {
     reason
 }
 
-struct Operation {
-    id: String,
-    generation: u64,
-    protocol: Protocol,
-    coalesce: bool,
-    outbox: Outbox,
-    metrics: GatewayMetrics,
-    operations: Operations,
-    doomed: CancellationToken,
-}
-
-/// Decrements the subscription gauge however the operation task ends (finished or aborted).
-struct Active(GatewayMetrics);
-
-impl Drop for Active {
-    fn drop(&mut self) {
-        self.0.subscriptions.dec();
-    }
-}
-
 /// Runs an operation for this socket alone (queries, mutations, per-user subscriptions).
 async fn run_operation(op: Operation, schema: FinpulseSchema, request: Request) {
-    op.metrics.subscriptions.inc();
-    let _active = Active(op.metrics.clone());
+    let _active = Active::start(&op.metrics);
     let mut results = schema.execute_stream(request);
     let mut first = true;
     let mut failed = false;
@@ -459,109 +444,4 @@ async fn run_operation(op: Operation, schema: FinpulseSchema, request: Request) 
         }
     }
     finish(&op, failed);
-}
-
-/// Relays a shared execution's results to this socket.
-async fn run_shared_operation(
-    op: Operation,
-    shared: Arc<Shared>,
-    mut results: broadcast::Receiver<SharedEvent>,
-) {
-    op.metrics.subscriptions.inc();
-    let _active = Active(op.metrics.clone());
-    // Holding the handle keeps the shared execution alive while this socket wants it.
-    let _shared = shared;
-    let mut failed = false;
-    loop {
-        match results.recv().await {
-            Ok(SharedEvent::Next { payload, symbol }) => {
-                let key = op.coalesce.then(|| {
-                    (
-                        op.id.clone(),
-                        symbol.as_deref().unwrap_or_default().to_owned(),
-                    )
-                });
-                let text = protocol::next_raw(op.protocol, &op.id, &payload);
-                if !push(&op, text, true, key) {
-                    return;
-                }
-            }
-            Ok(SharedEvent::Error(errors)) => {
-                let errors = serde_json::from_str(&errors).unwrap_or(Value::Null);
-                push(
-                    &op,
-                    protocol::error(op.protocol, &op.id, &errors),
-                    false,
-                    None,
-                );
-                failed = true;
-                break;
-            }
-            Ok(SharedEvent::Complete) | Err(broadcast::error::RecvError::Closed) => break,
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                if op.coalesce {
-                    op.metrics.coalesced.inc_by(missed);
-                } else {
-                    // Insights are never skipped silently.
-                    let payload = serde_json::json!({"data": null, "errors": [{
-                        "message": format!("subscription fell behind and missed {missed} results"),
-                        "extensions": {"code": "LAGGED", "missed": missed}
-                    }]});
-                    if !push(
-                        &op,
-                        protocol::next(op.protocol, &op.id, &payload),
-                        true,
-                        None,
-                    ) {
-                        return;
-                    }
-                }
-            }
-        }
-    }
-    finish(&op, failed);
-}
-
-/// Reports completion, unless the client completed the operation meanwhile: only the current
-/// owner of the id frees it.
-fn finish(op: &Operation, failed: bool) {
-    let mut operations = op.operations.lock();
-    if operations
-        .get(&op.id)
-        .is_some_and(|(g, _)| *g == op.generation)
-    {
-        operations.remove(&op.id);
-        drop(operations);
-        if !failed {
-            push(op, protocol::complete(&op.id), false, None);
-        }
-    }
-}
-
-/// Queues a message; false when the socket is going away.
-fn push(op: &Operation, text: String, is_result: bool, key: Option<(String, String)>) -> bool {
-    let kind = if is_result { "next" } else { "control" };
-    let pushed = match key {
-        Some(key) => op.outbox.push_latest(key, text),
-        None => op.outbox.push(text),
-    };
-    match pushed {
-        Pushed::Queued => {
-            op.metrics.messages_sent.with_label_values(&[kind]).inc();
-            true
-        }
-        Pushed::Coalesced => {
-            op.metrics.coalesced.inc();
-            true
-        }
-        Pushed::Closed => false,
-        Pushed::Overflow => {
-            warn!(operation = %op.id, "client too slow for undroppable messages; disconnecting");
-            op.metrics.slow_disconnects.inc();
-            op.outbox
-                .close(close::SLOW_CONSUMER, "slow consumer: outbound queue full");
-            op.doomed.cancel();
-            false
-        }
-    }
 }

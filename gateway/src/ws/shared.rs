@@ -7,29 +7,29 @@
 //! `{"id", "type", "payload"}` frame. Only subscriptions whose result cannot depend on who asks
 //! are shared (see [`PUBLIC_SUBSCRIPTION_FIELDS`]); per-user ones run per socket.
 //!
-//! The shared execution stops when its last socket leaves: sockets hold an `Arc<Shared>`, the
-//! registry only a `Weak`, and dropping the last `Arc` aborts the task.
+//! The shared execution pushes straight into each socket's outbox (no task per socket in
+//! between), so one event costs one resolver run, one serialisation and then a string format
+//! and a queue push per socket. It stops when its last socket leaves: memberships hold an
+//! `Arc<Shared>`, the registry only a `Weak`, and dropping the last `Arc` aborts the task.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_graphql::Request;
 use finpulse_graph::FinpulseSchema;
 use futures::StreamExt;
 use parking_lot::Mutex;
 use serde_json::Value;
-use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 
+use super::delivery::{Active, Operation, finish, push};
+use super::protocol;
 use crate::metrics::GatewayMetrics;
 
 /// Root subscription fields whose results are the same for every caller.
 pub const PUBLIC_SUBSCRIPTION_FIELDS: &[&str] = &["ticks", "candles", "insights"];
-
-/// Results a shared execution may run ahead of its slowest socket's operation task before that
-/// task skips (ticks, candles) or reports `LAGGED` (insights). Operation tasks only move
-/// results into the socket's outbox, so in practice they never fall this far behind.
-const SHARED_BUFFER: usize = 1024;
 
 /// What identifies one shared execution.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -57,26 +57,20 @@ impl ShareKey {
     }
 }
 
-/// One result of a shared execution, serialised once.
-#[derive(Debug, Clone)]
-pub enum SharedEvent {
-    /// A result: the JSON of the GraphQL response, and the symbol it is about (for coalescing).
-    Next {
-        /// The response as JSON text.
-        payload: Arc<str>,
-        /// `data.<root>.symbol`, when present.
-        symbol: Option<Arc<str>>,
-    },
-    /// The request failed before execution: the JSON error list.
-    Error(Arc<str>),
-    /// The stream ended.
-    Complete,
+/// The operations a shared execution delivers to; `ended` once its stream is over, after which
+/// nobody may join it.
+#[derive(Debug, Default)]
+struct Members {
+    ended: bool,
+    operations: HashMap<u64, Operation>,
 }
+
+type Subscribers = Arc<Mutex<Members>>;
 
 /// A running shared execution; dropping the last handle stops it.
 #[derive(Debug)]
 pub struct Shared {
-    sender: broadcast::Sender<SharedEvent>,
+    subscribers: Subscribers,
     task: AbortHandle,
     metrics: GatewayMetrics,
 }
@@ -88,12 +82,27 @@ impl Drop for Shared {
     }
 }
 
+/// One socket operation's place among a shared execution's subscribers.
+#[derive(Debug)]
+pub struct Membership {
+    shared: Arc<Shared>,
+    key: u64,
+    _active: Active,
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        self.shared.subscribers.lock().operations.remove(&self.key);
+    }
+}
+
 /// The registry of shared executions of one gateway.
 #[derive(Clone)]
 pub struct SharedSubscriptions {
     schema: FinpulseSchema,
     metrics: GatewayMetrics,
     running: Arc<Mutex<HashMap<ShareKey, Weak<Shared>>>>,
+    next_member: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for SharedSubscriptions {
@@ -111,34 +120,48 @@ impl SharedSubscriptions {
             schema,
             metrics,
             running: Arc::default(),
+            next_member: Arc::default(),
         }
     }
 
-    /// Joins the execution of `key`, starting it with `request` if none runs. The receiver
-    /// sees every result produced after this call.
-    pub fn join(
-        &self,
-        key: ShareKey,
-        request: Request,
-    ) -> (Arc<Shared>, broadcast::Receiver<SharedEvent>) {
+    /// Adds `operation` to the subscribers of `key`, starting the execution with `request` if
+    /// none runs. The operation receives every result produced from now on.
+    pub fn join(&self, key: ShareKey, request: Request, operation: Operation) -> Membership {
+        let member = self.next_member.fetch_add(1, Ordering::Relaxed);
+        let active = Active::start(&operation.metrics);
         let mut running = self.running.lock();
         if let Some(shared) = running.get(&key).and_then(Weak::upgrade) {
-            let receiver = shared.sender.subscribe();
-            return (shared, receiver);
+            let mut members = shared.subscribers.lock();
+            if !members.ended {
+                members.operations.insert(member, operation);
+                drop(members);
+                return Membership {
+                    shared,
+                    key: member,
+                    _active: active,
+                };
+            }
         }
         // Forget executions that ended before starting a new one, so the map stays the size of
         // what runs.
         running.retain(|_, shared| shared.strong_count() > 0);
-        let (sender, receiver) = broadcast::channel(SHARED_BUFFER);
-        let task = tokio::spawn(execute(self.schema.clone(), request, sender.clone()));
+        let subscribers: Subscribers = Arc::new(Mutex::new(Members {
+            ended: false,
+            operations: HashMap::from([(member, operation)]),
+        }));
+        let task = tokio::spawn(execute(self.schema.clone(), request, subscribers.clone()));
         self.metrics.shared_streams.inc();
         let shared = Arc::new(Shared {
-            sender,
+            subscribers,
             task: task.abort_handle(),
             metrics: self.metrics.clone(),
         });
         running.insert(key, Arc::downgrade(&shared));
-        (shared, receiver)
+        Membership {
+            shared,
+            key: member,
+            _active: active,
+        }
     }
 
     /// Executions currently running.
@@ -169,13 +192,25 @@ pub fn result_symbol(response: &Value) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
-async fn execute(schema: FinpulseSchema, request: Request, sender: broadcast::Sender<SharedEvent>) {
+/// Runs the request once and delivers every result to every subscriber.
+///
+/// The task holds the subscriber list, not the [`Shared`] handle, so the last socket leaving
+/// drops the handle, which aborts the task.
+async fn execute(schema: FinpulseSchema, request: Request, subscribers: Subscribers) {
     let mut results = schema.execute_stream(request);
     let mut first = true;
     while let Some(response) = results.next().await {
         if first && is_request_error(&response) {
-            let errors = serde_json::to_string(&response.errors).unwrap_or_else(|_| "[]".into());
-            let _ = sender.send(SharedEvent::Error(errors.into()));
+            let errors = serde_json::to_value(&response.errors).unwrap_or(Value::Null);
+            for op in end(&subscribers).values() {
+                push(
+                    op,
+                    protocol::error(op.protocol, &op.id, &errors),
+                    false,
+                    None,
+                );
+                finish(op, true);
+            }
             return;
         }
         first = false;
@@ -186,21 +221,35 @@ async fn execute(schema: FinpulseSchema, request: Request, sender: broadcast::Se
                 continue;
             }
         };
-        let symbol = response
-            .errors
-            .is_empty()
-            .then(|| result_symbol(&value).map(Arc::from))
-            .flatten();
-        let event = SharedEvent::Next {
-            payload: value.to_string().into(),
-            symbol,
+        // Serialised once; each socket only wraps it in its own frame.
+        let payload = value.to_string();
+        let symbol = if response.errors.is_empty() {
+            result_symbol(&value).unwrap_or_default()
+        } else {
+            ""
         };
-        if sender.send(event).is_err() {
-            // Every socket left between two results; the last handle's drop aborts us anyway.
-            return;
+        for op in subscribers.lock().operations.values() {
+            let key = (op.coalesce && response.errors.is_empty())
+                .then(|| (op.id.clone(), symbol.to_owned()));
+            push(
+                op,
+                protocol::next_raw(op.protocol, &op.id, &payload),
+                true,
+                key,
+            );
         }
     }
-    let _ = sender.send(SharedEvent::Complete);
+    for op in end(&subscribers).values() {
+        finish(op, false);
+    }
+}
+
+/// Closes the execution to newcomers and takes its subscribers (completion takes each socket's
+/// operation lock, which must not be taken under the subscriber lock).
+fn end(subscribers: &Subscribers) -> HashMap<u64, Operation> {
+    let mut members = subscribers.lock();
+    members.ended = true;
+    std::mem::take(&mut members.operations)
 }
 
 #[cfg(test)]

@@ -185,6 +185,17 @@ impl TestApp {
         .unwrap_or_else(|_| panic!("{sample} never reached {value}"));
     }
 
+    /// Waits until a metric sample falls below `value`.
+    pub async fn wait_for_metric_below(&self, sample: &str, value: f64) {
+        tokio::time::timeout(PATIENCE, async {
+            while self.metric(sample).await >= value {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{sample} stayed at or above {value}"));
+    }
+
     /// Waits until no subscription listens to a fan-out channel any more.
     pub async fn wait_for_subscribers_to_leave(&self, channel: &str) {
         let fanout = self.handle.fanout();
