@@ -7,6 +7,8 @@
 #   live — simulator at wall-clock speed, one tick per second per symbol: every subscription
 #          (one symbol each) receives one event a second; delivered events/s and
 #          publish-to-client latency over SECONDS.
+# SYMBOLS=N simulates N symbols instead of the default 8, and spreads subscriptions over them:
+# the same 1 event/s per subscription, in N smaller bursts a second instead of 8 large ones.
 # Results go to stdout; copy them into BENCHMARKS.md with the command line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,18 +19,34 @@ cargo build --release -q -p finpulse-gateway -p finpulse-e2e
 bin=$CARGO_TARGET_DIR/release
 port=18$(printf '%03d' $((RANDOM % 1000)))
 sources=$(( connections / 20000 + 8 ))
+config_env=()
+load_symbols=()
+if [[ -n ${SYMBOLS:-} ]]; then
+  config=$(mktemp --suffix .toml)
+  list=""
+  {
+    echo "[simulator]"
+    for i in $(seq 1 "$SYMBOLS"); do
+      name=$(printf 'SYM%04d' "$i")
+      list+="${list:+,}$name"
+      printf '[[simulator.symbols]]\nsymbol = "%s"\nprice = 100.0\ndrift = 0.05\nvolatility = 0.3\nmean_size = 100.0\n' "$name"
+    done
+  } > "$config"
+  config_env=(FINPULSE_CONFIG="$config")
+  load_symbols=(--symbols "$list")
+fi
 
 run_phase() {
   local name=$1; shift
   local data; data=$(mktemp -d)
-  env FINPULSE_LISTEN=127.0.0.1:$port FINPULSE_DATA_DIR="$data" FINPULSE_LOG_LEVEL=warn \
+  env "${config_env[@]}" FINPULSE_LISTEN=127.0.0.1:$port FINPULSE_DATA_DIR="$data" FINPULSE_LOG_LEVEL=warn \
       FINPULSE_WEBSOCKET__MAX_SUBSCRIPTIONS=1000 "$@" "$bin/finpulse" serve &
   local pid=$!
   trap 'kill $pid 2>/dev/null || true' EXIT
   until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.1; done
-  echo "== $name: $connections connections × 1 subscription"
+  echo "== $name: $connections connections × 1 subscription, ${SYMBOLS:-8} symbols"
   "$bin/finpulse-load" --server 127.0.0.1:$port --connections "$connections" --sources "$sources" \
-      --server-pid $pid --duration-secs "$( [[ $name == idle ]] && echo 0 || echo "$seconds" )"
+      --server-pid $pid "${load_symbols[@]}" --duration-secs "$( [[ $name == idle ]] && echo 0 || echo "$seconds" )"
   kill -TERM $pid; wait $pid || true
   trap - EXIT
   rm -rf "$data"
@@ -36,4 +54,4 @@ run_phase() {
 
 run_phase idle FINPULSE_SIMULATOR__ENABLED=false
 run_phase live FINPULSE_SIMULATOR__SPEED=1 FINPULSE_SIMULATOR__TICK_INTERVAL_SECS=1 \
-    FINPULSE_SIMULATOR__WARMUP_MINUTES=30
+    FINPULSE_SIMULATOR__WARMUP_MINUTES=0

@@ -161,6 +161,22 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(Arc::new(store))
 }
 
+/// Pending connections the kernel queues before `accept`. tokio's default (1024) overflows when
+/// thousands of clients reconnect at once (after a deploy, say): the overflowing SYNs are
+/// retried only a second later. The kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 8192;
+
+fn bind(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Every route of the gateway.
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -255,9 +271,8 @@ impl Application {
             }
         }
 
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("failed to bind {}", config.listen))?;
+        let listener =
+            bind(config.listen).with_context(|| format!("failed to bind {}", config.listen))?;
         let state = AppState {
             shared: SharedSubscriptions::new(schema.clone(), metrics.clone()),
             schema,

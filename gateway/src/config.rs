@@ -167,7 +167,8 @@ impl Config {
             Some(path) => figment = figment.merge(Toml::file(path)),
             None => figment = figment.merge(Toml::file("finpulse.toml")),
         }
-        figment = figment.merge(Env::prefixed("FINPULSE_").split("__"));
+        // FINPULSE_CONFIG names the file (the CLI reads it); it is not a setting.
+        figment = figment.merge(Env::prefixed("FINPULSE_").ignore(&["config"]).split("__"));
         let config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
         config.validate()?;
         Ok(config)
@@ -223,6 +224,7 @@ mod tests {
             )?;
             jail.set_env("FINPULSE_SIMULATOR__SPEED", "3.5");
             jail.set_env("FINPULSE_DATABASE_URL", "sqlite::memory:");
+            jail.set_env("FINPULSE_CONFIG", "finpulse.toml");
             let config = Config::load(None).map_err(|e| e.to_string())?;
             assert_eq!(config.listen.port(), 9000);
             assert_eq!(config.simulator.speed, 3.5);

@@ -311,3 +311,45 @@ async fn root_redirects_to_graphiql() {
     assert!(response.status().is_redirection());
     assert_eq!(response.headers()["location"], "/graphiql");
 }
+
+#[tokio::test]
+async fn rs256_tokens_verify_against_a_configured_jwks() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let app =
+        crate::helpers::spawn_app_with(|c| c.auth.jwks_path = Some(fixtures.join("jwks.json")))
+            .await;
+    let pem = std::fs::read(fixtures.join("rs256-test-key.pem")).unwrap();
+    let key = EncodingKey::from_rsa_pem(&pem).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let sign = |issuer: &str| {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("test-1".into());
+        let claims = json!({"sub": "oidc-user", "iss": issuer, "aud": "finpulse", "iat": now, "exp": now + 600});
+        jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    };
+
+    let (status, body) = app
+        .graphql("{ me }", json!({}), Some(&sign("finpulse")))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["me"], "oidc-user");
+    // Wrong issuer, or an HS256 token, are refused.
+    let (status, _) = app
+        .graphql("{ me }", json!({}), Some(&sign("someone-else")))
+        .await;
+    assert_eq!(status, 401);
+    let hs256 = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &json!({"sub": "x", "iss": "finpulse", "aud": "finpulse", "exp": now + 600}),
+        &EncodingKey::from_secret(b"guess"),
+    )
+    .unwrap();
+    let (status, _) = app.graphql("{ me }", json!({}), Some(&hs256)).await;
+    assert_eq!(status, 401);
+
+    let mut ws = app.ws("graphql-transport-ws").await;
+    ws.init(Some(&sign("finpulse"))).await;
+    ws.subscribe("me", "{ me }", json!({})).await;
+    assert_eq!(ws.recv().await["payload"]["data"]["me"], "oidc-user");
+}

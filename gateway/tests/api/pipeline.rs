@@ -453,19 +453,29 @@ async fn a_failing_shared_subscription_fails_for_every_socket_and_frees_the_ids(
     b.init(None).await;
     // Invalid before execution (a required argument is missing): `error`, no `complete`.
     for ws in [&mut a, &mut b] {
-        ws.subscribe("s", "subscription { ticks { price } }", json!({})).await;
+        ws.subscribe("s", "subscription { ticks { price } }", json!({}))
+            .await;
         let message = ws.recv().await;
         assert_eq!(message["type"], "error", "{message}");
         assert_eq!(message["id"], "s");
     }
     // Fails in the resolver (a symbol that cannot exist): `next` with the error, then `complete`.
     for ws in [&mut a, &mut b] {
-        ws.subscribe("s", r#"subscription { ticks(symbols: [""]) { price } }"#, json!({})).await;
+        ws.subscribe(
+            "s",
+            r#"subscription { ticks(symbols: [""]) { price } }"#,
+            json!({}),
+        )
+        .await;
         let message = ws.recv().await;
         assert_eq!(message["type"], "next", "{message}");
-        assert_eq!(message["payload"]["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+        assert_eq!(
+            message["payload"]["errors"][0]["extensions"]["code"],
+            "BAD_USER_INPUT"
+        );
         assert_eq!(ws.recv().await, json!({"id": "s", "type": "complete"}));
     }
-    app.wait_for_metric_below("finpulse_ws_shared_subscription_streams", 1.0).await;
+    app.wait_for_metric_below("finpulse_ws_shared_subscription_streams", 1.0)
+        .await;
     assert_eq!(app.metric("finpulse_ws_subscriptions").await, 0.0);
 }
