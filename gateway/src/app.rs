@@ -14,7 +14,7 @@ use axum::Router;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use finpulse_graph::{FinpulseSchema, GraphContext};
-use finpulse_store::{SqliteStore, Store};
+use finpulse_store::{SqlStore, Store};
 use finpulse_streams::log::MemoryLogConfig;
 use finpulse_streams::market::replay::{ReplayProgress, ReplaySummary, replay_csv};
 use finpulse_streams::market::simulator::Simulator;
@@ -151,7 +151,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("failed to create data dir {}", config.data_dir.display()))?;
     }
-    let store = SqliteStore::connect(&url)
+    let store = SqlStore::connect(&url)
         .await
         .with_context(|| format!("failed to open the store at {url}"))?;
     store

@@ -20,6 +20,6 @@ pub enum StoreError {
         source: serde_json::Error,
     },
     /// The connection string names an engine this build does not know.
-    #[error("unsupported database url `{0}`: expected sqlite:")]
+    #[error("unsupported database url `{0}`: expected sqlite: or postgres://")]
     UnsupportedUrl(String),
 }

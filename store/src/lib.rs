@@ -1,7 +1,7 @@
 //! Persistence for finpulse.
 //!
 //! Everything the platform keeps lives behind one [`Store`] trait so the embedded default
-//! (SQLite, [`SqliteStore`]) and the distributed backend (PostgreSQL) are interchangeable and
+//! (SQLite) and the distributed backend (PostgreSQL), both [`SqlStore`], are interchangeable and
 //! are held to the same conformance tests. The trait is shaped around what callers do rather
 //! than around tables: the market processor writes one [`MarketWrite`] batch per poll inside a
 //! single transaction, the GraphQL layer reads.
@@ -11,11 +11,13 @@
 
 mod error;
 mod model;
-mod sqlite;
+mod sql;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use error::StoreError;
 pub use model::{Candle, Insight, MarketWrite, ParkedEvent, Quote};
-pub use sqlite::SqliteStore;
+pub use sql::{Engine, SqlStore};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

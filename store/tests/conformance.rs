@@ -1,15 +1,24 @@
-//! One conformance suite for every [`Store`] engine. Each engine gets a fresh database per test;
-//! the PostgreSQL engine joins this file when it lands.
+//! One conformance suite for every [`Store`] engine, each test on a fresh database: a SQLite
+//! file in a temporary folder, or a new PostgreSQL database on the server at
+//! `FINPULSE_TEST_POSTGRES_URL` (default `postgres://127.0.0.1:5432/postgres`), dropped after.
 
 use chrono::{Duration, TimeZone, Utc};
-use finpulse_store::{Candle, Insight, MarketWrite, ParkedEvent, Quote, SqliteStore, Store};
+use finpulse_store::testing::FreshPostgres;
+use finpulse_store::{Candle, Insight, MarketWrite, ParkedEvent, Quote, SqlStore, Store};
 
-async fn sqlite() -> (SqliteStore, tempfile::TempDir) {
+async fn sqlite() -> (SqlStore, Box<dyn std::any::Any>) {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite:{}", dir.path().join("test.db").display());
-    let store = SqliteStore::connect(&url).await.expect("connect");
+    let store = SqlStore::connect(&url).await.expect("connect");
     store.migrate().await.expect("migrate");
-    (store, dir)
+    (store, Box::new(dir))
+}
+
+async fn postgres() -> (SqlStore, Box<dyn std::any::Any>) {
+    let database = FreshPostgres::create().await;
+    let store = SqlStore::connect(&database.url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    (store, Box::new(database))
 }
 
 fn quote(symbol: &str, price: f64, ms: i64) -> Quote {
@@ -171,3 +180,4 @@ macro_rules! conformance {
 }
 
 conformance!(sqlite);
+conformance!(postgres);

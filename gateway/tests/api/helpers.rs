@@ -84,6 +84,21 @@ pub fn tick(symbol: &str, seconds: i64, price: f64, size: f64) -> Tick {
     }
 }
 
+/// Polls `condition` until it holds; fails the test if it does not within [`PATIENCE`].
+pub async fn eventually<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let waited = tokio::time::timeout(PATIENCE, async {
+        while !condition().await {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "gave up waiting: {what}");
+}
+
 impl TestApp {
     /// POSTs a GraphQL request and returns status and JSON body.
     pub async fn graphql(
@@ -125,8 +140,8 @@ impl TestApp {
             .expect("token minted")
     }
 
-    /// The value of one sample in `/metrics`, 0 when absent.
-    pub async fn metric(&self, sample: &str) -> f64 {
+    /// Every sample of `/metrics` as (name with labels, value).
+    async fn samples(&self) -> Vec<(String, f64)> {
         let text = self
             .http
             .get(format!("{}/metrics", self.address))
@@ -137,27 +152,28 @@ impl TestApp {
             .await
             .expect("metrics text");
         text.lines()
+            .filter(|line| !line.starts_with('#'))
             .filter_map(|line| line.rsplit_once(' '))
-            .find(|(name, _)| *name == sample)
-            .and_then(|(_, value)| value.parse().ok())
-            .unwrap_or(0.0)
+            .filter_map(|(name, value)| Some((name.to_owned(), value.parse().ok()?)))
+            .collect()
+    }
+
+    /// The value of one sample in `/metrics`, 0 when absent.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        self.samples()
+            .await
+            .into_iter()
+            .find(|(name, _)| name == sample)
+            .map_or(0.0, |(_, value)| value)
     }
 
     /// The sum of every sample whose name and labels start with `prefix`.
     pub async fn metric_sum(&self, prefix: &str) -> f64 {
-        let text = self
-            .http
-            .get(format!("{}/metrics", self.address))
-            .send()
+        self.samples()
             .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("metrics text");
-        text.lines()
-            .filter(|line| line.starts_with(prefix))
-            .filter_map(|line| line.rsplit_once(' '))
-            .filter_map(|(_, value)| value.parse::<f64>().ok())
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .map(|(_, value)| value)
             .sum()
     }
 
@@ -165,47 +181,35 @@ impl TestApp {
     /// afterwards reach them.
     pub async fn wait_for_subscribers(&self, channel: &str, count: usize) {
         let fanout = self.handle.fanout();
-        tokio::time::timeout(PATIENCE, async {
-            while fanout.local_subscribers(channel) < count {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+        eventually(&format!("{count} subscribers on {channel}"), || async {
+            fanout.local_subscribers(channel) >= count
         })
-        .await
-        .unwrap_or_else(|_| panic!("nobody subscribed to {channel}"));
+        .await;
     }
 
     /// Waits until a metric sample reaches `value`.
     pub async fn wait_for_metric(&self, sample: &str, value: f64) {
-        tokio::time::timeout(PATIENCE, async {
-            while self.metric(sample).await < value {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+        eventually(&format!("{sample} reaches {value}"), || async {
+            self.metric(sample).await >= value
         })
-        .await
-        .unwrap_or_else(|_| panic!("{sample} never reached {value}"));
+        .await;
     }
 
     /// Waits until a metric sample falls below `value`.
     pub async fn wait_for_metric_below(&self, sample: &str, value: f64) {
-        tokio::time::timeout(PATIENCE, async {
-            while self.metric(sample).await >= value {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+        eventually(&format!("{sample} falls below {value}"), || async {
+            self.metric(sample).await < value
         })
-        .await
-        .unwrap_or_else(|_| panic!("{sample} stayed at or above {value}"));
+        .await;
     }
 
     /// Waits until no subscription listens to a fan-out channel any more.
     pub async fn wait_for_subscribers_to_leave(&self, channel: &str) {
         let fanout = self.handle.fanout();
-        tokio::time::timeout(PATIENCE, async {
-            while fanout.local_subscribers(channel) > 0 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+        eventually(&format!("nobody on {channel}"), || async {
+            fanout.local_subscribers(channel) == 0
         })
-        .await
-        .unwrap_or_else(|_| panic!("subscribers stayed on {channel}"));
+        .await;
     }
 
     pub async fn ws(&self, protocol: &str) -> Ws {

@@ -353,3 +353,34 @@ async fn rs256_tokens_verify_against_a_configured_jwks() {
     ws.subscribe("me", "{ me }", json!({})).await;
     assert_eq!(ws.recv().await["payload"]["data"]["me"], "oidc-user");
 }
+
+#[tokio::test]
+async fn the_platform_runs_on_postgresql() {
+    let database = finpulse_store::testing::FreshPostgres::create().await;
+    let app = crate::helpers::spawn_app_with(|c| c.database_url = Some(database.url.clone())).await;
+    let ticks: Vec<_> = (0..130)
+        .map(|s| tick("NVDA", s, 120.0 + s as f64 * 0.5, 2.0))
+        .collect();
+    app.publish_ticks(&ticks).await;
+    app.handle.wait_until_drained().await;
+    let token = app.token("pat", None);
+    app.graphql(
+        r#"mutation { addToWatchlist(symbol: "NVDA") }"#,
+        json!({}),
+        Some(&token),
+    )
+    .await;
+    let (status, body) = app
+        .graphql(
+            r#"{ quote(symbol: "NVDA") { price } candles(symbol: "NVDA") { close trades }
+                 insights(symbol: "NVDA", kinds: [INDICATORS]) { kind } watchlist }"#,
+            json!({}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    approx(&body["data"]["quote"]["price"], 184.5);
+    assert_eq!(body["data"]["candles"].as_array().unwrap().len(), 3);
+    assert_eq!(body["data"]["insights"].as_array().unwrap().len(), 2);
+    assert_eq!(body["data"]["watchlist"], json!(["NVDA"]));
+}

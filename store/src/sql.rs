@@ -1,49 +1,101 @@
-//! The embedded store: SQLite through sqlx, in WAL mode so readers never wait for the writer.
+//! The store on a SQL engine: SQLite (the embedded default) or PostgreSQL, chosen by the
+//! connection string. One implementation serves both through sqlx's `Any` driver: the
+//! statements use only SQL both engines speak (`$N` parameters, `ON CONFLICT` upserts, epoch
+//! millisecond integers), and each engine has its own migrations under `migrations/`.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor, Row};
 use tracing::instrument;
 
 use crate::{Candle, Insight, MarketWrite, ParkedEvent, Quote, Result, Store, StoreError};
 
-/// [`Store`] on a SQLite file.
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
-    pool: SqlitePool,
+/// The SQL engines the store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// SQLite: a file (or memory) in this process.
+    Sqlite,
+    /// PostgreSQL: a server shared by every replica.
+    Postgres,
 }
 
-impl SqliteStore {
-    /// Opens (creating if needed) the database at `url` (`sqlite:PATH` or `sqlite::memory:`).
-    ///
-    /// Migrations are not applied here; call [`SqliteStore::migrate`].
-    pub async fn connect(url: &str) -> Result<Self> {
-        if !url.starts_with("sqlite:") {
-            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+impl Engine {
+    /// The engine a connection string names.
+    pub fn of(url: &str) -> Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_owned()))
         }
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5));
-        // An in-memory database exists per connection, so it must be a pool of one.
-        let max_connections = if url.contains(":memory:") { 1 } else { 8 };
-        let pool = SqlitePoolOptions::new()
+    }
+}
+
+/// [`Store`] on SQLite or PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    engine: Engine,
+}
+
+impl SqlStore {
+    /// Connects to `url`: `sqlite:PATH` (created if missing), `sqlite::memory:`, or
+    /// `postgres://user@host:port/db`.
+    ///
+    /// Migrations are not applied here; call [`SqlStore::migrate`].
+    pub async fn connect(url: &str) -> Result<Self> {
+        install_default_drivers();
+        let engine = Engine::of(url)?;
+        let (url, max_connections) = match engine {
+            // An in-memory database exists per connection, so it must be a pool of one.
+            Engine::Sqlite if url.contains(":memory:") => (url.to_owned(), 1),
+            Engine::Sqlite if url.contains('?') => (url.to_owned(), 8),
+            Engine::Sqlite => (format!("{url}?mode=rwc"), 8),
+            Engine::Postgres => (url.to_owned(), 16),
+        };
+        let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
-            .connect_with(options)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if engine == Engine::Sqlite {
+                        // WAL: readers never wait for the writer; NORMAL sync is durable at
+                        // every checkpoint and fast; a busy writer is waited for, not an error.
+                        connection
+                            .execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
             .await?;
-        Ok(Self { pool })
+        Ok(Self { pool, engine })
     }
 
-    /// Applies the embedded migrations under `migrations/sqlite`.
+    /// The engine behind this store.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Applies the engine's migrations (`migrations/sqlite` or `migrations/postgres`).
     pub async fn migrate(&self) -> Result<()> {
-        sqlx::migrate!("../migrations/sqlite")
-            .run(&self.pool)
-            .await?;
+        match self.engine {
+            Engine::Sqlite => {
+                sqlx::migrate!("../migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
+            Engine::Postgres => {
+                sqlx::migrate!("../migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
+        }
         Ok(())
     }
 }
@@ -60,7 +112,7 @@ fn from_ms(ms: i64) -> DateTime<Utc> {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Store for SqlStore {
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
@@ -75,7 +127,7 @@ impl Store for SqliteStore {
         for quote in &write.quotes {
             sqlx::query(
                 "INSERT INTO quotes (symbol, price, bid, ask, volume, day_open, ts_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (symbol) DO UPDATE SET price = excluded.price, bid = excluded.bid,
                    ask = excluded.ask, volume = excluded.volume, day_open = excluded.day_open,
                    ts_ms = excluded.ts_ms
@@ -94,7 +146,7 @@ impl Store for SqliteStore {
         for candle in &write.candles {
             sqlx::query(
                 "INSERT INTO candles (symbol, interval_secs, start_ms, open, high, low, close, volume, trades)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                  ON CONFLICT (symbol, interval_secs, start_ms) DO UPDATE SET open = excluded.open,
                    high = excluded.high, low = excluded.low, close = excluded.close,
                    volume = excluded.volume, trades = excluded.trades",
@@ -114,7 +166,7 @@ impl Store for SqliteStore {
         for insight in &write.insights {
             sqlx::query(
                 "INSERT INTO insights (id, symbol, kind, severity, message, ts_ms, indicators)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (id) DO NOTHING",
             )
             .bind(&insight.id)
@@ -141,7 +193,7 @@ impl Store for SqliteStore {
     #[instrument(skip(self), err)]
     async fn quote(&self, symbol: &str) -> Result<Option<Quote>> {
         let row = sqlx::query(
-            "SELECT symbol, price, bid, ask, volume, day_open, ts_ms FROM quotes WHERE symbol = ?1",
+            "SELECT symbol, price, bid, ask, volume, day_open, ts_ms FROM quotes WHERE symbol = $1",
         )
         .bind(symbol)
         .fetch_optional(&self.pool)
@@ -169,9 +221,9 @@ impl Store for SqliteStore {
         let rows = sqlx::query(
             "SELECT * FROM (
                SELECT symbol, interval_secs, start_ms, open, high, low, close, volume, trades
-               FROM candles WHERE symbol = ?1 AND interval_secs = ?2 AND start_ms >= ?3 AND start_ms < ?4
-               ORDER BY start_ms DESC LIMIT ?5
-             ) ORDER BY start_ms ASC",
+               FROM candles WHERE symbol = $1 AND interval_secs = $2 AND start_ms >= $3 AND start_ms < $4
+               ORDER BY start_ms DESC LIMIT $5
+             ) AS latest ORDER BY start_ms ASC",
         )
         .bind(symbol)
         .bind(interval_secs)
@@ -198,18 +250,24 @@ impl Store for SqliteStore {
 
     #[instrument(skip(self), err)]
     async fn insights(&self, symbol: &str, kinds: &[String], last: u32) -> Result<Vec<Insight>> {
-        // Filter kinds in SQL through a JSON array so the statement stays one prepared shape.
-        let kinds_json = serde_json::Value::from(kinds.to_vec()).to_string();
-        let rows = sqlx::query(
+        // `kind IN ($3, $4, …)`: one parameter per kind (there are a dozen kinds at most), which
+        // both engines plan well.
+        let kind_filter = if kinds.is_empty() {
+            String::new()
+        } else {
+            let placeholders: Vec<String> =
+                (0..kinds.len()).map(|i| format!("${}", i + 3)).collect();
+            format!(" AND kind IN ({})", placeholders.join(", "))
+        };
+        let sql = format!(
             "SELECT id, symbol, kind, severity, message, ts_ms, indicators FROM insights
-             WHERE symbol = ?1 AND (json_array_length(?2) = 0 OR kind IN (SELECT value FROM json_each(?2)))
-             ORDER BY ts_ms DESC, id DESC LIMIT ?3",
-        )
-        .bind(symbol)
-        .bind(kinds_json)
-        .bind(i64::from(last))
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE symbol = $1{kind_filter} ORDER BY ts_ms DESC, id DESC LIMIT $2"
+        );
+        let mut query = sqlx::query(&sql).bind(symbol).bind(i64::from(last));
+        for kind in kinds {
+            query = query.bind(kind);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.into_iter()
             .map(|row| {
                 let indicators: String = row.get("indicators");
@@ -233,7 +291,7 @@ impl Store for SqliteStore {
 
     async fn watchlist(&self, user_id: &str) -> Result<Vec<String>> {
         let rows = sqlx::query_scalar(
-            "SELECT symbol FROM watchlist WHERE user_id = ?1 ORDER BY added_ms, rowid",
+            "SELECT symbol FROM watchlist WHERE user_id = $1 ORDER BY added_ms, symbol",
         )
         .bind(user_id)
         .fetch_all(&self.pool)
@@ -244,7 +302,7 @@ impl Store for SqliteStore {
     #[instrument(skip(self), err)]
     async fn add_to_watchlist(&self, user_id: &str, symbol: &str) -> Result<Vec<String>> {
         sqlx::query(
-            "INSERT INTO watchlist (user_id, symbol, added_ms) VALUES (?1, ?2, ?3)
+            "INSERT INTO watchlist (user_id, symbol, added_ms) VALUES ($1, $2, $3)
              ON CONFLICT (user_id, symbol) DO NOTHING",
         )
         .bind(user_id)
@@ -257,7 +315,7 @@ impl Store for SqliteStore {
 
     #[instrument(skip(self), err)]
     async fn remove_from_watchlist(&self, user_id: &str, symbol: &str) -> Result<Vec<String>> {
-        sqlx::query("DELETE FROM watchlist WHERE user_id = ?1 AND symbol = ?2")
+        sqlx::query("DELETE FROM watchlist WHERE user_id = $1 AND symbol = $2")
             .bind(user_id)
             .bind(symbol)
             .execute(&self.pool)
@@ -269,7 +327,7 @@ impl Store for SqliteStore {
     async fn park_event(&self, event: &ParkedEvent) -> Result<()> {
         sqlx::query(
             "INSERT INTO parked_events (topic, partition, log_offset, event_key, payload, reason, parked_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&event.topic)
         .bind(event.partition)
@@ -286,7 +344,7 @@ impl Store for SqliteStore {
     async fn parked_events(&self, limit: u32) -> Result<Vec<ParkedEvent>> {
         let rows = sqlx::query(
             "SELECT topic, partition, log_offset, event_key, payload, reason, parked_ms
-             FROM parked_events ORDER BY id DESC LIMIT ?1",
+             FROM parked_events ORDER BY id DESC LIMIT $1",
         )
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
