@@ -3,14 +3,21 @@ SHELL := bash
 export CARGO_TARGET_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/finpulse/target
 # Caches (cargo target, npm) live outside the clone, so a warm run is fast.
 
-.PHONY: run test setup-web setup-test fmt-check clippy rust-test e2e bench
+.PHONY: run test setup-build setup-web setup-test stack fmt-check clippy rust-test e2e bench
 
 ## Runs finpulse on its embedded default (SQLite, in-process log and fan-out, simulator).
-run: setup-web
+run: setup-build setup-web
 	cargo run -p finpulse-gateway --bin finpulse -- serve
 
 ## Every check CI runs: formatting, lints, Rust tests, the graphql-http audit, browser tests.
-test: setup-test fmt-check clippy rust-test e2e
+test: setup-build setup-test stack fmt-check clippy rust-test e2e
+
+setup-build:
+	scripts/setup-build.sh
+
+## Starts the Kafka-compatible broker (tansu) and checks PostgreSQL and Redis.
+stack:
+	scripts/stack up
 
 setup-web:
 	scripts/setup-web.sh
@@ -24,6 +31,7 @@ fmt-check:
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
 
+rust-test: export FINPULSE_TEST_KAFKA_BROKERS ?= 127.0.0.1:19092
 rust-test:
 	@if cargo nextest --version >/dev/null 2>&1; then \
 		cargo nextest run --workspace --no-fail-fast; \

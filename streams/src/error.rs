@@ -7,6 +7,9 @@ pub enum StreamError {
     /// The named topic does not exist in the log.
     #[error("unknown topic `{0}`")]
     UnknownTopic(String),
+    /// The broker or another backend failed (its message says what and why).
+    #[error("{0}")]
+    Backend(String),
     /// The log or fan-out was shut down while the call waited.
     #[error("event log is closed")]
     Closed,

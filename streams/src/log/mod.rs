@@ -8,8 +8,10 @@
 //!   partition resumes after the last committed offset, so an uncommitted record is delivered
 //!   again rather than lost.
 
+mod kafka;
 mod memory;
 
+pub use kafka::{KafkaConfig, KafkaLog};
 pub use memory::{MemoryLog, MemoryLogConfig};
 
 use async_trait::async_trait;
