@@ -31,7 +31,7 @@ fmt-check:
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-rust-test: export FINPULSE_TEST_KAFKA_BROKERS ?= 127.0.0.1:19092
+rust-test: export FP_TEST_KAFKA_BROKERS ?= 127.0.0.1:19092
 rust-test:
 	@if cargo nextest --version >/dev/null 2>&1; then \
 		cargo nextest run --workspace --no-fail-fast; \

@@ -15,7 +15,7 @@ use axum::routing::get;
 use axum::serve::ListenerExt;
 use finpulse_graph::{FinpulseSchema, GraphContext};
 use finpulse_store::{SqlStore, Store};
-use finpulse_streams::log::MemoryLogConfig;
+use finpulse_streams::log::{KafkaConfig, KafkaLog, MemoryLogConfig, Namespaced};
 use finpulse_streams::market::replay::{ReplayProgress, ReplaySummary, replay_csv};
 use finpulse_streams::market::simulator::Simulator;
 use finpulse_streams::processor::{MARKET_GROUP, MarketProcessor, ensure_market_topics};
@@ -95,7 +95,8 @@ pub struct Application {
     router: Router,
     state: AppState,
     tasks: JoinSet<anyhow::Result<()>>,
-    memory_log: MemoryLog,
+    /// The in-process log when it is the one in use, closed last on shutdown.
+    memory_log: Option<MemoryLog>,
 }
 
 /// Watches a running application from outside (the CLI, tests).
@@ -161,6 +162,35 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(Arc::new(store))
 }
 
+/// The configured event log: Kafka when brokers are set, the in-process log otherwise; inside
+/// `log.namespace` when one is set.
+fn open_log(config: &Config) -> anyhow::Result<(Arc<dyn EventLog>, Option<MemoryLog>)> {
+    fn within<L: EventLog>(log: L, namespace: Option<&str>) -> Arc<dyn EventLog> {
+        match namespace {
+            Some(namespace) => Arc::new(Namespaced::new(log, namespace)),
+            None => Arc::new(log),
+        }
+    }
+    let namespace = config.log.namespace.as_deref();
+    match &config.kafka_brokers {
+        Some(brokers) => {
+            let kafka = KafkaLog::new(KafkaConfig {
+                brokers: brokers.clone(),
+                ..config.kafka.clone()
+            })
+            .context("failed to set up the Kafka event log")?;
+            info!(%brokers, "event log: kafka");
+            Ok((within(kafka, namespace), None))
+        }
+        None => {
+            let memory = MemoryLog::new(MemoryLogConfig {
+                partition_capacity: config.log.partition_capacity,
+            });
+            Ok((within(memory.clone(), namespace), Some(memory)))
+        }
+    }
+}
+
 /// Pending connections the kernel queues before `accept`. tokio's default (1024) overflows when
 /// thousands of clients reconnect at once (after a deploy, say): the overflowing SYNs are
 /// retried only a second later. The kernel caps it at `net.core.somaxconn`.
@@ -203,10 +233,7 @@ impl Application {
         let stream_metrics = StreamMetrics::register(&metrics.registry)
             .context("failed to register stream metrics")?;
         let store = open_store(&config).await?;
-        let memory_log = MemoryLog::new(MemoryLogConfig {
-            partition_capacity: config.log.partition_capacity,
-        });
-        let log: Arc<dyn EventLog> = Arc::new(memory_log.clone());
+        let (log, memory_log) = open_log(&config)?;
         ensure_market_topics(log.as_ref(), config.log.partitions).await?;
         let fanout: Arc<dyn FanOut> =
             Arc::new(LocalFanOut::default().with_lag_counter(stream_metrics.lagged.clone()));
@@ -375,7 +402,9 @@ impl Application {
                 Err(e) => error!(error = %e, "task panicked during shutdown"),
             }
         }
-        memory_log.close();
+        if let Some(memory_log) = memory_log {
+            memory_log.close();
+        }
         info!("finpulse stopped");
         match failure {
             Some(e) => Err(e),

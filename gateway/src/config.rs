@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use finpulse_streams::log::KafkaConfig;
 use finpulse_streams::market::simulator::SimulatorConfig;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Store connection string; default `sqlite:<data_dir>/finpulse.db`.
     pub database_url: Option<String>,
+    /// Kafka brokers (`host:port,…`); when set, the event log is Kafka instead of in-process.
+    pub kafka_brokers: Option<String>,
+    /// Kafka client tuning (its `brokers` is taken from `kafka_brokers`).
+    pub kafka: KafkaConfig,
     /// `tracing` filter, e.g. `info` or `finpulse=debug,info`.
     pub log_level: String,
     /// `pretty` for people, `json` for log pipelines.
@@ -121,6 +126,9 @@ pub struct LogConfig {
     pub partitions: i32,
     /// Records held per partition in the in-process log before producers wait.
     pub partition_capacity: usize,
+    /// Prefix of every topic and consumer group (`<namespace>.market.ticks`), so deployments
+    /// or test runs sharing a broker stay apart.
+    pub namespace: Option<String>,
 }
 
 impl Default for LogConfig {
@@ -128,6 +136,7 @@ impl Default for LogConfig {
         Self {
             partitions: 8,
             partition_capacity: 65_536,
+            namespace: None,
         }
     }
 }
@@ -138,6 +147,8 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             data_dir: PathBuf::from(".finpulse"),
             database_url: None,
+            kafka_brokers: None,
+            kafka: KafkaConfig::default(),
             log_level: "info".into(),
             log_format: LogFormat::Pretty,
             auth: AuthConfig::default(),
@@ -179,6 +190,12 @@ impl Config {
             Some("log.partitions must be at least 1")
         } else if self.log.partition_capacity < 16 {
             Some("log.partition_capacity must be at least 16")
+        } else if self
+            .kafka_brokers
+            .as_deref()
+            .is_some_and(|b| b.trim().is_empty())
+        {
+            Some("kafka_brokers must not be empty when set")
         } else if self.websocket.outbound_queue < 1 {
             Some("websocket.outbound_queue must be at least 1")
         } else if self.websocket.connection_init_timeout_secs <= 0.0 {

@@ -2,7 +2,7 @@
 
 use sqlx::Connection;
 
-/// A new, empty PostgreSQL database on the server at `FINPULSE_TEST_POSTGRES_URL` (default
+/// A new, empty PostgreSQL database on the server at `FP_TEST_POSTGRES_URL` (default
 /// `postgres://127.0.0.1:5432/postgres`), dropped when this guard goes, however the test ends.
 #[derive(Debug)]
 pub struct FreshPostgres {
@@ -18,12 +18,12 @@ impl FreshPostgres {
     /// # Panics
     /// When the server cannot be reached: tests that need PostgreSQL must not pass without it.
     pub async fn create() -> Self {
-        let admin_url = std::env::var("FINPULSE_TEST_POSTGRES_URL")
+        let admin_url = std::env::var("FP_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://127.0.0.1:5432/postgres".into());
         let name = format!("finpulse_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = sqlx::PgConnection::connect(&admin_url)
             .await
-            .expect("PostgreSQL at FINPULSE_TEST_POSTGRES_URL (default 127.0.0.1:5432) is running");
+            .expect("PostgreSQL at FP_TEST_POSTGRES_URL (default 127.0.0.1:5432) is running");
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .await

@@ -1,6 +1,6 @@
 //! One conformance suite for every [`Store`] engine, each test on a fresh database: a SQLite
 //! file in a temporary folder, or a new PostgreSQL database on the server at
-//! `FINPULSE_TEST_POSTGRES_URL` (default `postgres://127.0.0.1:5432/postgres`), dropped after.
+//! `FP_TEST_POSTGRES_URL` (default `postgres://127.0.0.1:5432/postgres`), dropped after.
 
 use chrono::{Duration, TimeZone, Utc};
 use finpulse_store::testing::FreshPostgres;

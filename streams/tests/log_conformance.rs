@@ -1,5 +1,5 @@
 //! One conformance suite for every [`EventLog`]: the in-process log and Kafka (the broker that
-//! `scripts/stack up` starts, at `FINPULSE_TEST_KAFKA_BROKERS`, default 127.0.0.1:19092). Each
+//! `scripts/stack up` starts, at `FP_TEST_KAFKA_BROKERS`, default 127.0.0.1:19092). Each
 //! test uses topics and groups of its own.
 
 use std::collections::{HashMap, HashSet};
@@ -21,7 +21,7 @@ fn memory() -> Box<dyn EventLog> {
 
 fn kafka() -> Box<dyn EventLog> {
     let brokers =
-        std::env::var("FINPULSE_TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into());
+        std::env::var("FP_TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into());
     Box::new(
         KafkaLog::new(KafkaConfig {
             brokers,

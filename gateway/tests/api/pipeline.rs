@@ -479,3 +479,54 @@ async fn a_failing_shared_subscription_fails_for_every_socket_and_frees_the_ids(
         .await;
     assert_eq!(app.metric("finpulse_ws_subscriptions").await, 0.0);
 }
+
+#[tokio::test]
+async fn on_kafka_ticks_flow_to_subscribers_and_poison_is_parked() {
+    let brokers =
+        std::env::var("FP_TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into());
+    let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let app = spawn_app_with(|c| {
+        c.kafka_brokers = Some(brokers);
+        c.kafka.session_timeout_ms = 3_000;
+        c.kafka.heartbeat_interval_ms = 500;
+        c.log.partitions = 3;
+        c.log.namespace = Some(namespace);
+    })
+    .await;
+    let mut ws = app.ws(TRANSPORT).await;
+    ws.init(None).await;
+    ws.subscribe(
+        "i",
+        r#"subscription { insights(symbols: ["JPM"], kinds: [INDICATORS]) { symbol ts } }"#,
+        json!({}),
+    )
+    .await;
+    app.wait_for_subscribers("insights.JPM", 1).await;
+
+    app.handle
+        .log()
+        .append(
+            TICKS_TOPIC,
+            "JPM",
+            bytes::Bytes::from_static(b"\x00 not an event"),
+        )
+        .await
+        .unwrap();
+    app.publish_ticks(&[tick("JPM", 0, 200.0, 1.0), tick("JPM", 60, 201.0, 1.0)])
+        .await;
+    let message = ws.recv().await;
+    assert_eq!(
+        message["payload"]["data"]["insights"],
+        json!({"symbol": "JPM", "ts": "2026-03-02T14:31:00+00:00"})
+    );
+    app.handle.wait_until_drained().await;
+    assert_eq!(
+        app.metric_sum("finpulse_processor_parked_events_total{")
+            .await,
+        1.0
+    );
+    let (_, body) = app
+        .graphql(r#"{ quote(symbol: "JPM") { price } }"#, json!({}), None)
+        .await;
+    assert_eq!(body["data"]["quote"]["price"], json!(201.0));
+}

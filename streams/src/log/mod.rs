@@ -10,9 +10,11 @@
 
 mod kafka;
 mod memory;
+mod namespaced;
 
 pub use kafka::{KafkaConfig, KafkaLog};
 pub use memory::{MemoryLog, MemoryLogConfig};
+pub use namespaced::Namespaced;
 
 use async_trait::async_trait;
 use bytes::Bytes;
