@@ -19,14 +19,16 @@ use finpulse_streams::log::{KafkaConfig, KafkaLog, MemoryLogConfig, Namespaced};
 use finpulse_streams::market::replay::{ReplayProgress, ReplaySummary, replay_csv};
 use finpulse_streams::market::simulator::Simulator;
 use finpulse_streams::processor::{MARKET_GROUP, MarketProcessor, ensure_market_topics};
-use finpulse_streams::{EventLog, FanOut, LocalFanOut, MemoryLog, StreamMetrics};
+use finpulse_streams::{
+    EventLog, FanOut, LocalFanOut, MemoryLog, RedisFanOut, RedisFanOutConfig, StreamMetrics,
+};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::auth::Authenticator;
-use crate::config::{Config, WebSocketConfig};
+use crate::config::{Config, Role, WebSocketConfig};
 use crate::http;
 use crate::metrics::GatewayMetrics;
 use crate::ws::SocketContext;
@@ -97,6 +99,8 @@ pub struct Application {
     tasks: JoinSet<anyhow::Result<()>>,
     /// The in-process log when it is the one in use, closed last on shutdown.
     memory_log: Option<MemoryLog>,
+    /// The Redis fan-out when it is the one in use, stopped last on shutdown.
+    redis_fanout: Option<Arc<RedisFanOut>>,
 }
 
 /// Watches a running application from outside (the CLI, tests).
@@ -191,6 +195,36 @@ fn open_log(config: &Config) -> anyhow::Result<(Arc<dyn EventLog>, Option<Memory
     }
 }
 
+/// The configured fan-out: Redis pub/sub when `redis_url` is set, in-process otherwise.
+async fn open_fanout(
+    config: &Config,
+    metrics: &StreamMetrics,
+) -> anyhow::Result<(Arc<dyn FanOut>, Option<Arc<RedisFanOut>>)> {
+    match &config.redis_url {
+        Some(url) => {
+            let redis = RedisFanOut::connect(
+                RedisFanOutConfig {
+                    url: url.clone(),
+                    channel_prefix: config.fanout.channel_prefix.clone(),
+                    capacity: config.fanout.capacity,
+                },
+                metrics,
+            )
+            .await
+            .context("failed to set up the Redis fan-out")?;
+            info!(prefix = %config.fanout.channel_prefix, "fan-out: redis");
+            let redis = Arc::new(redis);
+            Ok((redis.clone(), Some(redis)))
+        }
+        None => Ok((
+            Arc::new(
+                LocalFanOut::new(config.fanout.capacity).with_lag_counter(metrics.lagged.clone()),
+            ),
+            None,
+        )),
+    }
+}
+
 /// Pending connections the kernel queues before `accept`. tokio's default (1024) overflows when
 /// thousands of clients reconnect at once (after a deploy, say): the overflowing SYNs are
 /// retried only a second later. The kernel caps it at `net.core.somaxconn`.
@@ -207,22 +241,103 @@ fn bind(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// Every route of the gateway.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route(
-            "/graphql",
-            get(http::graphql::graphql).post(http::graphql::graphql),
-        )
+/// Every route of a process in `role`: a worker serves only the operations endpoints.
+pub fn router(state: AppState, role: Role) -> Router {
+    let operations = Router::new()
         .route("/healthz", get(http::ops::healthz))
         .route("/readyz", get(http::ops::readyz))
-        .route("/metrics", get(http::ops::metrics))
-        .merge(crate::graphiql::routes())
+        .route("/metrics", get(http::ops::metrics));
+    let routes = if role.serves_clients() {
+        operations
+            .route(
+                "/graphql",
+                get(http::graphql::graphql).post(http::graphql::graphql),
+            )
+            .merge(crate::graphiql::routes())
+    } else {
+        operations
+    };
+    routes
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             http::ops::track,
         ))
         .with_state(state)
+}
+
+/// What the pipeline tasks share.
+struct PipelineParts {
+    store: Arc<dyn Store>,
+    fanout: Arc<dyn FanOut>,
+    log: Arc<dyn EventLog>,
+    metrics: StreamMetrics,
+    shutdown: CancellationToken,
+}
+
+/// Starts the market processor and the market source (a worker's job).
+async fn spawn_pipeline(
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    config: &Config,
+    source: MarketSource,
+    parts: PipelineParts,
+) -> anyhow::Result<()> {
+    let PipelineParts {
+        store,
+        fanout,
+        log,
+        metrics: stream_metrics,
+        shutdown,
+    } = parts;
+    let consumer = log
+        .consumer(finpulse_streams::events::TICKS_TOPIC, MARKET_GROUP)
+        .await?;
+    let processor = MarketProcessor::new(
+        store.clone(),
+        fanout.clone(),
+        log.clone(),
+        stream_metrics.clone(),
+    );
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        processor
+            .run(consumer, token)
+            .await
+            .context("market processor failed")
+    });
+    match source {
+        MarketSource::Simulator if config.simulator.enabled => {
+            let simulator = Simulator::new(config.simulator.clone());
+            let (log, metrics, token) = (log.clone(), stream_metrics.clone(), shutdown.clone());
+            tasks.spawn(async move {
+                simulator
+                    .run(log.as_ref(), &metrics, token)
+                    .await
+                    .context("market simulator failed")
+            });
+        }
+        MarketSource::Simulator => info!("market simulator disabled"),
+        MarketSource::Replay {
+            path,
+            speed,
+            progress,
+            done,
+            summary,
+        } => {
+            let (log, metrics, token) = (log.clone(), stream_metrics.clone(), shutdown.clone());
+            tasks.spawn(async move {
+                let result =
+                    replay_csv(&path, speed, log.as_ref(), &metrics, token, |p| progress(p)).await;
+                let outcome =
+                    result.with_context(|| format!("replay of {} failed", path.display()));
+                if let Ok(s) = &outcome {
+                    *summary.lock() = Some(s.clone());
+                }
+                done.notify_one();
+                outcome.map(|_| ())
+            });
+        }
+    }
+    Ok(())
 }
 
 impl Application {
@@ -235,8 +350,7 @@ impl Application {
         let store = open_store(&config).await?;
         let (log, memory_log) = open_log(&config)?;
         ensure_market_topics(log.as_ref(), config.log.partitions).await?;
-        let fanout: Arc<dyn FanOut> =
-            Arc::new(LocalFanOut::default().with_lag_counter(stream_metrics.lagged.clone()));
+        let (fanout, redis_fanout) = open_fanout(&config, &stream_metrics).await?;
         let auth = Arc::new(
             Authenticator::from_config(&config.auth, &config.data_dir)
                 .context("failed to set up authentication")?,
@@ -247,55 +361,22 @@ impl Application {
         });
 
         let mut tasks = JoinSet::new();
-        let consumer = log
-            .consumer(finpulse_streams::events::TICKS_TOPIC, MARKET_GROUP)
+        if config.role.runs_processors() {
+            spawn_pipeline(
+                &mut tasks,
+                &config,
+                source,
+                PipelineParts {
+                    store: store.clone(),
+                    fanout: fanout.clone(),
+                    log: log.clone(),
+                    metrics: stream_metrics.clone(),
+                    shutdown: shutdown.clone(),
+                },
+            )
             .await?;
-        let processor = MarketProcessor::new(
-            store.clone(),
-            fanout.clone(),
-            log.clone(),
-            stream_metrics.clone(),
-        );
-        let token = shutdown.clone();
-        tasks.spawn(async move {
-            processor
-                .run(consumer, token)
-                .await
-                .context("market processor failed")
-        });
-        match source {
-            MarketSource::Simulator if config.simulator.enabled => {
-                let simulator = Simulator::new(config.simulator.clone());
-                let (log, metrics, token) = (log.clone(), stream_metrics.clone(), shutdown.clone());
-                tasks.spawn(async move {
-                    simulator
-                        .run(log.as_ref(), &metrics, token)
-                        .await
-                        .context("market simulator failed")
-                });
-            }
-            MarketSource::Simulator => info!("market simulator disabled"),
-            MarketSource::Replay {
-                path,
-                speed,
-                progress,
-                done,
-                summary,
-            } => {
-                let (log, metrics, token) = (log.clone(), stream_metrics.clone(), shutdown.clone());
-                tasks.spawn(async move {
-                    let result =
-                        replay_csv(&path, speed, log.as_ref(), &metrics, token, |p| progress(p))
-                            .await;
-                    let outcome =
-                        result.with_context(|| format!("replay of {} failed", path.display()));
-                    if let Ok(s) = &outcome {
-                        *summary.lock() = Some(s.clone());
-                    }
-                    done.notify_one();
-                    outcome.map(|_| ())
-                });
-            }
+        } else {
+            info!("role gateway: processors and market sources run in the workers");
         }
 
         let listener =
@@ -313,10 +394,11 @@ impl Application {
         };
         Ok(Self {
             listener,
-            router: router(state.clone()),
+            router: router(state.clone(), config.role),
             state,
             tasks,
             memory_log,
+            redis_fanout,
         })
     }
 
@@ -349,7 +431,7 @@ impl Application {
             state,
             mut tasks,
             memory_log,
-            ..
+            redis_fanout,
         } = self;
         info!(address = %listener.local_addr()?, "finpulse listening");
         let shutdown = state.shutdown.clone();
@@ -404,6 +486,9 @@ impl Application {
         }
         if let Some(memory_log) = memory_log {
             memory_log.close();
+        }
+        if let Some(redis_fanout) = redis_fanout {
+            redis_fanout.shutdown().await;
         }
         info!("finpulse stopped");
         match failure {

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::app::{Application, MarketSource, open_store};
 use crate::auth::Authenticator;
-use crate::config::Config;
+use crate::config::{Config, Role};
 use crate::telemetry;
 
 /// finpulse: a real-time AI push platform for fintech apps.
@@ -37,6 +37,10 @@ pub enum Command {
         /// Address to listen on (overrides `listen`).
         #[arg(long, env = "FINPULSE_LISTEN")]
         listen: Option<std::net::SocketAddr>,
+        /// What this process does (overrides `role`): `gateway` serves GraphQL and sockets,
+        /// `worker` runs the processors, `all` both. Gateway and worker need Kafka and Redis.
+        #[arg(long, env = "FINPULSE_ROLE", value_enum)]
+        role: Option<Role>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -93,7 +97,10 @@ pub fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(
-        cli.command.unwrap_or(Command::Serve { listen: None }),
+        cli.command.unwrap_or(Command::Serve {
+            listen: None,
+            role: None,
+        }),
         config,
     )) {
         Ok(()) => ExitCode::SUCCESS,
@@ -106,9 +113,13 @@ pub fn main() -> ExitCode {
 
 async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
     match command {
-        Command::Serve { listen } => {
+        Command::Serve { listen, role } => {
             if let Some(listen) = listen {
                 config.listen = listen;
+            }
+            if let Some(role) = role {
+                config.role = role;
+                config.validate()?;
             }
             let app = Application::build(config, MarketSource::Simulator).await?;
             stop_on_signal(app.handle());

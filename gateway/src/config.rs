@@ -30,6 +30,13 @@ pub struct Config {
     pub kafka_brokers: Option<String>,
     /// Kafka client tuning (its `brokers` is taken from `kafka_brokers`).
     pub kafka: KafkaConfig,
+    /// Redis (`redis://host:port/db`); when set, results fan out to every replica through
+    /// Redis pub/sub instead of in-process.
+    pub redis_url: Option<String>,
+    /// Fan-out tuning.
+    pub fanout: FanOutConfig,
+    /// What this process does: `all` (default), `gateway` or `worker`.
+    pub role: Role,
     /// `tracing` filter, e.g. `info` or `finpulse=debug,info`.
     pub log_level: String,
     /// `pretty` for people, `json` for log pipelines.
@@ -42,6 +49,51 @@ pub struct Config {
     pub log: LogConfig,
     /// The built-in market simulator.
     pub simulator: SimulatorConfig,
+}
+
+/// What a `finpulse serve` process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Gateway and worker in one process (the embedded default).
+    #[default]
+    All,
+    /// Holds sockets and serves GraphQL; results arrive through the fan-out.
+    Gateway,
+    /// Runs the processors (and the simulator when enabled) in the Kafka consumer group,
+    /// publishing to the fan-out; serves only `/healthz`, `/readyz` and `/metrics`.
+    Worker,
+}
+
+impl Role {
+    /// True when this process serves GraphQL and sockets.
+    pub fn serves_clients(self) -> bool {
+        matches!(self, Role::All | Role::Gateway)
+    }
+
+    /// True when this process runs processors and market sources.
+    pub fn runs_processors(self) -> bool {
+        matches!(self, Role::All | Role::Worker)
+    }
+}
+
+/// Fan-out settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FanOutConfig {
+    /// Put before every Redis channel name, so deployments sharing a Redis stay apart.
+    pub channel_prefix: String,
+    /// Messages buffered per local subscriber before it counts as lagging.
+    pub capacity: usize,
+}
+
+impl Default for FanOutConfig {
+    fn default() -> Self {
+        Self {
+            channel_prefix: "finpulse:".into(),
+            capacity: 1024,
+        }
+    }
 }
 
 /// Log output format.
@@ -149,6 +201,9 @@ impl Default for Config {
             database_url: None,
             kafka_brokers: None,
             kafka: KafkaConfig::default(),
+            redis_url: None,
+            fanout: FanOutConfig::default(),
+            role: Role::All,
             log_level: "info".into(),
             log_format: LogFormat::Pretty,
             auth: AuthConfig::default(),
@@ -185,7 +240,8 @@ impl Config {
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks values that parse but make no sense together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let problem = if self.log.partitions < 1 {
             Some("log.partitions must be at least 1")
         } else if self.log.partition_capacity < 16 {
@@ -196,6 +252,15 @@ impl Config {
             .is_some_and(|b| b.trim().is_empty())
         {
             Some("kafka_brokers must not be empty when set")
+        } else if self.role != Role::All
+            && (self.kafka_brokers.is_none() || self.redis_url.is_none())
+        {
+            Some(
+                "roles gateway and worker need kafka_brokers and redis_url (the in-process log \
+                 and fan-out only work within one process: use role all)",
+            )
+        } else if self.fanout.capacity < 1 {
+            Some("fanout.capacity must be at least 1")
         } else if self.websocket.outbound_queue < 1 {
             Some("websocket.outbound_queue must be at least 1")
         } else if self.websocket.connection_init_timeout_secs <= 0.0 {

@@ -30,6 +30,6 @@ pub mod processor;
 
 pub use envelope::{Envelope, EnvelopeError};
 pub use error::StreamError;
-pub use fanout::{FanOut, LocalFanOut};
+pub use fanout::{FanOut, LocalFanOut, RedisFanOut, RedisFanOutConfig};
 pub use log::{Consumer, EventLog, MemoryLog, Record};
 pub use metrics::StreamMetrics;

@@ -1,6 +1,8 @@
 //! Prometheus metrics of the event log, processors and fan-out.
 
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
 
 /// Counters and gauges of the streams layer, registered in the app's registry.
 #[derive(Debug, Clone)]
@@ -22,6 +24,13 @@ pub struct StreamMetrics {
     /// `candles`, `insights`, …). Tick and candle streams coalesce to the newest; insight
     /// streams tell the client with a `LAGGED` error.
     pub lagged: IntCounterVec,
+    /// `finpulse_fanout_publish_errors_total`: publishes the networked fan-out (Redis) refused
+    /// or could not deliver while unreachable.
+    pub publish_errors: IntCounter,
+    /// `finpulse_fanout_reconnects_total`: times the Redis subscription connection was
+    /// re-established after being lost (each time, local subscribers are told they may have
+    /// missed messages).
+    pub reconnects: IntCounter,
 }
 
 impl StreamMetrics {
@@ -79,6 +88,14 @@ impl StreamMetrics {
                 ),
                 &["kind"],
             )?,
+            publish_errors: IntCounter::new(
+                "finpulse_fanout_publish_errors_total",
+                "Publishes to the networked fan-out that failed",
+            )?,
+            reconnects: IntCounter::new(
+                "finpulse_fanout_reconnects_total",
+                "Times the fan-out subscription connection was re-established after a loss",
+            )?,
         };
         registry.register(Box::new(metrics.appended.clone()))?;
         registry.register(Box::new(metrics.processed.clone()))?;
@@ -87,6 +104,8 @@ impl StreamMetrics {
         registry.register(Box::new(metrics.batch_seconds.clone()))?;
         registry.register(Box::new(metrics.published.clone()))?;
         registry.register(Box::new(metrics.lagged.clone()))?;
+        registry.register(Box::new(metrics.publish_errors.clone()))?;
+        registry.register(Box::new(metrics.reconnects.clone()))?;
         Ok(metrics)
     }
 

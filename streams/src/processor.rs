@@ -193,11 +193,14 @@ impl MarketProcessor {
         }
     }
 
+    /// Hands the batch's results to the fan-out and appends insights to the log. A fan-out
+    /// that cannot be reached (Redis restarting) does not stop the processor: the results are
+    /// already stored, the failure is logged and counted, and subscribers are told they may have
+    /// missed messages when their replica reconnects. A log append that fails does stop it, as
+    /// the insight stream is the log's to keep.
     async fn publish(&self, outgoing: Outgoing) -> Result<(), StreamError> {
         for tick in &outgoing.ticks {
-            self.fanout
-                .publish(&tick_channel(&tick.symbol), encode(tick))
-                .await?;
+            self.send(&tick_channel(&tick.symbol), encode(tick)).await;
         }
         self.metrics
             .published
@@ -205,7 +208,7 @@ impl MarketProcessor {
             .inc_by(outgoing.ticks.len() as u64);
         for candle in outgoing.candles.values() {
             let channel = candle_channel(&candle.symbol, candle.interval_secs);
-            self.fanout.publish(&channel, encode(candle)).await?;
+            self.send(&channel, encode(candle)).await;
         }
         self.metrics
             .published
@@ -213,12 +216,9 @@ impl MarketProcessor {
             .inc_by(outgoing.candles.len() as u64);
         for insight in &outgoing.insights {
             let message = encode(insight);
-            self.fanout
-                .publish(&insight_channel(&insight.symbol), message.clone())
-                .await?;
-            self.fanout
-                .publish(ALL_INSIGHTS_CHANNEL, message.clone())
-                .await?;
+            self.send(&insight_channel(&insight.symbol), message.clone())
+                .await;
+            self.send(ALL_INSIGHTS_CHANNEL, message.clone()).await;
             self.log
                 .append(INSIGHTS_TOPIC, &insight.symbol, message)
                 .await?;
@@ -232,6 +232,12 @@ impl MarketProcessor {
             .with_label_values(&["insight"])
             .inc_by(outgoing.insights.len() as u64);
         Ok(())
+    }
+
+    async fn send(&self, channel: &str, message: Bytes) {
+        if let Err(e) = self.fanout.publish(channel, message).await {
+            warn!(%channel, error = %e, "failed to publish to the fan-out");
+        }
     }
 
     async fn park(&self, record: &Record, reason: &EnvelopeError) {

@@ -18,10 +18,18 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use super::{FanOut, FanOutItem};
 use crate::StreamError;
 
+/// What travels through a local channel.
+#[derive(Debug, Clone)]
+enum Delivery {
+    Message(Bytes),
+    /// Messages may have been lost upstream.
+    Gap,
+}
+
 /// [`FanOut`] within one process.
 #[derive(Debug, Clone)]
 pub struct LocalFanOut {
-    channels: Arc<Mutex<HashMap<String, broadcast::Sender<Bytes>>>>,
+    channels: Arc<Mutex<HashMap<String, broadcast::Sender<Delivery>>>>,
     capacity: usize,
     lagged: Option<IntCounterVec>,
 }
@@ -57,13 +65,33 @@ impl LocalFanOut {
             .count()
     }
 
+    /// Names of the channels with at least one subscriber.
+    pub fn active_channel_names(&self) -> Vec<String> {
+        self.channels
+            .lock()
+            .iter()
+            .filter(|(_, s)| s.receiver_count() > 0)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     /// Delivers to local subscribers; returns how many received it.
     pub fn send(&self, channel: &str, message: Bytes) -> usize {
+        self.deliver(channel, Delivery::Message(message))
+    }
+
+    /// Tells the subscribers of `channel` that messages may have been lost (they receive
+    /// [`FanOutItem::Lagged`] with 0: an unknown number).
+    pub fn signal_gap(&self, channel: &str) -> usize {
+        self.deliver(channel, Delivery::Gap)
+    }
+
+    fn deliver(&self, channel: &str, delivery: Delivery) -> usize {
         let mut channels = self.channels.lock();
         let Some(sender) = channels.get(channel) else {
             return 0;
         };
-        match sender.send(message) {
+        match sender.send(delivery) {
             Ok(receivers) => receivers,
             Err(_) => {
                 // Everybody left: forget the channel so idle names do not pile up.
@@ -94,7 +122,8 @@ impl FanOut for LocalFanOut {
         });
         BroadcastStream::new(receiver)
             .map(move |item| match item {
-                Ok(bytes) => FanOutItem::Message(bytes),
+                Ok(Delivery::Message(bytes)) => FanOutItem::Message(bytes),
+                Ok(Delivery::Gap) => FanOutItem::Lagged(0),
                 Err(BroadcastStreamRecvError::Lagged(missed)) => {
                     if let Some(counter) = &lagged {
                         counter.inc_by(missed);
@@ -153,6 +182,21 @@ mod tests {
         assert_eq!(
             slow.next().await,
             Some(FanOutItem::Message(Bytes::from(vec![3])))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_gap_reaches_subscribers_as_an_unknown_lag() {
+        let hub = LocalFanOut::default();
+        let mut sub = hub.subscribe("c");
+        assert_eq!(hub.signal_gap("c"), 1);
+        hub.publish("c", Bytes::from_static(b"after"))
+            .await
+            .unwrap();
+        assert_eq!(sub.next().await, Some(FanOutItem::Lagged(0)));
+        assert_eq!(
+            sub.next().await,
+            Some(FanOutItem::Message(Bytes::from_static(b"after")))
         );
     }
 

@@ -6,8 +6,10 @@
 //! socket layer can tell its client instead of losing data silently.
 
 mod local;
+mod redis;
 
 pub use local::LocalFanOut;
+pub use redis::{RedisFanOut, RedisFanOutConfig};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -20,7 +22,8 @@ use crate::StreamError;
 pub enum FanOutItem {
     /// One published message.
     Message(Bytes),
-    /// This many messages were skipped because the subscriber fell behind.
+    /// This many messages were skipped because the subscriber fell behind; 0 when the number is
+    /// unknown (the connection to a networked fan-out was lost for a while).
     Lagged(u64),
 }
 
