@@ -16,7 +16,7 @@ mod sql;
 pub mod testing;
 
 pub use error::StoreError;
-pub use model::{Candle, Insight, MarketWrite, ParkedEvent, Quote};
+pub use model::{Candle, Insight, MarketWrite, ParkedEvent, ProcessorState, Quote};
 pub use sql::{Engine, SqlStore};
 
 use async_trait::async_trait;
@@ -30,6 +30,26 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub trait Store: Send + Sync + 'static {
     /// Cheap round trip used by readiness probes.
     async fn ping(&self) -> Result<()>;
+
+    /// Saves the state of `processor` for some keys. A saved state older than the one kept (a
+    /// lower offset in the same partition, as a worker that lost its partitions but has not
+    /// noticed yet would write) does not replace it.
+    async fn save_processor_states(&self, processor: &str, states: &[ProcessorState])
+    -> Result<()>;
+
+    /// The log position (partition, offset) of each saved state of `processor` among `keys`.
+    async fn processor_state_positions(
+        &self,
+        processor: &str,
+        keys: &[String],
+    ) -> Result<Vec<(String, i32, i64)>>;
+
+    /// The saved states of `processor` among `keys`.
+    async fn processor_states(
+        &self,
+        processor: &str,
+        keys: &[String],
+    ) -> Result<Vec<ProcessorState>>;
 
     /// Writes quotes, candles and insights of one processing batch atomically.
     ///

@@ -82,6 +82,20 @@ impl MarketWrite {
     }
 }
 
+/// A processor's saved streaming state for one key, with the log position it reflects: every
+/// record of `partition` up to `offset` is folded in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessorState {
+    /// The key (a symbol for the market processor).
+    pub key: String,
+    /// Log partition the key lives in.
+    pub partition: i32,
+    /// Offset of the last record folded in.
+    pub offset: i64,
+    /// The state, serialised by its processor.
+    pub state: String,
+}
+
 /// An event that a consumer could not handle, kept whole with the reason (dead letter).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParkedEvent {

@@ -11,7 +11,9 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor, Row};
 use tracing::instrument;
 
-use crate::{Candle, Insight, MarketWrite, ParkedEvent, Quote, Result, Store, StoreError};
+use crate::{
+    Candle, Insight, MarketWrite, ParkedEvent, ProcessorState, Quote, Result, Store, StoreError,
+};
 
 /// The SQL engines the store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,11 +113,110 @@ fn from_ms(ms: i64) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
+/// `$first, $first+1, …` for `count` values.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Most keys bound in one `IN (…)` list.
+const KEYS_PER_QUERY: usize = 500;
+
 #[async_trait]
 impl Store for SqlStore {
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    #[instrument(skip_all, fields(processor, states = states.len()), err)]
+    async fn save_processor_states(
+        &self,
+        processor: &str,
+        states: &[ProcessorState],
+    ) -> Result<()> {
+        if states.is_empty() {
+            return Ok(());
+        }
+        let now = to_ms(Utc::now());
+        let mut tx = self.pool.begin().await?;
+        for state in states {
+            sqlx::query(
+                "INSERT INTO processor_state (processor, state_key, log_partition, log_offset, state, updated_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (processor, state_key) DO UPDATE SET log_partition = excluded.log_partition,
+                   log_offset = excluded.log_offset, state = excluded.state, updated_ms = excluded.updated_ms
+                 WHERE excluded.log_partition <> processor_state.log_partition
+                   OR excluded.log_offset >= processor_state.log_offset",
+            )
+            .bind(processor)
+            .bind(&state.key)
+            .bind(state.partition)
+            .bind(state.offset)
+            .bind(&state.state)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn processor_state_positions(
+        &self,
+        processor: &str,
+        keys: &[String],
+    ) -> Result<Vec<(String, i32, i64)>> {
+        let mut positions = Vec::new();
+        for chunk in keys.chunks(KEYS_PER_QUERY) {
+            let sql = format!(
+                "SELECT state_key, log_partition, log_offset FROM processor_state
+                 WHERE processor = $1 AND state_key IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(processor);
+            for key in chunk {
+                query = query.bind(key);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                positions.push((
+                    row.get("state_key"),
+                    row.get::<i32, _>("log_partition"),
+                    row.get::<i64, _>("log_offset"),
+                ));
+            }
+        }
+        Ok(positions)
+    }
+
+    async fn processor_states(
+        &self,
+        processor: &str,
+        keys: &[String],
+    ) -> Result<Vec<ProcessorState>> {
+        let mut states = Vec::new();
+        for chunk in keys.chunks(KEYS_PER_QUERY) {
+            let sql = format!(
+                "SELECT state_key, log_partition, log_offset, state FROM processor_state
+                 WHERE processor = $1 AND state_key IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(processor);
+            for key in chunk {
+                query = query.bind(key);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                states.push(ProcessorState {
+                    key: row.get("state_key"),
+                    partition: row.get("log_partition"),
+                    offset: row.get("log_offset"),
+                    state: row.get("state"),
+                });
+            }
+        }
+        Ok(states)
     }
 
     #[instrument(skip_all, fields(quotes = write.quotes.len(), candles = write.candles.len(), insights = write.insights.len()), err)]

@@ -4,7 +4,9 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use finpulse_store::testing::FreshPostgres;
-use finpulse_store::{Candle, Insight, MarketWrite, ParkedEvent, Quote, SqlStore, Store};
+use finpulse_store::{
+    Candle, Insight, MarketWrite, ParkedEvent, ProcessorState, Quote, SqlStore, Store,
+};
 
 async fn sqlite() -> (SqlStore, Box<dyn std::any::Any>) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -146,6 +148,69 @@ async fn parked_events_keep_the_bytes(store: impl Store) {
     assert_eq!(store.parked_events(10).await.unwrap(), vec![event]);
 }
 
+fn state(key: &str, partition: i32, offset: i64, state: &str) -> ProcessorState {
+    ProcessorState {
+        key: key.into(),
+        partition,
+        offset,
+        state: state.into(),
+    }
+}
+
+async fn processor_states_move_forward_only(store: impl Store) {
+    let keys: Vec<String> = ["AAPL", "MSFT", "JPM"].map(String::from).to_vec();
+    store
+        .save_processor_states(
+            "market",
+            &[state("AAPL", 1, 10, "a10"), state("MSFT", 2, 5, "m5")],
+        )
+        .await
+        .unwrap();
+    // Another processor's states are apart.
+    store
+        .save_processor_states("other", &[state("AAPL", 0, 99, "x")])
+        .await
+        .unwrap();
+    // An older position (a worker that lost the partition and has not noticed) is ignored;
+    // a newer one replaces.
+    store
+        .save_processor_states(
+            "market",
+            &[state("AAPL", 1, 7, "a7"), state("MSFT", 2, 6, "m6")],
+        )
+        .await
+        .unwrap();
+    let mut positions = store
+        .processor_state_positions("market", &keys)
+        .await
+        .unwrap();
+    positions.sort();
+    assert_eq!(
+        positions,
+        vec![("AAPL".into(), 1, 10), ("MSFT".into(), 2, 6)]
+    );
+    let mut states = store.processor_states("market", &keys).await.unwrap();
+    states.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(
+        states,
+        vec![state("AAPL", 1, 10, "a10"), state("MSFT", 2, 6, "m6")]
+    );
+    // Keys beyond one query's bind list are all found.
+    let many: Vec<ProcessorState> = (0..1200)
+        .map(|i| state(&format!("S{i}"), 0, i, "s"))
+        .collect();
+    store.save_processor_states("bulk", &many).await.unwrap();
+    let keys: Vec<String> = many.iter().map(|s| s.key.clone()).collect();
+    assert_eq!(
+        store
+            .processor_state_positions("bulk", &keys)
+            .await
+            .unwrap()
+            .len(),
+        1200
+    );
+}
+
 macro_rules! conformance {
     ($engine:ident) => {
         mod $engine {
@@ -169,6 +234,11 @@ macro_rules! conformance {
             async fn watchlists_are_per_user() {
                 let (store, _guard) = $engine().await;
                 super::watchlists_are_per_user(store).await;
+            }
+            #[tokio::test]
+            async fn processor_states_move_forward_only() {
+                let (store, _guard) = $engine().await;
+                super::processor_states_move_forward_only(store).await;
             }
             #[tokio::test]
             async fn parked_events_keep_the_bytes() {

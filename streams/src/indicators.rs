@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 /// A fixed-size window of the most recent values.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Window {
     capacity: usize,
     values: VecDeque<f64>,
@@ -59,7 +59,7 @@ impl Window {
 }
 
 /// Simple moving average.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Sma {
     window: Window,
 }
@@ -80,7 +80,7 @@ impl Sma {
 }
 
 /// Exponential moving average seeded with an SMA (TA-Lib's default).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Ema {
     period: usize,
     k: f64,
@@ -127,7 +127,7 @@ impl Ema {
 }
 
 /// Wilder smoothing seeded with the plain mean of the first `period` values.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Wilder {
     period: usize,
     seen: usize,
@@ -162,7 +162,7 @@ impl Wilder {
 }
 
 /// Relative strength index with Wilder smoothing.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Rsi {
     previous: Option<f64>,
     gains: Wilder,
@@ -208,7 +208,7 @@ pub struct MacdValue {
 }
 
 /// Moving average convergence/divergence, TA-Lib style.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Macd {
     fast_period: usize,
     slow: Ema,
@@ -270,7 +270,7 @@ pub struct BollingerValue {
 }
 
 /// Bollinger bands over an SMA with the population standard deviation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Bollinger {
     window: Window,
     deviations: f64,
@@ -302,7 +302,7 @@ impl Bollinger {
 }
 
 /// One OHLCV bar as the bar-based indicators see it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Bar {
     /// First price.
     pub open: f64,
@@ -317,7 +317,7 @@ pub struct Bar {
 }
 
 /// Average true range with Wilder smoothing.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Atr {
     previous_close: Option<f64>,
     smoothing: Wilder,
@@ -343,7 +343,7 @@ impl Atr {
 }
 
 /// Volume-weighted average of the typical price over a rolling window of bars.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Vwap {
     weighted: Window,
     volumes: Window,
@@ -373,7 +373,7 @@ impl Vwap {
 
 /// Rolling statistics of log returns: volatility (sample std) and the z-score of the newest
 /// return against the window before it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Returns {
     previous_close: Option<f64>,
     window: Window,
@@ -454,7 +454,7 @@ pub struct Snapshot {
 }
 
 /// The full indicator set of one symbol at one bar interval.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IndicatorSet {
     sma20: Sma,
     sma50: Sma,

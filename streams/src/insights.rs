@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use finpulse_store::{Candle, Insight, Quote};
 
+use serde::{Deserialize, Serialize};
+
 use crate::events::Tick;
 use crate::indicators::{Bar, IndicatorSet, Snapshot};
 
@@ -61,7 +63,7 @@ pub enum TickOutcome {
     },
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct SymbolState {
     day: NaiveDate,
     day_open: f64,
@@ -113,7 +115,60 @@ impl SymbolState {
     }
 }
 
+/// Version of the saved form of a symbol's state; a saved state of another version is not
+/// restored (the symbol starts afresh) so an upgrade never misreads an old layout.
+const STATE_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct SavedRef<'a> {
+    version: u32,
+    state: &'a SymbolState,
+}
+
+#[derive(Deserialize)]
+struct Saved {
+    version: u32,
+    state: SymbolState,
+}
+
+/// Why a saved state was not restored.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// It does not parse.
+    #[error("saved state does not parse: {0}")]
+    Malformed(#[from] serde_json::Error),
+    /// It was saved by another version of the processor.
+    #[error("saved state has version {0}, this processor reads {STATE_VERSION}")]
+    Version(u32),
+}
+
 impl MarketState {
+    /// The streaming state of `symbol` as JSON, for a worker that takes the symbol over.
+    pub fn save(&self, symbol: &str) -> Option<String> {
+        self.symbols.get(symbol).map(|state| {
+            serde_json::to_string(&SavedRef {
+                version: STATE_VERSION,
+                state,
+            })
+            .expect("market state serialises")
+        })
+    }
+
+    /// Replaces the state of `symbol` with one [`save`](Self::save)d elsewhere.
+    pub fn restore(&mut self, symbol: &str, saved: &str) -> Result<(), RestoreError> {
+        let saved: Saved = serde_json::from_str(saved)?;
+        if saved.version != STATE_VERSION {
+            return Err(RestoreError::Version(saved.version));
+        }
+        self.symbols.insert(symbol.to_owned(), saved.state);
+        Ok(())
+    }
+
+    /// Forgets `symbol`, which then starts afresh.
+    pub fn forget(&mut self, symbol: &str) {
+        self.symbols.remove(symbol);
+    }
+
     /// Folds one tick in.
     pub fn on_tick(&mut self, tick: &Tick) -> TickOutcome {
         let day = tick.ts.date_naive();

@@ -2,18 +2,27 @@
 //! and publishes ticks, candles and insights to the fan-out.
 //!
 //! One loop iteration handles one polled batch: decode, fold in, write the batch to the store in
-//! one transaction, publish, then commit the log offsets. Publishing after the write means a
-//! client that sees an insight can already query it; committing last means a crash redelivers
-//! rather than loses. Records that cannot be decoded are parked in the store with the reason and
-//! counted; the batch goes on.
+//! one transaction, publish, save the streaming state, then commit the log offsets. Publishing
+//! after the write means a client that sees an insight can already query it; committing last
+//! means a crash redelivers rather than loses. Records that cannot be decoded are parked in the
+//! store with the reason and counted; the batch goes on.
+//!
+//! On a durable log (Kafka), workers share the partitions of a consumer group and hand them over
+//! when one stops or dies. The indicator state of each symbol is saved in the store after every
+//! batch with the offset it reflects; before folding a batch in, a worker compares the saved
+//! positions of the batch's symbols with its own and loads any state another worker moved on, so
+//! a partition taken over continues exactly where its previous owner left off. A redelivered
+//! record at or below the saved offset was folded in and its results published before the state
+//! was saved, so it is skipped; one above it is processed again, and since insight ids derive from
+//! symbol, kind and candle, its insights repeat with the same ids for clients to drop.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::Utc;
-use finpulse_store::{Candle, MarketWrite, ParkedEvent, Quote, Store};
+use finpulse_store::{Candle, MarketWrite, ParkedEvent, ProcessorState, Quote, Store};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -42,6 +51,10 @@ pub struct MarketProcessor {
     state: MarketState,
     /// Highest offset handled per partition, so a redelivered record is not counted twice.
     handled: HashMap<i32, i64>,
+    /// Log position (partition, offset) each symbol's state reflects.
+    applied: HashMap<String, (i32, i64)>,
+    /// Whether state is saved and restored (the log is durable).
+    shares_state: bool,
 }
 
 /// What one batch produced for the fan-out.
@@ -58,6 +71,32 @@ fn encode<T: Serialize>(body: &T) -> Bytes {
         body,
     };
     Bytes::from(serde_json::to_vec(&message).expect("market types serialise"))
+}
+
+/// Runs a store call until it succeeds, backing off while the store is unavailable: the offsets
+/// are committed only after the batch's store work is done, so giving up would lose the batch.
+/// Gives up only on shutdown.
+async fn retry<T, F, Fut>(
+    what: &str,
+    shutdown: &CancellationToken,
+    mut call: F,
+) -> Result<T, StreamError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = finpulse_store::Result<T>>,
+{
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(e) if !shutdown.is_cancelled() => {
+                error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "failed to {what}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 fn park_reason(error: &EnvelopeError) -> &'static str {
@@ -78,12 +117,14 @@ impl MarketProcessor {
         metrics: StreamMetrics,
     ) -> Self {
         Self {
+            shares_state: log.is_durable(),
             store,
             fanout,
             log,
             metrics,
             state: MarketState::default(),
             handled: HashMap::new(),
+            applied: HashMap::new(),
         }
     }
 
@@ -125,9 +166,7 @@ impl MarketProcessor {
         records: &[Record],
         shutdown: &CancellationToken,
     ) -> Result<(), StreamError> {
-        let mut quotes: HashMap<String, Quote> = HashMap::new();
-        let mut outgoing = Outgoing::default();
-        let mut write = MarketWrite::default();
+        let mut ticks: Vec<(&Record, Tick)> = Vec::with_capacity(records.len());
         for record in records {
             let handled = self.handled.entry(record.partition).or_insert(-1);
             if record.offset <= *handled {
@@ -138,14 +177,33 @@ impl MarketProcessor {
                 .processed
                 .with_label_values(&[&record.topic])
                 .inc();
-            let tick = match Envelope::from_bytes(&record.payload).and_then(|e| e.decode::<Tick>())
+            match Envelope::from_bytes(&record.payload).and_then(|e| e.decode::<Tick>()) {
+                Ok(tick) => ticks.push((record, tick)),
+                Err(reason) => self.park(record, &reason).await,
+            }
+        }
+        if self.shares_state {
+            let symbols: HashSet<&str> = ticks.iter().map(|(_, t)| t.symbol.as_str()).collect();
+            let symbols: Vec<String> = symbols.into_iter().map(str::to_owned).collect();
+            self.catch_up(&symbols, shutdown).await?;
+        }
+
+        let mut quotes: HashMap<String, Quote> = HashMap::new();
+        let mut outgoing = Outgoing::default();
+        let mut write = MarketWrite::default();
+        let mut touched: HashSet<String> = HashSet::new();
+        for (record, tick) in ticks {
+            let position = (record.partition, record.offset);
+            if let Some(&(partition, offset)) = self.applied.get(&tick.symbol)
+                && partition == record.partition
+                && record.offset <= offset
             {
-                Ok(tick) => tick,
-                Err(reason) => {
-                    self.park(record, &reason).await;
-                    continue;
-                }
-            };
+                // Folded in by this or a previous owner, and published, before the crash or
+                // hand-over that redelivered it.
+                continue;
+            }
+            self.applied.insert(tick.symbol.clone(), position);
+            touched.insert(tick.symbol.clone());
             if let TickOutcome::Applied {
                 quote,
                 candle,
@@ -169,28 +227,91 @@ impl MarketProcessor {
         write.candles.extend(outgoing.candles.values().cloned());
         write.insights = outgoing.insights.clone();
         self.persist(&write, shutdown).await?;
-        self.publish(outgoing).await
+        self.publish(outgoing).await?;
+        if self.shares_state {
+            self.save_states(&touched, shutdown).await?;
+        }
+        Ok(())
     }
 
-    /// Writes the batch, retrying while the store is unavailable: the offsets are committed only
-    /// after this succeeds, so giving up would lose the batch.
+    /// Loads the saved state of every symbol that another worker moved past this one's.
+    async fn catch_up(
+        &mut self,
+        symbols: &[String],
+        shutdown: &CancellationToken,
+    ) -> Result<(), StreamError> {
+        if symbols.is_empty() {
+            return Ok(());
+        }
+        let store = self.store.clone();
+        let positions = retry("read processor state positions", shutdown, || {
+            store.processor_state_positions(MARKET_GROUP, symbols)
+        })
+        .await?;
+        let stale: Vec<String> = positions
+            .into_iter()
+            .filter(|(symbol, partition, offset)| {
+                self.applied.get(symbol) != Some(&(*partition, *offset))
+            })
+            .map(|(symbol, _, _)| symbol)
+            .collect();
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let saved = retry("read processor states", shutdown, || {
+            store.processor_states(MARKET_GROUP, &stale)
+        })
+        .await?;
+        for saved in saved {
+            if let Err(e) = self.state.restore(&saved.key, &saved.state) {
+                // Start the symbol afresh rather than fold ticks into a state we cannot read;
+                // its next save replaces the unreadable one.
+                warn!(symbol = %saved.key, error = %e, "failed to restore market state");
+                self.state.forget(&saved.key);
+            }
+            info!(symbol = %saved.key, partition = saved.partition, offset = saved.offset, "took over market state");
+            self.applied
+                .insert(saved.key, (saved.partition, saved.offset));
+        }
+        Ok(())
+    }
+
+    /// Saves the state of the symbols this batch changed.
+    async fn save_states(
+        &self,
+        touched: &HashSet<String>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), StreamError> {
+        let states: Vec<ProcessorState> = touched
+            .iter()
+            .filter_map(|symbol| {
+                let (partition, offset) = *self.applied.get(symbol)?;
+                Some(ProcessorState {
+                    key: symbol.clone(),
+                    partition,
+                    offset,
+                    state: self.state.save(symbol)?,
+                })
+            })
+            .collect();
+        let store = self.store.clone();
+        retry("save market state", shutdown, || {
+            store.save_processor_states(MARKET_GROUP, &states)
+        })
+        .await
+    }
+
+    /// Writes the batch, retrying while the store is unavailable.
     async fn persist(
         &self,
         write: &MarketWrite,
         shutdown: &CancellationToken,
     ) -> Result<(), StreamError> {
-        let mut backoff = Duration::from_millis(50);
-        loop {
-            match self.store.record_market(write).await {
-                Ok(()) => return Ok(()),
-                Err(e) if !shutdown.is_cancelled() => {
-                    error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "failed to persist market batch");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let store = self.store.clone();
+        retry("persist market batch", shutdown, || {
+            store.record_market(write)
+        })
+        .await
     }
 
     /// Hands the batch's results to the fan-out and appends insights to the log. A fan-out

@@ -128,6 +128,10 @@ impl KafkaLog {
 
 #[async_trait]
 impl EventLog for KafkaLog {
+    fn is_durable(&self) -> bool {
+        true
+    }
+
     async fn ensure_topic(&self, topic: &str, partitions: i32) -> Result<(), StreamError> {
         let new = NewTopic::new(
             topic,

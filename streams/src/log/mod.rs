@@ -66,6 +66,13 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// Records of `topic` appended but not yet committed by `group`, over all partitions.
     async fn group_lag(&self, topic: &str, group: &str) -> Result<i64, StreamError>;
+
+    /// True when records and offsets outlive this process (Kafka), so state saved against an
+    /// offset means the same thing to the next process; false for the in-process log, whose
+    /// offsets start again at 0 on every start.
+    fn is_durable(&self) -> bool {
+        false
+    }
 }
 
 /// A member of a consumer group.

@@ -81,6 +81,10 @@ impl<L: EventLog> EventLog for Namespaced<L> {
         }))
     }
 
+    fn is_durable(&self) -> bool {
+        self.inner.is_durable()
+    }
+
     async fn is_ready(&self) -> bool {
         self.inner.is_ready().await
     }

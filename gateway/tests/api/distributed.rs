@@ -1,0 +1,278 @@
+//! The distributed spine: gateways and workers as separate applications sharing Kafka (the
+//! broker `scripts/stack up` starts), Redis and a fresh PostgreSQL database, each test in its
+//! own Kafka namespace and Redis channel prefix. Ticks go in through Kafka with rdkafka's own
+//! producer, as an exchange adapter would send them.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use finpulse_gateway::config::{Config, Role};
+use finpulse_store::testing::FreshPostgres;
+use finpulse_streams::Envelope;
+use finpulse_streams::events::Tick;
+use finpulse_streams::insights::{MarketState, TickOutcome};
+use rdkafka::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use crate::helpers::{PATIENCE, TestApp, spawn_app_with, tick};
+
+const TRANSPORT: &str = "graphql-transport-ws";
+
+/// The services one test's replicas share.
+struct Cluster {
+    brokers: String,
+    namespace: String,
+    redis_url: String,
+    channel_prefix: String,
+    postgres: FreshPostgres,
+}
+
+impl Cluster {
+    async fn new() -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        Self {
+            brokers: std::env::var("FP_TEST_KAFKA_BROKERS")
+                .unwrap_or_else(|_| "127.0.0.1:19092".into()),
+            namespace: format!("test-{id}"),
+            redis_url: std::env::var("FP_TEST_REDIS_URL")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            channel_prefix: format!("test-{id}:"),
+            postgres: FreshPostgres::create().await,
+        }
+    }
+
+    /// A replica in `role` on the shared services.
+    async fn spawn(&self, role: Role) -> TestApp {
+        let (brokers, namespace, redis_url, prefix, database_url) = (
+            self.brokers.clone(),
+            self.namespace.clone(),
+            self.redis_url.clone(),
+            self.channel_prefix.clone(),
+            self.postgres.url.clone(),
+        );
+        spawn_app_with(move |c: &mut Config| {
+            c.role = role;
+            c.kafka_brokers = Some(brokers);
+            c.kafka.session_timeout_ms = 3_000;
+            c.kafka.heartbeat_interval_ms = 500;
+            c.log.partitions = 4;
+            c.log.namespace = Some(namespace);
+            c.redis_url = Some(redis_url);
+            c.fanout.channel_prefix = prefix;
+            c.database_url = Some(database_url);
+            // Replicas verify each other's tokens.
+            c.auth.jwt_secret = Some(SecretString::from("a shared test secret of 32+ bytes!"));
+        })
+        .await
+    }
+
+    /// Produces ticks to the ticks topic, keyed by symbol, with rdkafka.
+    async fn produce(&self, ticks: &[Tick]) {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .set("enable.idempotence", "true")
+            .create()
+            .expect("kafka producer");
+        let topic = format!("{}.market.ticks", self.namespace);
+        for tick in ticks {
+            let payload = Envelope::wrap(tick)
+                .and_then(|e| e.to_bytes())
+                .expect("tick encodes");
+            producer
+                .send(
+                    FutureRecord::to(&topic)
+                        .key(tick.symbol.as_str())
+                        .payload(payload.as_slice()),
+                    PATIENCE,
+                )
+                .await
+                .map_err(|(e, _)| e)
+                .expect("tick produced");
+        }
+    }
+
+    /// Waits until `replicas` Redis connections subscribe to a fan-out channel.
+    async fn wait_for_redis_subscribers(&self, channel: &str, replicas: i64) {
+        let client = redis::Client::open(self.redis_url.as_str()).expect("redis url");
+        let mut connection = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis");
+        let channel = format!("{}{channel}", self.channel_prefix);
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                let (_, count): (String, i64) = redis::cmd("PUBSUB")
+                    .arg("NUMSUB")
+                    .arg(&channel)
+                    .query_async(&mut connection)
+                    .await
+                    .expect("PUBSUB NUMSUB");
+                if count >= replicas {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{replicas} replicas never subscribed to {channel}"));
+    }
+}
+
+/// A steady climb with a dip: enough ticks for every indicator to warm up and fire.
+fn series(symbol: &str, from: i64, count: i64) -> Vec<Tick> {
+    (from..from + count)
+        .map(|i| {
+            let price = 100.0 + (i as f64) * 0.5 + if i % 7 == 0 { -2.0 } else { 0.0 };
+            tick(symbol, i * 60, price, 10.0 + (i % 5) as f64)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_tick_produced_to_kafka_reaches_subscribers_on_either_gateway() {
+    let cluster = Cluster::new().await;
+    let _worker = cluster.spawn(Role::Worker).await;
+    let gateway_a = cluster.spawn(Role::Gateway).await;
+    let gateway_b = cluster.spawn(Role::Gateway).await;
+
+    let query =
+        r#"subscription { insights(symbols: ["JPM"], kinds: [INDICATORS]) { id symbol ts } }"#;
+    let mut on_a = gateway_a.ws(TRANSPORT).await;
+    let mut on_b = gateway_b.ws(TRANSPORT).await;
+    for ws in [&mut on_a, &mut on_b] {
+        ws.init(None).await;
+        ws.subscribe("i", query, json!({})).await;
+    }
+    cluster.wait_for_redis_subscribers("insights.JPM", 2).await;
+
+    cluster
+        .produce(&[tick("JPM", 0, 200.0, 1.0), tick("JPM", 60, 201.0, 1.0)])
+        .await;
+    for ws in [&mut on_a, &mut on_b] {
+        let message = ws.recv().await;
+        assert_eq!(
+            message["payload"]["data"]["insights"]["ts"],
+            json!("2026-03-02T14:31:00+00:00"),
+            "{message}"
+        );
+    }
+
+    // Both gateways read what the worker stored.
+    for gateway in [&gateway_a, &gateway_b] {
+        let (_, body) = gateway
+            .graphql(r#"{ quote(symbol: "JPM") { price } }"#, json!({}), None)
+            .await;
+        assert_eq!(body["data"]["quote"]["price"], json!(201.0));
+    }
+    // A worker serves no GraphQL, only operations.
+    let worker_graphql = gateway_a
+        .http
+        .post(format!("{}/graphql", _worker.address))
+        .json(&json!({"query": "{ symbols }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(worker_graphql.status().as_u16(), 404);
+    let ready = gateway_a
+        .http
+        .get(format!("{}/readyz", _worker.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+}
+
+/// Every insight of `ticks`, by id, as one process folding them in order computes it: what the
+/// distributed workers must publish between them, whatever happens to them.
+fn expected_insights(ticks: &[Tick]) -> HashMap<String, (String, Value)> {
+    let mut state = MarketState::default();
+    let mut expected = HashMap::new();
+    for tick in ticks {
+        if let TickOutcome::Applied { insights, .. } = state.on_tick(tick) {
+            for insight in insights {
+                expected.insert(insight.id, (insight.message, insight.indicators));
+            }
+        }
+    }
+    expected
+}
+
+#[tokio::test]
+async fn a_worker_dying_mid_stream_loses_no_insight_and_its_successor_continues_its_state() {
+    let cluster = Cluster::new().await;
+    let gateway = cluster.spawn(Role::Gateway).await;
+    let mut doomed = cluster.spawn(Role::Worker).await;
+    let survivor = cluster.spawn(Role::Worker).await;
+
+    // Eight symbols spread over the four partitions, so both workers own some.
+    let symbols = ["AAPL", "MSFT", "JPM", "GS", "BAC", "WFC", "MS", "C"];
+    let per_symbol = 40;
+    let ticks: Vec<Tick> = (0..per_symbol)
+        .flat_map(|i| symbols.iter().map(move |s| series(s, i, 1).remove(0)))
+        .collect();
+    let expected = expected_insights(&ticks);
+    assert!(expected.len() > 300, "the series raises plenty of insights");
+
+    let mut ws = gateway.ws(TRANSPORT).await;
+    ws.init(None).await;
+    ws.subscribe(
+        "i",
+        r#"subscription($symbols: [String!]) { insights(symbols: $symbols) { id message indicators } }"#,
+        json!({"symbols": symbols}),
+    )
+    .await;
+    for symbol in symbols {
+        cluster
+            .wait_for_redis_subscribers(&format!("insights.{symbol}"), 1)
+            .await;
+    }
+
+    // The first half, with both workers running; both own partitions with ticks.
+    let half = ticks.len() / 2;
+    cluster.produce(&ticks[..half]).await;
+    for worker in [&doomed, &survivor] {
+        worker
+            .wait_for_metric(
+                r#"finpulse_processor_events_total{topic="market.ticks"}"#,
+                1.0,
+            )
+            .await;
+    }
+    let mut seen: HashMap<String, (String, Value)> = HashMap::new();
+    let mut duplicates = 0;
+    let mut receive = async |ws: &mut crate::helpers::Ws, want: usize| {
+        while seen.len() < want {
+            let message = ws.recv().await;
+            assert_eq!(message["type"], "next", "{message}");
+            let insight = &message["payload"]["data"]["insights"];
+            let id = insight["id"].as_str().expect("an insight id").to_owned();
+            let body = (
+                insight["message"].as_str().expect("a message").to_owned(),
+                insight["indicators"].clone(),
+            );
+            if let Some(before) = seen.insert(id, body.clone()) {
+                // A redelivery: same id, same content, dropped by the client.
+                assert_eq!(before, body);
+                duplicates += 1;
+            }
+        }
+    };
+    receive(&mut ws, 20).await;
+    // Both workers committed the first half, so the second half starts where they left off
+    // rather than from the start of the log (which would rebuild any state from scratch).
+    survivor.handle.wait_until_drained().await;
+
+    // One worker dies mid-stream without a goodbye: its task is dropped where it stands.
+    doomed.server.take().expect("running").abort();
+    drop(doomed);
+    cluster.produce(&ticks[half..]).await;
+
+    receive(&mut ws, expected.len()).await;
+    assert_eq!(seen.len(), expected.len());
+    for (id, body) in &expected {
+        assert_eq!(seen.get(id), Some(body), "insight {id}");
+    }
+    eprintln!("{duplicates} redelivered insights dropped by id");
+}
