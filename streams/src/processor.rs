@@ -20,6 +20,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use bytes::Bytes;
 use chrono::Utc;
 use finpulse_store::{Candle, MarketWrite, ParkedEvent, ProcessorState, Quote, Store};
@@ -29,8 +30,8 @@ use tracing::{error, info, warn};
 
 use crate::envelope::{Envelope, EnvelopeError};
 use crate::events::{
-    ALL_INSIGHTS_CHANNEL, INSIGHTS_TOPIC, Published, TICKS_TOPIC, Tick, candle_channel,
-    insight_channel, tick_channel,
+    ALL_INSIGHTS_CHANNEL, DeadLetter, INSIGHTS_TOPIC, Published, TICKS_DEAD_LETTER_TOPIC,
+    TICKS_TOPIC, Tick, candle_channel, insight_channel, tick_channel,
 };
 use crate::insights::{MarketState, TickOutcome};
 use crate::log::{Consumer, Record};
@@ -385,6 +386,20 @@ impl MarketProcessor {
             // The metric and the log line above still record it; the batch must go on.
             error!(error = %e, "failed to store parked event");
         }
+        let letter = DeadLetter {
+            topic: record.topic.clone(),
+            partition: record.partition,
+            offset: record.offset,
+            reason_code: label.to_owned(),
+            reason: parked.reason,
+            payload_base64: base64::engine::general_purpose::STANDARD.encode(&record.payload),
+            dead_lettered_at: parked.parked_at,
+        };
+        let body = Bytes::from(serde_json::to_vec(&letter).expect("a dead letter serialises"));
+        let key = parked.key.as_deref().unwrap_or_default();
+        if let Err(e) = self.log.append(TICKS_DEAD_LETTER_TOPIC, key, body).await {
+            error!(error = %e, "failed to append to the dead-letter topic");
+        }
     }
 }
 
@@ -399,5 +414,6 @@ fn last_per_partition(records: &[Record]) -> Vec<&Record> {
 /// Creates the topics the market pipeline uses.
 pub async fn ensure_market_topics(log: &dyn EventLog, partitions: i32) -> Result<(), StreamError> {
     log.ensure_topic(TICKS_TOPIC, partitions).await?;
-    log.ensure_topic(INSIGHTS_TOPIC, partitions).await
+    log.ensure_topic(INSIGHTS_TOPIC, partitions).await?;
+    log.ensure_topic(TICKS_DEAD_LETTER_TOPIC, partitions).await
 }

@@ -4,7 +4,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use finpulse_streams::events::TICKS_TOPIC;
+use base64::Engine as _;
+use finpulse_streams::events::{DeadLetter, TICKS_DEAD_LETTER_TOPIC, TICKS_TOPIC};
+use rdkafka::consumer::{Consumer as _, StreamConsumer};
+use rdkafka::{ClientConfig, Message as _};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -168,6 +171,27 @@ async fn malformed_events_are_parked_counted_and_skipped() {
     assert!(
         parked.iter().any(|p| p.payload.as_slice() == b"{not json"),
         "the original bytes are kept"
+    );
+    // They are on the dead-letter topic too, for tools downstream.
+    let mut dead = log
+        .consumer(TICKS_DEAD_LETTER_TOPIC, "dead-letter-reader")
+        .await
+        .unwrap();
+    let mut letters = Vec::new();
+    while letters.len() < 3 {
+        for record in tokio::time::timeout(PATIENCE, dead.poll(10))
+            .await
+            .expect("dead letters arrive")
+            .unwrap()
+        {
+            letters.push(serde_json::from_slice::<DeadLetter>(&record.payload).unwrap());
+        }
+    }
+    let mut codes: Vec<&str> = letters.iter().map(|l| l.reason_code.as_str()).collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        ["invalid_payload", "malformed", "unsupported_version"]
     );
     // The good tick after them was processed.
     let (_, body) = app
@@ -485,6 +509,15 @@ async fn on_kafka_ticks_flow_to_subscribers_and_poison_is_parked() {
     let brokers =
         std::env::var("FP_TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into());
     let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let dead_letter_reader: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", format!("{namespace}.dead-letter-reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "3000")
+        .set("heartbeat.interval.ms", "500")
+        .create()
+        .expect("kafka consumer");
+    let dead_letter_topic = format!("{namespace}.{TICKS_DEAD_LETTER_TOPIC}");
     let app = spawn_app_with(|c| {
         c.kafka_brokers = Some(brokers);
         c.kafka.session_timeout_ms = 3_000;
@@ -529,4 +562,23 @@ async fn on_kafka_ticks_flow_to_subscribers_and_poison_is_parked() {
         .graphql(r#"{ quote(symbol: "JPM") { price } }"#, json!({}), None)
         .await;
     assert_eq!(body["data"]["quote"]["price"], json!(201.0));
+
+    // The poison is on the Kafka dead-letter topic, whole, with its key and the reason.
+    dead_letter_reader
+        .subscribe(&[&dead_letter_topic])
+        .expect("subscribe");
+    let message = tokio::time::timeout(PATIENCE, dead_letter_reader.recv())
+        .await
+        .expect("a dead letter arrives")
+        .expect("read");
+    assert_eq!(message.key(), Some(&b"JPM"[..]));
+    let letter: DeadLetter = serde_json::from_slice(message.payload().unwrap()).unwrap();
+    assert_eq!(letter.reason_code, "malformed");
+    assert_eq!(letter.topic, "market.ticks");
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(&letter.payload_base64)
+            .unwrap(),
+        b"\x00 not an event"
+    );
 }
