@@ -14,7 +14,7 @@ use axum::Router;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use finpulse_graph::{FinpulseSchema, GraphContext};
-use finpulse_store::{SqlStore, Store};
+use finpulse_store::{CacheConfig, CachedStore, SqlStore, Store};
 use finpulse_streams::log::{KafkaConfig, KafkaLog, MemoryLogConfig, Namespaced};
 use finpulse_streams::market::replay::{ReplayProgress, ReplaySummary, replay_csv};
 use finpulse_streams::market::simulator::Simulator;
@@ -149,8 +149,35 @@ impl AppHandle {
     }
 }
 
+/// Opens the configured store, applies migrations, and puts the Redis cache in front when
+/// `redis_url` is set and the cache enabled.
+pub async fn open_cached_store(
+    config: &Config,
+    metrics: &GatewayMetrics,
+) -> anyhow::Result<Arc<dyn Store>> {
+    let store = open_store(config).await?;
+    match &config.redis_url {
+        Some(url) if config.cache.enabled => {
+            let cached = CachedStore::connect(
+                store,
+                CacheConfig {
+                    url: url.clone(),
+                    key_prefix: config.cache.key_prefix.clone(),
+                    ttl_secs: config.cache.ttl_secs,
+                },
+            )
+            .await
+            .context("failed to set up the Redis cache")?
+            .with_metrics(metrics.cache_requests.clone());
+            info!(ttl_secs = config.cache.ttl_secs, "store: cached in redis");
+            Ok(Arc::new(cached))
+        }
+        _ => Ok(Arc::new(store)),
+    }
+}
+
 /// Opens the configured store and applies migrations.
-pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
     let url = config.database_url();
     if url.starts_with("sqlite:") && !url.contains(":memory:") {
         std::fs::create_dir_all(&config.data_dir)
@@ -163,7 +190,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         .migrate()
         .await
         .context("failed to migrate the store")?;
-    Ok(Arc::new(store))
+    Ok(store)
 }
 
 /// The configured event log: Kafka when brokers are set, the in-process log otherwise; inside
@@ -347,7 +374,7 @@ impl Application {
         let metrics = GatewayMetrics::new().context("failed to register gateway metrics")?;
         let stream_metrics = StreamMetrics::register(&metrics.registry)
             .context("failed to register stream metrics")?;
-        let store = open_store(&config).await?;
+        let store = open_cached_store(&config, &metrics).await?;
         let (log, memory_log) = open_log(&config)?;
         ensure_market_topics(log.as_ref(), config.log.partitions).await?;
         let (fanout, redis_fanout) = open_fanout(&config, &stream_metrics).await?;

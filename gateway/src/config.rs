@@ -37,6 +37,8 @@ pub struct Config {
     pub fanout: FanOutConfig,
     /// What this process does: `all` (default), `gateway` or `worker`.
     pub role: Role,
+    /// The Redis read-through cache of hot reads (used when `redis_url` is set).
+    pub cache: CacheSettings,
     /// `tracing` filter, e.g. `info` or `finpulse=debug,info`.
     pub log_level: String,
     /// `pretty` for people, `json` for log pipelines.
@@ -92,6 +94,28 @@ impl Default for FanOutConfig {
         Self {
             channel_prefix: "finpulse:".into(),
             capacity: 1024,
+        }
+    }
+}
+
+/// Redis cache settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSettings {
+    /// Cache quotes and latest insights in Redis when `redis_url` is set.
+    pub enabled: bool,
+    /// Put before every cache key.
+    pub key_prefix: String,
+    /// Seconds a cached value lives at most (writes invalidate sooner).
+    pub ttl_secs: u64,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            key_prefix: "finpulse:cache:".into(),
+            ttl_secs: 30,
         }
     }
 }
@@ -204,6 +228,7 @@ impl Default for Config {
             redis_url: None,
             fanout: FanOutConfig::default(),
             role: Role::All,
+            cache: CacheSettings::default(),
             log_level: "info".into(),
             log_format: LogFormat::Pretty,
             auth: AuthConfig::default(),

@@ -29,6 +29,8 @@ pub struct GatewayMetrics {
     pub shared_streams: IntGauge,
     /// `finpulse_http_request_duration_seconds{path,method,status}`.
     pub http_duration: HistogramVec,
+    /// `finpulse_cache_requests_total{entity,result}`: Redis cache lookups (hit, miss, error).
+    pub cache_requests: IntCounterVec,
 }
 
 impl GatewayMetrics {
@@ -40,6 +42,13 @@ impl GatewayMetrics {
         ];
         let metrics = Self {
             connections: IntGauge::new("finpulse_ws_connections", "Open WebSocket connections")?,
+            cache_requests: IntCounterVec::new(
+                Opts::new(
+                    "finpulse_cache_requests_total",
+                    "Redis cache lookups by entity and result (hit, miss, error)",
+                ),
+                &["entity", "result"],
+            )?,
             subscriptions: IntGauge::new("finpulse_ws_subscriptions", "Active subscriptions")?,
             messages_sent: IntCounterVec::new(
                 Opts::new(
@@ -86,6 +95,7 @@ impl GatewayMetrics {
         r.register(Box::new(metrics.closes.clone()))?;
         r.register(Box::new(metrics.shared_streams.clone()))?;
         r.register(Box::new(metrics.http_duration.clone()))?;
+        r.register(Box::new(metrics.cache_requests.clone()))?;
         Ok(metrics)
     }
 

@@ -50,11 +50,15 @@ fn decode<T: DeserializeOwned>(channel_kind: &str, bytes: &[u8]) -> Option<Publi
     }
 }
 
+/// `missed` is 0 when the number is unknown: the replica lost its fan-out connection for a
+/// while and anything published meanwhile did not reach it.
 fn lagged_error(missed: u64, what: &str) -> async_graphql::Error {
-    async_graphql::Error::new(format!(
-        "{missed} {what} were missed because this subscription fell behind"
-    ))
-    .extend_with(|_, ext| {
+    let message = if missed == 0 {
+        format!("{what} may have been missed while this server was cut off from the fan-out")
+    } else {
+        format!("{missed} {what} were missed because this subscription fell behind")
+    };
+    async_graphql::Error::new(message).extend_with(|_, ext| {
         ext.set("code", "LAGGED");
         ext.set("missed", missed);
     })

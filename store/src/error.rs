@@ -19,6 +19,9 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// The Redis cache could not be set up.
+    #[error("cache error: {0}")]
+    Cache(String),
     /// The connection string names an engine this build does not know.
     #[error("unsupported database url `{0}`: expected sqlite: or postgres://")]
     UnsupportedUrl(String),

@@ -9,12 +9,14 @@
 //! Timestamps cross this boundary as `chrono::DateTime<Utc>` and are stored as epoch
 //! milliseconds, which both engines index well and compare exactly.
 
+mod cache;
 mod error;
 mod model;
 mod sql;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
+pub use cache::{CacheConfig, CachedStore};
 pub use error::StoreError;
 pub use model::{Candle, Insight, MarketWrite, ParkedEvent, ProcessorState, Quote};
 pub use sql::{Engine, SqlStore};

@@ -5,7 +5,8 @@
 use chrono::{Duration, TimeZone, Utc};
 use finpulse_store::testing::FreshPostgres;
 use finpulse_store::{
-    Candle, Insight, MarketWrite, ParkedEvent, ProcessorState, Quote, SqlStore, Store,
+    CacheConfig, CachedStore, Candle, Insight, MarketWrite, ParkedEvent, ProcessorState, Quote,
+    SqlStore, Store,
 };
 
 async fn sqlite() -> (SqlStore, Box<dyn std::any::Any>) {
@@ -21,6 +22,26 @@ async fn postgres() -> (SqlStore, Box<dyn std::any::Any>) {
     let store = SqlStore::connect(&database.url).await.expect("connect");
     store.migrate().await.expect("migrate");
     (store, Box::new(database))
+}
+
+fn redis_url() -> String {
+    std::env::var("FP_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// PostgreSQL behind the Redis cache, with keys of its own: what the distributed mode runs.
+async fn cached_postgres() -> (CachedStore<SqlStore>, Box<dyn std::any::Any>) {
+    let (store, guard) = postgres().await;
+    let cached = CachedStore::connect(
+        store,
+        CacheConfig {
+            url: redis_url(),
+            key_prefix: format!("test-{}:", uuid::Uuid::new_v4().simple()),
+            ttl_secs: 60,
+        },
+    )
+    .await
+    .expect("redis at FP_TEST_REDIS_URL is running");
+    (cached, guard)
 }
 
 fn quote(symbol: &str, price: f64, ms: i64) -> Quote {
@@ -76,6 +97,37 @@ async fn quotes_keep_the_latest(store: impl Store) {
     assert_eq!(store.quote("MSFT").await.unwrap().unwrap().price, 10.0);
     assert_eq!(store.symbols().await.unwrap(), vec!["AAPL", "MSFT"]);
     assert!(store.quote("NOPE").await.unwrap().is_none());
+}
+
+async fn reads_follow_writes(store: impl Store) {
+    // Read before anything exists (a cache may remember the absence), then write and read.
+    assert!(store.quote("TSLA").await.unwrap().is_none());
+    assert!(store.insights("AAPL", &[], 5).await.unwrap().is_empty());
+    let first = MarketWrite {
+        quotes: vec![quote("TSLA", 1.0, 1_000)],
+        insights: vec![insight("a", "RSI_OVERBOUGHT", 1_000)],
+        ..Default::default()
+    };
+    store.record_market(&first).await.unwrap();
+    assert_eq!(store.quote("TSLA").await.unwrap().unwrap().price, 1.0);
+    assert_eq!(store.insights("AAPL", &[], 5).await.unwrap().len(), 1);
+    // Read again (now possibly cached), write newer values, read them.
+    assert_eq!(store.quote("TSLA").await.unwrap().unwrap().price, 1.0);
+    let second = MarketWrite {
+        quotes: vec![quote("TSLA", 2.0, 2_000)],
+        insights: vec![insight("b", "VOLUME_SPIKE", 2_000)],
+        ..Default::default()
+    };
+    store.record_market(&second).await.unwrap();
+    assert_eq!(store.quote("TSLA").await.unwrap().unwrap().price, 2.0);
+    let ids: Vec<String> = store
+        .insights("AAPL", &[], 5)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(ids, ["b", "a"]);
 }
 
 async fn candles_upsert_and_range(store: impl Store) {
@@ -221,6 +273,11 @@ macro_rules! conformance {
                 super::quotes_keep_the_latest(store).await;
             }
             #[tokio::test]
+            async fn reads_follow_writes() {
+                let (store, _guard) = $engine().await;
+                super::reads_follow_writes(store).await;
+            }
+            #[tokio::test]
             async fn candles_upsert_and_range() {
                 let (store, _guard) = $engine().await;
                 super::candles_upsert_and_range(store).await;
@@ -251,3 +308,4 @@ macro_rules! conformance {
 
 conformance!(sqlite);
 conformance!(postgres);
+conformance!(cached_postgres);

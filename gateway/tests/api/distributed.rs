@@ -16,7 +16,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::helpers::{PATIENCE, TestApp, spawn_app_with, tick};
+use crate::helpers::{PATIENCE, TestApp, eventually, spawn_app_with, tick};
 
 const TRANSPORT: &str = "graphql-transport-ws";
 
@@ -45,6 +45,11 @@ impl Cluster {
 
     /// A replica in `role` on the shared services.
     async fn spawn(&self, role: Role) -> TestApp {
+        self.spawn_with(role, |_| {}).await
+    }
+
+    /// A replica in `role` on the shared services, with a configuration tweak.
+    async fn spawn_with(&self, role: Role, tweak: impl FnOnce(&mut Config)) -> TestApp {
         let (brokers, namespace, redis_url, prefix, database_url) = (
             self.brokers.clone(),
             self.namespace.clone(),
@@ -60,10 +65,12 @@ impl Cluster {
             c.log.partitions = 4;
             c.log.namespace = Some(namespace);
             c.redis_url = Some(redis_url);
+            c.cache.key_prefix = format!("{prefix}cache:");
             c.fanout.channel_prefix = prefix;
             c.database_url = Some(database_url);
             // Replicas verify each other's tokens.
             c.auth.jwt_secret = Some(SecretString::from("a shared test secret of 32+ bytes!"));
+            tweak(c);
         })
         .await
     }
@@ -95,6 +102,17 @@ impl Cluster {
 
     /// Waits until `replicas` Redis connections subscribe to a fan-out channel.
     async fn wait_for_redis_subscribers(&self, channel: &str, replicas: i64) {
+        self.wait_for_redis_count(channel, |count| count >= replicas)
+            .await;
+    }
+
+    /// Waits until exactly `replicas` Redis connections subscribe to a fan-out channel.
+    async fn wait_for_redis_subscribers_exactly(&self, channel: &str, replicas: i64) {
+        self.wait_for_redis_count(channel, |count| count == replicas)
+            .await;
+    }
+
+    async fn wait_for_redis_count(&self, channel: &str, enough: impl Fn(i64) -> bool) {
         let client = redis::Client::open(self.redis_url.as_str()).expect("redis url");
         let mut connection = client
             .get_multiplexed_async_connection()
@@ -109,15 +127,133 @@ impl Cluster {
                     .query_async(&mut connection)
                     .await
                     .expect("PUBSUB NUMSUB");
-                if count >= replicas {
+                if enough(count) {
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
         .await
-        .unwrap_or_else(|_| panic!("{replicas} replicas never subscribed to {channel}"));
+        .unwrap_or_else(|_| panic!("the redis subscribers of {channel} never came to the count"));
     }
+}
+
+/// A Redis user of one test's own, so cutting its connections touches nothing else running.
+struct RedisUser {
+    name: String,
+    admin: redis::aio::MultiplexedConnection,
+}
+
+impl RedisUser {
+    async fn create(redis_url: &str) -> Self {
+        let client = redis::Client::open(redis_url).expect("redis url");
+        let mut admin = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis");
+        let name = format!("fp-test-{}", uuid::Uuid::new_v4().simple());
+        let _: () = redis::cmd("ACL")
+            .arg(&["SETUSER", &name, "on", "nopass", "~*", "&*", "+@all"])
+            .query_async(&mut admin)
+            .await
+            .expect("ACL SETUSER");
+        Self { name, admin }
+    }
+
+    fn url(&self, redis_url: &str) -> String {
+        let rest = redis_url.strip_prefix("redis://").expect("a redis:// url");
+        format!("redis://{}:x@{rest}", self.name)
+    }
+
+    /// Redis goes away for this user: its connections die and reconnecting is refused.
+    async fn cut(&mut self) {
+        let _: () = redis::cmd("ACL")
+            .arg(&["SETUSER", &self.name, "off"])
+            .query_async(&mut self.admin)
+            .await
+            .expect("ACL SETUSER off");
+        let _: i64 = redis::cmd("CLIENT")
+            .arg(&["KILL", "USER", &self.name])
+            .query_async(&mut self.admin)
+            .await
+            .expect("CLIENT KILL");
+    }
+
+    async fn restore(&mut self) {
+        let _: () = redis::cmd("ACL")
+            .arg(&["SETUSER", &self.name, "on"])
+            .query_async(&mut self.admin)
+            .await
+            .expect("ACL SETUSER on");
+    }
+
+    async fn delete(mut self) {
+        let _: i64 = redis::cmd("ACL")
+            .arg(&["DELUSER", &self.name])
+            .query_async(&mut self.admin)
+            .await
+            .expect("ACL DELUSER");
+    }
+}
+
+#[tokio::test]
+async fn when_redis_goes_away_sockets_stay_open_are_told_and_deliveries_resume() {
+    let cluster = Cluster::new().await;
+    let mut user = RedisUser::create(&cluster.redis_url).await;
+    let _worker = cluster.spawn(Role::Worker).await;
+    let gateway_url = user.url(&cluster.redis_url);
+    let gateway = cluster
+        .spawn_with(Role::Gateway, move |c| c.redis_url = Some(gateway_url))
+        .await;
+    let mut ws = gateway.ws(TRANSPORT).await;
+    ws.init(None).await;
+    ws.subscribe(
+        "i",
+        r#"subscription { insights(symbols: ["JPM"], kinds: [INDICATORS]) { ts } }"#,
+        json!({}),
+    )
+    .await;
+    cluster.wait_for_redis_subscribers("insights.JPM", 1).await;
+    cluster
+        .produce(&[tick("JPM", 0, 200.0, 1.0), tick("JPM", 60, 201.0, 1.0)])
+        .await;
+    assert_eq!(
+        ws.recv().await["payload"]["data"]["insights"]["ts"],
+        "2026-03-02T14:31:00+00:00"
+    );
+
+    user.cut().await;
+    cluster
+        .wait_for_redis_subscribers_exactly("insights.JPM", 0)
+        .await;
+    // Published while the gateway is cut off: it cannot arrive.
+    cluster.produce(&[tick("JPM", 120, 202.0, 1.0)]).await;
+    let (status, _) = gateway
+        .graphql(r#"{ quote(symbol: "JPM") { price } }"#, json!({}), None)
+        .await;
+    assert_eq!(status, 200, "queries go on without redis");
+
+    user.restore().await;
+    cluster.wait_for_redis_subscribers("insights.JPM", 1).await;
+    // Same socket, same subscription: first the notice that something may be missing ...
+    let notice = ws.recv().await;
+    assert_eq!(notice["type"], "next", "{notice}");
+    assert_eq!(
+        notice["payload"]["errors"][0]["extensions"]["code"],
+        "LAGGED"
+    );
+    // ... then deliveries again.
+    cluster.produce(&[tick("JPM", 180, 203.0, 1.0)]).await;
+    let next = ws.recv().await;
+    assert_eq!(
+        next["payload"]["data"]["insights"]["ts"], "2026-03-02T14:33:00+00:00",
+        "{next}"
+    );
+    assert_eq!(
+        gateway.metric("finpulse_fanout_reconnects_total").await,
+        1.0
+    );
+    user.delete().await;
 }
 
 /// A steady climb with a dip: enough ticks for every indicator to warm up and fire.
@@ -159,12 +295,31 @@ async fn a_tick_produced_to_kafka_reaches_subscribers_on_either_gateway() {
         );
     }
 
-    // Both gateways read what the worker stored.
-    for gateway in [&gateway_a, &gateway_b] {
+    // Both gateways read what the worker stored; the first read fills the cache both share,
+    // every later one is a hit.
+    let quote = async |gateway: &TestApp| {
         let (_, body) = gateway
             .graphql(r#"{ quote(symbol: "JPM") { price } }"#, json!({}), None)
             .await;
-        assert_eq!(body["data"]["quote"]["price"], json!(201.0));
+        body["data"]["quote"]["price"].as_f64()
+    };
+    for (gateway, hits) in [(&gateway_a, 1.0), (&gateway_b, 2.0)] {
+        assert_eq!(quote(gateway).await, Some(201.0));
+        assert_eq!(quote(gateway).await, Some(201.0));
+        assert_eq!(
+            gateway
+                .metric(r#"finpulse_cache_requests_total{entity="quote",result="hit"}"#)
+                .await,
+            hits
+        );
+    }
+    // The worker's next write invalidates what the gateways cached (well before the TTL).
+    cluster.produce(&[tick("JPM", 61, 202.0, 1.0)]).await;
+    for gateway in [&gateway_a, &gateway_b] {
+        eventually("the new quote is read", || async {
+            quote(gateway).await == Some(202.0)
+        })
+        .await;
     }
     // A worker serves no GraphQL, only operations.
     let worker_graphql = gateway_a
