@@ -5,6 +5,13 @@
 //!
 //! Client sockets are spread over source addresses 127.0.0.1..=127.0.0.N so that tens of
 //! thousands of connections do not exhaust one address's ephemeral ports.
+//!
+//! Several `--server`s spread the connections round robin (gateway replicas); several
+//! `--server-pid`s are each reported (RSS, and CPU seconds spent in the measuring window). With
+//! `--kafka-brokers`, the tool is also the market: it produces one tick per symbol per second to
+//! the ticks topic itself, stamped with the time of producing, and measures from that stamp
+//! (the tick's `ts`) to the client, i.e. the whole distributed path Kafka → worker → Redis →
+//! gateway → socket.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -16,6 +23,8 @@ use chrono::{DateTime, Utc};
 use clap::Parser;
 use futures::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
+use finpulse_streams::Envelope;
+use finpulse_streams::events::Tick;
 use serde_json::json;
 use tokio::net::TcpSocket;
 use tokio::sync::Mutex;
@@ -26,9 +35,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Host and port of the server.
-    #[arg(long, default_value = "127.0.0.1:8000")]
-    server: SocketAddr,
+    /// Host and port of the server; several (comma-separated) share the connections.
+    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:8000")]
+    server: Vec<SocketAddr>,
     /// Connections to open.
     #[arg(long, default_value_t = 100)]
     connections: usize,
@@ -51,9 +60,15 @@ struct Args {
     /// Source addresses 127.0.0.1 ..= 127.0.0.<sources> for client sockets.
     #[arg(long, default_value_t = 1)]
     sources: u8,
-    /// PID of the server process, to read its resident memory from /proc.
+    /// PIDs of server processes (comma-separated), to read memory and CPU time from /proc.
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
+    /// Produce the ticks to these Kafka brokers (and measure from their production).
     #[arg(long)]
-    server_pid: Option<u32>,
+    kafka_brokers: Option<String>,
+    /// Topic the ticks go to (with the deployment's log namespace in front).
+    #[arg(long, default_value = "market.ticks")]
+    kafka_topic: String,
     /// Most concurrent connection handshakes in flight.
     #[arg(long, default_value_t = 256)]
     handshake_concurrency: usize,
@@ -81,6 +96,85 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .context("no VmRSS line")
+}
+
+/// User plus system CPU seconds a process has used.
+fn cpu_secs(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .context("failed to read /proc stat")?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').context("malformed /proc stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .map(|&i| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0))
+        .sum();
+    // USER_HZ is 100 on Linux.
+    Ok(ticks / 100.0)
+}
+
+/// Subscriptions held over every server.
+async fn all_subscriptions(client: &reqwest::Client, servers: &[SocketAddr]) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for server in servers {
+        total += server_subscriptions(client, *server).await?;
+    }
+    Ok(total)
+}
+
+/// Produces one tick per symbol per second, spread evenly, stamped with the time of producing,
+/// until `phase` is done.
+async fn produce_ticks(
+    brokers: String,
+    topic: String,
+    symbols: Vec<String>,
+    mut phase: tokio::sync::watch::Receiver<Phase>,
+) -> anyhow::Result<()> {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "0")
+        .create()
+        .context("failed to create the Kafka producer")?;
+    let mut pace = tokio::time::interval(Duration::from_secs_f64(1.0 / symbols.len() as f64));
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut prices = vec![100.0_f64; symbols.len()];
+    let mut next = 0;
+    loop {
+        tokio::select! {
+            _ = pace.tick() => {}
+            changed = phase.changed() => {
+                if changed.is_err() || *phase.borrow() == Phase::Done {
+                    return Ok(());
+                }
+                continue;
+            }
+        }
+        // A gentle zig-zag: the price path does not matter here, only the timing.
+        prices[next] += if next % 2 == 0 { 0.01 } else { -0.01 };
+        let tick = Tick {
+            symbol: symbols[next].clone(),
+            price: prices[next],
+            size: 1.0,
+            bid: prices[next] - 0.01,
+            ask: prices[next] + 0.01,
+            ts: Utc::now(),
+        };
+        let payload = Envelope::wrap(&tick)
+            .and_then(|e| e.to_bytes())
+            .context("failed to encode a tick")?;
+        producer
+            .send(
+                FutureRecord::to(&topic)
+                    .key(tick.symbol.as_str())
+                    .payload(payload.as_slice()),
+                Duration::from_secs(5),
+            )
+            .await
+            .map_err(|(e, _)| anyhow::anyhow!("failed to produce a tick: {e}"))?;
+        next = (next + 1) % symbols.len();
+    }
 }
 
 async fn server_subscriptions(client: &reqwest::Client, server: SocketAddr) -> anyhow::Result<u64> {
@@ -115,9 +209,10 @@ async fn connection(
     );
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
-    let stream = socket.connect(args.server).await.context("connect")?;
+    let server = args.server[index % args.server.len()];
+    let stream = socket.connect(server).await.context("connect")?;
     stream.set_nodelay(true)?;
-    let mut request = format!("ws://{}/graphql", args.server).into_client_request()?;
+    let mut request = format!("ws://{server}/graphql").into_client_request()?;
     request
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse()?);
@@ -141,7 +236,7 @@ async fn connection(
     for sub in 0..args.subscriptions {
         let symbol = &args.symbols[(index * args.subscriptions + sub) % args.symbols.len()];
         let query = format!(
-            r#"subscription {{ ticks(symbols: ["{symbol}"]) {{ symbol price publishedAt }} }}"#
+            r#"subscription {{ ticks(symbols: ["{symbol}"]) {{ symbol price ts publishedAt }} }}"#
         );
         let message =
             json!({"id": sub.to_string(), "type": "subscribe", "payload": {"query": query}});
@@ -171,7 +266,11 @@ async fn connection(
         }
         // Only the timestamp is needed: find it rather than parse the whole message, so the
         // load tool's own cost stays small next to the server's.
-        let published = published_at(&text);
+        let published = if args.kafka_brokers.is_some() {
+            timestamp(&text, "ts")
+        } else {
+            published_at(&text)
+        };
         match published {
             Some(published) => {
                 let micros = (received - published.with_timezone(&Utc))
@@ -194,8 +293,13 @@ async fn connection(
 
 /// The `publishedAt` timestamp of a result, found by its key.
 fn published_at(text: &str) -> Option<DateTime<chrono::FixedOffset>> {
-    const KEY: &str = "\"publishedAt\":\"";
-    let start = text.find(KEY)? + KEY.len();
+    timestamp(text, "publishedAt")
+}
+
+/// The timestamp under `"key":"…"`, found rather than parsed out of the whole message.
+fn timestamp(text: &str, key: &str) -> Option<DateTime<chrono::FixedOffset>> {
+    let pattern = format!("\"{key}\":\"");
+    let start = text.find(&pattern)? + pattern.len();
     let end = start + text[start..].find('"')?;
     DateTime::parse_from_rfc3339(&text[start..end]).ok()
 }
@@ -213,8 +317,15 @@ async fn main() -> anyhow::Result<()> {
         bail!("open file limit {limit} is below the {needed} this run needs; raise the hard limit");
     }
     let http = reqwest::Client::new();
-    let baseline_rss = args.server_pid.map(rss_kib).transpose()?;
-    let baseline_subs = server_subscriptions(&http, args.server)
+    if args.server.is_empty() {
+        bail!("--server must name at least one server");
+    }
+    let baseline_rss: Vec<u64> = args
+        .server_pid
+        .iter()
+        .map(|&pid| rss_kib(pid))
+        .collect::<anyhow::Result<_>>()?;
+    let baseline_subs = all_subscriptions(&http, &args.server)
         .await
         .context("server not reachable")?;
     let counters = Arc::new(Counters::default());
@@ -253,7 +364,7 @@ async fn main() -> anyhow::Result<()> {
         {
             acked_at = Some(started.elapsed());
         }
-        if server_subscriptions(&http, args.server).await? >= wanted {
+        if all_subscriptions(&http, &args.server).await? >= wanted {
             break started.elapsed();
         }
         if let Some(Ok(Err(e))) = tasks.try_join_next() {
@@ -278,26 +389,60 @@ async fn main() -> anyhow::Result<()> {
         subscribed_at.as_secs_f64(),
         subscriptions as f64 / subscribed_at.as_secs_f64()
     );
-    if let (Some(pid), Some(baseline)) = (args.server_pid, baseline_rss) {
+    if !args.server_pid.is_empty() {
         // Let the allocator settle before reading.
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    for (&pid, &baseline) in args.server_pid.iter().zip(&baseline_rss) {
         let rss = rss_kib(pid)?;
+        if args.server_pid.len() > 1 {
+            // Which process holds which sockets is the caller's to know: no per-socket share.
+            println!(
+                "server {pid} RSS       {:.1} MiB (+{:.1} MiB)",
+                rss as f64 / 1024.0,
+                rss.saturating_sub(baseline) as f64 / 1024.0
+            );
+            continue;
+        }
         println!(
-            "server RSS             {:.1} MiB (+{:.1} MiB, {:.2} KiB per subscription, {:.2} KiB per connection)",
+            "server {pid} RSS       {:.1} MiB (+{:.1} MiB, {:.2} KiB per subscription, {:.2} KiB per connection)",
             rss as f64 / 1024.0,
             rss.saturating_sub(baseline) as f64 / 1024.0,
             rss.saturating_sub(baseline) as f64 / subscriptions as f64,
             rss.saturating_sub(baseline) as f64 / args.connections as f64
         );
     }
+    let producer = args.kafka_brokers.clone().map(|brokers| {
+        tokio::spawn(produce_ticks(
+            brokers,
+            args.kafka_topic.clone(),
+            args.symbols.clone(),
+            phase_rx.clone(),
+        ))
+    });
     if args.duration_secs > 0.0 {
         // Skip the burst of the first seconds: measure steady state only.
         tokio::time::sleep(Duration::from_secs(2)).await;
         phase_tx.send_replace(Phase::Measuring);
         let window = Instant::now();
+        let cpu_before: Vec<f64> = args
+            .server_pid
+            .iter()
+            .map(|&pid| cpu_secs(pid))
+            .collect::<anyhow::Result<_>>()?;
         tokio::time::sleep(Duration::from_secs_f64(args.duration_secs)).await;
         phase_tx.send_replace(Phase::Done);
         let elapsed = window.elapsed().as_secs_f64();
+        for (&pid, before) in args.server_pid.iter().zip(cpu_before) {
+            let used = cpu_secs(pid)? - before;
+            println!(
+                "server {pid} CPU       {used:.2} s in {elapsed:.1} s ({:.1}% of one core)",
+                100.0 * used / elapsed
+            );
+        }
+        if let Some(producer) = producer {
+            producer.await.context("the producer panicked")??;
+        }
         let events = counters.events.load(Ordering::Relaxed);
         // Each connection merges its latencies into the shared histogram as it stops.
         while let Some(joined) = tasks.join_next().await {
@@ -310,16 +455,21 @@ async fn main() -> anyhow::Result<()> {
             "delivered events       {events} in {elapsed:.1} s ({:.0} events/s)",
             events as f64 / elapsed
         );
+        let from = if args.kafka_brokers.is_some() {
+            "kafka produce→client"
+        } else {
+            "publish→client"
+        };
         println!(
-            "latency publish→client p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+            "latency {from} p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
             histogram.value_at_quantile(0.50) as f64 / 1000.0,
             histogram.value_at_quantile(0.90) as f64 / 1000.0,
             histogram.value_at_quantile(0.99) as f64 / 1000.0,
             histogram.max() as f64 / 1000.0
         );
-        if let Some(pid) = args.server_pid {
+        for &pid in &args.server_pid {
             println!(
-                "server RSS after run   {:.1} MiB",
+                "server {pid} RSS after run {:.1} MiB",
                 rss_kib(pid)? as f64 / 1024.0
             );
         }
