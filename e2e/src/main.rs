@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use clap::Parser;
-use futures::{SinkExt, StreamExt};
-use hdrhistogram::Histogram;
 use finpulse_streams::Envelope;
 use finpulse_streams::events::Tick;
+use futures::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
 use serde_json::json;
 use tokio::net::TcpSocket;
 use tokio::sync::Mutex;
@@ -107,14 +107,22 @@ fn cpu_secs(pid: u32) -> anyhow::Result<f64> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks: f64 = [11, 12]
         .iter()
-        .map(|&i| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0))
+        .map(|&i| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        })
         .sum();
     // USER_HZ is 100 on Linux.
     Ok(ticks / 100.0)
 }
 
 /// Subscriptions held over every server.
-async fn all_subscriptions(client: &reqwest::Client, servers: &[SocketAddr]) -> anyhow::Result<u64> {
+async fn all_subscriptions(
+    client: &reqwest::Client,
+    servers: &[SocketAddr],
+) -> anyhow::Result<u64> {
     let mut total = 0;
     for server in servers {
         total += server_subscriptions(client, *server).await?;
