@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
 use sqlx::{AnyPool, Executor, Row};
 use tracing::instrument;
 
@@ -124,6 +124,30 @@ fn placeholders(first: usize, count: usize) -> String {
 /// Most keys bound in one `IN (…)` list.
 const KEYS_PER_QUERY: usize = 500;
 
+impl SqlStore {
+    /// `columns` of the saved states of `processor` among `keys`, in chunks of bounded size.
+    async fn processor_state_rows(
+        &self,
+        columns: &str,
+        processor: &str,
+        keys: &[String],
+    ) -> Result<Vec<AnyRow>> {
+        let mut rows = Vec::new();
+        for chunk in keys.chunks(KEYS_PER_QUERY) {
+            let sql = format!(
+                "SELECT {columns} FROM processor_state WHERE processor = $1 AND state_key IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(processor);
+            for key in chunk {
+                query = query.bind(key);
+            }
+            rows.extend(query.fetch_all(&self.pool).await?);
+        }
+        Ok(rows)
+    }
+}
+
 #[async_trait]
 impl Store for SqlStore {
     async fn ping(&self) -> Result<()> {
@@ -169,26 +193,19 @@ impl Store for SqlStore {
         processor: &str,
         keys: &[String],
     ) -> Result<Vec<(String, i32, i64)>> {
-        let mut positions = Vec::new();
-        for chunk in keys.chunks(KEYS_PER_QUERY) {
-            let sql = format!(
-                "SELECT state_key, log_partition, log_offset FROM processor_state
-                 WHERE processor = $1 AND state_key IN ({})",
-                placeholders(2, chunk.len())
-            );
-            let mut query = sqlx::query(&sql).bind(processor);
-            for key in chunk {
-                query = query.bind(key);
-            }
-            for row in query.fetch_all(&self.pool).await? {
-                positions.push((
+        let rows = self
+            .processor_state_rows("state_key, log_partition, log_offset", processor, keys)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                (
                     row.get("state_key"),
-                    row.get::<i32, _>("log_partition"),
-                    row.get::<i64, _>("log_offset"),
-                ));
-            }
-        }
-        Ok(positions)
+                    row.get("log_partition"),
+                    row.get("log_offset"),
+                )
+            })
+            .collect())
     }
 
     async fn processor_states(
@@ -196,27 +213,22 @@ impl Store for SqlStore {
         processor: &str,
         keys: &[String],
     ) -> Result<Vec<ProcessorState>> {
-        let mut states = Vec::new();
-        for chunk in keys.chunks(KEYS_PER_QUERY) {
-            let sql = format!(
-                "SELECT state_key, log_partition, log_offset, state FROM processor_state
-                 WHERE processor = $1 AND state_key IN ({})",
-                placeholders(2, chunk.len())
-            );
-            let mut query = sqlx::query(&sql).bind(processor);
-            for key in chunk {
-                query = query.bind(key);
-            }
-            for row in query.fetch_all(&self.pool).await? {
-                states.push(ProcessorState {
-                    key: row.get("state_key"),
-                    partition: row.get("log_partition"),
-                    offset: row.get("log_offset"),
-                    state: row.get("state"),
-                });
-            }
-        }
-        Ok(states)
+        let rows = self
+            .processor_state_rows(
+                "state_key, log_partition, log_offset, state",
+                processor,
+                keys,
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| ProcessorState {
+                key: row.get("state_key"),
+                partition: row.get("log_partition"),
+                offset: row.get("log_offset"),
+                state: row.get("state"),
+            })
+            .collect())
     }
 
     #[instrument(skip_all, fields(quotes = write.quotes.len(), candles = write.candles.len(), insights = write.insights.len()), err)]
