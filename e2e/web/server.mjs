@@ -32,6 +32,8 @@ export async function startFinpulse(env = {}) {
       FINPULSE_LISTEN: `127.0.0.1:${port}`,
       FINPULSE_DATA_DIR: dataDir,
       FINPULSE_LOG_LEVEL: 'warn',
+      // The repository's model manifest (its files come from scripts/setup-models.sh).
+      FINPULSE_INFERENCE__MANIFEST: join(process.cwd(), '..', 'models.toml'),
       ...env,
     },
     stdio: ['ignore', 'inherit', 'inherit'],

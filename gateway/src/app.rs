@@ -14,6 +14,7 @@ use axum::Router;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use finpulse_graph::{FinpulseSchema, GraphContext};
+use finpulse_inference::{Inference, InferenceConfig, InferenceMetrics};
 use finpulse_store::{CacheConfig, CachedStore, SqlStore, Store};
 use finpulse_streams::log::{KafkaConfig, KafkaLog, MemoryLogConfig, Namespaced};
 use finpulse_streams::market::replay::{ReplayProgress, ReplaySummary, replay_csv};
@@ -222,6 +223,27 @@ fn open_log(config: &Config) -> anyhow::Result<(Arc<dyn EventLog>, Option<Memory
     }
 }
 
+/// Loads the models of the manifest (checksums, ONNX Runtime, sessions) off the runtime.
+async fn load_models(config: &Config, metrics: &GatewayMetrics) -> anyhow::Result<Inference> {
+    let settings = &config.inference;
+    let inference_config = InferenceConfig {
+        manifest: settings.manifest.clone(),
+        intra_threads: settings.intra_threads,
+        max_batch: settings.max_batch,
+        max_wait: std::time::Duration::from_secs_f64(settings.max_wait_ms / 1000.0),
+        queue: settings.queue,
+    };
+    let inference_metrics = InferenceMetrics::register(&metrics.registry)
+        .context("failed to register inference metrics")?;
+    let inference =
+        tokio::task::spawn_blocking(move || Inference::load(&inference_config, &inference_metrics))
+            .await
+            .context("model loading panicked")?
+            .context("failed to load the models (inference.enabled = false runs without them)")?;
+    info!(models = inference.models().len(), "models loaded");
+    Ok(inference)
+}
+
 /// The configured fan-out: Redis pub/sub when `redis_url` is set, in-process otherwise.
 async fn open_fanout(
     config: &Config,
@@ -382,10 +404,14 @@ impl Application {
             Authenticator::from_config(&config.auth, &config.data_dir)
                 .context("failed to set up authentication")?,
         );
-        let schema = finpulse_graph::build_schema(GraphContext {
+        let mut schema = finpulse_graph::schema_builder(GraphContext {
             store: store.clone(),
             fanout: fanout.clone(),
         });
+        if config.role.serves_clients() && config.inference.enabled {
+            schema = schema.data(load_models(&config, &metrics).await?);
+        }
+        let schema = schema.finish();
 
         let mut tasks = JoinSet::new();
         if config.role.runs_processors() {

@@ -150,6 +150,10 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             if !file.is_file() {
                 anyhow::bail!("replay file {} does not exist", file.display());
             }
+            if exit {
+                // Loading a file into the store serves nobody: no models needed.
+                config.inference.enabled = false;
+            }
             let size = std::fs::metadata(&file)
                 .map(|m| m.len())
                 .unwrap_or_default();

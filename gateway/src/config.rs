@@ -39,6 +39,8 @@ pub struct Config {
     pub role: Role,
     /// The Redis read-through cache of hot reads (used when `redis_url` is set).
     pub cache: CacheSettings,
+    /// Models (ONNX Runtime).
+    pub inference: InferenceSettings,
     /// `tracing` filter, e.g. `info` or `finpulse=debug,info`.
     pub log_level: String,
     /// `pretty` for people, `json` for log pipelines.
@@ -94,6 +96,37 @@ impl Default for FanOutConfig {
         Self {
             channel_prefix: "finpulse:".into(),
             capacity: 1024,
+        }
+    }
+}
+
+/// Model settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InferenceSettings {
+    /// Load the models of the manifest (gateways); off, `summarize` answers UNAVAILABLE.
+    pub enabled: bool,
+    /// The model manifest; its files are fetched by `scripts/setup-models.sh`.
+    pub manifest: PathBuf,
+    /// Threads ONNX Runtime uses inside one model run.
+    pub intra_threads: usize,
+    /// Most texts in one model run.
+    pub max_batch: usize,
+    /// Milliseconds the first request of a batch waits for others to join.
+    pub max_wait_ms: f64,
+    /// Requests queued per model before new ones are refused.
+    pub queue: usize,
+}
+
+impl Default for InferenceSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            manifest: PathBuf::from("models.toml"),
+            intra_threads: 2,
+            max_batch: 32,
+            max_wait_ms: 2.0,
+            queue: 1024,
         }
     }
 }
@@ -229,6 +262,7 @@ impl Default for Config {
             fanout: FanOutConfig::default(),
             role: Role::All,
             cache: CacheSettings::default(),
+            inference: InferenceSettings::default(),
             log_level: "info".into(),
             log_format: LogFormat::Pretty,
             auth: AuthConfig::default(),
@@ -284,6 +318,11 @@ impl Config {
                 "roles gateway and worker need kafka_brokers and redis_url (the in-process log \
                  and fan-out only work within one process: use role all)",
             )
+        } else if !(0.0..=1000.0).contains(&self.inference.max_wait_ms)
+            || self.inference.max_batch < 1
+            || self.inference.queue < 1
+        {
+            Some("inference.max_wait_ms must be 0 to 1000, max_batch and queue at least 1")
         } else if self.fanout.capacity < 1 {
             Some("fanout.capacity must be at least 1")
         } else if self.websocket.outbound_queue < 1 {

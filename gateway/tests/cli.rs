@@ -8,6 +8,10 @@ fn finpulse(data_dir: &std::path::Path) -> Command {
         .env("FINPULSE_DATA_DIR", data_dir)
         .env("FINPULSE_LISTEN", "127.0.0.1:0")
         .env("FINPULSE_LOG_LEVEL", "warn")
+        .env(
+            "FINPULSE_INFERENCE__MANIFEST",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../models.toml"),
+        )
         .env_remove("FINPULSE_CONFIG");
     command
 }

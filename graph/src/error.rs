@@ -14,6 +14,8 @@ pub enum ApiError {
     Unauthenticated,
     /// The input is well-formed GraphQL but not acceptable.
     BadUserInput(String),
+    /// A dependency is not there or too busy right now; retrying later may work.
+    Unavailable(String),
     /// The server failed; details are logged, never returned.
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -23,7 +25,7 @@ impl ApiError {
     pub fn message(&self) -> String {
         match self {
             Self::Unauthenticated => "authentication required".into(),
-            Self::BadUserInput(message) => message.clone(),
+            Self::BadUserInput(message) | Self::Unavailable(message) => message.clone(),
             Self::Internal(_) => "internal error".into(),
         }
     }
@@ -33,6 +35,7 @@ impl ApiError {
         match self {
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::BadUserInput(_) => "BAD_USER_INPUT",
+            Self::Unavailable(_) => "UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",
         }
     }

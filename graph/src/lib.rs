@@ -5,6 +5,7 @@
 //! against [`FinpulseSchema`] with a [`Principal`] in the request data, and decides how results
 //! travel.
 
+pub mod ai;
 mod error;
 mod mutation;
 mod principal;
@@ -47,7 +48,7 @@ pub struct GraphContext {
 pub fn schema_builder(
     context: GraphContext,
 ) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+    Schema::build(QueryRoot::default(), MutationRoot, SubscriptionRoot)
         .data(context)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)

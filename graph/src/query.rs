@@ -1,9 +1,10 @@
 //! Read-only entry points.
 
-use async_graphql::{Context, Object};
+use async_graphql::{Context, MergedObject, Object};
 use chrono::{DateTime, Utc};
 use tracing::instrument;
 
+use crate::ai::AiQuery;
 use crate::error::{ApiError, ApiResult};
 use crate::types::{Candle, Insight, InsightKind, Quote};
 use crate::{GraphContext, Principal};
@@ -38,12 +39,16 @@ pub(crate) fn limit_arg(name: &str, value: i32) -> Result<u32, ApiError> {
     }
 }
 
-/// The root of queries.
+/// The root of queries: market data and the AI queries.
+#[derive(Debug, Default, MergedObject)]
+pub struct QueryRoot(MarketQuery, AiQuery);
+
+/// Market data and per-user queries.
 #[derive(Debug, Default)]
-pub struct QueryRoot;
+pub struct MarketQuery;
 
 #[Object]
-impl QueryRoot {
+impl MarketQuery {
     /// Every symbol with market data.
     async fn symbols(&self, ctx: &Context<'_>) -> ApiResult<Vec<String>> {
         let graph = ctx.data::<GraphContext>()?;

@@ -45,6 +45,9 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         ..Config::default()
     };
     config.simulator.enabled = false;
+    // Tests that need the models turn them on (see `with_models`).
+    config.inference.enabled = false;
+    config.inference.manifest = models_manifest();
     tweak(&mut config);
     let app = Application::build(config, MarketSource::Simulator)
         .await
@@ -66,6 +69,11 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.handle.shutdown();
     }
+}
+
+/// The repository's model manifest (`scripts/setup-models.sh` fetches its files).
+pub fn models_manifest() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models.toml")
 }
 
 /// 2026-03-02 14:30 UTC plus `seconds`: a Monday inside US trading hours.

@@ -1,5 +1,6 @@
 //! Integration tests: the real application on port 0, used as a client would use it.
 
+mod ai;
 mod distributed;
 mod helpers;
 mod http;

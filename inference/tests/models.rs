@@ -1,0 +1,246 @@
+//! The models themselves, through ONNX Runtime: the files `scripts/setup-models.sh` fetches
+//! (`make test` runs it). Reference vectors come from Python onnxruntime + tokenizers
+//! (`scripts/fixtures/embeddings.sh`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use finpulse_inference::summarize::{Length, split_sentences, summarize};
+use finpulse_inference::{Inference, InferenceConfig, InferenceError, InferenceMetrics};
+use serde_json::Value;
+
+fn manifest() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models.toml")
+}
+
+fn load(config: InferenceConfig) -> (Inference, InferenceMetrics) {
+    let metrics = InferenceMetrics::unregistered();
+    let inference =
+        Inference::load(&config, &metrics).expect("models load (run scripts/setup-models.sh)");
+    (inference, metrics)
+}
+
+fn default_config() -> InferenceConfig {
+    InferenceConfig {
+        manifest: manifest(),
+        ..InferenceConfig::default()
+    }
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[tokio::test]
+async fn embeddings_equal_python_onnxruntime_one_by_one_and_batched() {
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/embeddings.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let sentences: Vec<String> = fixture["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<Vec<f32>> = fixture["embeddings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect()
+        })
+        .collect();
+    let (inference, _) = load(default_config());
+    let embedder = inference.embedder(None).unwrap();
+    assert_eq!(embedder.info().dimension, 384);
+
+    let batched = embedder.embed(sentences.clone()).await.unwrap();
+    let mut single = Vec::new();
+    for sentence in &sentences {
+        single.push(embedder.embed_one(sentence).await.unwrap());
+    }
+    for (i, want) in expected.iter().enumerate() {
+        for (got, how) in [(&batched[i], "batched"), (&single[i], "alone")] {
+            assert_eq!(got.len(), 384);
+            let worst = got
+                .iter()
+                .zip(want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst < 1e-4, "sentence {i} {how}: differs by {worst}");
+            let norm = cosine(got, got).sqrt();
+            assert!((norm - 1.0).abs() < 1e-5, "unit length: {norm}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn paraphrases_are_closer_than_unrelated_sentences() {
+    let (inference, _) = load(default_config());
+    let embedder = inference.embedder(Some("minilm-l6-v2")).unwrap();
+    let pairs = [
+        (
+            "I was charged twice for one payment",
+            "My card was billed two times for the same purchase",
+            "What time does the stock market open tomorrow?",
+        ),
+        (
+            "How do I change my password?",
+            "I want to reset the password of my account",
+            "Oil prices jumped after the OPEC meeting",
+        ),
+        (
+            "The central bank raised interest rates",
+            "Rates were hiked by the Federal Reserve",
+            "My favourite colour is green",
+        ),
+    ];
+    for (a, paraphrase, unrelated) in pairs {
+        let v = embedder
+            .embed(vec![a.into(), paraphrase.into(), unrelated.into()])
+            .await
+            .unwrap();
+        let close = cosine(&v[0], &v[1]);
+        let far = cosine(&v[0], &v[2]);
+        assert!(
+            close > far + 0.2,
+            "{a:?}: paraphrase {close}, unrelated {far}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_calls_share_one_model_run() {
+    // A batch closes when it is full or its wait is over: with a long wait, 16 concurrent
+    // single-text calls can only be answered by one run of 16.
+    let (inference, metrics) = load(InferenceConfig {
+        max_batch: 16,
+        max_wait: Duration::from_secs(30),
+        ..default_config()
+    });
+    let embedder = inference.embedder(None).unwrap();
+    let calls: Vec<_> = (0..16)
+        .map(|i| {
+            let embedder = embedder.clone();
+            tokio::spawn(async move { embedder.embed_one(&format!("sentence number {i}")).await })
+        })
+        .collect();
+    let mut vectors = Vec::new();
+    for call in calls {
+        vectors.push(call.await.unwrap().unwrap());
+    }
+    let batches = metrics.batch_size.with_label_values(&["minilm-l6-v2"]);
+    assert_eq!(batches.get_sample_count(), 1);
+    assert_eq!(batches.get_sample_sum(), 16.0);
+    // Each call got its own text's vector, in its place.
+    let distinct =
+        (0..16).all(|i| (0..16).all(|j| i == j || cosine(&vectors[i], &vectors[j]) < 0.9999));
+    assert!(distinct, "every call received a different vector");
+}
+
+#[tokio::test]
+async fn summaries_are_sentences_of_the_source_in_order() {
+    let (inference, _) = load(default_config());
+    let embedder = inference.embedder(None).unwrap();
+    let text = "The Federal Reserve kept its benchmark rate unchanged on Wednesday. \
+        Officials said inflation had eased but remained above the 2% target. \
+        Chair Powell told reporters that rate cuts were not yet on the table. \
+        Stocks rose modestly after the announcement. \
+        Treasury yields fell across the curve. \
+        Separately, a bakery in Ohio won a prize for its sourdough bread. \
+        Analysts expect the Fed to hold rates steady until inflation falls further.";
+    let source = split_sentences(text);
+    let summary = summarize(&embedder, text, Length::Sentences(3))
+        .await
+        .unwrap();
+    assert_eq!(summary.len(), 3);
+    let positions: Vec<usize> = summary
+        .iter()
+        .map(|s| {
+            source
+                .iter()
+                .position(|t| t == s)
+                .expect("a sentence of the source")
+        })
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "in order: {positions:?}"
+    );
+    assert!(
+        !summary.iter().any(|s| s.contains("sourdough")),
+        "the off-topic sentence is left out: {summary:?}"
+    );
+    let half = summarize(&embedder, text, Length::Ratio(0.5))
+        .await
+        .unwrap();
+    assert_eq!(half.len(), 4);
+    assert!(
+        summarize(&embedder, text, Length::Ratio(1.5))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        summarize(&embedder, "Only one sentence here.", Length::Sentences(3))
+            .await
+            .unwrap(),
+        vec!["Only one sentence here."]
+    );
+}
+
+fn temp_manifest(name: &str, body: &str) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("fp-models-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("models.toml");
+    std::fs::write(&path, body).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn missing_or_altered_files_are_clear_errors() {
+    let real = std::fs::read_to_string(manifest()).unwrap();
+    // The same manifest in an empty folder: nothing is there.
+    let (dir, path) = temp_manifest("missing", &real);
+    let error = Inference::load(
+        &InferenceConfig {
+            manifest: path,
+            ..InferenceConfig::default()
+        },
+        &InferenceMetrics::unregistered(),
+    )
+    .unwrap_err();
+    assert!(matches!(error, InferenceError::Missing { .. }), "{error}");
+    assert!(error.to_string().contains("setup-models"), "{error}");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // The real files, but a model checksum that does not match.
+    let models_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    let altered = real
+        .replace(
+            "dir = \"models\"",
+            &format!("dir = {:?}", models_dir.display().to_string()),
+        )
+        .replace(
+            "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
+            &"0".repeat(64),
+        );
+    let (dir, path) = temp_manifest("altered", &altered);
+    let error = Inference::load(
+        &InferenceConfig {
+            manifest: path,
+            ..InferenceConfig::default()
+        },
+        &InferenceMetrics::unregistered(),
+    )
+    .unwrap_err();
+    assert!(matches!(error, InferenceError::Checksum { .. }), "{error}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
