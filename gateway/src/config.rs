@@ -125,7 +125,7 @@ impl Default for InferenceSettings {
             manifest: PathBuf::from("models.toml"),
             intra_threads: 2,
             max_batch: 32,
-            max_wait_ms: 2.0,
+            max_wait_ms: 0.0,
             queue: 1024,
         }
     }

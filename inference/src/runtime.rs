@@ -21,7 +21,9 @@ pub struct InferenceConfig {
     pub intra_threads: usize,
     /// Most texts in one model run.
     pub max_batch: usize,
-    /// How long the first request of a batch waits for others to join it.
+    /// How long the first request of a batch waits for others to join it. Zero waits not at
+    /// all: calls that queued up while the previous batch ran are still batched together, so
+    /// batches grow with load and an idle model answers at once.
     pub max_wait: Duration,
     /// Calls queued per model before new ones are refused as overloaded.
     pub queue: usize,
@@ -33,7 +35,7 @@ impl Default for InferenceConfig {
             manifest: PathBuf::from("models.toml"),
             intra_threads: 2,
             max_batch: 32,
-            max_wait: Duration::from_millis(2),
+            max_wait: Duration::ZERO,
             queue: 1024,
         }
     }
