@@ -9,7 +9,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use ort::environment::Environment;
@@ -208,12 +208,7 @@ impl Worker {
                         if left.is_zero() {
                             None
                         } else {
-                            match queue.recv_timeout(left) {
-                                Ok(job) => Some(job),
-                                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                                    None
-                                }
-                            }
+                            queue.recv_timeout(left).ok()
                         }
                     }
                 };
