@@ -12,6 +12,8 @@ use crate::app::{Application, MarketSource, open_store};
 use crate::auth::Authenticator;
 use crate::config::{Config, Role};
 use crate::telemetry;
+use finpulse_inference::classifier::read_labelled_csv;
+use finpulse_inference::{Classifier, Inference, InferenceConfig, InferenceMetrics, TrainConfig};
 
 /// finpulse: a real-time AI push platform for fintech apps.
 ///
@@ -53,6 +55,12 @@ pub enum Command {
         #[arg(long)]
         ttl: Option<u64>,
     },
+    /// Train a model from labelled data.
+    Train {
+        /// What to train.
+        #[command(subcommand)]
+        what: TrainCommand,
+    },
     /// Serve the platform fed from a CSV of ticks instead of the simulator.
     Replay {
         /// CSV with a header: ts,symbol,price[,size,bid,ask]; ts in RFC 3339 or epoch ms.
@@ -67,6 +75,79 @@ pub enum Command {
         #[arg(long, env = "FINPULSE_LISTEN")]
         listen: Option<std::net::SocketAddr>,
     },
+}
+
+/// What `finpulse train` trains.
+#[derive(Debug, Subcommand)]
+pub enum TrainCommand {
+    /// A text classifier: a softmax head on sentence embeddings, evaluated on a held-out split.
+    Classifier {
+        /// CSV with a header and `text` and `label` columns.
+        #[arg(long)]
+        data: PathBuf,
+        /// Where to write the trained classifier (JSON).
+        #[arg(long)]
+        out: PathBuf,
+        /// Share of each label held out for evaluation (0 to 0.5).
+        #[arg(long, default_value_t = 0.25)]
+        holdout: f32,
+        /// Passes over the training set.
+        #[arg(long, default_value_t = 300)]
+        epochs: usize,
+        /// Seed of the train/held-out split.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+}
+
+/// Trains, evaluates and saves a classifier; prints the held-out report.
+async fn train_classifier(
+    config: &Config,
+    data: &std::path::Path,
+    out: &std::path::Path,
+    train: TrainConfig,
+) -> anyhow::Result<()> {
+    let examples = read_labelled_csv(data)?;
+    let inference_config = InferenceConfig {
+        manifest: config.inference.manifest.clone(),
+        intra_threads: config.inference.intra_threads,
+        max_batch: config.inference.max_batch,
+        ..InferenceConfig::default()
+    };
+    let inference = tokio::task::spawn_blocking(move || {
+        Inference::load(&inference_config, &InferenceMetrics::unregistered())
+    })
+    .await
+    .context("model loading panicked")??;
+    let embedder = inference.embedder(None)?;
+    println!(
+        "training on {} examples with {} embeddings",
+        examples.len(),
+        embedder.info().name
+    );
+    let classifier = Classifier::train(&embedder, &examples, &train).await?;
+    let report = &classifier.report;
+    println!(
+        "held out {} of {}: accuracy {:.3} (majority baseline {:.3}), macro-F1 {:.3}",
+        report.held_out,
+        report.trained_on + report.held_out,
+        report.accuracy,
+        report.majority_baseline,
+        report.macro_f1
+    );
+    println!(
+        "{:<24} {:>9} {:>9} {:>9} {:>8}",
+        "label", "precision", "recall", "f1", "support"
+    );
+    for (label, score) in &report.per_label {
+        println!(
+            "{label:<24} {:>9.3} {:>9.3} {:>9.3} {:>8}",
+            score.precision, score.recall, score.f1, score.support
+        );
+    }
+    classifier.save(out)?;
+    println!("saved to {}", out.display());
+    Ok(())
 }
 
 /// Entry point of the binary.
@@ -129,6 +210,24 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             open_store(&config).await?;
             println!("migrations applied to {}", config.database_url());
             Ok(())
+        }
+        Command::Train {
+            what:
+                TrainCommand::Classifier {
+                    data,
+                    out,
+                    holdout,
+                    epochs,
+                    seed,
+                },
+        } => {
+            let train = TrainConfig {
+                holdout,
+                epochs,
+                seed,
+                ..TrainConfig::default()
+            };
+            train_classifier(&config, &data, &out, train).await
         }
         Command::Token { user, ttl } => {
             if user.trim().is_empty() {

@@ -110,3 +110,41 @@ fn replay_loads_a_csv_and_reports_bad_rows() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"));
 }
+
+#[test]
+fn train_classifier_reports_held_out_accuracy_and_saves_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tickets.json");
+    let data = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../inference/tests/fixtures/support_tickets.csv"
+    );
+    let output = finpulse(dir.path())
+        .args(["train", "classifier", "--data", data, "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("accuracy"), "{stdout}");
+    assert!(stdout.contains("majority baseline 0.250"), "{stdout}");
+    assert!(stdout.contains("card_payment"), "{stdout}");
+    assert!(out.is_file());
+
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "words,category\nhello,greeting\n").unwrap();
+    let output = finpulse(dir.path())
+        .args(["train", "classifier", "--data"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(dir.path().join("x.json"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("`text` and `label`"), "{stderr}");
+}

@@ -10,10 +10,12 @@
 //!   batch, truncated to the model's `max_length`), then mean-pooled over the attention mask and
 //!   L2-normalised.
 //! - On top: [`language::detect`], [`summarize::summarize`] (extractive: embedding centrality
-//!   with MMR) and [`VectorIndex`] (exact cosine nearest neighbours).
+//!   with MMR), [`VectorIndex`] (exact cosine nearest neighbours) and [`Classifier`] (a softmax
+//!   head trained on embeddings from a labelled CSV, with confidences).
 //!
 //! This crate does no IO beyond reading model files and depends on no other workspace crate.
 
+pub mod classifier;
 mod embedder;
 mod error;
 pub mod index;
@@ -23,6 +25,7 @@ mod metrics;
 mod runtime;
 pub mod summarize;
 
+pub use classifier::{Classifier, TrainConfig};
 pub use embedder::Embedder;
 pub use error::InferenceError;
 pub use index::VectorIndex;

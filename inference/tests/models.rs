@@ -244,3 +244,45 @@ fn missing_or_altered_files_are_clear_errors() {
     assert!(matches!(error, InferenceError::Checksum { .. }), "{error}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_classifier_trained_on_tickets_in_four_languages_beats_the_majority_baseline() {
+    use finpulse_inference::classifier::read_labelled_csv;
+    use finpulse_inference::{Classifier, TrainConfig};
+    let (inference, _) = load(default_config());
+    let embedder = inference.embedder(None).unwrap();
+    let examples = read_labelled_csv(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/support_tickets.csv"),
+    )
+    .unwrap();
+    assert_eq!(examples.len(), 56);
+    let classifier = Classifier::train(&embedder, &examples, &TrainConfig::default())
+        .await
+        .unwrap();
+    let report = &classifier.report;
+    assert_eq!(report.trained_on + report.held_out, 56);
+    assert!(report.held_out >= 12, "{report:?}");
+    eprintln!("{report:?}");
+    assert!(
+        report.accuracy >= report.majority_baseline + 0.4,
+        "accuracy {} against a baseline of {}: {report:?}",
+        report.accuracy,
+        report.majority_baseline
+    );
+    assert!(report.macro_f1 >= 0.6, "{report:?}");
+
+    // Saved and loaded, it answers the same, with a confidence callers can act on.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tickets.json");
+    classifier.save(&path).unwrap();
+    let loaded = Classifier::load(&path).unwrap();
+    let text = "Someone used my credit card for a purchase I never made";
+    let a = classifier.classify(&embedder, text).await.unwrap();
+    let b = loaded.classify(&embedder, text).await.unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a.label, "card_payment", "{a:?}");
+    assert!(a.confidence > 0.5, "{a:?}");
+    assert_eq!(a.scores.len(), 4);
+    std::fs::write(&path, "{\"not\": \"a classifier\"}").unwrap();
+    assert!(Classifier::load(&path).is_err());
+}

@@ -1,0 +1,477 @@
+//! A text classifier: a linear softmax head trained on sentence embeddings.
+//!
+//! Training is multinomial logistic regression with L2 regularisation, full-batch, with Adam;
+//! deterministic for a seed. The labelled set is split (stratified, seeded) into training and
+//! held-out parts; the report gives held-out accuracy, macro-F1 and the majority-class baseline.
+//! A prediction carries the softmax probability of every label, so callers can abstain below a
+//! confidence they choose. A saved classifier names the embedding model it was trained on and
+//! refuses to load against another.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Embedder, InferenceError};
+
+/// Training settings.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    /// Share of each label held out for evaluation (0 to 0.5).
+    pub holdout: f32,
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Adam step size.
+    pub learning_rate: f32,
+    /// L2 penalty on the weights.
+    pub l2: f32,
+    /// Seed of the split.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            holdout: 0.25,
+            epochs: 300,
+            learning_rate: 0.05,
+            l2: 1e-4,
+            seed: 42,
+        }
+    }
+}
+
+/// A trained classifier.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Classifier {
+    /// Embedding model it was trained on.
+    pub embedding_model: String,
+    /// Vector length.
+    pub dimension: usize,
+    /// The labels, in weight-row order.
+    pub labels: Vec<String>,
+    /// `labels × dimension`, row-major.
+    weights: Vec<f32>,
+    bias: Vec<f32>,
+    /// How it did on the held-out part when trained.
+    pub report: Report,
+}
+
+/// Held-out evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Examples trained on.
+    pub trained_on: usize,
+    /// Examples held out.
+    pub held_out: usize,
+    /// Share of held-out examples classified right.
+    pub accuracy: f32,
+    /// Mean of the per-label F1 scores.
+    pub macro_f1: f32,
+    /// Accuracy of always answering the most common training label.
+    pub majority_baseline: f32,
+    /// Per label: precision, recall, F1, support.
+    pub per_label: BTreeMap<String, LabelScore>,
+}
+
+/// Scores of one label.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelScore {
+    /// Precision.
+    pub precision: f32,
+    /// Recall.
+    pub recall: f32,
+    /// F1.
+    pub f1: f32,
+    /// Held-out examples of the label.
+    pub support: usize,
+}
+
+/// One prediction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// The most probable label.
+    pub label: String,
+    /// Its probability.
+    pub confidence: f32,
+    /// Every label with its probability, most probable first.
+    pub scores: Vec<(String, f32)>,
+}
+
+/// Reads `text,label` rows (with a header) from a CSV file.
+pub fn read_labelled_csv(path: &Path) -> Result<Vec<(String, String)>, InferenceError> {
+    let bad = |reason: String| InferenceError::BadInput(format!("{}: {reason}", path.display()));
+    let mut reader = csv::Reader::from_path(path).map_err(|e| bad(e.to_string()))?;
+    let headers = reader.headers().map_err(|e| bad(e.to_string()))?.clone();
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name))
+    };
+    let (Some(text), Some(label)) = (column("text"), column("label")) else {
+        return Err(bad("needs a header with `text` and `label` columns".into()));
+    };
+    let mut rows = Vec::new();
+    for (line, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| bad(format!("line {}: {e}", line + 2)))?;
+        let (Some(t), Some(l)) = (record.get(text), record.get(label)) else {
+            return Err(bad(format!("line {}: missing a column", line + 2)));
+        };
+        if t.trim().is_empty() || l.trim().is_empty() {
+            return Err(bad(format!("line {}: empty text or label", line + 2)));
+        }
+        rows.push((t.trim().to_owned(), l.trim().to_owned()));
+    }
+    Ok(rows)
+}
+
+/// A small deterministic generator for the split (SplitMix64).
+fn shuffle<T>(items: &mut [T], seed: u64) {
+    let mut state = seed;
+    let mut next = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    for i in (1..items.len()).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        items.swap(i, j);
+    }
+}
+
+fn softmax(logits: &mut [f32]) {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for l in logits.iter_mut() {
+        *l = (*l - max).exp();
+        sum += *l;
+    }
+    for l in logits.iter_mut() {
+        *l /= sum;
+    }
+}
+
+impl Classifier {
+    /// Embeds `examples` with `embedder`, trains on a stratified split and evaluates on the rest.
+    pub async fn train(
+        embedder: &Embedder,
+        examples: &[(String, String)],
+        config: &TrainConfig,
+    ) -> Result<Self, InferenceError> {
+        if !(0.0..=0.5).contains(&config.holdout) {
+            return Err(InferenceError::BadInput(
+                "holdout must be between 0 and 0.5".into(),
+            ));
+        }
+        let mut by_label: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, (_, label)) in examples.iter().enumerate() {
+            by_label.entry(label.as_str()).or_default().push(i);
+        }
+        if by_label.len() < 2 {
+            return Err(InferenceError::BadInput(
+                "training needs at least two labels".into(),
+            ));
+        }
+        let labels: Vec<String> = by_label.keys().map(|l| (*l).to_owned()).collect();
+        let (mut train, mut test) = (Vec::new(), Vec::new());
+        for (k, indices) in by_label.values().enumerate() {
+            let mut indices = indices.clone();
+            shuffle(&mut indices, config.seed.wrapping_add(k as u64));
+            let held = ((indices.len() as f32 * config.holdout).round() as usize)
+                .min(indices.len().saturating_sub(1));
+            test.extend_from_slice(&indices[..held]);
+            train.extend_from_slice(&indices[held..]);
+        }
+        let texts: Vec<String> = examples.iter().map(|(t, _)| t.clone()).collect();
+        let vectors = embedder.embed(texts).await?;
+        let label_of = |i: usize| {
+            labels
+                .iter()
+                .position(|l| *l == examples[i].1)
+                .expect("every label was collected")
+        };
+        let dimension = embedder.info().dimension;
+        let mut classifier = Self {
+            embedding_model: embedder.info().name.clone(),
+            dimension,
+            labels: labels.clone(),
+            weights: vec![0.0; labels.len() * dimension],
+            bias: vec![0.0; labels.len()],
+            report: Report {
+                trained_on: train.len(),
+                held_out: test.len(),
+                accuracy: 0.0,
+                macro_f1: 0.0,
+                majority_baseline: 0.0,
+                per_label: BTreeMap::new(),
+            },
+        };
+        let train_set: Vec<(&[f32], usize)> = train
+            .iter()
+            .map(|&i| (vectors[i].as_slice(), label_of(i)))
+            .collect();
+        classifier.fit(&train_set, config);
+        let test_set: Vec<(&[f32], usize)> = test
+            .iter()
+            .map(|&i| (vectors[i].as_slice(), label_of(i)))
+            .collect();
+        classifier.report = classifier.evaluate(&train_set, &test_set);
+        Ok(classifier)
+    }
+
+    fn logits(&self, vector: &[f32]) -> Vec<f32> {
+        self.weights
+            .chunks_exact(self.dimension)
+            .zip(&self.bias)
+            .map(|(row, b)| row.iter().zip(vector).map(|(w, x)| w * x).sum::<f32>() + b)
+            .collect()
+    }
+
+    /// Full-batch Adam on the cross-entropy with an L2 penalty.
+    fn fit(&mut self, train: &[(&[f32], usize)], config: &TrainConfig) {
+        let (classes, dimension) = (self.labels.len(), self.dimension);
+        let size = classes * dimension + classes;
+        let (mut m, mut v) = (vec![0.0f32; size], vec![0.0f32; size]);
+        let (beta1, beta2, epsilon) = (0.9f32, 0.999f32, 1e-8f32);
+        let n = train.len().max(1) as f32;
+        for epoch in 1..=config.epochs {
+            let mut gradient = vec![0.0f32; size];
+            for (x, y) in train {
+                let mut p = self.logits(x);
+                softmax(&mut p);
+                p[*y] -= 1.0;
+                for (c, error) in p.iter().enumerate() {
+                    let row = &mut gradient[c * dimension..(c + 1) * dimension];
+                    for (g, xi) in row.iter_mut().zip(x.iter()) {
+                        *g += error * xi / n;
+                    }
+                    gradient[classes * dimension + c] += error / n;
+                }
+            }
+            for (g, w) in gradient.iter_mut().zip(&self.weights) {
+                *g += config.l2 * w;
+            }
+            let (correction1, correction2) = (
+                1.0 - beta1.powi(epoch as i32),
+                1.0 - beta2.powi(epoch as i32),
+            );
+            for i in 0..size {
+                m[i] = beta1 * m[i] + (1.0 - beta1) * gradient[i];
+                v[i] = beta2 * v[i] + (1.0 - beta2) * gradient[i] * gradient[i];
+                let step = config.learning_rate * (m[i] / correction1)
+                    / ((v[i] / correction2).sqrt() + epsilon);
+                if i < classes * dimension {
+                    self.weights[i] -= step;
+                } else {
+                    self.bias[i - classes * dimension] -= step;
+                }
+            }
+        }
+    }
+
+    fn evaluate(&self, train: &[(&[f32], usize)], test: &[(&[f32], usize)]) -> Report {
+        let classes = self.labels.len();
+        let mut counts = vec![0usize; classes];
+        for (_, y) in train {
+            counts[*y] += 1;
+        }
+        let majority = counts
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, c)| **c)
+            .map_or(0, |(i, _)| i);
+        let (mut tp, mut fp, mut fn_, mut support) = (
+            vec![0usize; classes],
+            vec![0usize; classes],
+            vec![0usize; classes],
+            vec![0usize; classes],
+        );
+        let mut correct = 0;
+        let mut baseline = 0;
+        for (x, y) in test {
+            let predicted = self.predict_index(x);
+            support[*y] += 1;
+            if predicted == *y {
+                correct += 1;
+                tp[*y] += 1;
+            } else {
+                fp[predicted] += 1;
+                fn_[*y] += 1;
+            }
+            if majority == *y {
+                baseline += 1;
+            }
+        }
+        let share = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f32 / b as f32 };
+        let mut per_label = BTreeMap::new();
+        let mut f1_sum = 0.0;
+        for c in 0..classes {
+            let precision = share(tp[c], tp[c] + fp[c]);
+            let recall = share(tp[c], tp[c] + fn_[c]);
+            let f1 = if precision + recall > 0.0 {
+                2.0 * precision * recall / (precision + recall)
+            } else {
+                0.0
+            };
+            f1_sum += f1;
+            per_label.insert(
+                self.labels[c].clone(),
+                LabelScore {
+                    precision,
+                    recall,
+                    f1,
+                    support: support[c],
+                },
+            );
+        }
+        Report {
+            trained_on: train.len(),
+            held_out: test.len(),
+            accuracy: share(correct, test.len()),
+            macro_f1: f1_sum / classes as f32,
+            majority_baseline: share(baseline, test.len()),
+            per_label,
+        }
+    }
+
+    fn predict_index(&self, vector: &[f32]) -> usize {
+        let logits = self.logits(vector);
+        logits
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(i, _)| i)
+    }
+
+    /// The labels of an embedded text with their probabilities.
+    pub fn predict(&self, vector: &[f32]) -> Result<Prediction, InferenceError> {
+        if vector.len() != self.dimension {
+            return Err(InferenceError::BadInput(format!(
+                "a vector of {} for a classifier of {}",
+                vector.len(),
+                self.dimension
+            )));
+        }
+        let mut probabilities = self.logits(vector);
+        softmax(&mut probabilities);
+        let mut scores: Vec<(String, f32)> =
+            self.labels.iter().cloned().zip(probabilities).collect();
+        scores.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Ok(Prediction {
+            label: scores[0].0.clone(),
+            confidence: scores[0].1,
+            scores,
+        })
+    }
+
+    /// Embeds `text` and predicts its label.
+    pub async fn classify(
+        &self,
+        embedder: &Embedder,
+        text: &str,
+    ) -> Result<Prediction, InferenceError> {
+        self.check_embedder(embedder)?;
+        self.predict(&embedder.embed_one(text).await?)
+    }
+
+    fn check_embedder(&self, embedder: &Embedder) -> Result<(), InferenceError> {
+        if embedder.info().name != self.embedding_model
+            || embedder.info().dimension != self.dimension
+        {
+            return Err(InferenceError::BadInput(format!(
+                "this classifier was trained on embeddings of `{}` ({}), not `{}` ({})",
+                self.embedding_model,
+                self.dimension,
+                embedder.info().name,
+                embedder.info().dimension
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes the classifier as JSON.
+    pub fn save(&self, path: &Path) -> Result<(), InferenceError> {
+        let text = serde_json::to_string(self).expect("a classifier serialises");
+        std::fs::write(path, text).map_err(|e| {
+            InferenceError::BadInput(format!("failed to write {}: {e}", path.display()))
+        })
+    }
+
+    /// Reads a classifier saved with [`save`](Self::save), checking its shape.
+    pub fn load(path: &Path) -> Result<Self, InferenceError> {
+        let bad =
+            |reason: String| InferenceError::BadInput(format!("{}: {reason}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let classifier: Self = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        if classifier.labels.is_empty()
+            || classifier.weights.len() != classifier.labels.len() * classifier.dimension
+            || classifier.bias.len() != classifier.labels.len()
+        {
+            return Err(bad("weights do not fit the labels and dimension".into()));
+        }
+        Ok(classifier)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_regression_separates_separable_points() {
+        // Two labels on either side of a line in 2-d.
+        let points: Vec<(Vec<f32>, usize)> = (0..40)
+            .map(|i| {
+                let x = (i as f32 / 40.0) * 2.0 - 1.0;
+                let label = usize::from(x > 0.0);
+                (vec![x, 0.3], label)
+            })
+            .collect();
+        let mut classifier = Classifier {
+            embedding_model: "test".into(),
+            dimension: 2,
+            labels: vec!["neg".into(), "pos".into()],
+            weights: vec![0.0; 4],
+            bias: vec![0.0; 2],
+            report: Report {
+                trained_on: 0,
+                held_out: 0,
+                accuracy: 0.0,
+                macro_f1: 0.0,
+                majority_baseline: 0.0,
+                per_label: BTreeMap::new(),
+            },
+        };
+        let set: Vec<(&[f32], usize)> = points.iter().map(|(x, y)| (x.as_slice(), *y)).collect();
+        classifier.fit(
+            &set,
+            &TrainConfig {
+                epochs: 500,
+                ..TrainConfig::default()
+            },
+        );
+        let report = classifier.evaluate(&set, &set);
+        assert!(report.accuracy >= 0.95, "{report:?}");
+        let sure = classifier.predict(&[0.9, 0.3]).unwrap();
+        assert_eq!(sure.label, "pos");
+        assert!(sure.confidence > 0.9);
+        let unsure = classifier.predict(&[0.0, 0.3]).unwrap();
+        assert!(unsure.confidence < 0.7, "near the line: {unsure:?}");
+        assert!(classifier.predict(&[1.0]).is_err());
+    }
+
+    #[test]
+    fn the_split_is_a_seeded_permutation() {
+        let mut a: Vec<u32> = (0..20).collect();
+        let mut b = a.clone();
+        shuffle(&mut a, 7);
+        shuffle(&mut b, 7);
+        assert_eq!(a, b);
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..20).collect::<Vec<_>>());
+        assert_ne!(a, (0..20).collect::<Vec<_>>());
+    }
+}
