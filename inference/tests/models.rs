@@ -204,11 +204,9 @@ fn temp_manifest(name: &str, body: &str) -> (PathBuf, PathBuf) {
     (dir, path)
 }
 
-#[test]
-fn missing_or_altered_files_are_clear_errors() {
-    let real = std::fs::read_to_string(manifest()).unwrap();
-    // The same manifest in an empty folder: nothing is there.
-    let (dir, path) = temp_manifest("missing", &real);
+/// Loads a manifest with `body`, written in a folder of its own, expecting it to fail.
+fn load_error(name: &str, body: &str) -> InferenceError {
+    let (dir, path) = temp_manifest(name, body);
     let error = Inference::load(
         &InferenceConfig {
             manifest: path,
@@ -216,10 +214,18 @@ fn missing_or_altered_files_are_clear_errors() {
         },
         &InferenceMetrics::unregistered(),
     )
-    .unwrap_err();
+    .expect_err("the manifest does not load");
+    std::fs::remove_dir_all(&dir).unwrap();
+    error
+}
+
+#[test]
+fn missing_or_altered_files_are_clear_errors() {
+    let real = std::fs::read_to_string(manifest()).unwrap();
+    // The same manifest in an empty folder: nothing is there.
+    let error = load_error("missing", &real);
     assert!(matches!(error, InferenceError::Missing { .. }), "{error}");
     assert!(error.to_string().contains("setup-models"), "{error}");
-    std::fs::remove_dir_all(&dir).unwrap();
 
     // The real files, but a model checksum that does not match.
     let models_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
@@ -232,17 +238,8 @@ fn missing_or_altered_files_are_clear_errors() {
             "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
             &"0".repeat(64),
         );
-    let (dir, path) = temp_manifest("altered", &altered);
-    let error = Inference::load(
-        &InferenceConfig {
-            manifest: path,
-            ..InferenceConfig::default()
-        },
-        &InferenceMetrics::unregistered(),
-    )
-    .unwrap_err();
+    let error = load_error("altered", &altered);
     assert!(matches!(error, InferenceError::Checksum { .. }), "{error}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]
