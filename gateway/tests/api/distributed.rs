@@ -355,9 +355,10 @@ fn expected_insights(ticks: &[Tick]) -> HashMap<String, (String, Value)> {
 }
 
 #[tokio::test]
-async fn a_worker_dying_mid_stream_loses_no_insight_and_its_successor_continues_its_state() {
+async fn two_gateways_two_workers_one_dies_mid_stream_and_no_insight_is_lost() {
     let cluster = Cluster::new().await;
     let gateway = cluster.spawn(Role::Gateway).await;
+    let gateway_b = cluster.spawn(Role::Gateway).await;
     let mut doomed = cluster.spawn(Role::Worker).await;
     let survivor = cluster.spawn(Role::Worker).await;
 
@@ -370,17 +371,19 @@ async fn a_worker_dying_mid_stream_loses_no_insight_and_its_successor_continues_
     let expected = expected_insights(&ticks);
     assert!(expected.len() > 300, "the series raises plenty of insights");
 
-    let mut ws = gateway.ws(TRANSPORT).await;
-    ws.init(None).await;
-    ws.subscribe(
-        "i",
-        r#"subscription($symbols: [String!]) { insights(symbols: $symbols) { id message indicators } }"#,
-        json!({"symbols": symbols}),
-    )
-    .await;
+    let (mut ws, mut ws_b) = (gateway.ws(TRANSPORT).await, gateway_b.ws(TRANSPORT).await);
+    for ws in [&mut ws, &mut ws_b] {
+        ws.init(None).await;
+        ws.subscribe(
+            "i",
+            r#"subscription($symbols: [String!]) { insights(symbols: $symbols) { id message indicators } }"#,
+            json!({"symbols": symbols}),
+        )
+        .await;
+    }
     for symbol in symbols {
         cluster
-            .wait_for_redis_subscribers(&format!("insights.{symbol}"), 1)
+            .wait_for_redis_subscribers(&format!("insights.{symbol}"), 2)
             .await;
     }
 
@@ -395,26 +398,10 @@ async fn a_worker_dying_mid_stream_loses_no_insight_and_its_successor_continues_
             )
             .await;
     }
-    let mut seen: HashMap<String, (String, Value)> = HashMap::new();
-    let mut duplicates = 0;
-    let mut receive = async |ws: &mut crate::helpers::Ws, want: usize| {
-        while seen.len() < want {
-            let message = ws.recv().await;
-            assert_eq!(message["type"], "next", "{message}");
-            let insight = &message["payload"]["data"]["insights"];
-            let id = insight["id"].as_str().expect("an insight id").to_owned();
-            let body = (
-                insight["message"].as_str().expect("a message").to_owned(),
-                insight["indicators"].clone(),
-            );
-            if let Some(before) = seen.insert(id, body.clone()) {
-                // A redelivery: same id, same content, dropped by the client.
-                assert_eq!(before, body);
-                duplicates += 1;
-            }
-        }
-    };
-    receive(&mut ws, 20).await;
+    let mut clients = [InsightClient::new(ws), InsightClient::new(ws_b)];
+    for client in &mut clients {
+        client.receive(20).await;
+    }
     // Both workers committed the first half, so the second half starts where they left off
     // rather than from the start of the log (which would rebuild any state from scratch).
     survivor.handle.wait_until_drained().await;
@@ -424,10 +411,49 @@ async fn a_worker_dying_mid_stream_loses_no_insight_and_its_successor_continues_
     drop(doomed);
     cluster.produce(&ticks[half..]).await;
 
-    receive(&mut ws, expected.len()).await;
-    assert_eq!(seen.len(), expected.len());
-    for (id, body) in &expected {
-        assert_eq!(seen.get(id), Some(body), "insight {id}");
+    // Clients of both gateways see every insight, as one process would have computed it.
+    for client in &mut clients {
+        client.receive(expected.len()).await;
+        assert_eq!(client.seen.len(), expected.len());
+        for (id, body) in &expected {
+            assert_eq!(client.seen.get(id), Some(body), "insight {id}");
+        }
+        eprintln!("{} redelivered insights dropped by id", client.duplicates);
     }
-    eprintln!("{duplicates} redelivered insights dropped by id");
+}
+
+/// A client of an `insights` subscription that drops redeliveries by id.
+struct InsightClient {
+    ws: crate::helpers::Ws,
+    seen: HashMap<String, (String, Value)>,
+    duplicates: usize,
+}
+
+impl InsightClient {
+    fn new(ws: crate::helpers::Ws) -> Self {
+        Self {
+            ws,
+            seen: HashMap::new(),
+            duplicates: 0,
+        }
+    }
+
+    /// Reads until `want` distinct insights arrived.
+    async fn receive(&mut self, want: usize) {
+        while self.seen.len() < want {
+            let message = self.ws.recv().await;
+            assert_eq!(message["type"], "next", "{message}");
+            let insight = &message["payload"]["data"]["insights"];
+            let id = insight["id"].as_str().expect("an insight id").to_owned();
+            let body = (
+                insight["message"].as_str().expect("a message").to_owned(),
+                insight["indicators"].clone(),
+            );
+            if let Some(before) = self.seen.insert(id, body.clone()) {
+                // A redelivery: same id, same content, dropped by the client.
+                assert_eq!(before, body);
+                self.duplicates += 1;
+            }
+        }
+    }
 }
