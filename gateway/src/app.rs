@@ -13,9 +13,13 @@ use anyhow::Context;
 use axum::Router;
 use axum::routing::get;
 use axum::serve::ListenerExt;
+use finpulse_graph::ai::AiContext;
 use finpulse_graph::{FinpulseSchema, GraphContext};
-use finpulse_inference::{Inference, InferenceConfig, InferenceMetrics};
+use finpulse_inference::{Inference, InferenceConfig, InferenceMetrics, Manifest, ModelInfo};
 use finpulse_store::{CacheConfig, CachedStore, SqlStore, Store};
+use finpulse_streams::inference::{
+    INFERENCE_GROUP, INFERENCE_REQUESTS_TOPIC, InferenceProcessor, RemoteEmbeddings,
+};
 use finpulse_streams::log::{KafkaConfig, KafkaLog, MemoryLogConfig, Namespaced};
 use finpulse_streams::market::replay::{ReplayProgress, ReplaySummary, replay_csv};
 use finpulse_streams::market::simulator::Simulator;
@@ -244,6 +248,29 @@ async fn load_models(config: &Config, metrics: &GatewayMetrics) -> anyhow::Resul
     Ok(inference)
 }
 
+/// The AI context of a gateway whose models run on the inference workers: metadata from the
+/// manifest (no model files needed here), embeddings through the log.
+fn remote_models(
+    config: &Config,
+    log: Arc<dyn EventLog>,
+    fanout: Arc<dyn FanOut>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<AiContext> {
+    let manifest = Manifest::load(&config.inference.manifest)?;
+    let models: Vec<ModelInfo> = manifest.models.iter().map(ModelInfo::from).collect();
+    let first = models
+        .first()
+        .cloned()
+        .context("the model manifest lists no model")?;
+    let timeout = std::time::Duration::from_secs_f64(config.inference.timeout_secs);
+    let embeddings = RemoteEmbeddings::start(log, fanout, first, timeout, shutdown);
+    info!("models: on the inference workers");
+    Ok(AiContext {
+        embeddings: Arc::new(embeddings),
+        models,
+    })
+}
+
 /// The configured fan-out: Redis pub/sub when `redis_url` is set, in-process otherwise.
 async fn open_fanout(
     config: &Config,
@@ -408,8 +435,31 @@ impl Application {
             store: store.clone(),
             fanout: fanout.clone(),
         });
-        if config.role.serves_clients() && config.inference.enabled {
-            schema = schema.data(load_models(&config, &metrics).await?);
+        let settings = &config.inference;
+        // Models run where requests are answered: in the gateway, or on the workers when remote.
+        let runs_models = settings.enabled
+            && if settings.remote {
+                config.role.runs_processors()
+            } else {
+                config.role.serves_clients()
+            };
+        let models = match runs_models {
+            true => Some(load_models(&config, &metrics).await?),
+            false => None,
+        };
+        if settings.enabled && settings.remote {
+            log.ensure_topic(INFERENCE_REQUESTS_TOPIC, config.log.partitions)
+                .await?;
+        }
+        if config.role.serves_clients() && settings.enabled {
+            let ai = match &models {
+                Some(models) if !settings.remote => AiContext {
+                    embeddings: Arc::new(models.embedder(None)?),
+                    models: models.models(),
+                },
+                _ => remote_models(&config, log.clone(), fanout.clone(), shutdown.clone())?,
+            };
+            schema = schema.data(ai);
         }
         let schema = schema.finish();
 
@@ -430,6 +480,19 @@ impl Application {
             .await?;
         } else {
             info!("role gateway: processors and market sources run in the workers");
+        }
+        if let (Some(models), true) = (models, settings.remote) {
+            let consumer = log
+                .consumer(INFERENCE_REQUESTS_TOPIC, INFERENCE_GROUP)
+                .await?;
+            let processor = InferenceProcessor::new(models, fanout.clone(), stream_metrics.clone());
+            let token = shutdown.clone();
+            tasks.spawn(async move {
+                processor
+                    .run(consumer, token)
+                    .await
+                    .context("inference worker failed")
+            });
         }
 
         let listener =

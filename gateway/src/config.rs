@@ -116,6 +116,11 @@ pub struct InferenceSettings {
     pub max_wait_ms: f64,
     /// Requests queued per model before new ones are refused.
     pub queue: usize,
+    /// Run the models on the workers, not in the gateways: gateways put requests on the log
+    /// (`inference.requests`), workers answer through the fan-out.
+    pub remote: bool,
+    /// Seconds a gateway waits for a remote answer before UNAVAILABLE.
+    pub timeout_secs: f64,
 }
 
 impl Default for InferenceSettings {
@@ -127,6 +132,8 @@ impl Default for InferenceSettings {
             max_batch: 32,
             max_wait_ms: 0.0,
             queue: 1024,
+            remote: false,
+            timeout_secs: 10.0,
         }
     }
 }
@@ -323,6 +330,8 @@ impl Config {
             || self.inference.queue < 1
         {
             Some("inference.max_wait_ms must be 0 to 1000, max_batch and queue at least 1")
+        } else if self.inference.timeout_secs <= 0.0 {
+            Some("inference.timeout_secs must be positive")
         } else if self.fanout.capacity < 1 {
             Some("fanout.capacity must be at least 1")
         } else if self.websocket.outbound_queue < 1 {

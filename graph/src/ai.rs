@@ -2,7 +2,9 @@
 
 use async_graphql::{Context, Object, SimpleObject};
 use finpulse_inference::summarize::{Length, summarize};
-use finpulse_inference::{Inference, InferenceError};
+use std::sync::Arc;
+
+use finpulse_inference::{Embeddings, InferenceError, ModelInfo};
 use tracing::instrument;
 
 use crate::error::{ApiError, ApiResult};
@@ -64,8 +66,18 @@ fn text_arg(text: &str) -> Result<&str, ApiError> {
     Ok(text)
 }
 
-fn inference<'a>(ctx: &'a Context<'_>) -> Result<&'a Inference, ApiError> {
-    ctx.data_opt::<Inference>().ok_or_else(|| {
+/// What the AI queries reach: the embedding model (here or on inference workers) and the
+/// models' metadata. Absent from the schema's data when inference is off.
+#[derive(Clone)]
+pub struct AiContext {
+    /// The embedding model.
+    pub embeddings: Arc<dyn Embeddings>,
+    /// Every model, for `models`.
+    pub models: Vec<ModelInfo>,
+}
+
+fn ai<'a>(ctx: &'a Context<'_>) -> Result<&'a AiContext, ApiError> {
+    ctx.data_opt::<AiContext>().ok_or_else(|| {
         ApiError::Unavailable("models are not loaded on this server (inference.enabled)".into())
     })
 }
@@ -99,8 +111,8 @@ impl AiQuery {
                 .into());
             }
         };
-        let embedder = inference(ctx)?.embedder(None).map_err(ApiError::from)?;
-        Ok(summarize(&embedder, text, length)
+        let embeddings = ai(ctx)?.embeddings.clone();
+        Ok(summarize(embeddings.as_ref(), text, length)
             .await
             .map_err(ApiError::from)?)
     }
@@ -119,20 +131,20 @@ impl AiQuery {
 
     /// The models this server runs.
     async fn models(&self, ctx: &Context<'_>) -> ApiResult<Vec<Model>> {
-        let Some(inference) = ctx.data_opt::<Inference>() else {
+        let Some(ai) = ctx.data_opt::<AiContext>() else {
             return Ok(Vec::new());
         };
-        Ok(inference
-            .models()
-            .into_iter()
+        Ok(ai
+            .models
+            .iter()
             .map(|m| Model {
-                name: m.name,
-                version: m.version,
-                task: m.task,
+                name: m.name.clone(),
+                version: m.version.clone(),
+                task: m.task.clone(),
                 dimension: i32::try_from(m.dimension).unwrap_or(i32::MAX),
                 max_length: i32::try_from(m.max_length).unwrap_or(i32::MAX),
-                license: m.license,
-                description: m.description,
+                license: m.license.clone(),
+                description: m.description.clone(),
             })
             .collect())
     }

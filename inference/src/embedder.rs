@@ -111,15 +111,7 @@ impl Embedder {
                 ..TruncationParams::default()
             }))
             .map_err(|e| load_error(e.to_string()))?;
-        let info = Arc::new(ModelInfo {
-            name: spec.name.clone(),
-            version: spec.version.clone(),
-            task: spec.task.clone(),
-            dimension: spec.dimension,
-            max_length: spec.max_length,
-            license: spec.license.clone(),
-            description: spec.description.clone(),
-        });
+        let info = Arc::new(ModelInfo::from(&spec));
         let (queue, receiver) = std::sync::mpsc::sync_channel(settings.queue);
         let worker = Worker {
             session,
@@ -180,6 +172,28 @@ impl Embedder {
         vectors
             .pop()
             .ok_or_else(|| InferenceError::Closed(self.info.name.clone()))
+    }
+}
+
+/// Something that turns texts into vectors: a model in this process ([`Embedder`]) or one
+/// served by inference workers elsewhere.
+#[async_trait::async_trait]
+pub trait Embeddings: Send + Sync + 'static {
+    /// What the model is.
+    fn info(&self) -> &ModelInfo;
+
+    /// One unit vector per text, in order.
+    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, InferenceError>;
+}
+
+#[async_trait::async_trait]
+impl Embeddings for Embedder {
+    fn info(&self) -> &ModelInfo {
+        Embedder::info(self)
+    }
+
+    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, InferenceError> {
+        Embedder::embed(self, texts).await
     }
 }
 

@@ -62,6 +62,9 @@ pub enum InferenceError {
     /// The model's queue is full: the caller should back off.
     #[error("model `{0}` is overloaded")]
     Overloaded(String),
+    /// No answer in time (a remote inference worker did not reply).
+    #[error("model `{0}` did not answer in time")]
+    Timeout(String),
     /// The model's worker stopped.
     #[error("model `{0}` is shut down")]
     Closed(String),

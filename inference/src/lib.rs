@@ -26,7 +26,7 @@ mod runtime;
 pub mod summarize;
 
 pub use classifier::{Classifier, TrainConfig};
-pub use embedder::Embedder;
+pub use embedder::{Embedder, Embeddings};
 pub use error::InferenceError;
 pub use index::VectorIndex;
 pub use manifest::{Manifest, ModelSpec, Pooling};

@@ -9,7 +9,7 @@ use ort::environment::Environment;
 use tracing::info;
 
 use crate::embedder::{BatchSettings, Embedder};
-use crate::manifest::{Manifest, verify};
+use crate::manifest::{Manifest, ModelSpec, verify};
 use crate::{InferenceError, InferenceMetrics};
 
 /// How models are run.
@@ -58,6 +58,20 @@ pub struct ModelInfo {
     pub license: String,
     /// For people.
     pub description: String,
+}
+
+impl From<&ModelSpec> for ModelInfo {
+    fn from(spec: &ModelSpec) -> Self {
+        Self {
+            name: spec.name.clone(),
+            version: spec.version.clone(),
+            task: spec.task.clone(),
+            dimension: spec.dimension,
+            max_length: spec.max_length,
+            license: spec.license.clone(),
+            description: spec.description.clone(),
+        }
+    }
 }
 
 /// The loaded models.

@@ -5,7 +5,7 @@
 //! centrality is the cosine similarity to the document's mean embedding and redundancy the
 //! highest similarity to a sentence already picked. The picks are returned in document order.
 
-use crate::{Embedder, InferenceError};
+use crate::{Embeddings, InferenceError};
 
 /// How long a summary is.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -160,7 +160,7 @@ pub fn select(vectors: &[Vec<f32>], count: usize, lambda: f32) -> Vec<usize> {
 
 /// The summary of `text`: sentences of it, in order.
 pub async fn summarize(
-    embedder: &Embedder,
+    embedder: &dyn Embeddings,
     text: &str,
     length: Length,
 ) -> Result<Vec<String>, InferenceError> {

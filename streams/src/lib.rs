@@ -22,6 +22,7 @@ pub mod error;
 pub mod events;
 pub mod fanout;
 pub mod indicators;
+pub mod inference;
 pub mod insights;
 pub mod log;
 pub mod market;

@@ -403,7 +403,7 @@ impl MarketProcessor {
     }
 }
 
-fn last_per_partition(records: &[Record]) -> Vec<&Record> {
+pub(crate) fn last_per_partition(records: &[Record]) -> Vec<&Record> {
     let mut last: HashMap<i32, &Record> = HashMap::new();
     for record in records {
         last.insert(record.partition, record);

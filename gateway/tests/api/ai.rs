@@ -91,3 +91,24 @@ async fn without_models_summaries_are_unavailable_and_the_rest_works() {
     assert_eq!(body["data"]["detectLanguage"]["code"], "en", "{body}");
     assert_eq!(body["data"]["models"], json!([]), "{body}");
 }
+
+#[tokio::test]
+async fn remote_inference_in_one_process_goes_through_the_log_and_answers_the_same() {
+    let local = spawn_app_with(|c| c.inference.enabled = true).await;
+    let remote = spawn_app_with(|c| {
+        c.inference.enabled = true;
+        c.inference.remote = true;
+    })
+    .await;
+    let query = "query($t: String!) { summarize(text: $t, sentences: 2) models { name } }";
+    let (_, expected) = local.graphql(query, json!({"t": NEWS}), None).await;
+    let (_, body) = remote.graphql(query, json!({"t": NEWS}), None).await;
+    assert_eq!(body, expected);
+    assert_eq!(
+        remote
+            .metric(r#"finpulse_processor_events_total{topic="inference.requests"}"#)
+            .await,
+        1.0,
+        "the request went through the log"
+    );
+}

@@ -138,6 +138,52 @@ impl Cluster {
     }
 }
 
+#[tokio::test]
+async fn gateways_without_models_get_summaries_from_inference_workers() {
+    let cluster = Cluster::new().await;
+    let worker = cluster
+        .spawn_with(Role::Worker, |c| {
+            c.inference.enabled = true;
+            c.inference.remote = true;
+        })
+        .await;
+    let gateway = cluster
+        .spawn_with(Role::Gateway, |c| {
+            c.inference.enabled = true;
+            c.inference.remote = true;
+        })
+        .await;
+    let text = "The central bank held rates. Inflation eased a little. A cat slept on a warm roof. \
+                Markets expect cuts next year.";
+    let (status, body) = gateway
+        .graphql(
+            "query($t: String!) { summarize(text: $t, sentences: 2) models { name dimension } }",
+            json!({"t": text}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let summary = body["data"]["summarize"].as_array().expect("a summary");
+    assert_eq!(summary.len(), 2, "{body}");
+    assert_eq!(
+        body["data"]["models"],
+        json!([{"name": "minilm-l6-v2", "dimension": 384}])
+    );
+    // The worker ran the model; the gateway loaded none.
+    assert!(
+        worker
+            .metric(r#"finpulse_inference_requests_total{model="minilm-l6-v2"}"#)
+            .await
+            >= 1.0
+    );
+    assert_eq!(
+        gateway
+            .metric(r#"finpulse_inference_requests_total{model="minilm-l6-v2"}"#)
+            .await,
+        0.0
+    );
+}
+
 /// A Redis user of one test's own, so cutting its connections touches nothing else running.
 struct RedisUser {
     name: String,

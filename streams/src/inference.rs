@@ -1,0 +1,275 @@
+//! Inference as a service of the spine: gateways put embedding requests on the log, inference
+//! workers (a consumer group) run the model and answer through the fan-out, so inference scales
+//! out separately from the gateways and a request waits in Kafka, not in a gateway, while every
+//! worker is busy.
+//!
+//! A request names the fan-out channel of the replica that sent it; the reply goes there and is
+//! matched to its caller by request id. A request whose caller stopped waiting is answered into
+//! the void at no harm. Requests are processed at least once; a redelivered one is simply
+//! computed again (embedding is a pure function).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use finpulse_inference::{Embeddings, Inference, InferenceError, ModelInfo};
+use futures::StreamExt;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::envelope::{Envelope, EventPayload};
+use crate::fanout::FanOutItem;
+use crate::log::Consumer;
+use crate::processor::last_per_partition;
+use crate::{EventLog, FanOut, StreamError, StreamMetrics};
+
+/// Log topic of embedding requests.
+pub const INFERENCE_REQUESTS_TOPIC: &str = "inference.requests";
+/// Consumer group of the inference workers.
+pub const INFERENCE_GROUP: &str = "inference";
+
+/// Most requests a worker takes in one poll (their texts are micro-batched together).
+const BATCH: usize = 64;
+
+/// An embedding request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbedRequest {
+    /// Matches the reply to its caller.
+    pub id: String,
+    /// The model, or the workers' default.
+    pub model: Option<String>,
+    /// The texts.
+    pub texts: Vec<String>,
+    /// Fan-out channel of the replica waiting for the answer.
+    pub reply_to: String,
+}
+
+impl EventPayload for EmbedRequest {
+    const TYPE: &'static str = "inference.embed";
+    const VERSION: u16 = 1;
+
+    fn key(&self) -> &str {
+        &self.id
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.texts.is_empty() {
+            return Err("no texts".into());
+        }
+        if self.reply_to.is_empty() {
+            return Err("no reply channel".into());
+        }
+        Ok(())
+    }
+}
+
+/// The answer to an [`EmbedRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbedReply {
+    /// The request's id.
+    pub id: String,
+    /// The vectors, when it worked.
+    pub vectors: Option<Vec<Vec<f32>>>,
+    /// Why not, when it did not.
+    pub error: Option<String>,
+}
+
+type Waiting = Arc<Mutex<HashMap<String, oneshot::Sender<EmbedReply>>>>;
+
+/// [`Embeddings`] served by inference workers through the log and the fan-out.
+pub struct RemoteEmbeddings {
+    log: Arc<dyn EventLog>,
+    info: ModelInfo,
+    reply_to: String,
+    waiting: Waiting,
+    timeout: Duration,
+}
+
+impl RemoteEmbeddings {
+    /// Listens for replies on a channel of this replica's own until `shutdown`.
+    pub fn start(
+        log: Arc<dyn EventLog>,
+        fanout: Arc<dyn FanOut>,
+        info: ModelInfo,
+        timeout: Duration,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let reply_to = format!("inference.reply.{}", uuid::Uuid::new_v4().simple());
+        let waiting: Waiting = Arc::default();
+        let mut replies = fanout.subscribe(&reply_to);
+        let routes = waiting.clone();
+        tokio::spawn(async move {
+            loop {
+                let item = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    item = replies.next() => item,
+                };
+                match item {
+                    Some(FanOutItem::Message(bytes)) => {
+                        match serde_json::from_slice::<EmbedReply>(&bytes) {
+                            Ok(reply) => {
+                                if let Some(caller) = routes.lock().remove(&reply.id) {
+                                    // A caller that gave up no longer listens.
+                                    let _ = caller.send(reply);
+                                }
+                            }
+                            Err(e) => warn!(error = %e, "undecodable inference reply"),
+                        }
+                    }
+                    // Replies lost while the fan-out was away: their callers time out.
+                    Some(FanOutItem::Lagged(_)) => warn!("inference replies may have been lost"),
+                    None => return,
+                }
+            }
+        });
+        Self {
+            log,
+            info,
+            reply_to,
+            waiting,
+            timeout,
+        }
+    }
+
+    /// The fan-out channel replies to this replica arrive on.
+    pub fn reply_channel(&self) -> &str {
+        &self.reply_to
+    }
+}
+
+#[async_trait]
+impl Embeddings for RemoteEmbeddings {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, InferenceError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let name = self.info.name.clone();
+        let request = EmbedRequest {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            model: Some(name.clone()),
+            texts,
+            reply_to: self.reply_to.clone(),
+        };
+        let payload = Envelope::wrap(&request)
+            .and_then(|e| e.to_bytes())
+            .map_err(|e| InferenceError::BadInput(e.to_string()))?;
+        let (sender, answer) = oneshot::channel();
+        self.waiting.lock().insert(request.id.clone(), sender);
+        let sent = self
+            .log
+            .append(INFERENCE_REQUESTS_TOPIC, &request.id, Bytes::from(payload))
+            .await;
+        if let Err(e) = sent {
+            self.waiting.lock().remove(&request.id);
+            return Err(InferenceError::Run {
+                model: name,
+                reason: format!("failed to queue the request: {e}"),
+            });
+        }
+        let reply = match tokio::time::timeout(self.timeout, answer).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => return Err(InferenceError::Closed(name)),
+            Err(_) => {
+                self.waiting.lock().remove(&request.id);
+                return Err(InferenceError::Timeout(name));
+            }
+        };
+        match (reply.vectors, reply.error) {
+            (Some(vectors), _) => Ok(vectors),
+            (None, error) => Err(InferenceError::Run {
+                model: name,
+                reason: error.unwrap_or_else(|| "no vectors".into()),
+            }),
+        }
+    }
+}
+
+/// Runs embedding requests from the log on this process's models.
+pub struct InferenceProcessor {
+    inference: Inference,
+    fanout: Arc<dyn FanOut>,
+    metrics: StreamMetrics,
+}
+
+impl InferenceProcessor {
+    /// A processor answering with `inference` through `fanout`.
+    pub fn new(inference: Inference, fanout: Arc<dyn FanOut>, metrics: StreamMetrics) -> Self {
+        Self {
+            inference,
+            fanout,
+            metrics,
+        }
+    }
+
+    /// Serves requests until `shutdown`, finishing the batch in hand.
+    pub async fn run(
+        self,
+        mut consumer: Box<dyn Consumer>,
+        shutdown: CancellationToken,
+    ) -> Result<(), StreamError> {
+        info!(group = INFERENCE_GROUP, "inference worker started");
+        loop {
+            let records = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                polled = consumer.poll(BATCH) => polled?,
+            };
+            // Every request of the poll at once: the model's micro-batcher groups their texts.
+            let this = &self;
+            let answers = records.iter().map(|record| async move {
+                this.metrics
+                    .processed
+                    .with_label_values(&[&record.topic])
+                    .inc();
+                let request = match Envelope::from_bytes(&record.payload)
+                    .and_then(|e| e.decode::<EmbedRequest>())
+                {
+                    Ok(request) => request,
+                    Err(reason) => {
+                        // Nobody can be answered without a readable request: count and go on.
+                        warn!(topic = %record.topic, offset = record.offset, %reason, "skipping undecodable inference request");
+                        this.metrics
+                            .parked
+                            .with_label_values(&[&record.topic, "undecodable"])
+                            .inc();
+                        return;
+                    }
+                };
+                let vectors = match this.inference.embedder(request.model.as_deref()) {
+                    Ok(embedder) => embedder.embed(request.texts).await,
+                    Err(e) => Err(e),
+                };
+                let reply = match vectors {
+                    Ok(vectors) => EmbedReply {
+                        id: request.id,
+                        vectors: Some(vectors),
+                        error: None,
+                    },
+                    Err(e) => EmbedReply {
+                        id: request.id,
+                        vectors: None,
+                        error: Some(e.to_string()),
+                    },
+                };
+                let body = Bytes::from(serde_json::to_vec(&reply).expect("a reply serialises"));
+                if let Err(e) = this.fanout.publish(&request.reply_to, body).await {
+                    warn!(error = %e, "failed to publish an inference reply");
+                }
+            });
+            futures::future::join_all(answers).await;
+            for last in last_per_partition(&records) {
+                consumer.commit(last).await?;
+            }
+        }
+        info!("inference worker stopped");
+        Ok(())
+    }
+}
