@@ -27,6 +27,7 @@ fn kafka() -> Box<dyn EventLog> {
             brokers,
             session_timeout_ms: 3_000,
             heartbeat_interval_ms: 500,
+            max_poll_interval_ms: 10_000,
             ..KafkaConfig::default()
         })
         .expect("kafka client"),

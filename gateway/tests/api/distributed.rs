@@ -62,6 +62,8 @@ impl Cluster {
             c.kafka_brokers = Some(brokers);
             c.kafka.session_timeout_ms = 3_000;
             c.kafka.heartbeat_interval_ms = 500;
+            c.kafka.max_poll_interval_ms = 10_000;
+            c.kafka.max_poll_interval_ms = 10_000;
             c.log.partitions = 4;
             c.log.namespace = Some(namespace);
             c.redis_url = Some(redis_url);

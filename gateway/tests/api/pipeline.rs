@@ -522,6 +522,7 @@ async fn on_kafka_ticks_flow_to_subscribers_and_poison_is_parked() {
         c.kafka_brokers = Some(brokers);
         c.kafka.session_timeout_ms = 3_000;
         c.kafka.heartbeat_interval_ms = 500;
+        c.kafka.max_poll_interval_ms = 10_000;
         c.log.partitions = 3;
         c.log.namespace = Some(namespace);
     })

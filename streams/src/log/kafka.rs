@@ -44,6 +44,10 @@ pub struct KafkaConfig {
     pub heartbeat_interval_ms: u32,
     /// Replication factor of topics this process creates.
     pub replication: i32,
+    /// Longest gap between polls before a member counts as stuck (`max.poll.interval.ms`); also
+    /// how long a rebalance waits for members that have not rejoined, so it bounds how long a
+    /// member that left uncleanly can hold up its group.
+    pub max_poll_interval_ms: u32,
 }
 
 impl Default for KafkaConfig {
@@ -54,6 +58,7 @@ impl Default for KafkaConfig {
             session_timeout_ms: 6_000,
             heartbeat_interval_ms: 1_000,
             replication: 1,
+            max_poll_interval_ms: 300_000,
         }
     }
 }
@@ -121,6 +126,10 @@ impl KafkaLog {
             .set(
                 "heartbeat.interval.ms",
                 self.config.heartbeat_interval_ms.to_string(),
+            )
+            .set(
+                "max.poll.interval.ms",
+                self.config.max_poll_interval_ms.to_string(),
             );
         config
     }
