@@ -45,6 +45,9 @@ impl From<finpulse_store::Quote> for Quote {
 /// A trade print, as pushed to `ticks` subscribers.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct Tick {
+    /// Id of the trade event: the same if the event is delivered again after a failure, so a
+    /// client can drop the repeat.
+    pub id: Option<String>,
     /// Ticker symbol.
     pub symbol: String,
     /// Trade price.
@@ -64,6 +67,7 @@ pub struct Tick {
 impl From<events::Published<events::Tick>> for Tick {
     fn from(p: events::Published<events::Tick>) -> Self {
         Self {
+            id: p.event_id,
             symbol: p.body.symbol,
             price: p.body.price,
             size: p.body.size,

@@ -103,6 +103,10 @@ impl EventPayload for Tick {
 pub struct Published<T> {
     /// When the processor published it.
     pub published_at: DateTime<Utc>,
+    /// Id of the event it came from (a tick's envelope id): the same when a redelivered event
+    /// is published again, so clients can drop the repeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
     /// The message.
     pub body: T,
 }

@@ -61,14 +61,20 @@ pub struct MarketProcessor {
 /// What one batch produced for the fan-out.
 #[derive(Debug, Default)]
 struct Outgoing {
-    ticks: Vec<Tick>,
+    /// With the id of the event each came in.
+    ticks: Vec<(String, Tick)>,
     candles: HashMap<(String, i64), Candle>,
     insights: Vec<finpulse_store::Insight>,
 }
 
 fn encode<T: Serialize>(body: &T) -> Bytes {
+    encode_event(body, None)
+}
+
+fn encode_event<T: Serialize>(body: &T, event_id: Option<String>) -> Bytes {
     let message = Published {
         published_at: Utc::now(),
+        event_id,
         body,
     };
     Bytes::from(serde_json::to_vec(&message).expect("market types serialise"))
@@ -167,7 +173,7 @@ impl MarketProcessor {
         records: &[Record],
         shutdown: &CancellationToken,
     ) -> Result<(), StreamError> {
-        let mut ticks: Vec<(&Record, Tick)> = Vec::with_capacity(records.len());
+        let mut ticks: Vec<(&Record, String, Tick)> = Vec::with_capacity(records.len());
         for record in records {
             let handled = self.handled.entry(record.partition).or_insert(-1);
             if record.offset <= *handled {
@@ -178,13 +184,15 @@ impl MarketProcessor {
                 .processed
                 .with_label_values(&[&record.topic])
                 .inc();
-            match Envelope::from_bytes(&record.payload).and_then(|e| e.decode::<Tick>()) {
-                Ok(tick) => ticks.push((record, tick)),
+            match Envelope::from_bytes(&record.payload)
+                .and_then(|e| e.decode::<Tick>().map(|tick| (e.id, tick)))
+            {
+                Ok((id, tick)) => ticks.push((record, id.to_string(), tick)),
                 Err(reason) => self.park(record, &reason).await,
             }
         }
         if self.shares_state {
-            let symbols: HashSet<&str> = ticks.iter().map(|(_, t)| t.symbol.as_str()).collect();
+            let symbols: HashSet<&str> = ticks.iter().map(|(_, _, t)| t.symbol.as_str()).collect();
             let symbols: Vec<String> = symbols.into_iter().map(str::to_owned).collect();
             self.catch_up(&symbols, shutdown).await?;
         }
@@ -193,7 +201,7 @@ impl MarketProcessor {
         let mut outgoing = Outgoing::default();
         let mut write = MarketWrite::default();
         let mut touched: HashSet<String> = HashSet::new();
-        for (record, tick) in ticks {
+        for (record, event_id, tick) in ticks {
             let position = (record.partition, record.offset);
             if let Some(&(partition, offset)) = self.applied.get(&tick.symbol)
                 && partition == record.partition
@@ -221,7 +229,7 @@ impl MarketProcessor {
                     candle,
                 );
                 outgoing.insights.extend(insights);
-                outgoing.ticks.push(tick);
+                outgoing.ticks.push((event_id, tick));
             }
         }
         write.quotes = quotes.into_values().collect();
@@ -321,8 +329,12 @@ impl MarketProcessor {
     /// missed messages when their replica reconnects. A log append that fails does stop it, as
     /// the insight stream is the log's to keep.
     async fn publish(&self, outgoing: Outgoing) -> Result<(), StreamError> {
-        for tick in &outgoing.ticks {
-            self.send(&tick_channel(&tick.symbol), encode(tick)).await;
+        for (event_id, tick) in &outgoing.ticks {
+            self.send(
+                &tick_channel(&tick.symbol),
+                encode_event(tick, Some(event_id.clone())),
+            )
+            .await;
         }
         self.metrics
             .published

@@ -583,3 +583,31 @@ async fn on_kafka_ticks_flow_to_subscribers_and_poison_is_parked() {
         b"\x00 not an event"
     );
 }
+
+#[tokio::test]
+async fn a_pushed_tick_carries_the_id_of_its_event_so_repeats_can_be_dropped() {
+    let app = spawn_app().await;
+    let mut ws = app.ws(TRANSPORT).await;
+    ws.init(None).await;
+    ws.subscribe(
+        "t",
+        r#"subscription { ticks(symbols: ["IBM"]) { id price } }"#,
+        json!({}),
+    )
+    .await;
+    app.wait_for_subscribers("ticks.IBM", 1).await;
+    let envelope = finpulse_streams::Envelope::wrap(&tick("IBM", 0, 150.0, 1.0)).unwrap();
+    // The same event twice, as a redelivery after a crash would bring it.
+    for _ in 0..2 {
+        app.handle
+            .log()
+            .append(TICKS_TOPIC, "IBM", envelope.to_bytes().unwrap().into())
+            .await
+            .unwrap();
+    }
+    let first = ws.recv().await;
+    assert_eq!(
+        first["payload"]["data"]["ticks"],
+        json!({"id": envelope.id.to_string(), "price": 150.0})
+    );
+}
