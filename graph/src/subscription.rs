@@ -1,6 +1,7 @@
 //! Live streams: each subscription is the fan-out channels it needs, decoded and filtered.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::{Context, ErrorExtensions, Result, Subscription};
 use futures::stream::{self, BoxStream};
@@ -48,6 +49,13 @@ fn decode<T: DeserializeOwned>(channel_kind: &str, bytes: &[u8]) -> Option<Publi
             None
         }
     }
+}
+
+/// The watched set; a poisoned lock (a panic elsewhere) still holds a usable set.
+fn lock(watched: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    watched
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// `missed` is 0 when the number is unknown: the replica lost its fan-out connection for a
@@ -186,29 +194,43 @@ impl SubscriptionRoot {
             .map_err(ApiError::from)?
             .into_iter()
             .collect();
-        let kinds = kinds_filter(kinds);
+        let kinds = Arc::new(kinds_filter(kinds));
+        let watched = Arc::new(Mutex::new(watched));
+        let store = graph.store.clone();
         Ok(stream::select(changes, insights)
-            .scan(watched, move |watched, event| {
-                let out = match event {
-                    WatchlistEvent::Changed(FanOutItem::Message(bytes)) => {
-                        if let Ok(list) = serde_json::from_slice::<Vec<String>>(&bytes) {
-                            *watched = list.into_iter().collect();
+            .then(move |event| {
+                let (watched, kinds, store, user) =
+                    (watched.clone(), kinds.clone(), store.clone(), user.clone());
+                async move {
+                    match event {
+                        WatchlistEvent::Changed(FanOutItem::Message(bytes)) => {
+                            if let Ok(list) = serde_json::from_slice::<Vec<String>>(&bytes) {
+                                *lock(&watched) = list.into_iter().collect();
+                            }
+                            None
                         }
-                        None
+                        WatchlistEvent::Changed(FanOutItem::Lagged(_)) => {
+                            // A change may have been missed: read the list again.
+                            match store.watchlist(&user).await {
+                                Ok(list) => *lock(&watched) = list.into_iter().collect(),
+                                Err(e) => warn!(error = %e, "failed to re-read a watchlist"),
+                            }
+                            None
+                        }
+                        WatchlistEvent::Insight(FanOutItem::Message(bytes)) => {
+                            decode::<finpulse_store::Insight>("insight", &bytes)
+                                .filter(|p| lock(&watched).contains(&p.body.symbol))
+                                .and_then(|p| Insight::from_store(p.body, Some(p.published_at)))
+                                .filter(|i| {
+                                    kinds.as_ref().as_ref().is_none_or(|k| k.contains(&i.kind))
+                                })
+                                .map(Ok)
+                        }
+                        WatchlistEvent::Insight(FanOutItem::Lagged(missed)) => {
+                            Some(Err(lagged_error(missed, "insights")))
+                        }
                     }
-                    WatchlistEvent::Changed(FanOutItem::Lagged(_)) => None,
-                    WatchlistEvent::Insight(FanOutItem::Message(bytes)) => {
-                        decode::<finpulse_store::Insight>("insight", &bytes)
-                            .filter(|p| watched.contains(&p.body.symbol))
-                            .and_then(|p| Insight::from_store(p.body, Some(p.published_at)))
-                            .filter(|i| kinds.as_ref().is_none_or(|k| k.contains(&i.kind)))
-                            .map(Ok)
-                    }
-                    WatchlistEvent::Insight(FanOutItem::Lagged(missed)) => {
-                        Some(Err(lagged_error(missed, "insights")))
-                    }
-                };
-                future::ready(Some(out))
+                }
             })
             .filter_map(future::ready))
     }
