@@ -16,6 +16,10 @@ pub enum Length {
     Ratio(f32),
 }
 
+/// Most sentences a document may have: each is embedded, and one request must not hold the
+/// model for long.
+pub const MAX_SENTENCES: usize = 512;
+
 /// Weight of centrality against redundancy in MMR. At 0.6 a second sentence saying what a
 /// chosen one says loses to a less central one that adds something, while an off-topic outlier
 /// still loses to both (at 0.5 and below, outliers start to win on being different).
@@ -165,6 +169,12 @@ pub async fn summarize(
     length: Length,
 ) -> Result<Vec<String>, InferenceError> {
     let sentences = split_sentences(text);
+    if sentences.len() > MAX_SENTENCES {
+        return Err(InferenceError::BadInput(format!(
+            "the text has {} sentences; at most {MAX_SENTENCES} can be summarised",
+            sentences.len()
+        )));
+    }
     let count = match length {
         Length::Sentences(n) => n,
         Length::Ratio(r) if r > 0.0 && r <= 1.0 => {

@@ -33,6 +33,9 @@ pub const INFERENCE_REQUESTS_TOPIC: &str = "inference.requests";
 /// Consumer group of the inference workers.
 pub const INFERENCE_GROUP: &str = "inference";
 
+/// Every reply channel starts with this.
+pub const REPLY_CHANNEL_PREFIX: &str = "inference.reply.";
+
 /// Most requests a worker takes in one poll (their texts are micro-batched together).
 const BATCH: usize = 64;
 
@@ -61,8 +64,12 @@ impl EventPayload for EmbedRequest {
         if self.texts.is_empty() {
             return Err("no texts".into());
         }
-        if self.reply_to.is_empty() {
-            return Err("no reply channel".into());
+        // Replies go only to reply channels: a request must not be able to make a worker
+        // publish into market channels.
+        if !self.reply_to.starts_with(REPLY_CHANNEL_PREFIX) {
+            return Err(format!(
+                "reply channel must start with {REPLY_CHANNEL_PREFIX}"
+            ));
         }
         Ok(())
     }
@@ -99,7 +106,7 @@ impl RemoteEmbeddings {
         timeout: Duration,
         shutdown: CancellationToken,
     ) -> Self {
-        let reply_to = format!("inference.reply.{}", uuid::Uuid::new_v4().simple());
+        let reply_to = format!("{REPLY_CHANNEL_PREFIX}{}", uuid::Uuid::new_v4().simple());
         let waiting: Waiting = Arc::default();
         let mut replies = fanout.subscribe(&reply_to);
         let routes = waiting.clone();
@@ -271,5 +278,28 @@ impl InferenceProcessor {
         }
         info!("inference worker stopped");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_may_only_reply_to_reply_channels() {
+        let request = |reply_to: &str| EmbedRequest {
+            id: "1".into(),
+            model: None,
+            texts: vec!["hello".into()],
+            reply_to: reply_to.into(),
+        };
+        assert!(request("inference.reply.abc").validate().is_ok());
+        assert!(request("insights.all").validate().is_err());
+        assert!(request("").validate().is_err());
+        let empty = EmbedRequest {
+            texts: Vec::new(),
+            ..request("inference.reply.abc")
+        };
+        assert!(empty.validate().is_err());
     }
 }

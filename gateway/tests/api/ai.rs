@@ -112,3 +112,25 @@ async fn remote_inference_in_one_process_goes_through_the_log_and_answers_the_sa
         "the request went through the log"
     );
 }
+
+#[tokio::test]
+async fn a_text_of_too_many_sentences_is_refused_before_any_model_work() {
+    let app = spawn_app_with(|c| c.inference.enabled = true).await;
+    let text = "Short one. ".repeat(600);
+    let (_, body) = app
+        .graphql(
+            "query($t: String!) { summarize(text: $t) }",
+            json!({"t": text}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+    assert_eq!(
+        app.metric(r#"finpulse_inference_requests_total{model="minilm-l6-v2"}"#)
+            .await,
+        0.0
+    );
+}
