@@ -10,6 +10,7 @@ mod error;
 mod mutation;
 mod principal;
 mod query;
+mod recovery;
 mod subscription;
 mod types;
 

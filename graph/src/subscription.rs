@@ -14,6 +14,7 @@ use finpulse_streams::fanout::FanOutItem;
 
 use crate::error::{ApiError, ApiResult};
 use crate::query::symbol_arg;
+use crate::recovery::{self, Delivered};
 use crate::types::{Candle, Insight, InsightKind, Tick};
 use crate::{ALL_INSIGHTS_CHANNEL, GraphContext, Principal, watchlist_channel};
 
@@ -141,8 +142,10 @@ impl SubscriptionRoot {
     }
 
     /// Insights as they are found, for some symbols (all when omitted) and kinds (all when
-    /// omitted). Insights are never skipped silently: a subscription that fell behind receives
-    /// an error with code `LAGGED` saying how many it missed.
+    /// omitted), each once (a redelivered repeat is dropped by id). Insights are never skipped
+    /// silently: after a gap (the subscription fell behind, or this server lost the fan-out for
+    /// a while) the missed ones are replayed from the store; where that cannot be done the
+    /// subscription receives an error with code `LAGGED` saying how many it missed.
     async fn insights(
         &self,
         ctx: &Context<'_>,
@@ -157,16 +160,44 @@ impl SubscriptionRoot {
                 .collect(),
             None => vec![ALL_INSIGHTS_CHANNEL.to_owned()],
         };
-        let kinds = kinds_filter(kinds);
-        Ok(merged(graph, channels).filter_map(move |item| {
-            future::ready(match item {
-                FanOutItem::Message(bytes) => decode::<finpulse_store::Insight>("insight", &bytes)
-                    .and_then(|p| Insight::from_store(p.body, Some(p.published_at)))
-                    .filter(|i| kinds.as_ref().is_none_or(|k| k.contains(&i.kind)))
-                    .map(Ok),
-                FanOutItem::Lagged(missed) => Some(Err(lagged_error(missed, "insights"))),
+        let symbol_list: Vec<String> = match &channels[..] {
+            [only] if only == ALL_INSIGHTS_CHANNEL => Vec::new(),
+            _ => channels
+                .iter()
+                .filter_map(|c| c.strip_prefix("insights.").map(str::to_owned))
+                .collect(),
+        };
+        let kinds = Arc::new(kinds_filter(kinds));
+        let kind_list: Vec<String> = kinds
+            .iter()
+            .flatten()
+            .map(|k| k.as_str().to_owned())
+            .collect();
+        let (store, delivered) = (graph.store.clone(), Arc::new(Mutex::new(Delivered::new())));
+        Ok(merged(graph, channels)
+            .then(move |item| {
+                let (store, delivered, kinds) = (store.clone(), delivered.clone(), kinds.clone());
+                let (symbol_list, kind_list) = (symbol_list.clone(), kind_list.clone());
+                async move {
+                    let accept =
+                        |i: &Insight| kinds.as_ref().as_ref().is_none_or(|k| k.contains(&i.kind));
+                    match item {
+                        FanOutItem::Message(bytes) => {
+                            decode::<finpulse_store::Insight>("insight", &bytes)
+                                .and_then(|p| Insight::from_store(p.body, Some(p.published_at)))
+                                .filter(|i| accept(i) && recovery::lock(&delivered).admit(i))
+                                .map(|i| vec![Ok(i)])
+                                .unwrap_or_default()
+                        }
+                        FanOutItem::Lagged(missed) => {
+                            recovery::replay(&store, &delivered, &symbol_list, &kind_list, accept)
+                                .await
+                                .unwrap_or_else(|| vec![Err(lagged_error(missed, "insights"))])
+                        }
+                    }
+                }
             })
-        }))
+            .flat_map(stream::iter))
     }
 
     /// Insights of the symbols on the signed-in user's watchlist, following the list as it

@@ -249,6 +249,18 @@ impl<S: Store> Store for CachedStore<S> {
         Ok(insights)
     }
 
+    async fn insights_since(
+        &self,
+        symbols: &[String],
+        kinds: &[String],
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Insight>> {
+        self.inner
+            .insights_since(symbols, kinds, since, limit)
+            .await
+    }
+
     async fn watchlist(&self, user_id: &str) -> Result<Vec<String>> {
         self.inner.watchlist(user_id).await
     }

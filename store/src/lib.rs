@@ -79,6 +79,17 @@ pub trait Store: Send + Sync + 'static {
     /// The `last` most recent insights of `symbol`, newest first, optionally only `kinds`.
     async fn insights(&self, symbol: &str, kinds: &[String], last: u32) -> Result<Vec<Insight>>;
 
+    /// Insights at or after `since` (market time), oldest first, at most `limit`: of `symbols`
+    /// (all when empty) and `kinds` (all when empty). What a subscription that missed
+    /// messages reads to catch up.
+    async fn insights_since(
+        &self,
+        symbols: &[String],
+        kinds: &[String],
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Insight>>;
+
     /// The symbols on `user_id`'s watchlist, in the order they were added.
     async fn watchlist(&self, user_id: &str) -> Result<Vec<String>>;
 

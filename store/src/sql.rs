@@ -121,6 +121,29 @@ fn placeholders(first: usize, count: usize) -> String {
         .join(", ")
 }
 
+/// Insights out of `SELECT id, symbol, kind, severity, message, ts_ms, indicators` rows.
+fn insights_from(rows: Vec<AnyRow>) -> Result<Vec<Insight>> {
+    rows.into_iter()
+        .map(|row| {
+            let indicators: String = row.get("indicators");
+            Ok(Insight {
+                id: row.get("id"),
+                symbol: row.get("symbol"),
+                kind: row.get("kind"),
+                severity: row.get("severity"),
+                message: row.get("message"),
+                ts: from_ms(row.get("ts_ms")),
+                indicators: serde_json::from_str(&indicators).map_err(|source| {
+                    StoreError::Decode {
+                        what: "insight indicators",
+                        source,
+                    }
+                })?,
+            })
+        })
+        .collect()
+}
+
 /// Most keys bound in one `IN (…)` list.
 const KEYS_PER_QUERY: usize = 500;
 
@@ -380,26 +403,36 @@ impl Store for SqlStore {
         for kind in kinds {
             query = query.bind(kind);
         }
-        let rows = query.fetch_all(&self.pool).await?;
-        rows.into_iter()
-            .map(|row| {
-                let indicators: String = row.get("indicators");
-                Ok(Insight {
-                    id: row.get("id"),
-                    symbol: row.get("symbol"),
-                    kind: row.get("kind"),
-                    severity: row.get("severity"),
-                    message: row.get("message"),
-                    ts: from_ms(row.get("ts_ms")),
-                    indicators: serde_json::from_str(&indicators).map_err(|source| {
-                        StoreError::Decode {
-                            what: "insight indicators",
-                            source,
-                        }
-                    })?,
-                })
-            })
-            .collect()
+        insights_from(query.fetch_all(&self.pool).await?)
+    }
+
+    async fn insights_since(
+        &self,
+        symbols: &[String],
+        kinds: &[String],
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Insight>> {
+        let mut filters = String::new();
+        let mut next = 3;
+        for (column, values) in [("symbol", symbols), ("kind", kinds)] {
+            if !values.is_empty() {
+                filters.push_str(&format!(
+                    " AND {column} IN ({})",
+                    placeholders(next, values.len())
+                ));
+                next += values.len();
+            }
+        }
+        let sql = format!(
+            "SELECT id, symbol, kind, severity, message, ts_ms, indicators FROM insights
+             WHERE ts_ms >= $1{filters} ORDER BY ts_ms ASC, id ASC LIMIT $2"
+        );
+        let mut query = sqlx::query(&sql).bind(to_ms(since)).bind(i64::from(limit));
+        for value in symbols.iter().chain(kinds) {
+            query = query.bind(value);
+        }
+        insights_from(query.fetch_all(&self.pool).await?)
     }
 
     async fn watchlist(&self, user_id: &str) -> Result<Vec<String>> {

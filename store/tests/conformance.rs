@@ -174,6 +174,47 @@ async fn insights_are_idempotent_and_filtered(store: impl Store) {
     assert_eq!(rsi.len(), 1);
     assert_eq!(rsi[0].id, "c");
     assert_eq!(rsi[0].indicators["rsi14"], 71.5);
+
+    // Catching up: since a time, oldest first, by symbol and kind.
+    let mut other = insight("d", "RSI_OVERBOUGHT", 4);
+    other.symbol = "MSFT".into();
+    store
+        .record_market(&MarketWrite {
+            insights: vec![other],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let since = Utc.timestamp_millis_opt(2).unwrap();
+    let ids = |insights: Vec<Insight>| insights.into_iter().map(|i| i.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.insights_since(&[], &[], since, 10).await.unwrap()),
+        ["b", "c", "d"]
+    );
+    assert_eq!(
+        ids(store.insights_since(&[], &[], since, 2).await.unwrap()),
+        ["b", "c"]
+    );
+    let aapl = ["AAPL".to_string()];
+    let rsi_kind = ["RSI_OVERBOUGHT".to_string()];
+    assert_eq!(
+        ids(store.insights_since(&aapl, &[], since, 10).await.unwrap()),
+        ["b", "c"]
+    );
+    assert_eq!(
+        ids(store
+            .insights_since(&[], &rsi_kind, since, 10)
+            .await
+            .unwrap()),
+        ["c", "d"]
+    );
+    assert_eq!(
+        ids(store
+            .insights_since(&aapl, &rsi_kind, since, 10)
+            .await
+            .unwrap()),
+        ["c"]
+    );
 }
 
 async fn watchlists_are_per_user(store: impl Store) {
