@@ -36,6 +36,7 @@ use crate::auth::Authenticator;
 use crate::config::{Config, Role, WebSocketConfig};
 use crate::http;
 use crate::metrics::GatewayMetrics;
+use crate::operation::Preparer;
 use crate::ws::SocketContext;
 use crate::ws::shared::SharedSubscriptions;
 
@@ -80,6 +81,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Public subscriptions executed once for every socket that runs them.
     pub shared: SharedSubscriptions,
+    /// Checks every document against the query limits before it runs.
+    pub preparer: Preparer,
 }
 
 impl AppState {
@@ -92,6 +95,7 @@ impl AppState {
             config: self.websocket.clone(),
             shutdown: self.shutdown.clone(),
             shared: self.shared.clone(),
+            preparer: self.preparer.clone(),
         }
     }
 }
@@ -506,6 +510,7 @@ impl Application {
             log,
             fanout,
             websocket: config.websocket.clone(),
+            preparer: Preparer::new(config.graphql.clone()),
             shutdown,
         };
         Ok(Self {

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use finpulse_graph::limits::QueryLimits;
 use finpulse_streams::log::KafkaConfig;
 use finpulse_streams::market::simulator::SimulatorConfig;
 use secrecy::SecretString;
@@ -49,6 +50,9 @@ pub struct Config {
     pub auth: AuthConfig,
     /// WebSocket sessions.
     pub websocket: WebSocketConfig,
+    /// Limits of one GraphQL document (size, nesting, fragments, fields), checked before it is
+    /// parsed or run.
+    pub graphql: QueryLimits,
     /// The event log.
     pub log: LogConfig,
     /// The built-in market simulator.
@@ -274,6 +278,7 @@ impl Default for Config {
             log_format: LogFormat::Pretty,
             auth: AuthConfig::default(),
             websocket: WebSocketConfig::default(),
+            graphql: QueryLimits::default(),
             log: LogConfig::default(),
             simulator: SimulatorConfig::default(),
         }

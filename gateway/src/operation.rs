@@ -1,78 +1,72 @@
-//! What a GraphQL document asks for, found before it runs: HTTP needs to refuse mutations over
-//! GET, sockets need to know which subscriptions may be coalesced.
+//! The one way a GraphQL request from any transport becomes an executable request: the limits of
+//! [`finpulse_graph::limits`], run off the async workers with a deadline, so no document can
+//! hold a worker thread (and with it `/healthz` and the tick pipeline) for long.
 
-use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
-use async_graphql::parser::{Positioned, parse_query};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// The operation a request selects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OperationInfo {
-    /// Query, mutation or subscription.
-    pub kind: OperationType,
-    /// Names of the root fields (not aliases), in order.
-    pub root_fields: Vec<String>,
+use async_graphql::ServerError;
+use finpulse_graph::limits::{self, Prepared, QueryLimits, QueryRefused, RefusalKind};
+use serde_json::{Map, Value};
+use tokio::sync::Semaphore;
+
+pub use finpulse_graph::limits::OperationInfo;
+
+/// Runs [`limits::prepare`] on the blocking pool, a bounded number at a time.
+#[derive(Clone)]
+pub struct Preparer {
+    limits: Arc<QueryLimits>,
+    /// Preparations running at once; later ones wait (within their deadline) so a flood of
+    /// large documents cannot take every blocking thread.
+    permits: Arc<Semaphore>,
 }
 
-/// Why the operation could not be determined; the request is invalid either way and the schema
-/// would say the same thing with more detail, so callers usually let it run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OperationProblem {
-    /// The document does not parse.
-    Syntax(String),
-    /// No operation matches `operationName` (or several exist and none was named).
-    NotFound,
-}
-
-/// Parses `query` and picks the operation `operation_name` names.
-pub fn inspect(
-    query: &str,
-    operation_name: Option<&str>,
-) -> Result<OperationInfo, OperationProblem> {
-    let document = parse_query(query).map_err(|e| OperationProblem::Syntax(e.to_string()))?;
-    let operation = match (&document.operations, operation_name) {
-        // A single anonymous operation: async-graphql itself checks a name given with it.
-        (DocumentOperations::Single(op), _) => op,
-        (DocumentOperations::Multiple(ops), Some(name)) => {
-            ops.get(name).ok_or(OperationProblem::NotFound)?
+impl Preparer {
+    /// A preparer enforcing `limits`.
+    pub fn new(limits: QueryLimits) -> Self {
+        let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            limits: Arc::new(limits),
+            permits: Arc::new(Semaphore::new(parallel * 2)),
         }
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.values().next().expect("one operation")
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &QueryLimits {
+        &self.limits
+    }
+
+    /// Checks, parses and wraps one request, or says why not.
+    pub async fn prepare(
+        &self,
+        query: String,
+        operation_name: Option<String>,
+        variables: Option<Map<String, Value>>,
+    ) -> Result<Prepared, ServerError> {
+        let deadline = Duration::from_millis(self.limits.prepare_timeout_ms);
+        let limits = self.limits.clone();
+        let permits = self.permits.clone();
+        let work = async move {
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .map_err(|_| ServerError::new("server shutting down", None))?;
+            tokio::task::spawn_blocking(move || {
+                limits::prepare(query, operation_name, variables, &limits)
+            })
+            .await
+            .map_err(|_| ServerError::new("internal error", None))?
+        };
+        match tokio::time::timeout(deadline, work).await {
+            Ok(result) => result,
+            Err(_) => Err(QueryRefused::new(
+                RefusalKind::Timeout,
+                format!(
+                    "the query could not be checked within {} ms",
+                    self.limits.prepare_timeout_ms
+                ),
+            )
+            .into()),
         }
-        (DocumentOperations::Multiple(_), None) => return Err(OperationProblem::NotFound),
-    };
-    let operation = &operation.node;
-    let root_fields = operation
-        .selection_set
-        .node
-        .items
-        .iter()
-        .filter_map(|item: &Positioned<Selection>| match &item.node {
-            Selection::Field(field) => Some(field.node.name.node.to_string()),
-            _ => None,
-        })
-        .collect();
-    Ok(OperationInfo {
-        kind: operation.ty,
-        root_fields,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_the_named_operation_and_its_root_fields() {
-        let doc = "query A { symbols } mutation B { x: addToWatchlist(symbol: \"A\") }";
-        let b = inspect(doc, Some("B")).unwrap();
-        assert_eq!(b.kind, OperationType::Mutation);
-        assert_eq!(b.root_fields, vec!["addToWatchlist"]);
-        assert_eq!(inspect(doc, None), Err(OperationProblem::NotFound));
-        assert!(matches!(
-            inspect("{", None),
-            Err(OperationProblem::Syntax(_))
-        ));
-        let s = inspect("subscription { ticks(symbols: [\"A\"]) { price } }", None).unwrap();
-        assert_eq!(s.kind, OperationType::Subscription);
     }
 }

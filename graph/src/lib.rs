@@ -7,6 +7,7 @@
 
 pub mod ai;
 mod error;
+pub mod limits;
 mod mutation;
 mod principal;
 mod query;
@@ -31,8 +32,6 @@ pub use subscription::SubscriptionRoot;
 /// The executable schema.
 pub type FinpulseSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// Most nesting a query may have.
-pub const MAX_DEPTH: usize = 10;
 /// Most total field cost a query may have (each field costs 1, lists multiply by their limit).
 pub const MAX_COMPLEXITY: usize = 10_000;
 
@@ -51,7 +50,9 @@ pub fn schema_builder(
 ) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(QueryRoot::default(), MutationRoot, SubscriptionRoot)
         .data(context)
-        .limit_depth(MAX_DEPTH)
+        // Depth, size and fragment expansion are bounded by `limits::prepare` before a request
+        // gets here (async-graphql's own depth limit would count introspection and refuse
+        // GraphiQL's schema query).
         .limit_complexity(MAX_COMPLEXITY)
 }
 

@@ -12,8 +12,8 @@
 
 use std::collections::HashMap;
 
+use async_graphql::ServerError;
 use async_graphql::parser::types::OperationType;
-use async_graphql::{Request, Variables};
 use axum::body::Body;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Query, State};
@@ -23,7 +23,6 @@ use finpulse_graph::Principal;
 use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
-use crate::operation::{OperationProblem, inspect};
 use crate::ws;
 
 /// Largest request body accepted.
@@ -51,6 +50,21 @@ struct Params {
     query: String,
     operation_name: Option<String>,
     variables: Option<Map<String, Value>>,
+}
+
+/// A document refused before execution (a limit, a syntax error): 400 under
+/// `application/graphql-response+json`, 200 under `application/json`, without `data`.
+fn graphql_errors(media: MediaType, errors: Vec<ServerError>) -> Response {
+    let status = match media {
+        MediaType::GraphqlResponse => StatusCode::BAD_REQUEST,
+        MediaType::Json => StatusCode::OK,
+    };
+    let body = json!({ "errors": errors });
+    let mut response = (status, body.to_string()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, media.content_type());
+    response
 }
 
 fn request_error(media: MediaType, status: StatusCode, message: impl Into<String>) -> Response {
@@ -245,8 +259,16 @@ pub async fn graphql(State(app): State<AppState>, request: axum::extract::Reques
         Ok(params) => params,
         Err(message) => return request_error(media, StatusCode::BAD_REQUEST, message),
     };
-    match inspect(&params.query, params.operation_name.as_deref()) {
-        Ok(info) if info.kind == OperationType::Mutation && parts.method == Method::GET => {
+    let prepared = match app
+        .preparer
+        .prepare(params.query, params.operation_name, params.variables)
+        .await
+    {
+        Ok(prepared) => prepared,
+        Err(error) => return graphql_errors(media, vec![error]),
+    };
+    match &prepared.operation {
+        Some(info) if info.kind == OperationType::Mutation && parts.method == Method::GET => {
             let mut response =
                 request_error(media, StatusCode::METHOD_NOT_ALLOWED, "mutations need POST");
             response
@@ -254,7 +276,7 @@ pub async fn graphql(State(app): State<AppState>, request: axum::extract::Reques
                 .insert(header::ALLOW, HeaderValue::from_static("POST"));
             return response;
         }
-        Ok(info) if info.kind == OperationType::Subscription => {
+        Some(info) if info.kind == OperationType::Subscription => {
             let status = match media {
                 MediaType::GraphqlResponse => StatusCode::BAD_REQUEST,
                 MediaType::Json => StatusCode::OK,
@@ -265,15 +287,9 @@ pub async fn graphql(State(app): State<AppState>, request: axum::extract::Reques
                 "subscriptions are served over WebSocket at /graphql",
             );
         }
-        Ok(_) | Err(OperationProblem::NotFound) | Err(OperationProblem::Syntax(_)) => {}
+        _ => {}
     }
-    let mut request = Request::new(params.query).data(principal);
-    if let Some(name) = params.operation_name {
-        request = request.operation_name(name);
-    }
-    if let Some(variables) = params.variables {
-        request = request.variables(Variables::from_json(Value::Object(variables)));
-    }
+    let request = prepared.request.data(principal);
     let response = app.schema.execute(request).await;
     let failed_before_execution = !response.errors.is_empty()
         && response.data == async_graphql::Value::Null

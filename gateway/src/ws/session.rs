@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_graphql::Request;
 use async_graphql::parser::types::OperationType;
-use async_graphql::{Request, Variables};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use chrono::Utc;
 use finpulse_graph::{FinpulseSchema, Principal};
@@ -27,7 +27,7 @@ use super::shared::{
 use crate::auth::Authenticator;
 use crate::config::WebSocketConfig;
 use crate::metrics::GatewayMetrics;
-use crate::operation::inspect;
+use crate::operation::Preparer;
 
 /// Close codes this server uses.
 pub mod close {
@@ -64,6 +64,8 @@ pub struct SocketContext {
     pub shutdown: CancellationToken,
     /// Shared executions of public subscriptions.
     pub shared: SharedSubscriptions,
+    /// Checks documents against the query limits.
+    pub preparer: Preparer,
 }
 
 /// Root fields whose results are market snapshots: a newer one supersedes an older one.
@@ -323,39 +325,12 @@ impl Session {
             self.send(protocol::error(self.protocol, &id, &errors));
             return Control::Continue;
         }
-        let info = inspect(&payload.query, payload.operation_name.as_deref()).ok();
-        let is_subscription_of = |fields: &[&str]| {
-            info.as_ref().is_some_and(|info| {
-                info.kind == OperationType::Subscription
-                    && !info.root_fields.is_empty()
-                    && info
-                        .root_fields
-                        .iter()
-                        .all(|f| fields.contains(&f.as_str()))
-            })
-        };
-        let coalesce = is_subscription_of(COALESCABLE_FIELDS);
-        let shareable = is_subscription_of(PUBLIC_SUBSCRIPTION_FIELDS);
-        let key = shareable.then(|| {
-            ShareKey::new(
-                &payload.query,
-                payload.operation_name.as_deref(),
-                payload.variables.as_ref(),
-            )
-        });
-        let mut request = Request::new(payload.query).data(self.principal.clone());
-        if let Some(name) = payload.operation_name {
-            request = request.operation_name(name);
-        }
-        if let Some(variables) = payload.variables {
-            request = request.variables(Variables::from_json(Value::Object(variables)));
-        }
         self.next_operation += 1;
         let operation = Operation {
             id: id.clone(),
             generation: self.next_operation,
             protocol: self.protocol,
-            coalesce,
+            coalesce: false,
             outbox: self.outbox.clone(),
             metrics: self.context.metrics.clone(),
             sent_next: self
@@ -371,18 +346,21 @@ impl Session {
             operations: self.operations.clone(),
             doomed: self.doomed.clone(),
         };
-        let handle = match key {
-            Some(key) => OperationHandle::Shared(self.context.shared.join(key, request, operation)),
-            None => {
-                let task = tokio::spawn(run_operation(
-                    operation,
-                    self.context.schema.clone(),
-                    request,
-                ));
-                OperationHandle::Task(task.abort_handle())
-            }
-        };
-        operations.insert(id, (self.next_operation, handle));
+        // The id is taken at once (a duplicate is refused above), the document is checked off
+        // the reader loop: a `complete` meanwhile aborts the task.
+        let task = tokio::spawn(start_operation(
+            operation,
+            payload,
+            self.principal.clone(),
+            self.context.clone(),
+        ));
+        operations.insert(
+            id,
+            (
+                self.next_operation,
+                OperationHandle::Task(task.abort_handle()),
+            ),
+        );
         Control::Continue
     }
 
@@ -404,6 +382,68 @@ fn truncate(mut reason: String) -> String {
         reason.truncate(end);
     }
     reason
+}
+
+/// Checks the document against the query limits, then runs it: as a member of the shared
+/// execution when it is a public subscription, in this task otherwise.
+async fn start_operation(
+    mut op: Operation,
+    payload: OperationPayload,
+    principal: Principal,
+    context: SocketContext,
+) {
+    let key = ShareKey::new(
+        &payload.query,
+        payload.operation_name.as_deref(),
+        payload.variables.as_ref(),
+    );
+    let prepared = match context
+        .preparer
+        .prepare(payload.query, payload.operation_name, payload.variables)
+        .await
+    {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            let errors = serde_json::to_value([error]).unwrap_or(Value::Null);
+            push(
+                &op,
+                protocol::error(op.protocol, &op.id, &errors),
+                false,
+                None,
+            );
+            finish(&op, true);
+            return;
+        }
+    };
+    let is_subscription_of = |fields: &[&str]| {
+        prepared.operation.as_ref().is_some_and(|info| {
+            info.kind == OperationType::Subscription
+                && !info.root_fields.is_empty()
+                && info
+                    .root_fields
+                    .iter()
+                    .all(|f| fields.contains(&f.as_str()))
+        })
+    };
+    op.coalesce = is_subscription_of(COALESCABLE_FIELDS);
+    let shareable = is_subscription_of(PUBLIC_SUBSCRIPTION_FIELDS);
+    let request = prepared.request.data(principal);
+    if !shareable {
+        run_operation(op, context.schema, request).await;
+        return;
+    }
+    let operations = op.operations.clone();
+    let (id, generation) = (op.id.clone(), op.generation);
+    let membership = context.shared.join(key, request, op);
+    let mut operations = operations.lock();
+    // Still wanted (no `complete` came meanwhile): the membership replaces this task as what
+    // stops the operation. Otherwise dropping it leaves at once.
+    if let Some(entry) = operations.get_mut(&id).filter(|(g, _)| *g == generation) {
+        entry.1 = OperationHandle::Shared(membership);
+    } else {
+        drop(operations);
+        drop(membership);
+    }
 }
 
 /// Runs an operation for this socket alone (queries, mutations, per-user subscriptions).

@@ -4,5 +4,6 @@ mod ai;
 mod distributed;
 mod helpers;
 mod http;
+mod limits;
 mod pipeline;
 mod websocket;
