@@ -287,6 +287,7 @@ async fn open_fanout(
                     url: url.clone(),
                     channel_prefix: config.fanout.channel_prefix.clone(),
                     capacity: config.fanout.capacity,
+                    max_channels: config.fanout.max_channels,
                 },
                 metrics,
             )
@@ -298,7 +299,13 @@ async fn open_fanout(
         }
         None => Ok((
             Arc::new(
-                LocalFanOut::new(config.fanout.capacity).with_lag_counter(metrics.lagged.clone()),
+                LocalFanOut::new(config.fanout.capacity)
+                    .with_lag_counter(metrics.lagged.clone())
+                    .with_max_channels(config.fanout.max_channels)
+                    .with_channel_metrics(
+                        metrics.channels.clone(),
+                        metrics.refused_channels.clone(),
+                    ),
             ),
             None,
         )),
@@ -435,9 +442,17 @@ impl Application {
             Authenticator::from_config(&config.auth, &config.data_dir)
                 .context("failed to set up authentication")?,
         );
+        let instruments = config
+            .simulator
+            .symbols
+            .iter()
+            .map(|s| s.symbol.to_ascii_uppercase())
+            .chain(config.instruments.iter().map(|s| s.to_ascii_uppercase()))
+            .collect();
         let mut schema = finpulse_graph::schema_builder(GraphContext {
             store: store.clone(),
             fanout: fanout.clone(),
+            instruments: Arc::new(instruments),
         });
         let settings = &config.inference;
         // Models run where requests are answered: in the gateway, or on the workers when remote.

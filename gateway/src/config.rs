@@ -57,6 +57,9 @@ pub struct Config {
     pub log: LogConfig,
     /// The built-in market simulator.
     pub simulator: SimulatorConfig,
+    /// Symbols that live subscriptions may name before any market data of theirs arrived,
+    /// besides the simulator's (a symbol with stored data is always known); others are refused.
+    pub instruments: Vec<String>,
 }
 
 /// What a `finpulse serve` process does.
@@ -93,6 +96,9 @@ pub struct FanOutConfig {
     pub channel_prefix: String,
     /// Messages buffered per local subscriber before it counts as lagging.
     pub capacity: usize,
+    /// Most channels (distinct symbols × kinds, watchlists) this replica holds at once; a
+    /// subscription that would open one more is refused with `UNAVAILABLE`.
+    pub max_channels: usize,
 }
 
 impl Default for FanOutConfig {
@@ -100,6 +106,7 @@ impl Default for FanOutConfig {
         Self {
             channel_prefix: "finpulse:".into(),
             capacity: 1024,
+            max_channels: 20_000,
         }
     }
 }
@@ -281,6 +288,7 @@ impl Default for Config {
             graphql: QueryLimits::default(),
             log: LogConfig::default(),
             simulator: SimulatorConfig::default(),
+            instruments: Vec::new(),
         }
     }
 }
@@ -337,8 +345,8 @@ impl Config {
             Some("inference.max_wait_ms must be 0 to 1000, max_batch and queue at least 1")
         } else if self.inference.timeout_secs <= 0.0 {
             Some("inference.timeout_secs must be positive")
-        } else if self.fanout.capacity < 1 {
-            Some("fanout.capacity must be at least 1")
+        } else if self.fanout.capacity < 1 || self.fanout.max_channels < 1 {
+            Some("fanout.capacity and fanout.max_channels must be at least 1")
         } else if self.websocket.outbound_queue < 1 {
             Some("websocket.outbound_queue must be at least 1")
         } else if self.websocket.connection_init_timeout_secs <= 0.0 {

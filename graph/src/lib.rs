@@ -19,6 +19,7 @@ pub use error::ApiError;
 pub use principal::Principal;
 pub use types::{Candle, Insight, InsightKind, Quote, Tick};
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_graphql::{Schema, SchemaBuilder};
@@ -42,6 +43,9 @@ pub struct GraphContext {
     pub store: Arc<dyn Store>,
     /// Where live results arrive.
     pub fanout: Arc<dyn FanOut>,
+    /// Symbols live subscriptions may name before any market data of theirs is stored (the
+    /// simulator's and the configured instruments); any symbol with stored data is known too.
+    pub instruments: Arc<HashSet<String>>,
 }
 
 /// Builds the schema; the caller may add data or extensions before `finish()`.

@@ -73,11 +73,51 @@ fn lagged_error(missed: u64, what: &str) -> async_graphql::Error {
     })
 }
 
+fn fanout_error(e: finpulse_streams::StreamError) -> ApiError {
+    match e {
+        finpulse_streams::StreamError::TooManyChannels(_) => ApiError::Unavailable(
+            "this server follows as many channels as it may; retry later".into(),
+        ),
+        other => ApiError::from(other),
+    }
+}
+
+/// One subscription to each channel, merged; refused as a whole when the replica cannot open
+/// them all.
 fn merged(
     graph: &GraphContext,
     channels: impl IntoIterator<Item = String>,
-) -> BoxStream<'static, FanOutItem> {
-    stream::select_all(channels.into_iter().map(|c| graph.fanout.subscribe(&c))).boxed()
+) -> Result<BoxStream<'static, FanOutItem>, ApiError> {
+    let streams = channels
+        .into_iter()
+        .map(|c| graph.fanout.try_subscribe(&c))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(fanout_error)?;
+    Ok(stream::select_all(streams).boxed())
+}
+
+/// Refuses symbols the platform knows nothing of: neither configured nor with stored market
+/// data. Without it every invented name would open a fan-out channel of its own.
+async fn known_symbols(graph: &GraphContext, symbols: &[String]) -> Result<(), ApiError> {
+    if symbols.iter().all(|s| graph.instruments.contains(s)) {
+        return Ok(());
+    }
+    let stored: HashSet<String> = graph
+        .store
+        .symbols()
+        .await
+        .map_err(ApiError::from)?
+        .into_iter()
+        .collect();
+    match symbols
+        .iter()
+        .find(|s| !graph.instruments.contains(*s) && !stored.contains(*s))
+    {
+        Some(unknown) => Err(ApiError::BadUserInput(format!(
+            "unknown symbol `{unknown}`: it has no market data here"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn kinds_filter(kinds: Option<Vec<InsightKind>>) -> Option<HashSet<InsightKind>> {
@@ -102,8 +142,9 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = Tick>> {
         let symbols = symbols_arg(&symbols)?;
         let graph = ctx.data::<GraphContext>()?;
+        known_symbols(graph, &symbols).await?;
         Ok(
-            merged(graph, symbols.iter().map(|s| tick_channel(s))).filter_map(|item| {
+            merged(graph, symbols.iter().map(|s| tick_channel(s)))?.filter_map(|item| {
                 future::ready(match item {
                     FanOutItem::Message(bytes) => {
                         decode::<events::Tick>("tick", &bytes).map(Tick::from)
@@ -128,8 +169,9 @@ impl SubscriptionRoot {
             );
         }
         let graph = ctx.data::<GraphContext>()?;
+        known_symbols(graph, std::slice::from_ref(&symbol)).await?;
         Ok(
-            merged(graph, [candle_channel(&symbol, i64::from(interval))]).filter_map(|item| {
+            merged(graph, [candle_channel(&symbol, i64::from(interval))])?.filter_map(|item| {
                 future::ready(match item {
                     FanOutItem::Message(bytes) => {
                         decode::<finpulse_store::Candle>("candle", &bytes)
@@ -154,10 +196,11 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = ApiResult<Insight>>> {
         let graph = ctx.data::<GraphContext>()?;
         let channels = match symbols {
-            Some(symbols) => symbols_arg(&symbols)?
-                .iter()
-                .map(|s| insight_channel(s))
-                .collect(),
+            Some(symbols) => {
+                let symbols = symbols_arg(&symbols)?;
+                known_symbols(graph, &symbols).await?;
+                symbols.iter().map(|s| insight_channel(s)).collect()
+            }
             None => vec![ALL_INSIGHTS_CHANNEL.to_owned()],
         };
         let symbol_list: Vec<String> = match &channels[..] {
@@ -174,7 +217,7 @@ impl SubscriptionRoot {
             .map(|k| k.as_str().to_owned())
             .collect();
         let (store, delivered) = (graph.store.clone(), Arc::new(Mutex::new(Delivered::new())));
-        Ok(merged(graph, channels)
+        Ok(merged(graph, channels)?
             .then(move |item| {
                 let (store, delivered, kinds) = (store.clone(), delivered.clone(), kinds.clone());
                 let (symbol_list, kind_list) = (symbol_list.clone(), kind_list.clone());
@@ -212,11 +255,13 @@ impl SubscriptionRoot {
         // Subscribe to changes before reading the list so no change falls in between.
         let changes = graph
             .fanout
-            .subscribe(&watchlist_channel(&user))
+            .try_subscribe(&watchlist_channel(&user))
+            .map_err(fanout_error)?
             .map(WatchlistEvent::Changed);
         let insights = graph
             .fanout
-            .subscribe(ALL_INSIGHTS_CHANNEL)
+            .try_subscribe(ALL_INSIGHTS_CHANNEL)
+            .map_err(fanout_error)?
             .map(WatchlistEvent::Insight);
         let watched: HashSet<String> = graph
             .store

@@ -41,6 +41,7 @@ async fn after_a_gap_in_watchlist_changes_the_list_is_read_again() {
     let schema = build_schema(GraphContext {
         store: store.clone(),
         fanout: Arc::new(hub.clone()),
+        instruments: Arc::default(),
     });
     let request = async_graphql::Request::new("subscription { watchlistInsights { symbol } }")
         .data(Principal::user("alice", None));

@@ -10,6 +10,9 @@ pub enum StreamError {
     /// The broker or another backend failed (its message says what and why).
     #[error("{0}")]
     Backend(String),
+    /// This replica holds as many fan-out channels as it may; a new one is refused.
+    #[error("this server already holds its limit of {0} live channels")]
+    TooManyChannels(usize),
     /// The log or fan-out was shut down while the call waited.
     #[error("event log is closed")]
     Closed,

@@ -1,7 +1,7 @@
 //! Prometheus metrics of the event log, processors and fan-out.
 
 use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 /// Counters and gauges of the streams layer, registered in the app's registry.
@@ -31,6 +31,11 @@ pub struct StreamMetrics {
     /// re-established after being lost (each time, local subscribers are told they may have
     /// missed messages).
     pub reconnects: IntCounter,
+    /// `finpulse_fanout_channels`: channels this replica holds (each has a local subscriber).
+    pub channels: IntGauge,
+    /// `finpulse_fanout_refused_subscriptions_total`: subscriptions refused because the replica
+    /// held `fanout.max_channels` channels.
+    pub refused_channels: IntCounter,
 }
 
 impl StreamMetrics {
@@ -96,6 +101,14 @@ impl StreamMetrics {
                 "finpulse_fanout_reconnects_total",
                 "Times the fan-out subscription connection was re-established after a loss",
             )?,
+            channels: IntGauge::new(
+                "finpulse_fanout_channels",
+                "Fan-out channels this replica holds for its subscribers",
+            )?,
+            refused_channels: IntCounter::new(
+                "finpulse_fanout_refused_subscriptions_total",
+                "Subscriptions refused because the replica held its most channels",
+            )?,
         };
         registry.register(Box::new(metrics.appended.clone()))?;
         registry.register(Box::new(metrics.processed.clone()))?;
@@ -106,6 +119,8 @@ impl StreamMetrics {
         registry.register(Box::new(metrics.lagged.clone()))?;
         registry.register(Box::new(metrics.publish_errors.clone()))?;
         registry.register(Box::new(metrics.reconnects.clone()))?;
+        registry.register(Box::new(metrics.channels.clone()))?;
+        registry.register(Box::new(metrics.refused_channels.clone()))?;
         Ok(metrics)
     }
 

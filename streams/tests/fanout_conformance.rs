@@ -29,6 +29,7 @@ async fn redis_replica(url: &str, prefix: &str) -> RedisFanOut {
             url: url.to_owned(),
             channel_prefix: prefix.to_owned(),
             capacity: 64,
+            max_channels: 100_000,
         },
         &StreamMetrics::unregistered(),
     )
@@ -380,6 +381,7 @@ async fn an_unreachable_redis_is_a_clear_error_at_start() {
             url: "redis://127.0.0.1:1".into(),
             channel_prefix: unique("none"),
             capacity: 8,
+            max_channels: 100_000,
         },
         &StreamMetrics::unregistered(),
     )

@@ -404,14 +404,19 @@ fn expected_insights(ticks: &[Tick]) -> HashMap<String, (String, Value)> {
 
 #[tokio::test]
 async fn two_gateways_two_workers_one_dies_mid_stream_and_no_insight_is_lost() {
-    let cluster = Cluster::new().await;
-    let gateway = cluster.spawn(Role::Gateway).await;
-    let gateway_b = cluster.spawn(Role::Gateway).await;
-    let mut doomed = cluster.spawn(Role::Worker).await;
-    let survivor = cluster.spawn(Role::Worker).await;
-
     // Eight symbols spread over the four partitions, so both workers own some.
     let symbols = ["AAPL", "MSFT", "JPM", "GS", "BAC", "WFC", "MS", "C"];
+    let cluster = Cluster::new().await;
+    // Subscribed before any of their data exists: the gateways are told they are instruments.
+    let instruments = || symbols.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let gateway = cluster
+        .spawn_with(Role::Gateway, |c| c.instruments = instruments())
+        .await;
+    let gateway_b = cluster
+        .spawn_with(Role::Gateway, |c| c.instruments = instruments())
+        .await;
+    let mut doomed = cluster.spawn(Role::Worker).await;
+    let survivor = cluster.spawn(Role::Worker).await;
     let per_symbol = 40;
     let ticks: Vec<Tick> = (0..per_symbol)
         .flat_map(|i| symbols.iter().map(move |s| series(s, i, 1).remove(0)))

@@ -193,3 +193,90 @@ async fn a_missing_required_variable_is_a_request_error() {
     assert_eq!(code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
     assert!(body.get("data").is_none(), "{body}");
 }
+
+#[tokio::test]
+async fn subscriptions_to_unknown_symbols_are_refused() {
+    let app = spawn_app().await;
+    let mut ws = Ws::connect(app.port, Some("graphql-transport-ws"), None).await;
+    ws.init(None).await;
+    for (id, query) in [
+        (
+            "t",
+            r#"subscription { ticks(symbols: ["AAPL", "NOPE42"]) { price } }"#,
+        ),
+        (
+            "c",
+            r#"subscription { candles(symbol: "NOPE42") { close } }"#,
+        ),
+        (
+            "i",
+            r#"subscription { insights(symbols: ["NOPE42"]) { id } }"#,
+        ),
+    ] {
+        ws.subscribe(id, query, json!({})).await;
+        // Refused by the resolver: `next` with the error, then `complete`.
+        let error = ws.recv().await;
+        assert_eq!(error["type"], "next", "{error}");
+        assert_eq!(
+            error["payload"]["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{error}"
+        );
+        assert_eq!(ws.recv().await, json!({"id": id, "type": "complete"}));
+    }
+    assert_eq!(app.metric("finpulse_fanout_channels").await, 0.0);
+}
+
+#[tokio::test]
+async fn channels_live_only_while_someone_subscribes_and_are_bounded() {
+    let instruments: Vec<String> = (0..200).map(|i| format!("SYM{i}")).collect();
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.instruments = instruments.clone();
+        c.fanout.max_channels = 50;
+    })
+    .await;
+    let mut ws = Ws::connect(app.port, Some("graphql-transport-ws"), None).await;
+    ws.init(None).await;
+    // 2 000 subscribe/complete cycles over 200 symbols, 20 subscriptions open at a time.
+    for round in 0..100 {
+        for slot in 0..20 {
+            let symbol = &instruments[(round * 7 + slot * 13) % instruments.len()];
+            let query = format!("subscription {{ ticks(symbols: [\"{symbol}\"]) {{ price }} }}");
+            ws.subscribe(&format!("s{slot}"), &query, json!({})).await;
+        }
+        app.wait_for_metric("finpulse_ws_subscriptions", 20.0).await;
+        for slot in 0..20 {
+            ws.send(json!({"id": format!("s{slot}"), "type": "complete"}))
+                .await;
+        }
+        app.wait_for_metric_below("finpulse_ws_subscriptions", 1.0)
+            .await;
+    }
+    app.wait_for_metric_below("finpulse_fanout_channels", 1.0)
+        .await;
+    // Past the bound, a new channel is refused and counted.
+    for i in 0..50 {
+        let query = format!("subscription {{ ticks(symbols: [\"SYM{i}\"]) {{ price }} }}");
+        ws.subscribe(&format!("k{i}"), &query, json!({})).await;
+    }
+    app.wait_for_metric("finpulse_fanout_channels", 50.0).await;
+    ws.subscribe(
+        "over",
+        r#"subscription { ticks(symbols: ["SYM150"]) { price } }"#,
+        json!({}),
+    )
+    .await;
+    let error = ws.recv().await;
+    assert_eq!(error["id"], "over", "{error}");
+    assert_eq!(
+        error["payload"]["errors"][0]["extensions"]["code"], "UNAVAILABLE",
+        "{error}"
+    );
+    assert_eq!(
+        app.metric("finpulse_fanout_refused_subscriptions_total")
+            .await,
+        1.0
+    );
+    drop(ws);
+    app.wait_for_metric_below("finpulse_fanout_channels", 1.0)
+        .await;
+}

@@ -586,7 +586,7 @@ async fn on_kafka_ticks_flow_to_subscribers_and_poison_is_parked() {
 
 #[tokio::test]
 async fn a_pushed_tick_carries_the_id_of_its_event_so_repeats_can_be_dropped() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|c| c.instruments = vec!["IBM".into()]).await;
     let mut ws = app.ws(TRANSPORT).await;
     ws.init(None).await;
     ws.subscribe(

@@ -1,6 +1,11 @@
 //! In-process fan-out over tokio broadcast channels: the embedded default, and the per-replica
 //! hub that a networked fan-out feeds so each replica holds one upstream subscription per
 //! channel however many sockets want it.
+//!
+//! A channel exists only while somebody subscribes to it: the last subscription to leave
+//! removes it (a subscription to a name nobody publishes would otherwise keep a 1024-slot
+//! buffer forever). [`LocalFanOut::with_max_channels`] bounds how many exist at once; past it,
+//! [`FanOut::try_subscribe`] to a new name is refused.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,7 +15,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use parking_lot::Mutex;
-use prometheus::IntCounterVec;
+use prometheus::{IntCounter, IntCounterVec, IntGauge};
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
@@ -26,12 +31,17 @@ enum Delivery {
     Gap,
 }
 
+type Channels = Arc<Mutex<HashMap<String, broadcast::Sender<Delivery>>>>;
+
 /// [`FanOut`] within one process.
 #[derive(Debug, Clone)]
 pub struct LocalFanOut {
-    channels: Arc<Mutex<HashMap<String, broadcast::Sender<Delivery>>>>,
+    channels: Channels,
     capacity: usize,
+    max_channels: usize,
     lagged: Option<IntCounterVec>,
+    gauge: Option<IntGauge>,
+    refused: Option<IntCounter>,
 }
 
 impl Default for LocalFanOut {
@@ -46,8 +56,29 @@ impl LocalFanOut {
         Self {
             channels: Arc::default(),
             capacity: capacity.max(1),
+            max_channels: usize::MAX,
             lagged: None,
+            gauge: None,
+            refused: None,
         }
+    }
+
+    /// Refuses [`FanOut::try_subscribe`] to a new channel while `max` exist.
+    pub fn with_max_channels(mut self, max: usize) -> Self {
+        self.max_channels = max.max(1);
+        self
+    }
+
+    /// Keeps `gauge` equal to the number of channels and counts refused subscriptions.
+    pub fn with_channel_metrics(mut self, gauge: IntGauge, refused: IntCounter) -> Self {
+        self.gauge = Some(gauge);
+        self.refused = Some(refused);
+        self
+    }
+
+    /// Number of channels held (each has at least one subscriber).
+    pub fn channel_count(&self) -> usize {
+        self.channels.lock().len()
     }
 
     /// Counts what subscribers miss by falling behind in `lagged{kind}`.
@@ -102,25 +133,34 @@ impl LocalFanOut {
     }
 }
 
-#[async_trait]
-impl FanOut for LocalFanOut {
-    async fn publish(&self, channel: &str, message: Bytes) -> Result<(), StreamError> {
-        self.send(channel, message);
-        Ok(())
-    }
-
-    fn subscribe(&self, channel: &str) -> BoxStream<'static, FanOutItem> {
-        let receiver = self
-            .channels
-            .lock()
-            .entry(channel.to_owned())
-            .or_insert_with(|| broadcast::channel(self.capacity).0)
-            .subscribe();
+impl LocalFanOut {
+    fn open(
+        &self,
+        channel: &str,
+        bounded: bool,
+    ) -> Result<BoxStream<'static, FanOutItem>, StreamError> {
+        let receiver = {
+            let mut channels = self.channels.lock();
+            if bounded && channels.len() >= self.max_channels && !channels.contains_key(channel) {
+                if let Some(refused) = &self.refused {
+                    refused.inc();
+                }
+                return Err(StreamError::TooManyChannels(self.max_channels));
+            }
+            let receiver = channels
+                .entry(channel.to_owned())
+                .or_insert_with(|| broadcast::channel(self.capacity).0)
+                .subscribe();
+            if let Some(gauge) = &self.gauge {
+                gauge.set(channels.len() as i64);
+            }
+            receiver
+        };
         let lagged = self.lagged.as_ref().map(|counter| {
             let kind = channel.split('.').next().unwrap_or_default();
             counter.with_label_values(&[kind])
         });
-        BroadcastStream::new(receiver)
+        let stream = BroadcastStream::new(receiver)
             .map(move |item| match item {
                 Ok(Delivery::Message(bytes)) => FanOutItem::Message(bytes),
                 Ok(Delivery::Gap) => FanOutItem::Lagged(0),
@@ -131,7 +171,74 @@ impl FanOut for LocalFanOut {
                     FanOutItem::Lagged(missed)
                 }
             })
-            .boxed()
+            .boxed();
+        Ok(Subscription {
+            inner: stream,
+            _release: Release {
+                channels: self.channels.clone(),
+                name: channel.to_owned(),
+                gauge: self.gauge.clone(),
+            },
+        }
+        .boxed())
+    }
+}
+
+/// A channel subscription. Its fields drop in order: the receiver first, then [`Release`],
+/// which then sees whether it was the last.
+struct Subscription {
+    inner: BoxStream<'static, FanOutItem>,
+    _release: Release,
+}
+
+impl futures::Stream for Subscription {
+    type Item = FanOutItem;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<FanOutItem>> {
+        self.inner.poll_next_unpin(cx)
+    }
+}
+
+/// Removes its channel when the subscription holding it was the channel's last.
+struct Release {
+    channels: Channels,
+    name: String,
+    gauge: Option<IntGauge>,
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        let mut channels = self.channels.lock();
+        // A subscriber that arrived since holds a receiver of the same sender: keep it.
+        if channels
+            .get(&self.name)
+            .is_some_and(|sender| sender.receiver_count() == 0)
+        {
+            channels.remove(&self.name);
+        }
+        if let Some(gauge) = &self.gauge {
+            gauge.set(channels.len() as i64);
+        }
+    }
+}
+
+#[async_trait]
+impl FanOut for LocalFanOut {
+    async fn publish(&self, channel: &str, message: Bytes) -> Result<(), StreamError> {
+        self.send(channel, message);
+        Ok(())
+    }
+
+    fn subscribe(&self, channel: &str) -> BoxStream<'static, FanOutItem> {
+        self.open(channel, false)
+            .expect("an unbounded subscription is never refused")
+    }
+
+    fn try_subscribe(&self, channel: &str) -> Result<BoxStream<'static, FanOutItem>, StreamError> {
+        self.open(channel, true)
     }
 
     async fn is_ready(&self) -> bool {
@@ -204,9 +311,50 @@ mod tests {
     async fn channels_without_subscribers_are_forgotten() {
         let hub = LocalFanOut::default();
         let sub = hub.subscribe("c");
+        let again = hub.subscribe("c");
         assert_eq!(hub.active_channels(), 1);
         drop(sub);
+        assert_eq!(hub.channel_count(), 1, "one subscriber is left");
+        drop(again);
+        assert_eq!(hub.channel_count(), 0, "gone without a publish");
         assert_eq!(hub.send("c", Bytes::new()), 0);
-        assert_eq!(hub.active_channels(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_hundred_thousand_subscriptions_to_invented_names_leave_nothing_behind() {
+        let gauge = IntGauge::new("channels", "channels").unwrap();
+        let refused = IntCounter::new("refused", "refused").unwrap();
+        let hub = LocalFanOut::new(1024).with_channel_metrics(gauge.clone(), refused);
+        let mut held = Vec::new();
+        for i in 0..100_000u32 {
+            held.push(hub.try_subscribe(&format!("ticks.X{}", i % 5_000)).unwrap());
+            if held.len() == 20 {
+                held.clear();
+            }
+        }
+        held.clear();
+        assert_eq!(hub.channel_count(), 0);
+        assert_eq!(gauge.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn new_channels_past_the_bound_are_refused() {
+        let gauge = IntGauge::new("channels", "channels").unwrap();
+        let refused = IntCounter::new("refused", "refused").unwrap();
+        let hub = LocalFanOut::new(8)
+            .with_max_channels(2)
+            .with_channel_metrics(gauge.clone(), refused.clone());
+        let a = hub.try_subscribe("a").unwrap();
+        let _b = hub.try_subscribe("b").unwrap();
+        let _a_again = hub.try_subscribe("a").unwrap();
+        assert!(matches!(
+            hub.try_subscribe("c"),
+            Err(StreamError::TooManyChannels(2))
+        ));
+        assert_eq!(refused.get(), 1);
+        assert_eq!(gauge.get(), 2);
+        drop(a);
+        drop(_a_again);
+        let _c = hub.try_subscribe("c").unwrap();
     }
 }

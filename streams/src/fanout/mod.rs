@@ -33,8 +33,13 @@ pub trait FanOut: Send + Sync + 'static {
     /// Sends `message` to every current subscriber of `channel`.
     async fn publish(&self, channel: &str, message: Bytes) -> Result<(), StreamError>;
 
-    /// Receives every message published on `channel` from now on.
+    /// Receives every message published on `channel` from now on. Not bounded: for the
+    /// platform's own subscribers (a request/reply channel), never on a client's behalf.
     fn subscribe(&self, channel: &str) -> BoxStream<'static, FanOutItem>;
+
+    /// [`FanOut::subscribe`] on a client's behalf: refused with
+    /// [`StreamError::TooManyChannels`] when it would open a channel past this replica's bound.
+    fn try_subscribe(&self, channel: &str) -> Result<BoxStream<'static, FanOutItem>, StreamError>;
 
     /// True when publishes reach subscribers.
     async fn is_ready(&self) -> bool;

@@ -47,6 +47,8 @@ pub struct RedisFanOutConfig {
     pub channel_prefix: String,
     /// Messages buffered per local subscriber before it lags.
     pub capacity: usize,
+    /// Most channels this replica subscribes to at once (see [`LocalFanOut::with_max_channels`]).
+    pub max_channels: usize,
 }
 
 /// [`FanOut`] across replicas through Redis pub/sub.
@@ -98,7 +100,10 @@ impl RedisFanOut {
             .get_connection_manager_with_config(manager_config)
             .await
             .map_err(|e| backend("failed to connect to redis", &e))?;
-        let hub = LocalFanOut::new(config.capacity).with_lag_counter(metrics.lagged.clone());
+        let hub = LocalFanOut::new(config.capacity)
+            .with_lag_counter(metrics.lagged.clone())
+            .with_max_channels(config.max_channels)
+            .with_channel_metrics(metrics.channels.clone(), metrics.refused_channels.clone());
         let shared = Arc::new(Shared {
             changed: Notify::new(),
             connected: AtomicBool::new(false),
@@ -121,6 +126,23 @@ impl RedisFanOut {
             shared,
             task: parking_lot::Mutex::new(Some(task)),
         })
+    }
+
+    /// Wraps a hub subscription so the subscription task hears when it starts (`first`) and
+    /// when it ends.
+    fn noticed(
+        &self,
+        stream: BoxStream<'static, FanOutItem>,
+        first: bool,
+    ) -> BoxStream<'static, FanOutItem> {
+        if first {
+            self.shared.changed.notify_one();
+        }
+        LeaveNotice {
+            inner: stream,
+            shared: self.shared.clone(),
+        }
+        .boxed()
     }
 
     /// The per-replica hub (its lag counter can be set before subscribers arrive).
@@ -162,14 +184,13 @@ impl FanOut for RedisFanOut {
     fn subscribe(&self, channel: &str) -> BoxStream<'static, FanOutItem> {
         let first = self.hub.local_subscribers(channel) == 0;
         let stream = self.hub.subscribe(channel);
-        if first {
-            self.shared.changed.notify_one();
-        }
-        LeaveNotice {
-            inner: stream,
-            shared: self.shared.clone(),
-        }
-        .boxed()
+        self.noticed(stream, first)
+    }
+
+    fn try_subscribe(&self, channel: &str) -> Result<BoxStream<'static, FanOutItem>, StreamError> {
+        let first = self.hub.local_subscribers(channel) == 0;
+        let stream = self.hub.try_subscribe(channel)?;
+        Ok(self.noticed(stream, first))
     }
 
     async fn is_ready(&self) -> bool {
