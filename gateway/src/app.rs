@@ -5,14 +5,12 @@
 //! stops accepting, sockets are closed with 1001, the processor finishes its batch and commits,
 //! and every task is awaited.
 
-use std::future::IntoFuture;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use finpulse_graph::ai::AiContext;
 use finpulse_graph::{FinpulseSchema, GraphContext};
 use finpulse_inference::{Inference, InferenceConfig, InferenceMetrics, Manifest, ModelInfo};
@@ -33,11 +31,15 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::auth::Authenticator;
+use crate::config::LimitsConfig;
 use crate::config::{Config, Role, WebSocketConfig};
 use crate::http;
+use crate::http::rate::{self, RateLimits};
 use crate::metrics::GatewayMetrics;
 use crate::operation::Preparer;
+use crate::server::{ConnectionLimits, ServeOptions};
 use crate::ws::SocketContext;
+use crate::ws::SocketLimits;
 use crate::ws::shared::SharedSubscriptions;
 
 /// Where market data comes from.
@@ -83,6 +85,12 @@ pub struct AppState {
     pub shared: SharedSubscriptions,
     /// Checks every document against the query limits before it runs.
     pub preparer: Preparer,
+    /// Request rates per address and per user.
+    pub rates: RateLimits,
+    /// Client limits as configured.
+    pub limits: LimitsConfig,
+    /// Open sockets per address and per user.
+    pub sockets: SocketLimits,
 }
 
 impl AppState {
@@ -96,6 +104,11 @@ impl AppState {
             shutdown: self.shutdown.clone(),
             shared: self.shared.clone(),
             preparer: self.preparer.clone(),
+            places: self.sockets.clone(),
+            message_quota: rate::quota(
+                self.limits.socket_messages_per_second,
+                self.limits.socket_message_burst,
+            ),
         }
     }
 }
@@ -328,19 +341,34 @@ fn bind(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// Every route of a process in `role`: a worker serves only the operations endpoints.
+/// Every route of a process in `role`: a worker serves only the operations endpoints. Client
+/// routes are rate limited per address (before any token is verified), then the identity is
+/// found once, then rate limited per user.
 pub fn router(state: AppState, role: Role) -> Router {
     let operations = Router::new()
         .route("/healthz", get(http::ops::healthz))
         .route("/readyz", get(http::ops::readyz))
         .route("/metrics", get(http::ops::metrics));
     let routes = if role.serves_clients() {
-        operations
+        let clients = Router::new()
             .route(
                 "/graphql",
                 get(http::graphql::graphql).post(http::graphql::graphql),
             )
             .merge(crate::graphiql::routes())
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                rate::per_user,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                http::identity::identify,
+            ))
+            .layer(rate::ip_layer(
+                state.rates.ip.clone(),
+                state.metrics.clone(),
+            ));
+        operations.merge(clients)
     } else {
         operations
     };
@@ -526,6 +554,12 @@ impl Application {
             fanout,
             websocket: config.websocket.clone(),
             preparer: Preparer::new(config.graphql.clone()),
+            rates: RateLimits::new(&config.limits),
+            sockets: SocketLimits::new(
+                config.limits.sockets_per_ip,
+                config.limits.sockets_per_user,
+            ),
+            limits: config.limits.clone(),
             shutdown,
         };
         Ok(Self {
@@ -572,22 +606,47 @@ impl Application {
         info!(address = %listener.local_addr()?, "finpulse listening");
         let shutdown = state.shutdown.clone();
         let send_buffer = state.websocket.socket_send_buffer_bytes;
-        let listener = listener.tap_io(move |stream| {
+        let tap = move |stream: &tokio::net::TcpStream| {
             // Pushes are small and latency matters more than packet count.
             if let Err(e) = stream.set_nodelay(true) {
                 warn!(error = %e, "failed to set TCP_NODELAY");
             }
             if let Some(bytes) = send_buffer
-                && let Err(e) = socket2::SockRef::from(&*stream).set_send_buffer_size(bytes)
+                && let Err(e) = socket2::SockRef::from(stream).set_send_buffer_size(bytes)
             {
                 warn!(error = %e, "failed to set the socket send buffer");
             }
+        };
+        let options = ServeOptions {
+            header_read_timeout: std::time::Duration::from_secs_f64(
+                state.limits.header_read_timeout_secs,
+            ),
+            connections: ConnectionLimits::new(
+                state.limits.connections_per_ip,
+                state.limits.max_connections,
+            ),
+            refused: state.metrics.refused_connections.clone(),
+            tap: Box::new(tap),
+            drain_timeout: std::time::Duration::from_secs(10),
+        };
+        let server = tokio::spawn(crate::server::serve(
+            listener,
+            router,
+            options,
+            shutdown.clone(),
+        ));
+        let rates = state.rates.clone();
+        let forgetting = shutdown.clone();
+        tasks.spawn(async move {
+            // Rate-limit buckets of clients that went quiet are dropped once a minute.
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = forgetting.cancelled() => return Ok(()),
+                    _ = every.tick() => rates.forget_idle(),
+                }
+            }
         });
-        let server = tokio::spawn(
-            axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-                .into_future(),
-        );
         let mut failure = None;
         loop {
             tokio::select! {
@@ -608,10 +667,8 @@ impl Application {
             }
         }
         shutdown.cancel();
-        match server.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => error!(error = %e, "http server failed"),
-            Err(e) => error!(error = %e, "http server panicked"),
+        if let Err(e) = server.await {
+            error!(error = %e, "http server panicked");
         }
         while let Some(joined) = tasks.join_next().await {
             match joined {

@@ -17,6 +17,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::AuthConfig;
 
+/// Longest user id a token may carry.
+pub const MAX_SUBJECT_BYTES: usize = 256;
+/// Longest lifetime of a minted token: one year.
+pub const MAX_TTL_SECS: u64 = 366 * 24 * 3600;
+/// Shortest HS256 secret accepted from configuration (RFC 7518 §3.2: at least the hash size).
+pub const MIN_SECRET_BYTES: usize = 32;
+
 /// Why a credential was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -169,13 +176,25 @@ impl Authenticator {
         let Keys::Hs256 { encoding, .. } = &self.keys else {
             return Err(AuthError::CannotMint);
         };
+        if user.trim().is_empty() || user.len() > MAX_SUBJECT_BYTES {
+            return Err(AuthError::InvalidToken(format!(
+                "the user must be 1 to {MAX_SUBJECT_BYTES} bytes"
+            )));
+        }
+        let ttl = ttl_secs.unwrap_or(self.ttl_secs);
+        if ttl == 0 || ttl > MAX_TTL_SECS {
+            return Err(AuthError::InvalidToken(format!(
+                "the lifetime must be 1 to {MAX_TTL_SECS} seconds, got {ttl}"
+            )));
+        }
         let now = Utc::now().timestamp();
         let claims = Claims {
             sub: user.to_owned(),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             iat: now,
-            exp: now + ttl_secs.unwrap_or(self.ttl_secs) as i64,
+            // Bounded above, so this cannot overflow into the past.
+            exp: now + ttl as i64,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, encoding)
             .map_err(|e| AuthError::InvalidToken(e.to_string()))
@@ -204,6 +223,11 @@ impl Authenticator {
         validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
         validation.leeway = 5;
         let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(invalid)?;
+        if data.claims.sub.trim().is_empty() || data.claims.sub.len() > MAX_SUBJECT_BYTES {
+            return Err(AuthError::InvalidToken(format!(
+                "`sub` must name a user in 1 to {MAX_SUBJECT_BYTES} bytes"
+            )));
+        }
         let expires_at: Option<DateTime<Utc>> = Utc.timestamp_opt(data.claims.exp, 0).single();
         Ok(Principal::user(data.claims.sub, expires_at))
     }
@@ -251,6 +275,35 @@ mod tests {
             ours.verify("not.a.jwt"),
             Err(AuthError::InvalidToken(_))
         ));
+    }
+
+    #[test]
+    fn tokens_without_a_user_are_refused_and_lifetimes_are_bounded() {
+        let auth = authenticator("a-secret-that-is-long-enough-for-hs256!!");
+        let now = Utc::now().timestamp();
+        let Keys::Hs256 { encoding, .. } = &auth.keys else {
+            unreachable!()
+        };
+        for sub in ["", "   ", &"u".repeat(MAX_SUBJECT_BYTES + 1)] {
+            let claims = Claims {
+                sub: sub.into(),
+                iss: "finpulse".into(),
+                aud: "finpulse".into(),
+                iat: now,
+                exp: now + 60,
+            };
+            let token = jsonwebtoken::encode(&Header::default(), &claims, encoding).unwrap();
+            assert!(
+                matches!(auth.verify(&token), Err(AuthError::InvalidToken(m)) if m.contains("sub")),
+                "sub {sub:?} was accepted"
+            );
+        }
+        assert!(auth.mint("", None).is_err());
+        assert!(auth.mint("alice", Some(u64::MAX)).is_err());
+        assert!(auth.mint("alice", Some(0)).is_err());
+        let token = auth.mint("alice", Some(MAX_TTL_SECS)).unwrap();
+        let expires = auth.verify(&token).unwrap().expires_at.unwrap();
+        assert!(expires > Utc::now() + chrono::Duration::days(365));
     }
 
     #[test]

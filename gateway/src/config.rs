@@ -14,7 +14,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use finpulse_graph::limits::QueryLimits;
 use finpulse_streams::log::KafkaConfig;
 use finpulse_streams::market::simulator::SimulatorConfig;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// Everything `finpulse` can be told.
@@ -53,6 +53,8 @@ pub struct Config {
     /// Limits of one GraphQL document (size, nesting, fragments, fields), checked before it is
     /// parsed or run.
     pub graphql: QueryLimits,
+    /// Rate, connection and time limits of clients.
+    pub limits: LimitsConfig,
     /// The event log.
     pub log: LogConfig,
     /// The built-in market simulator.
@@ -245,6 +247,92 @@ impl Default for WebSocketConfig {
     }
 }
 
+/// What one client may use. Clients are told apart by the peer address of their TCP
+/// connection (put finpulse behind a proxy that keeps it, or raise the per-IP limits) and, once
+/// signed in, by user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// GraphQL requests (and socket upgrades) per second one IP address may make, sustained.
+    pub requests_per_second_per_ip: u32,
+    /// Requests one IP address may make at once above the sustained rate.
+    pub request_burst_per_ip: u32,
+    /// GraphQL requests per second of one signed-in user, across addresses.
+    pub requests_per_second_per_user: u32,
+    /// Requests one user may make at once above the sustained rate.
+    pub request_burst_per_user: u32,
+    /// Open HTTP connections from one IP address; more are closed on accept.
+    pub connections_per_ip: usize,
+    /// Open HTTP connections in all; more are closed on accept.
+    pub max_connections: usize,
+    /// Open WebSockets from one IP address.
+    pub sockets_per_ip: usize,
+    /// Open WebSockets of one signed-in user.
+    pub sockets_per_user: usize,
+    /// Messages per second a client may send on one socket, sustained; past the burst the
+    /// socket is closed with 1008.
+    pub socket_messages_per_second: u32,
+    /// Messages a client may send at once on one socket above the sustained rate.
+    pub socket_message_burst: u32,
+    /// Seconds a client has to send a whole request head, counted from the connection's start
+    /// or the end of its previous response: this closes stalled (slowloris) and idle
+    /// keep-alive connections alike.
+    pub header_read_timeout_secs: f64,
+    /// Model work (sentences embedded) one client may ask for per minute, sustained.
+    pub model_units_per_minute: u32,
+    /// Model work one client may ask for at once.
+    pub model_unit_burst: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            requests_per_second_per_ip: 100,
+            request_burst_per_ip: 200,
+            requests_per_second_per_user: 50,
+            request_burst_per_user: 100,
+            connections_per_ip: 256,
+            max_connections: 50_000,
+            sockets_per_ip: 1_000,
+            sockets_per_user: 16,
+            socket_messages_per_second: 50,
+            socket_message_burst: 200,
+            header_read_timeout_secs: 10.0,
+            model_units_per_minute: 2_000,
+            model_unit_burst: 1_000,
+        }
+    }
+}
+
+impl LimitsConfig {
+    fn validate(&self) -> Option<&'static str> {
+        let counts = [
+            self.requests_per_second_per_ip,
+            self.request_burst_per_ip,
+            self.requests_per_second_per_user,
+            self.request_burst_per_user,
+            self.socket_messages_per_second,
+            self.socket_message_burst,
+            self.model_units_per_minute,
+            self.model_unit_burst,
+        ];
+        let sizes = [
+            self.connections_per_ip,
+            self.max_connections,
+            self.sockets_per_ip,
+            self.sockets_per_user,
+        ];
+        if counts.contains(&0) || sizes.contains(&0) {
+            Some("every limits.* rate, burst and connection count must be at least 1")
+        } else if !(self.header_read_timeout_secs > 0.0 && self.header_read_timeout_secs <= 3600.0)
+        {
+            Some("limits.header_read_timeout_secs must be above 0 and at most 3600")
+        } else {
+            None
+        }
+    }
+}
+
 /// Event log settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -286,11 +374,17 @@ impl Default for Config {
             auth: AuthConfig::default(),
             websocket: WebSocketConfig::default(),
             graphql: QueryLimits::default(),
+            limits: LimitsConfig::default(),
             log: LogConfig::default(),
             simulator: SimulatorConfig::default(),
             instruments: Vec::new(),
         }
     }
+}
+
+/// A finite number above zero (NaN, which every comparison refuses, is not).
+fn positive(value: f64) -> bool {
+    value.is_finite() && value > 0.0
 }
 
 /// Why the configuration could not be read.
@@ -319,47 +413,83 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks values that parse but make no sense together.
+    /// Checks values that parse but make no sense, each with a message naming the setting.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let problem = if self.log.partitions < 1 {
-            Some("log.partitions must be at least 1")
-        } else if self.log.partition_capacity < 16 {
-            Some("log.partition_capacity must be at least 16")
-        } else if self
+        let fail = |message: &str| Err(ConfigError(message.to_owned()));
+        if self.log.partitions < 1 {
+            return fail("log.partitions must be at least 1");
+        }
+        if self.log.partition_capacity < 16 {
+            return fail("log.partition_capacity must be at least 16");
+        }
+        if self
             .kafka_brokers
             .as_deref()
             .is_some_and(|b| b.trim().is_empty())
         {
-            Some("kafka_brokers must not be empty when set")
-        } else if self.role != Role::All
-            && (self.kafka_brokers.is_none() || self.redis_url.is_none())
-        {
-            Some(
+            return fail("kafka_brokers must not be empty when set");
+        }
+        if self.role != Role::All && (self.kafka_brokers.is_none() || self.redis_url.is_none()) {
+            return fail(
                 "roles gateway and worker need kafka_brokers and redis_url (the in-process log \
                  and fan-out only work within one process: use role all)",
-            )
-        } else if !(0.0..=1000.0).contains(&self.inference.max_wait_ms)
+            );
+        }
+        if !(0.0..=1000.0).contains(&self.inference.max_wait_ms)
             || self.inference.max_batch < 1
             || self.inference.queue < 1
         {
-            Some("inference.max_wait_ms must be 0 to 1000, max_batch and queue at least 1")
-        } else if self.inference.timeout_secs <= 0.0 {
-            Some("inference.timeout_secs must be positive")
-        } else if self.fanout.capacity < 1 || self.fanout.max_channels < 1 {
-            Some("fanout.capacity and fanout.max_channels must be at least 1")
-        } else if self.websocket.outbound_queue < 1 {
-            Some("websocket.outbound_queue must be at least 1")
-        } else if self.websocket.connection_init_timeout_secs <= 0.0 {
-            Some("websocket.connection_init_timeout_secs must be positive")
-        } else if self.simulator.speed <= 0.0 || self.simulator.tick_interval_secs <= 0.0 {
-            Some("simulator.speed and simulator.tick_interval_secs must be positive")
-        } else {
-            None
-        };
-        match problem {
-            Some(p) => Err(ConfigError(p.into())),
-            None => Ok(()),
+            return fail("inference.max_wait_ms must be 0 to 1000, max_batch and queue at least 1");
         }
+        if !positive(self.inference.timeout_secs) {
+            return fail("inference.timeout_secs must be positive");
+        }
+        if self.fanout.capacity < 1 || self.fanout.max_channels < 1 {
+            return fail("fanout.capacity and fanout.max_channels must be at least 1");
+        }
+        let ws = &self.websocket;
+        if ws.outbound_queue < 1 || ws.max_subscriptions < 1 {
+            return fail(
+                "websocket.outbound_queue and websocket.max_subscriptions must be at least 1",
+            );
+        }
+        if !positive(ws.connection_init_timeout_secs) {
+            return fail("websocket.connection_init_timeout_secs must be positive");
+        }
+        if !(ws.keepalive_secs >= 1.0 && ws.keepalive_secs <= 3600.0) {
+            return fail("websocket.keepalive_secs must be 1 to 3600");
+        }
+        if !positive(self.simulator.speed) || !positive(self.simulator.tick_interval_secs) {
+            return fail("simulator.speed and simulator.tick_interval_secs must be positive");
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
+            return Err(ConfigError(format!(
+                "log_level `{}` is not a tracing filter (try `info` or `finpulse=debug,info`)",
+                self.log_level
+            )));
+        }
+        if self
+            .auth
+            .jwt_secret
+            .as_ref()
+            .is_some_and(|s| s.expose_secret().len() < crate::auth::MIN_SECRET_BYTES)
+        {
+            return Err(ConfigError(format!(
+                "auth.jwt_secret must be at least {} bytes (openssl rand -hex 32 makes one)",
+                crate::auth::MIN_SECRET_BYTES
+            )));
+        }
+        if self.auth.token_ttl_secs == 0 || self.auth.token_ttl_secs > crate::auth::MAX_TTL_SECS {
+            return Err(ConfigError(format!(
+                "auth.token_ttl_secs must be 1 to {}",
+                crate::auth::MAX_TTL_SECS
+            )));
+        }
+        self.graphql.validate().map_err(ConfigError)?;
+        if let Some(problem) = self.limits.validate() {
+            return fail(problem);
+        }
+        Ok(())
     }
 
     /// The store connection string, defaulting to SQLite in the data folder.
@@ -379,6 +509,33 @@ mod tests {
         let config = Config::default();
         config.validate().unwrap();
         assert!(config.database_url().starts_with("sqlite:"));
+    }
+
+    #[test]
+    fn values_that_parse_but_cannot_work_are_refused_by_name() {
+        let refused = |change: &dyn Fn(&mut Config)| {
+            let mut config = Config::default();
+            change(&mut config);
+            config.validate().unwrap_err().to_string()
+        };
+        assert!(refused(&|c| c.log_level = "[[[".into()).contains("log_level"));
+        assert!(refused(&|c| c.websocket.max_subscriptions = 0).contains("max_subscriptions"));
+        assert!(refused(&|c| c.websocket.keepalive_secs = -1.0).contains("keepalive_secs"));
+        assert!(refused(&|c| c.websocket.keepalive_secs = f64::NAN).contains("keepalive_secs"));
+        assert!(
+            refused(&|c| c.auth.jwt_secret = Some(SecretString::from("a"))).contains("jwt_secret")
+        );
+        assert!(refused(&|c| c.auth.token_ttl_secs = u64::MAX).contains("token_ttl_secs"));
+        assert!(refused(&|c| c.limits.request_burst_per_ip = 0).contains("limits"));
+        assert!(refused(&|c| c.limits.header_read_timeout_secs = 0.0).contains("header_read"));
+        assert!(refused(&|c| c.graphql.max_nesting = 1000).contains("max_nesting"));
+        assert!(refused(&|c| c.fanout.max_channels = 0).contains("max_channels"));
+        let mut fine = Config {
+            log_level: "finpulse=debug,info".into(),
+            ..Config::default()
+        };
+        fine.auth.jwt_secret = Some(SecretString::from("x".repeat(32)));
+        fine.validate().unwrap();
     }
 
     #[test]

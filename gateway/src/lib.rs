@@ -13,5 +13,6 @@ mod graphiql;
 pub mod http;
 pub mod metrics;
 pub mod operation;
+pub mod server;
 pub mod telemetry;
 pub mod ws;

@@ -31,6 +31,15 @@ pub struct GatewayMetrics {
     pub http_duration: HistogramVec,
     /// `finpulse_cache_requests_total{entity,result}`: Redis cache lookups (hit, miss, error).
     pub cache_requests: IntCounterVec,
+    /// `finpulse_http_refused_connections_total{reason}`: connections closed on accept
+    /// (`per_ip`, `total`).
+    pub refused_connections: IntCounterVec,
+    /// `finpulse_rate_limited_total{limit}`: requests, sockets and messages refused by a limit
+    /// (`ip`, `user`, `sockets_per_ip`, `sockets_per_user`, `socket_messages`, `model`).
+    pub rate_limited: IntCounterVec,
+    /// `finpulse_ws_keepalive_timeouts_total`: sockets closed because the client answered no
+    /// ping for two keepalive intervals.
+    pub keepalive_timeouts: IntCounter,
 }
 
 impl GatewayMetrics {
@@ -84,6 +93,24 @@ impl GatewayMetrics {
                 .buckets(latency_buckets),
                 &["path", "method", "status"],
             )?,
+            refused_connections: IntCounterVec::new(
+                Opts::new(
+                    "finpulse_http_refused_connections_total",
+                    "Connections closed on accept because a connection limit was reached",
+                ),
+                &["reason"],
+            )?,
+            rate_limited: IntCounterVec::new(
+                Opts::new(
+                    "finpulse_rate_limited_total",
+                    "Requests, sockets and socket messages refused by a rate or count limit",
+                ),
+                &["limit"],
+            )?,
+            keepalive_timeouts: IntCounter::new(
+                "finpulse_ws_keepalive_timeouts_total",
+                "Sockets closed because the client answered no ping for two keepalive intervals",
+            )?,
             registry,
         };
         let r = &metrics.registry;
@@ -96,6 +123,9 @@ impl GatewayMetrics {
         r.register(Box::new(metrics.shared_streams.clone()))?;
         r.register(Box::new(metrics.http_duration.clone()))?;
         r.register(Box::new(metrics.cache_requests.clone()))?;
+        r.register(Box::new(metrics.refused_connections.clone()))?;
+        r.register(Box::new(metrics.rate_limited.clone()))?;
+        r.register(Box::new(metrics.keepalive_timeouts.clone()))?;
         Ok(metrics)
     }
 

@@ -148,3 +148,21 @@ fn train_classifier_reports_held_out_accuracy_and_saves_the_model() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("`text` and `label`"), "{stderr}");
 }
+
+#[test]
+fn token_lifetimes_and_users_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        ["token", "--user", "alice", "--ttl", "18446744073709551615"],
+        ["token", "--user", "alice", "--ttl", "0"],
+        ["token", "--user", "", "--ttl", "60"],
+    ] {
+        let output = finpulse(dir.path()).args(args).output().unwrap();
+        assert!(!output.status.success(), "{args:?} was accepted");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            stderr.contains("lifetime") || stderr.contains("user"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

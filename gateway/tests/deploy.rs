@@ -131,7 +131,7 @@ fn every_replica_gets_a_configuration_finpulse_accepts() {
             for (key, value) in &env {
                 // `${VAR:?message}` is filled in by compose from the operator's environment.
                 let value = if value.starts_with("${") {
-                    "a-secret-from-the-operator"
+                    "a-secret-from-the-operator-32-bytes-or-more"
                 } else {
                     value
                 };

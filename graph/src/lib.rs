@@ -16,7 +16,7 @@ mod subscription;
 mod types;
 
 pub use error::ApiError;
-pub use principal::Principal;
+pub use principal::{Caller, Principal};
 pub use types::{Candle, Insight, InsightKind, Quote, Tick};
 
 use std::collections::HashSet;

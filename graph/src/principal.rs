@@ -32,3 +32,19 @@ impl Principal {
         self.subject.as_deref().ok_or(ApiError::Unauthenticated)
     }
 }
+
+/// Who a request's work is charged to: the signed-in user, else the client's address. Model
+/// budgets and the models' fair queues are kept per caller.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Caller(pub String);
+
+impl Caller {
+    /// The caller of a request by `principal` from `address`.
+    pub fn of(principal: &Principal, address: Option<std::net::IpAddr>) -> Self {
+        match (&principal.subject, address) {
+            (Some(user), _) => Self(format!("user:{user}")),
+            (None, Some(address)) => Self(format!("ip:{address}")),
+            (None, None) => Self("anonymous".into()),
+        }
+    }
+}

@@ -19,9 +19,10 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use finpulse_graph::Principal;
+use finpulse_graph::{Caller, Principal};
 use serde_json::{Map, Value, json};
 
+use super::identity::Identity;
 use crate::app::AppState;
 use crate::ws;
 
@@ -181,9 +182,21 @@ pub async fn graphql(State(app): State<AppState>, request: axum::extract::Reques
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let identity = parts
+        .extensions
+        .get::<Identity>()
+        .cloned()
+        .unwrap_or(Identity::Anonymous);
     if parts.method == Method::GET && is_upgrade {
+        let peer = crate::server::peer_ip_of(&parts.extensions);
         return match WebSocketUpgrade::from_request_parts(&mut parts, &app).await {
-            Ok(upgrade) => ws::upgrade(upgrade, &parts.headers, app.socket_context()),
+            Ok(upgrade) => ws::upgrade(
+                upgrade,
+                &parts.headers,
+                identity,
+                peer,
+                app.socket_context(),
+            ),
             Err(rejection) => rejection.into_response(),
         };
     }
@@ -194,26 +207,22 @@ pub async fn graphql(State(app): State<AppState>, request: axum::extract::Reques
         )
             .into_response();
     };
-    let principal = match parts.headers.get(header::AUTHORIZATION).map(|v| v.to_str()) {
-        None => Principal::anonymous(),
-        Some(Ok(value)) => match app.auth.verify_header(value) {
-            Ok(principal) => principal,
-            Err(e) => {
-                let body = json!({"errors": [{"message": e.to_string(), "extensions": {"code": "UNAUTHENTICATED"}}]});
-                let mut response = (StatusCode::UNAUTHORIZED, body.to_string()).into_response();
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_TYPE, media.content_type());
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                return response;
-            }
-        },
-        Some(Err(_)) => {
-            return request_error(media, StatusCode::UNAUTHORIZED, "authorization is not text");
+    let principal = match &identity {
+        Identity::Refused(reason) => {
+            let body =
+                json!({"errors": [{"message": reason, "extensions": {"code": "UNAUTHENTICATED"}}]});
+            let mut response = (StatusCode::UNAUTHORIZED, body.to_string()).into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, media.content_type());
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
         }
+        other => other.principal().unwrap_or_else(Principal::anonymous),
     };
+    let caller = Caller::of(&principal, crate::server::peer_ip_of(&parts.extensions));
     let params = match parts.method {
         Method::GET => {
             let query = Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
@@ -289,7 +298,7 @@ pub async fn graphql(State(app): State<AppState>, request: axum::extract::Reques
         }
         _ => {}
     }
-    let request = prepared.request.data(principal);
+    let request = prepared.request.data(principal).data(caller);
     let response = app.schema.execute(request).await;
     let failed_before_execution = !response.errors.is_empty()
         && response.data == async_graphql::Value::Null

@@ -1,4 +1,6 @@
 //! HTTP routes: GraphQL, GraphiQL and the operational endpoints.
 
 pub mod graphql;
+pub mod identity;
 pub mod ops;
+pub mod rate;

@@ -27,6 +27,8 @@ pub enum Outgoing {
     Text(String),
     /// Close with this code and reason, then stop.
     Close(u16, String),
+    /// A WebSocket ping (keepalive).
+    Ping,
 }
 
 #[derive(Debug)]
@@ -44,6 +46,9 @@ struct State {
     /// Deliver what is queued before the close frame.
     flush_before_close: bool,
     closed: bool,
+    /// A keepalive ping is due; it goes before queued messages (it is small and its point is
+    /// to be timely).
+    ping: bool,
 }
 
 /// What a push did.
@@ -134,6 +139,17 @@ impl Outbox {
         self.ready.notify_one();
     }
 
+    /// Asks the writer to send a WebSocket ping next (one, however often asked before it is sent).
+    pub fn ping(&self) {
+        let mut state = self.state.lock();
+        if state.closed || state.close.is_some() {
+            return;
+        }
+        state.ping = true;
+        drop(state);
+        self.ready.notify_one();
+    }
+
     /// True once a close has been requested.
     pub fn is_closing(&self) -> bool {
         let state = self.state.lock();
@@ -153,6 +169,9 @@ impl Outbox {
             state.queue.clear();
             state.latest.clear();
             return Some(Outgoing::Close(code, reason));
+        }
+        if std::mem::take(&mut state.ping) {
+            return Some(Outgoing::Ping);
         }
         match state.queue.pop_front()? {
             Slot::Reliable(text) => {

@@ -4,6 +4,7 @@
 //! results into the socket's [`Outbox`]; one writer task drains the outbox into the socket.
 //! Nothing a subscription does ever waits for the network, so one slow socket delays nobody.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use async_graphql::Request;
 use async_graphql::parser::types::OperationType;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use chrono::Utc;
-use finpulse_graph::{FinpulseSchema, Principal};
+use finpulse_graph::{Caller, FinpulseSchema, Principal};
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -24,6 +25,7 @@ use super::protocol::{self, ClientMessage, OperationPayload, Protocol};
 use super::shared::{
     PUBLIC_SUBSCRIPTION_FIELDS, ShareKey, SharedSubscriptions, is_request_error, result_symbol,
 };
+use super::{SocketLimits, SocketPlaces};
 use crate::auth::Authenticator;
 use crate::config::WebSocketConfig;
 use crate::metrics::GatewayMetrics;
@@ -33,8 +35,13 @@ use crate::operation::Preparer;
 pub mod close {
     /// The server is shutting down.
     pub const GOING_AWAY: u16 = 1001;
-    /// The client could not keep up with undroppable messages.
+    /// The client could not keep up with undroppable messages, or sent messages faster than
+    /// its rate.
     pub const SLOW_CONSUMER: u16 = 1008;
+    /// Policy: the same code, for a client that sends too fast or holds too many sockets.
+    pub const POLICY: u16 = 1008;
+    /// A message larger than the limit.
+    pub const TOO_BIG: u16 = 1009;
     /// Invalid message.
     pub const BAD_REQUEST: u16 = 4400;
     /// Subscribe before the connection was acknowledged.
@@ -66,6 +73,10 @@ pub struct SocketContext {
     pub shared: SharedSubscriptions,
     /// Checks documents against the query limits.
     pub preparer: Preparer,
+    /// Open sockets per address and per user.
+    pub places: SocketLimits,
+    /// Message rate of one socket.
+    pub message_quota: governor::Quota,
 }
 
 /// Root fields whose results are market snapshots: a newer one supersedes an older one.
@@ -90,6 +101,10 @@ struct Session {
     acknowledged: bool,
     operations: Operations,
     next_operation: u64,
+    /// The client's address, for the caller its work is charged to.
+    peer: Option<IpAddr>,
+    /// This socket's places in the per-address and per-user counts.
+    places: SocketPlaces,
 }
 
 /// Serves one upgraded socket until either side ends it.
@@ -97,6 +112,8 @@ pub async fn serve(
     socket: WebSocket,
     protocol: Protocol,
     header_principal: Option<Principal>,
+    peer: Option<IpAddr>,
+    places: SocketPlaces,
     context: SocketContext,
 ) {
     let metrics = context.metrics.clone();
@@ -106,6 +123,7 @@ pub async fn serve(
     let writer = tokio::spawn(write_frames(sink, outbox.clone(), metrics.clone()));
     let init_timeout = Duration::from_secs_f64(context.config.connection_init_timeout_secs);
     let keepalive_every = Duration::from_secs_f64(context.config.keepalive_secs.max(1.0));
+    let incoming = governor::DefaultDirectRateLimiter::direct(context.message_quota);
     let mut session = Session {
         protocol,
         outbox: outbox.clone(),
@@ -115,6 +133,8 @@ pub async fn serve(
         acknowledged: false,
         operations: Arc::default(),
         next_operation: 0,
+        peer,
+        places,
         context,
     };
     let init_deadline = tokio::time::sleep(init_timeout);
@@ -123,6 +143,9 @@ pub async fn serve(
         tokio::time::Instant::now() + keepalive_every,
         keepalive_every,
     );
+    // Anything the client sends (a pong included) shows it is there; two pings unanswered and
+    // it is taken for gone, whichever protocol it speaks.
+    let mut last_heard = tokio::time::Instant::now();
     let shutdown = session.context.shutdown.clone();
     let doomed = session.doomed.clone();
     loop {
@@ -136,18 +159,39 @@ pub async fn serve(
             _ = tokio::time::sleep(expiry.unwrap_or(Duration::MAX)), if expiry.is_some() => {
                 Control::CloseNow(close::FORBIDDEN, "Forbidden: token expired".into())
             }
-            _ = keepalive.tick(), if session.acknowledged && protocol == Protocol::LegacyWs => {
-                session.send(protocol::keep_alive());
-                Control::Continue
+            _ = keepalive.tick() => {
+                if last_heard.elapsed() > keepalive_every * 2 {
+                    metrics.keepalive_timeouts.inc();
+                    Control::CloseNow(close::GOING_AWAY, "no pong: connection presumed dead".into())
+                } else {
+                    outbox.ping();
+                    if session.acknowledged && protocol == Protocol::LegacyWs {
+                        session.send(protocol::keep_alive());
+                    }
+                    Control::Continue
+                }
             }
-            frame = stream.next() => match frame {
-                Some(Ok(Message::Text(text))) => session.handle(text.as_str()),
-                Some(Ok(Message::Binary(_))) => Control::Close(close::BAD_REQUEST, "Invalid message received: binary frames are not supported".into()),
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => Control::Continue,
-                Some(Ok(Message::Close(_))) | None => break,
-                Some(Err(e)) => {
-                    debug!(error = %e, "websocket read failed");
-                    break;
+            frame = stream.next() => {
+                last_heard = tokio::time::Instant::now();
+                let counted = matches!(frame, Some(Ok(Message::Text(_) | Message::Binary(_))));
+                if counted && incoming.check().is_err() {
+                    metrics.rate_limited.with_label_values(&["socket_messages"]).inc();
+                    Control::Close(close::POLICY, "too many messages: slow down".into())
+                } else {
+                    match frame {
+                        Some(Ok(Message::Text(text))) => session.handle(text.as_str()),
+                        Some(Ok(Message::Binary(_))) => Control::Close(close::BAD_REQUEST, "Invalid message received: binary frames are not supported".into()),
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => Control::Continue,
+                        Some(Ok(Message::Close(_))) | None => break,
+                        Some(Err(e)) if is_too_big(&e) => Control::CloseNow(
+                            close::TOO_BIG,
+                            format!("message too big: at most {} bytes", super::MAX_MESSAGE_BYTES),
+                        ),
+                        Some(Err(e)) => {
+                            debug!(error = %e, "websocket read failed");
+                            break;
+                        }
+                    }
                 }
             },
         };
@@ -166,6 +210,8 @@ pub async fn serve(
         }
     }
     session.stop_all();
+    // Frees the socket's places in the per-address and per-user counts.
+    drop(session);
     // Give the writer a moment to deliver the close frame; a peer that reads nothing does not
     // get to hold the task.
     let abort = writer.abort_handle();
@@ -178,6 +224,19 @@ pub async fn serve(
     metrics.connections.dec();
 }
 
+/// True for the read error of a message or frame over the size limit.
+fn is_too_big(error: &axum::Error) -> bool {
+    use std::error::Error as _;
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(tungstenite::Error::Capacity(_)) = cause.downcast_ref::<tungstenite::Error>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
 async fn write_frames(
     mut sink: SplitSink<WebSocket, Message>,
     outbox: Outbox,
@@ -187,6 +246,11 @@ async fn write_frames(
         match frame {
             Outgoing::Text(text) => {
                 if sink.send(Message::Text(text.into())).await.is_err() {
+                    break;
+                }
+            }
+            Outgoing::Ping => {
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
                     break;
                 }
             }
@@ -287,7 +351,25 @@ impl Session {
                         .map_err(|e| e.to_string())
                 });
             match verified {
-                Ok(principal) => self.principal = principal,
+                Ok(principal) => {
+                    if let (false, Some(user)) = (self.places.has_user(), &principal.subject) {
+                        match self.context.places.take_user(user.clone()) {
+                            Ok(place) => self.places.set_user(place),
+                            Err(limit) => {
+                                self.context
+                                    .metrics
+                                    .rate_limited
+                                    .with_label_values(&[limit])
+                                    .inc();
+                                return Control::Close(
+                                    close::POLICY,
+                                    "too many open sockets for this user".into(),
+                                );
+                            }
+                        }
+                    }
+                    self.principal = principal
+                }
                 Err(reason) => {
                     info!(%reason, "websocket connection_init refused");
                     if self.protocol == Protocol::LegacyWs {
@@ -352,6 +434,7 @@ impl Session {
             operation,
             payload,
             self.principal.clone(),
+            Caller::of(&self.principal, self.peer),
             self.context.clone(),
         ));
         operations.insert(
@@ -390,6 +473,7 @@ async fn start_operation(
     mut op: Operation,
     payload: OperationPayload,
     principal: Principal,
+    caller: Caller,
     context: SocketContext,
 ) {
     let key = ShareKey::new(
@@ -427,7 +511,7 @@ async fn start_operation(
     };
     op.coalesce = is_subscription_of(COALESCABLE_FIELDS);
     let shareable = is_subscription_of(PUBLIC_SUBSCRIPTION_FIELDS);
-    let request = prepared.request.data(principal);
+    let request = prepared.request.data(principal).data(caller);
     if !shareable {
         run_operation(op, context.schema, request).await;
         return;

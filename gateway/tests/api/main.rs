@@ -6,4 +6,5 @@ mod helpers;
 mod http;
 mod limits;
 mod pipeline;
+mod rates;
 mod websocket;

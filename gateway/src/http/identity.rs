@@ -1,0 +1,58 @@
+//! Who a request comes from, found once per request from its `Authorization` header, for the
+//! rate limits, GraphQL over HTTP and the WebSocket upgrade alike.
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::Response;
+use finpulse_graph::Principal;
+
+use crate::app::AppState;
+
+/// The verified identity of a request, left in its extensions by [`identify`].
+#[derive(Debug, Clone)]
+pub enum Identity {
+    /// No `Authorization` header.
+    Anonymous,
+    /// A valid token.
+    User(Principal),
+    /// A header that is not a valid token; the message says why.
+    Refused(String),
+}
+
+impl Identity {
+    /// The principal of an accepted identity.
+    pub fn principal(&self) -> Option<Principal> {
+        match self {
+            Self::Anonymous => Some(Principal::anonymous()),
+            Self::User(principal) => Some(principal.clone()),
+            Self::Refused(_) => None,
+        }
+    }
+
+    /// The user id when signed in.
+    pub fn user(&self) -> Option<&str> {
+        match self {
+            Self::User(principal) => principal.subject.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// Verifies the `Authorization` header and records the [`Identity`].
+pub async fn identify(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
+    let identity = match request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str())
+    {
+        None => Identity::Anonymous,
+        Some(Ok(value)) => match app.auth.verify_header(value) {
+            Ok(principal) => Identity::User(principal),
+            Err(e) => Identity::Refused(e.to_string()),
+        },
+        Some(Err(_)) => Identity::Refused("authorization is not text".into()),
+    };
+    request.extensions_mut().insert(identity);
+    next.run(request).await
+}
