@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use axum::routing::get;
-use finpulse_graph::ai::AiContext;
+use finpulse_graph::ai::{AiContext, ModelBudget};
 use finpulse_graph::{FinpulseSchema, GraphContext};
 use finpulse_inference::{Inference, InferenceConfig, InferenceMetrics, Manifest, ModelInfo};
 use finpulse_store::{CacheConfig, CachedStore, SqlStore, Store};
@@ -285,6 +285,7 @@ fn remote_models(
     Ok(AiContext {
         embeddings: Arc::new(embeddings),
         models,
+        budget: None,
     })
 }
 
@@ -498,14 +499,20 @@ impl Application {
             log.ensure_topic(INFERENCE_REQUESTS_TOPIC, config.log.partitions)
                 .await?;
         }
+        let model_budget = ModelBudget::new(
+            config.limits.model_units_per_minute,
+            config.limits.model_unit_burst,
+        );
         if config.role.serves_clients() && settings.enabled {
-            let ai = match &models {
+            let mut ai = match &models {
                 Some(models) if !settings.remote => AiContext {
                     embeddings: Arc::new(models.embedder(None)?),
                     models: models.models(),
+                    budget: None,
                 },
                 _ => remote_models(&config, log.clone(), fanout.clone(), shutdown.clone())?,
             };
+            ai.budget = Some(model_budget.clone());
             schema = schema.data(ai);
         }
         let schema = schema.finish();
@@ -554,7 +561,7 @@ impl Application {
             fanout,
             websocket: config.websocket.clone(),
             preparer: Preparer::new(config.graphql.clone()),
-            rates: RateLimits::new(&config.limits),
+            rates: RateLimits::new(&config.limits, model_budget),
             sockets: SocketLimits::new(
                 config.limits.sockets_per_ip,
                 config.limits.sockets_per_user,

@@ -16,6 +16,13 @@ pub enum ApiError {
     BadUserInput(String),
     /// A dependency is not there or too busy right now; retrying later may work.
     Unavailable(String),
+    /// The caller used up a budget; retrying after the given seconds may work.
+    RateLimited {
+        /// For people.
+        message: String,
+        /// Whole seconds until the budget allows the request again.
+        retry_after_secs: u64,
+    },
     /// The server failed; details are logged, never returned.
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -26,6 +33,7 @@ impl ApiError {
         match self {
             Self::Unauthenticated => "authentication required".into(),
             Self::BadUserInput(message) | Self::Unavailable(message) => message.clone(),
+            Self::RateLimited { message, .. } => message.clone(),
             Self::Internal(_) => "internal error".into(),
         }
     }
@@ -36,6 +44,7 @@ impl ApiError {
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::BadUserInput(_) => "BAD_USER_INPUT",
             Self::Unavailable(_) => "UNAVAILABLE",
+            Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -67,7 +76,18 @@ impl From<ApiError> for async_graphql::Error {
             error!(error = %chain, "resolver failed");
         }
         let code = e.code();
-        async_graphql::Error::new(e.message()).extend_with(|_, ext| ext.set("code", code))
+        let retry_after = match &e {
+            ApiError::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        };
+        async_graphql::Error::new(e.message()).extend_with(|_, ext| {
+            ext.set("code", code);
+            if let Some(seconds) = retry_after {
+                ext.set("retryAfterSeconds", seconds);
+            }
+        })
     }
 }
 

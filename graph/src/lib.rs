@@ -6,6 +6,7 @@
 //! travel.
 
 pub mod ai;
+mod codes;
 mod error;
 pub mod limits;
 mod mutation;
@@ -58,6 +59,7 @@ pub fn schema_builder(
         // gets here (async-graphql's own depth limit would count introspection and refuse
         // GraphiQL's schema query).
         .limit_complexity(MAX_COMPLEXITY)
+        .extension(codes::ValidationCodes)
 }
 
 /// Builds the finished schema.

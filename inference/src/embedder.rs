@@ -2,14 +2,16 @@
 //!
 //! Calls go into a bounded queue (a full queue refuses the call as overloaded rather than
 //! growing without bound). The model's thread takes the first waiting call, lets others join it
-//! for up to `max_wait` or until `max_batch` texts, then tokenises them together (padded to the
-//! longest, truncated to `max_length`), runs the model once, pools and normalises, and answers
-//! each call with its own vectors. Batching is where the throughput comes from: one run of 32
-//! texts costs far less than 32 runs of one.
+//! for up to `max_wait` or until `max_batch` texts, then builds each batch fairly from every
+//! caller's waiting calls ([`crate::fair`]: a large call is served a share at a time, calls
+//! whose caller left are dropped), tokenises it (padded to the longest, truncated to
+//! `max_length`), runs the model once, pools and normalises, and answers each call when all its
+//! texts are done. Batching is where the throughput comes from: one run of 32 texts costs far
+//! less than 32 runs of one.
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 use std::time::{Duration, Instant};
 
 use ort::environment::Environment;
@@ -20,6 +22,7 @@ use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 use tokio::sync::oneshot;
 use tracing::{debug, error};
 
+use crate::fair::{Call, FairQueue, Slice};
 use crate::manifest::{ModelSpec, Pooling};
 use crate::{InferenceError, InferenceMetrics, ModelInfo};
 
@@ -39,6 +42,18 @@ struct Job {
     texts: Vec<String>,
     reply: Reply,
     enqueued: Instant,
+    /// Who asked: calls are served fairly between callers.
+    caller: Arc<str>,
+}
+
+impl Call for Job {
+    fn len(&self) -> usize {
+        self.texts.len()
+    }
+
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
+    }
 }
 
 /// The async face of an embedding model; cheap to clone.
@@ -138,6 +153,16 @@ impl Embedder {
 
     /// One vector per text, in order.
     pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, InferenceError> {
+        self.embed_as("", texts).await
+    }
+
+    /// [`Embedder::embed`] for `caller`: the model's thread serves callers in turn, so one that
+    /// asks for much cannot hold back the others.
+    pub async fn embed_as(
+        &self,
+        caller: &str,
+        texts: Vec<String>,
+    ) -> Result<Vec<Vec<f32>>, InferenceError> {
         let name = &self.info.name;
         if texts.is_empty() {
             return Ok(Vec::new());
@@ -152,6 +177,7 @@ impl Embedder {
             texts,
             reply,
             enqueued: Instant::now(),
+            caller: Arc::from(caller),
         };
         match self.queue.try_send(job) {
             Ok(()) => {}
@@ -184,6 +210,45 @@ pub trait Embeddings: Send + Sync + 'static {
 
     /// One unit vector per text, in order.
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, InferenceError>;
+
+    /// [`Embeddings::embed`] on behalf of `caller`, for models that share their time fairly
+    /// between callers; others ignore who asks.
+    async fn embed_as(
+        &self,
+        caller: &str,
+        texts: Vec<String>,
+    ) -> Result<Vec<Vec<f32>>, InferenceError> {
+        let _ = caller;
+        self.embed(texts).await
+    }
+}
+
+/// Embeddings charged to one caller: hand it to code that only knows [`Embeddings::embed`]
+/// (the summariser) so its model work is queued in that caller's lane.
+pub struct ForCaller {
+    inner: Arc<dyn Embeddings>,
+    caller: String,
+}
+
+impl ForCaller {
+    /// `inner`, on behalf of `caller`.
+    pub fn new(inner: Arc<dyn Embeddings>, caller: impl Into<String>) -> Self {
+        Self {
+            inner,
+            caller: caller.into(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Embeddings for ForCaller {
+    fn info(&self) -> &ModelInfo {
+        self.inner.info()
+    }
+
+    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, InferenceError> {
+        self.inner.embed_as(&self.caller, texts).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -194,6 +259,14 @@ impl Embeddings for Embedder {
 
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, InferenceError> {
         Embedder::embed(self, texts).await
+    }
+
+    async fn embed_as(
+        &self,
+        caller: &str,
+        texts: Vec<String>,
+    ) -> Result<Vec<Vec<f32>>, InferenceError> {
+        Embedder::embed_as(self, caller, texts).await
     }
 }
 
@@ -208,78 +281,108 @@ struct Worker {
 
 impl Worker {
     fn run(mut self, queue: Receiver<Job>) {
-        // Ends when every `Embedder` handle is gone.
-        while let Ok(first) = queue.recv() {
-            let mut jobs = vec![first];
-            let mut texts = jobs[0].texts.len();
-            let deadline = Instant::now() + self.settings.max_wait;
-            while texts < self.settings.max_batch {
-                // First whatever is already waiting, then, until the deadline, what arrives.
-                let next = match queue.try_recv() {
-                    Ok(job) => Some(job),
-                    Err(_) => {
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        if left.is_zero() {
-                            None
-                        } else {
+        let max_batch = self.settings.max_batch;
+        let mut waiting: FairQueue<Job> = FairQueue::new();
+        loop {
+            if waiting.is_empty() {
+                // Ends when every `Embedder` handle is gone and nothing is left to serve.
+                let Ok(first) = queue.recv() else { break };
+                self.admit(&mut waiting, first);
+                // Others may join until the deadline or a full batch.
+                let deadline = Instant::now() + self.settings.max_wait;
+                while waiting.texts_left() < max_batch {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let next = match queue.try_recv() {
+                        Ok(job) => Some(job),
+                        Err(TryRecvError::Empty) if !left.is_zero() => {
                             queue.recv_timeout(left).ok()
                         }
-                    }
-                };
-                let Some(job) = next else { break };
-                texts += job.texts.len();
-                jobs.push(job);
+                        Err(_) => None,
+                    };
+                    let Some(job) = next else { break };
+                    self.admit(&mut waiting, job);
+                }
             }
-            self.serve(jobs);
+            // Whatever else arrived meanwhile joins its caller's lane, within the queue bound.
+            while waiting.len() < self.settings.queue {
+                match queue.try_recv() {
+                    Ok(job) => self.admit(&mut waiting, job),
+                    Err(_) => break,
+                }
+            }
+            let abandoned = waiting.drop_abandoned().len();
+            if abandoned > 0 {
+                self.metrics
+                    .abandoned
+                    .with_label_values(&[&self.spec.name])
+                    .inc_by(abandoned as u64);
+            }
+            let plan = waiting.plan(max_batch);
+            if !plan.is_empty() {
+                self.serve(&mut waiting, plan);
+            }
         }
         debug!(model = %self.spec.name, "model thread stopped");
     }
 
-    fn serve(&mut self, jobs: Vec<Job>) {
+    fn admit(&self, waiting: &mut FairQueue<Job>, job: Job) {
+        waiting.push(job.caller.clone(), job);
+    }
+
+    /// Runs one batch made of `plan`'s slices and answers every call it completes.
+    fn serve(&mut self, waiting: &mut FairQueue<Job>, plan: Vec<Slice>) {
         let name = self.spec.name.clone();
         let started = Instant::now();
-        for job in &jobs {
-            self.metrics
-                .queue_wait
-                .with_label_values(&[&name])
-                .observe(started.duration_since(job.enqueued).as_secs_f64());
-        }
-        let texts: Vec<&str> = jobs
-            .iter()
-            .flat_map(|job| job.texts.iter().map(String::as_str))
-            .collect();
-        let mut vectors = Vec::with_capacity(texts.len());
-        let mut failure = None;
-        for chunk in texts.chunks(self.settings.max_batch) {
-            let run_started = Instant::now();
-            match self.infer(chunk) {
-                Ok(mut batch) => vectors.append(&mut batch),
-                Err(reason) => {
-                    error!(model = %name, %reason, "inference failed");
-                    failure = Some(reason);
-                    break;
-                }
+        for slice in plan.iter().filter(|s| s.start == 0) {
+            if let Some(job) = waiting.call(slice.id) {
+                self.metrics
+                    .queue_wait
+                    .with_label_values(&[&name])
+                    .observe(started.duration_since(job.enqueued).as_secs_f64());
             }
+        }
+        let result = {
+            let texts: Vec<&str> = plan
+                .iter()
+                .filter_map(|slice| {
+                    let job = waiting.call(slice.id)?;
+                    Some(job.texts[slice.start..slice.start + slice.len].iter())
+                })
+                .flatten()
+                .map(String::as_str)
+                .collect();
             self.metrics
                 .batch_size
                 .with_label_values(&[&name])
-                .observe(chunk.len() as f64);
-            self.metrics
-                .run_seconds
-                .with_label_values(&[&name])
-                .observe(run_started.elapsed().as_secs_f64());
-        }
-        let mut vectors = vectors.into_iter();
-        for job in jobs {
-            let answer = match &failure {
-                Some(reason) => Err(InferenceError::Run {
-                    model: name.clone(),
-                    reason: reason.clone(),
-                }),
-                None => Ok(vectors.by_ref().take(job.texts.len()).collect()),
-            };
-            // A caller that gave up no longer listens; nothing to do.
-            let _ = job.reply.send(answer);
+                .observe(texts.len() as f64);
+            self.infer(&texts)
+        };
+        self.metrics
+            .run_seconds
+            .with_label_values(&[&name])
+            .observe(started.elapsed().as_secs_f64());
+        match result {
+            Ok(vectors) => {
+                let mut vectors = vectors.into_iter();
+                for slice in plan {
+                    let done = waiting.complete(slice, vectors.by_ref().take(slice.len));
+                    if let Some((job, vectors)) = done {
+                        // A caller that gave up no longer listens; nothing to do.
+                        let _ = job.reply.send(Ok(vectors));
+                    }
+                }
+            }
+            Err(reason) => {
+                error!(model = %name, %reason, "inference failed");
+                for slice in plan {
+                    if let Some(job) = waiting.fail(slice.id) {
+                        let _ = job.reply.send(Err(InferenceError::Run {
+                            model: name.clone(),
+                            reason: reason.clone(),
+                        }));
+                    }
+                }
+            }
         }
     }
 

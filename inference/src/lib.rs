@@ -18,6 +18,7 @@
 pub mod classifier;
 mod embedder;
 mod error;
+mod fair;
 pub mod index;
 pub mod language;
 pub mod manifest;
@@ -26,7 +27,7 @@ mod runtime;
 pub mod summarize;
 
 pub use classifier::{Classifier, TrainConfig};
-pub use embedder::{Embedder, Embeddings};
+pub use embedder::{Embedder, Embeddings, ForCaller};
 pub use error::InferenceError;
 pub use index::VectorIndex;
 pub use manifest::{Manifest, ModelSpec, Pooling};

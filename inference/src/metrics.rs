@@ -17,6 +17,9 @@ pub struct InferenceMetrics {
     pub queue_wait: HistogramVec,
     /// `finpulse_inference_run_seconds{model}`: tokenising, running and pooling one batch.
     pub run_seconds: HistogramVec,
+    /// `finpulse_inference_abandoned_total{model}`: calls dropped unserved because their caller
+    /// stopped waiting (a client that went away).
+    pub abandoned: IntCounterVec,
 }
 
 impl InferenceMetrics {
@@ -62,6 +65,13 @@ impl InferenceMetrics {
                 .buckets(seconds),
                 &["model"],
             )?,
+            abandoned: IntCounterVec::new(
+                Opts::new(
+                    "finpulse_inference_abandoned_total",
+                    "Calls dropped unserved because their caller stopped waiting",
+                ),
+                &["model"],
+            )?,
         };
         registry.register(Box::new(metrics.requests.clone()))?;
         registry.register(Box::new(metrics.texts.clone()))?;
@@ -69,6 +79,7 @@ impl InferenceMetrics {
         registry.register(Box::new(metrics.batch_size.clone()))?;
         registry.register(Box::new(metrics.queue_wait.clone()))?;
         registry.register(Box::new(metrics.run_seconds.clone()))?;
+        registry.register(Box::new(metrics.abandoned.clone()))?;
         Ok(metrics)
     }
 

@@ -19,6 +19,8 @@ use tower_governor::governor::{GovernorConfig, GovernorConfigBuilder};
 use tower_governor::key_extractor::PeerIpKeyExtractor;
 use tracing::debug;
 
+use finpulse_graph::ai::ModelBudget;
+
 use super::identity::Identity;
 use crate::app::AppState;
 use crate::config::LimitsConfig;
@@ -86,17 +88,20 @@ pub struct RateLimits {
     pub user: Arc<DefaultKeyedRateLimiter<String>>,
     /// Requests per address (held to forget idle addresses).
     pub ip: Arc<IpGovernor>,
+    /// Model work per caller (held to forget idle callers).
+    pub model: ModelBudget,
 }
 
 impl RateLimits {
     /// The limiters of `config`.
-    pub fn new(config: &LimitsConfig) -> Self {
+    pub fn new(config: &LimitsConfig, model: ModelBudget) -> Self {
         Self {
             user: Arc::new(DefaultKeyedRateLimiter::keyed(quota(
                 config.requests_per_second_per_user,
                 config.request_burst_per_user,
             ))),
             ip: ip_governor(config),
+            model,
         }
     }
 
@@ -106,6 +111,7 @@ impl RateLimits {
         self.user.shrink_to_fit();
         self.ip.limiter().retain_recent();
         self.ip.limiter().shrink_to_fit();
+        self.model.forget_idle();
     }
 }
 

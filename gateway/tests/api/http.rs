@@ -172,6 +172,7 @@ async fn complexity_limits_reject_abusive_queries() {
         body["errors"][0]["message"], "Query is too complex.",
         "{body}"
     );
+    assert_eq!(body["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX");
     assert!(body.get("data").is_none());
     // One of them is fine.
     let (_, body) = app

@@ -5,6 +5,7 @@ mod distributed;
 mod helpers;
 mod http;
 mod limits;
+mod model_cost;
 mod pipeline;
 mod rates;
 mod websocket;
