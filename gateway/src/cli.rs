@@ -288,10 +288,11 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 bar.finish();
                 if let Some(s) = summary.lock().clone() {
                     eprintln!(
-                        "replayed {} ticks from {}, skipped {} rows",
+                        "replayed {} ticks from {}, skipped {} rows of {}",
                         s.published,
                         file.display(),
-                        s.skipped
+                        s.skipped,
+                        s.rows
                     );
                     for error in &s.errors {
                         eprintln!("  {error}");

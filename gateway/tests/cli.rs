@@ -112,6 +112,44 @@ fn replay_loads_a_csv_and_reports_bad_rows() {
 }
 
 #[test]
+fn replay_accounts_for_every_row_even_after_an_open_quote() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("ticks.csv");
+    let mut rows = String::from("ts,symbol,price,size\n");
+    for line in 2..=20 {
+        let row = match line {
+            11 => "2026-03-02T14:30:11Z,\"AAPL,111,10".to_owned(),
+            13 => "2026-03-02T14:30:13Z,A B C,113,10".to_owned(),
+            14 => "2026-03-02T14:30:14Z,<script>,114,10".to_owned(),
+            _ => format!("2026-03-02T14:30:{line:02}Z,AAPL,{},10", 100 + line),
+        };
+        rows.push_str(&row);
+        rows.push('\n');
+    }
+    std::fs::write(&csv, rows).unwrap();
+    let output = finpulse(dir.path())
+        .args(["replay", csv.to_str().unwrap(), "--exit"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    // 19 rows: 16 published, 3 skipped, each named by its line.
+    assert!(
+        stderr.contains("replayed 16 ticks") && stderr.contains("skipped 3 rows of 19"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("line 11: a quote is opened"), "{stderr}");
+    assert!(
+        stderr.contains("line 13: invalid symbol `A B C`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 14: invalid symbol `<SCRIPT>`"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn train_classifier_reports_held_out_accuracy_and_saves_the_model() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("tickets.json");

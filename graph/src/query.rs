@@ -12,21 +12,12 @@ use crate::{GraphContext, Principal};
 /// Upper bound of list arguments, so a single query cannot ask for an unbounded result.
 pub(crate) const MAX_LIST: i32 = 1_000;
 
-/// Checks and normalises a ticker symbol: 1–32 of `A-Z 0-9 . - _`, upper-cased.
+/// Checks and normalises a ticker symbol by the one rule of events and replay
+/// ([`finpulse_streams::events::check_symbol`]), after upper-casing what the client typed.
 pub(crate) fn symbol_arg(symbol: &str) -> Result<String, ApiError> {
     let symbol = symbol.trim().to_ascii_uppercase();
-    let valid = !symbol.is_empty()
-        && symbol.len() <= 32
-        && symbol
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-    if valid {
-        Ok(symbol)
-    } else {
-        Err(ApiError::BadUserInput(format!(
-            "invalid symbol `{symbol}`: use 1 to 32 letters, digits, '.', '-' or '_'"
-        )))
-    }
+    finpulse_streams::events::check_symbol(&symbol).map_err(ApiError::BadUserInput)?;
+    Ok(symbol)
 }
 
 pub(crate) fn limit_arg(name: &str, value: i32) -> Result<u32, ApiError> {

@@ -81,9 +81,7 @@ impl EventPayload for Tick {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.symbol.is_empty() || self.symbol.len() > 32 {
-            return Err("symbol must be 1 to 32 characters".into());
-        }
+        check_symbol(&self.symbol)?;
         if !(self.price.is_finite() && self.price > 0.0) {
             return Err(format!("price must be positive, got {}", self.price));
         }
@@ -94,6 +92,25 @@ impl EventPayload for Tick {
             return Err("bid and ask must be finite".into());
         }
         Ok(())
+    }
+}
+
+/// The one rule for a ticker symbol, on every way in (events, replay, the API): 1 to 32 of
+/// `A-Z 0-9 . - _`, upper case. The API upper-cases what clients type before checking; events
+/// must already be upper case, so that what is stored can always be asked for.
+pub fn check_symbol(symbol: &str) -> Result<(), String> {
+    let valid = !symbol.is_empty()
+        && symbol.len() <= 32
+        && symbol.bytes().all(|c| {
+            c.is_ascii_uppercase() || c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'_')
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid symbol `{}`: use 1 to 32 of A-Z, 0-9, '.', '-' or '_'",
+            symbol.chars().take(40).collect::<String>()
+        ))
     }
 }
 
