@@ -3,7 +3,7 @@ SHELL := bash
 export CARGO_TARGET_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/finpulse/target
 # Caches (cargo target, npm) live outside the clone, so a warm run is fast.
 
-.PHONY: run test setup-build setup-web setup-test models stack fmt-check clippy rust-test e2e bench
+.PHONY: run test setup-build setup-web setup-test models stack fmt-check clippy rust-test e2e bench fuzz
 
 ## Runs finpulse on its embedded default (SQLite, in-process log and fan-out, simulator).
 run: setup-build setup-web models
@@ -51,3 +51,8 @@ e2e:
 CONNECTIONS ?= 1000
 bench:
 	scripts/bench-ws.sh $(CONNECTIONS) 30
+
+## The fuzz tests with many cases (make test runs them bounded): make fuzz FUZZ_CASES=200000
+FUZZ_CASES ?= 100000
+fuzz: setup-build models
+	FINPULSE_FUZZ_CASES=$(FUZZ_CASES) cargo nextest run --no-capture -p finpulse-graph -p finpulse-streams -p finpulse-gateway -E 'test(/fuzz/)'

@@ -14,6 +14,8 @@ mod principal;
 mod query;
 mod recovery;
 mod subscription;
+#[cfg(feature = "test-support")]
+pub mod testing;
 mod types;
 
 pub use error::ApiError;

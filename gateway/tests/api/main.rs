@@ -2,6 +2,7 @@
 
 mod ai;
 mod distributed;
+mod fuzz;
 mod helpers;
 mod http;
 mod limits;
