@@ -40,7 +40,8 @@ run_phase() {
   local name=$1; shift
   local data; data=$(mktemp -d)
   env "${config_env[@]}" FINPULSE_LISTEN=127.0.0.1:$port FINPULSE_DATA_DIR="$data" FINPULSE_LOG_LEVEL=warn \
-      FINPULSE_WEBSOCKET__MAX_SUBSCRIPTIONS=1000 "$@" "$bin/finpulse" serve &
+      FINPULSE_WEBSOCKET__MAX_SUBSCRIPTIONS=1000 FINPULSE_LIMITS__SOCKETS_PER_IP=100000 \
+      FINPULSE_LIMITS__CONNECTIONS_PER_IP=100000 "$@" "$bin/finpulse" serve &
   local pid=$!
   trap 'kill $pid 2>/dev/null || true' EXIT
   until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.1; done

@@ -74,6 +74,18 @@ fn token_prints_a_token_the_server_accepts() {
     assert!(!empty.status.success());
 }
 
+/// Writes `rows` to `csv`, replays it with `--exit` and returns what it reported.
+fn replay_to_the_end(data_dir: &std::path::Path, csv: &std::path::Path, rows: &str) -> String {
+    std::fs::write(csv, rows).unwrap();
+    let output = finpulse(data_dir)
+        .args(["replay", csv.to_str().unwrap(), "--exit"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    stderr
+}
+
 #[test]
 fn replay_loads_a_csv_and_reports_bad_rows() {
     let dir = tempfile::tempdir().unwrap();
@@ -88,13 +100,7 @@ fn replay_loads_a_csv_and_reports_bad_rows() {
         ));
     }
     rows.push_str("yesterday,AAPL,1,1\n");
-    std::fs::write(&csv, rows).unwrap();
-    let output = finpulse(dir.path())
-        .args(["replay", csv.to_str().unwrap(), "--exit"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let stderr = replay_to_the_end(dir.path(), &csv, &rows);
     assert!(
         stderr.contains("replayed 150 ticks") && stderr.contains("skipped 1 rows"),
         "{stderr}"
@@ -126,13 +132,7 @@ fn replay_accounts_for_every_row_even_after_an_open_quote() {
         rows.push_str(&row);
         rows.push('\n');
     }
-    std::fs::write(&csv, rows).unwrap();
-    let output = finpulse(dir.path())
-        .args(["replay", csv.to_str().unwrap(), "--exit"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let stderr = replay_to_the_end(dir.path(), &csv, &rows);
     // 19 rows: 16 published, 3 skipped, each named by its line.
     assert!(
         stderr.contains("replayed 16 ticks") && stderr.contains("skipped 3 rows of 19"),
