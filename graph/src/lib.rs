@@ -10,6 +10,7 @@ mod codes;
 mod error;
 pub mod limits;
 mod mutation;
+pub mod policy;
 mod principal;
 mod query;
 mod recovery;

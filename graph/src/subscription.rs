@@ -13,6 +13,7 @@ use finpulse_streams::events::{self, Published, candle_channel, insight_channel,
 use finpulse_streams::fanout::FanOutItem;
 
 use crate::error::{ApiError, ApiResult};
+use crate::policy::FieldPolicy;
 use crate::query::symbol_arg;
 use crate::recovery::{self, Delivered};
 use crate::types::{Candle, Insight, InsightKind, Tick};
@@ -24,6 +25,18 @@ const MAX_SYMBOLS: usize = 100;
 /// The root of subscriptions.
 #[derive(Debug, Default)]
 pub struct SubscriptionRoot;
+
+/// How each field below may travel ([`crate::policy`]); every field must have an entry.
+pub(crate) const POLICIES: &[FieldPolicy] = &[
+    // The latest trade per symbol supersedes older ones for a slow client.
+    FieldPolicy::public("ticks").coalesced_by("symbol"),
+    // The open candle of a symbol, updated per trade: the newest one is all that matters.
+    FieldPolicy::public("candles").coalesced_by("symbol"),
+    // Every insight matters: shared, never coalesced.
+    FieldPolicy::public("insights"),
+    // Follows the caller's own watchlist.
+    FieldPolicy::per_user("watchlistInsights"),
+];
 
 fn symbols_arg(symbols: &[String]) -> Result<Vec<String>, ApiError> {
     if symbols.is_empty() || symbols.len() > MAX_SYMBOLS {

@@ -47,8 +47,9 @@ pub struct Operation {
     pub generation: u64,
     /// The socket's protocol.
     pub protocol: Protocol,
-    /// Results are snapshots: a newer one replaces a queued older one per symbol.
-    pub coalesce: bool,
+    /// Results are snapshots told apart by this field of the result (the schema's policy): a
+    /// newer one replaces a queued older one with the same value.
+    pub coalesce_by: Option<&'static str>,
     /// The socket's queue.
     pub outbox: Outbox,
     /// Socket metrics.

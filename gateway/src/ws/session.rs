@@ -22,9 +22,7 @@ use tracing::{debug, info, warn};
 use super::delivery::{Active, Operation, OperationHandle, Operations, finish, push};
 use super::outbox::{Outbox, Outgoing, Pushed};
 use super::protocol::{self, ClientMessage, OperationPayload, Protocol};
-use super::shared::{
-    PUBLIC_SUBSCRIPTION_FIELDS, ShareKey, SharedSubscriptions, is_request_error, result_symbol,
-};
+use super::shared::{ShareKey, SharedSubscriptions, is_request_error, result_key};
 use super::{SocketLimits, SocketPlaces};
 use crate::auth::Authenticator;
 use crate::config::WebSocketConfig;
@@ -78,9 +76,6 @@ pub struct SocketContext {
     /// Message rate of one socket.
     pub message_quota: governor::Quota,
 }
-
-/// Root fields whose results are market snapshots: a newer one supersedes an older one.
-const COALESCABLE_FIELDS: &[&str] = &["ticks", "candles"];
 
 enum Control {
     Continue,
@@ -412,7 +407,7 @@ impl Session {
             id: id.clone(),
             generation: self.next_operation,
             protocol: self.protocol,
-            coalesce: false,
+            coalesce_by: None,
             outbox: self.outbox.clone(),
             metrics: self.context.metrics.clone(),
             sent_next: self
@@ -499,18 +494,15 @@ async fn start_operation(
             return;
         }
     };
-    let is_subscription_of = |fields: &[&str]| {
-        prepared.operation.as_ref().is_some_and(|info| {
-            info.kind == OperationType::Subscription
-                && !info.root_fields.is_empty()
-                && info
-                    .root_fields
-                    .iter()
-                    .all(|f| fields.contains(&f.as_str()))
-        })
+    // Queries and mutations over a socket run alone; a subscription as its fields declare.
+    let policy = match &prepared.operation {
+        Some(info) if info.kind == OperationType::Subscription => {
+            finpulse_graph::policy::operation_policy(&info.root_fields)
+        }
+        _ => finpulse_graph::policy::OperationPolicy::PRIVATE,
     };
-    op.coalesce = is_subscription_of(COALESCABLE_FIELDS);
-    let shareable = is_subscription_of(PUBLIC_SUBSCRIPTION_FIELDS);
+    op.coalesce_by = policy.coalesce_by;
+    let shareable = policy.shared;
     let request = prepared.request.data(principal).data(caller);
     if !shareable {
         run_operation(op, context.schema, request).await;
@@ -556,12 +548,15 @@ async fn run_operation(op: Operation, schema: FinpulseSchema, request: Request) 
                 continue;
             }
         };
-        let key = (op.coalesce && response.errors.is_empty()).then(|| {
-            (
-                op.id.clone(),
-                result_symbol(&value).unwrap_or_default().to_owned(),
-            )
-        });
+        let key = op
+            .coalesce_by
+            .filter(|_| response.errors.is_empty())
+            .map(|field| {
+                (
+                    op.id.clone(),
+                    result_key(&value, field).unwrap_or_default().to_owned(),
+                )
+            });
         let text = protocol::next(op.protocol, &op.id, &value);
         if !push(&op, text, true, key) {
             return;

@@ -5,7 +5,7 @@
 //! serialise it ten thousand times per tick. With it, one task per distinct subscription does
 //! that once and hands the finished JSON to every socket, which only wraps it in its own
 //! `{"id", "type", "payload"}` frame. Only subscriptions whose result cannot depend on who asks
-//! are shared (see [`PUBLIC_SUBSCRIPTION_FIELDS`]); per-user ones run per socket.
+//! are shared (the schema says which: [`finpulse_graph::policy`]); per-user ones run per socket.
 //!
 //! The shared execution pushes straight into each socket's outbox (no task per socket in
 //! between), so one event costs one resolver run, one serialisation and then a string format
@@ -27,9 +27,6 @@ use tokio::task::AbortHandle;
 use super::delivery::{Active, Operation, finish, push};
 use super::protocol;
 use crate::metrics::GatewayMetrics;
-
-/// Root subscription fields whose results are the same for every caller.
-pub const PUBLIC_SUBSCRIPTION_FIELDS: &[&str] = &["ticks", "candles", "insights"];
 
 /// What identifies one shared execution.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -181,14 +178,14 @@ pub fn is_request_error(response: &async_graphql::Response) -> bool {
         && response.errors.iter().all(|e| e.path.is_empty())
 }
 
-/// The `symbol` of the first root field's result, which tells apart results of different
-/// symbols within one subscription.
-pub fn result_symbol(response: &Value) -> Option<&str> {
+/// The coalescing key of a result: field `key` of the first root field's result (`symbol`),
+/// which tells apart snapshots of different things within one subscription.
+pub fn result_key<'a>(response: &'a Value, key: &str) -> Option<&'a str> {
     response
         .get("data")
         .and_then(Value::as_object)
         .and_then(|data| data.values().next())
-        .and_then(|root| root.get("symbol"))
+        .and_then(|root| root.get(key))
         .and_then(Value::as_str)
 }
 
@@ -223,14 +220,16 @@ async fn execute(schema: FinpulseSchema, request: Request, subscribers: Subscrib
         };
         // Serialised once; each socket only wraps it in its own frame.
         let payload = value.to_string();
-        let symbol = if response.errors.is_empty() {
-            result_symbol(&value).unwrap_or_default()
-        } else {
-            ""
-        };
         for op in subscribers.lock().operations.values() {
-            let key = (op.coalesce && response.errors.is_empty())
-                .then(|| (op.id.clone(), symbol.to_owned()));
+            let key = op
+                .coalesce_by
+                .filter(|_| response.errors.is_empty())
+                .map(|field| {
+                    (
+                        op.id.clone(),
+                        result_key(&value, field).unwrap_or_default().to_owned(),
+                    )
+                });
             push(
                 op,
                 protocol::next_raw(op.protocol, &op.id, &payload),
@@ -275,10 +274,14 @@ mod tests {
     }
 
     #[test]
-    fn the_symbol_comes_from_the_first_root_field() {
+    fn the_key_comes_from_the_first_root_field() {
         let value: Value =
             serde_json::from_str(r#"{"data":{"ticks":{"symbol":"AAPL","price":1}}}"#).unwrap();
-        assert_eq!(result_symbol(&value), Some("AAPL"));
-        assert_eq!(result_symbol(&serde_json::json!({"data": null})), None);
+        assert_eq!(result_key(&value, "symbol"), Some("AAPL"));
+        assert_eq!(result_key(&value, "price"), None, "not a string");
+        assert_eq!(
+            result_key(&serde_json::json!({"data": null}), "symbol"),
+            None
+        );
     }
 }

@@ -289,3 +289,51 @@ async fn the_legacy_protocol_reports_a_bad_token_before_closing() {
     );
     closed_with(&ending, 4403);
 }
+
+#[tokio::test]
+async fn two_users_on_the_same_per_user_subscription_never_share_an_execution_or_events() {
+    let app = spawn_app().await;
+    let (alice, bob) = (app.token("alice", None), app.token("bob", None));
+    for (token, symbol) in [(&alice, "AAPL"), (&bob, "MSFT")] {
+        let (_, body) = app
+            .graphql(
+                "mutation($s: String!) { addToWatchlist(symbol: $s) }",
+                json!({"s": symbol}),
+                Some(token),
+            )
+            .await;
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    // The same document, byte for byte, on two sockets of two users.
+    let query = "subscription { watchlistInsights(kinds: [INDICATORS]) { symbol } }";
+    let mut sockets = Vec::new();
+    for token in [&alice, &bob] {
+        let mut ws = app.ws("graphql-transport-ws").await;
+        ws.init(Some(token)).await;
+        ws.subscribe("w", query, json!({})).await;
+        sockets.push(ws);
+    }
+    // Two executions, each with its own fan-out subscription; none shared.
+    app.wait_for_subscribers("insights.all", 2).await;
+    assert_eq!(
+        app.metric("finpulse_ws_shared_subscription_streams").await,
+        0.0
+    );
+    for minute in 0..3 {
+        app.publish_ticks(&[
+            tick("AAPL", minute * 60, 190.0 + minute as f64, 1.0),
+            tick("MSFT", minute * 60, 410.0 + minute as f64, 1.0),
+        ])
+        .await;
+    }
+    // Two closed candles each: every insight a user gets is of their own list.
+    for (ws, symbol) in sockets.iter_mut().zip(["AAPL", "MSFT"]) {
+        for _ in 0..2 {
+            let message = ws.recv().await;
+            assert_eq!(
+                message["payload"]["data"]["watchlistInsights"]["symbol"], symbol,
+                "{message}"
+            );
+        }
+    }
+}
