@@ -10,37 +10,31 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use axum::routing::get;
+use finpulse_graph::GraphContext;
 use finpulse_graph::ai::{AiContext, ModelBudget};
-use finpulse_graph::{FinpulseSchema, GraphContext};
-use finpulse_inference::{Inference, InferenceConfig, InferenceMetrics, Manifest, ModelInfo};
-use finpulse_store::{CacheConfig, CachedStore, SqlStore, Store};
-use finpulse_streams::inference::{
-    INFERENCE_GROUP, INFERENCE_REQUESTS_TOPIC, InferenceProcessor, RemoteEmbeddings,
-};
-use finpulse_streams::log::{KafkaConfig, KafkaLog, MemoryLogConfig, Namespaced};
+use finpulse_store::Store;
+use finpulse_streams::inference::{INFERENCE_GROUP, INFERENCE_REQUESTS_TOPIC, InferenceProcessor};
 use finpulse_streams::market::replay::{ReplayProgress, ReplaySummary, replay_csv};
 use finpulse_streams::market::simulator::Simulator;
 use finpulse_streams::processor::{MARKET_GROUP, MarketProcessor, ensure_market_topics};
-use finpulse_streams::{
-    EventLog, FanOut, LocalFanOut, MemoryLog, RedisFanOut, RedisFanOutConfig, StreamMetrics,
-};
+use finpulse_streams::{EventLog, FanOut, MemoryLog, RedisFanOut, StreamMetrics};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::auth::Authenticator;
-use crate::config::LimitsConfig;
-use crate::config::{Config, Role, WebSocketConfig};
-use crate::http;
-use crate::http::rate::{self, RateLimits};
+use crate::config::Config;
+use crate::http::rate::RateLimits;
 use crate::metrics::GatewayMetrics;
 use crate::operation::Preparer;
 use crate::server::{ConnectionLimits, ServeOptions};
-use crate::ws::SocketContext;
 use crate::ws::SocketLimits;
 use crate::ws::shared::SharedSubscriptions;
+
+use crate::backends::{bind, load_models, open_fanout, open_log, remote_models};
+pub use crate::backends::{open_cached_store, open_store};
+pub use crate::state::AppState;
 
 /// Where market data comes from.
 #[derive(Clone)]
@@ -60,57 +54,6 @@ pub enum MarketSource {
         /// Where the summary is left.
         summary: Arc<parking_lot::Mutex<Option<ReplaySummary>>>,
     },
-}
-
-/// What request handlers share.
-#[derive(Clone)]
-pub struct AppState {
-    /// The schema.
-    pub schema: FinpulseSchema,
-    /// Token verification.
-    pub auth: Arc<Authenticator>,
-    /// Metrics registry.
-    pub metrics: GatewayMetrics,
-    /// Storage.
-    pub store: Arc<dyn Store>,
-    /// The event log.
-    pub log: Arc<dyn EventLog>,
-    /// The fan-out.
-    pub fanout: Arc<dyn FanOut>,
-    /// Socket settings.
-    pub websocket: WebSocketConfig,
-    /// Cancelled on shutdown.
-    pub shutdown: CancellationToken,
-    /// Public subscriptions executed once for every socket that runs them.
-    pub shared: SharedSubscriptions,
-    /// Checks every document against the query limits before it runs.
-    pub preparer: Preparer,
-    /// Request rates per address and per user.
-    pub rates: RateLimits,
-    /// Client limits as configured.
-    pub limits: LimitsConfig,
-    /// Open sockets per address and per user.
-    pub sockets: SocketLimits,
-}
-
-impl AppState {
-    /// What a socket session needs.
-    pub fn socket_context(&self) -> SocketContext {
-        SocketContext {
-            schema: self.schema.clone(),
-            auth: self.auth.clone(),
-            metrics: self.metrics.clone(),
-            config: self.websocket.clone(),
-            shutdown: self.shutdown.clone(),
-            shared: self.shared.clone(),
-            preparer: self.preparer.clone(),
-            places: self.sockets.clone(),
-            message_quota: rate::quota(
-                self.limits.socket_messages_per_second,
-                self.limits.socket_message_burst,
-            ),
-        }
-    }
 }
 
 /// A built, bound, not yet serving finpulse.
@@ -169,216 +112,6 @@ impl AppHandle {
             }
         }
     }
-}
-
-/// Opens the configured store, applies migrations, and puts the Redis cache in front when
-/// `redis_url` is set and the cache enabled.
-pub async fn open_cached_store(
-    config: &Config,
-    metrics: &GatewayMetrics,
-) -> anyhow::Result<Arc<dyn Store>> {
-    let store = open_store(config).await?;
-    match &config.redis_url {
-        Some(url) if config.cache.enabled => {
-            let cached = CachedStore::connect(
-                store,
-                CacheConfig {
-                    url: url.clone(),
-                    key_prefix: config.cache.key_prefix.clone(),
-                    ttl_secs: config.cache.ttl_secs,
-                },
-            )
-            .await
-            .context("failed to set up the Redis cache")?
-            .with_metrics(metrics.cache_requests.clone());
-            info!(ttl_secs = config.cache.ttl_secs, "store: cached in redis");
-            Ok(Arc::new(cached))
-        }
-        _ => Ok(Arc::new(store)),
-    }
-}
-
-/// Opens the configured store and applies migrations.
-pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
-    let url = config.database_url();
-    if url.starts_with("sqlite:") && !url.contains(":memory:") {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("failed to create data dir {}", config.data_dir.display()))?;
-    }
-    let store = SqlStore::connect(&url)
-        .await
-        .with_context(|| format!("failed to open the store at {url}"))?;
-    store
-        .migrate()
-        .await
-        .context("failed to migrate the store")?;
-    Ok(store)
-}
-
-/// The configured event log: Kafka when brokers are set, the in-process log otherwise; inside
-/// `log.namespace` when one is set.
-fn open_log(config: &Config) -> anyhow::Result<(Arc<dyn EventLog>, Option<MemoryLog>)> {
-    fn within<L: EventLog>(log: L, namespace: Option<&str>) -> Arc<dyn EventLog> {
-        match namespace {
-            Some(namespace) => Arc::new(Namespaced::new(log, namespace)),
-            None => Arc::new(log),
-        }
-    }
-    let namespace = config.log.namespace.as_deref();
-    match &config.kafka_brokers {
-        Some(brokers) => {
-            let kafka = KafkaLog::new(KafkaConfig {
-                brokers: brokers.clone(),
-                ..config.kafka.clone()
-            })
-            .context("failed to set up the Kafka event log")?;
-            info!(%brokers, "event log: kafka");
-            Ok((within(kafka, namespace), None))
-        }
-        None => {
-            let memory = MemoryLog::new(MemoryLogConfig {
-                partition_capacity: config.log.partition_capacity,
-            });
-            Ok((within(memory.clone(), namespace), Some(memory)))
-        }
-    }
-}
-
-/// Loads the models of the manifest (checksums, ONNX Runtime, sessions) off the runtime.
-async fn load_models(config: &Config, metrics: &GatewayMetrics) -> anyhow::Result<Inference> {
-    let settings = &config.inference;
-    let inference_config = InferenceConfig {
-        manifest: settings.manifest.clone(),
-        intra_threads: settings.intra_threads,
-        max_batch: settings.max_batch,
-        max_wait: std::time::Duration::from_secs_f64(settings.max_wait_ms / 1000.0),
-        queue: settings.queue,
-    };
-    let inference_metrics = InferenceMetrics::register(&metrics.registry)
-        .context("failed to register inference metrics")?;
-    let inference =
-        tokio::task::spawn_blocking(move || Inference::load(&inference_config, &inference_metrics))
-            .await
-            .context("model loading panicked")?
-            .context("failed to load the models (inference.enabled = false runs without them)")?;
-    info!(models = inference.models().len(), "models loaded");
-    Ok(inference)
-}
-
-/// The AI context of a gateway whose models run on the inference workers: metadata from the
-/// manifest (no model files needed here), embeddings through the log.
-fn remote_models(
-    config: &Config,
-    log: Arc<dyn EventLog>,
-    fanout: Arc<dyn FanOut>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<AiContext> {
-    let manifest = Manifest::load(&config.inference.manifest)?;
-    let models: Vec<ModelInfo> = manifest.models.iter().map(ModelInfo::from).collect();
-    let first = models
-        .first()
-        .cloned()
-        .context("the model manifest lists no model")?;
-    let timeout = std::time::Duration::from_secs_f64(config.inference.timeout_secs);
-    let embeddings = RemoteEmbeddings::start(log, fanout, first, timeout, shutdown);
-    info!("models: on the inference workers");
-    Ok(AiContext {
-        embeddings: Arc::new(embeddings),
-        models,
-        budget: None,
-    })
-}
-
-/// The configured fan-out: Redis pub/sub when `redis_url` is set, in-process otherwise.
-async fn open_fanout(
-    config: &Config,
-    metrics: &StreamMetrics,
-) -> anyhow::Result<(Arc<dyn FanOut>, Option<Arc<RedisFanOut>>)> {
-    match &config.redis_url {
-        Some(url) => {
-            let redis = RedisFanOut::connect(
-                RedisFanOutConfig {
-                    url: url.clone(),
-                    channel_prefix: config.fanout.channel_prefix.clone(),
-                    capacity: config.fanout.capacity,
-                    max_channels: config.fanout.max_channels,
-                },
-                metrics,
-            )
-            .await
-            .context("failed to set up the Redis fan-out")?;
-            info!(prefix = %config.fanout.channel_prefix, "fan-out: redis");
-            let redis = Arc::new(redis);
-            Ok((redis.clone(), Some(redis)))
-        }
-        None => Ok((
-            Arc::new(
-                LocalFanOut::new(config.fanout.capacity)
-                    .with_lag_counter(metrics.lagged.clone())
-                    .with_max_channels(config.fanout.max_channels)
-                    .with_channel_metrics(
-                        metrics.channels.clone(),
-                        metrics.refused_channels.clone(),
-                    ),
-            ),
-            None,
-        )),
-    }
-}
-
-/// Pending connections the kernel queues before `accept`. tokio's default (1024) overflows when
-/// thousands of clients reconnect at once (after a deploy, say): the overflowing SYNs are
-/// retried only a second later. The kernel caps it at `net.core.somaxconn`.
-const LISTEN_BACKLOG: u32 = 8192;
-
-fn bind(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if address.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(address)?;
-    socket.listen(LISTEN_BACKLOG)
-}
-
-/// Every route of a process in `role`: a worker serves only the operations endpoints. Client
-/// routes are rate limited per address (before any token is verified), then the identity is
-/// found once, then rate limited per user.
-pub fn router(state: AppState, role: Role) -> Router {
-    let operations = Router::new()
-        .route("/healthz", get(http::ops::healthz))
-        .route("/readyz", get(http::ops::readyz))
-        .route("/metrics", get(http::ops::metrics));
-    let routes = if role.serves_clients() {
-        let clients = Router::new()
-            .route(
-                "/graphql",
-                get(http::graphql::graphql).post(http::graphql::graphql),
-            )
-            .merge(crate::graphiql::routes())
-            .layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                rate::per_user,
-            ))
-            .layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                http::identity::identify,
-            ))
-            .layer(rate::ip_layer(
-                state.rates.ip.clone(),
-                state.metrics.clone(),
-            ));
-        operations.merge(clients)
-    } else {
-        operations
-    };
-    routes
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            http::ops::track,
-        ))
-        .with_state(state)
 }
 
 /// What the pipeline tasks share.
@@ -571,7 +304,7 @@ impl Application {
         };
         Ok(Self {
             listener,
-            router: router(state.clone(), config.role),
+            router: crate::http::router(state.clone(), config.role),
             state,
             tasks,
             memory_log,

@@ -13,7 +13,7 @@ use crate::auth::Authenticator;
 use crate::config::{Config, Role};
 use crate::telemetry;
 use finpulse_inference::classifier::read_labelled_csv;
-use finpulse_inference::{Classifier, Inference, InferenceConfig, InferenceMetrics, TrainConfig};
+use finpulse_inference::{Classifier, Inference, InferenceMetrics, TrainConfig};
 
 /// finpulse: a real-time AI push platform for fintech apps.
 ///
@@ -108,12 +108,7 @@ async fn train_classifier(
     train: TrainConfig,
 ) -> anyhow::Result<()> {
     let examples = read_labelled_csv(data)?;
-    let inference_config = InferenceConfig {
-        manifest: config.inference.manifest.clone(),
-        intra_threads: config.inference.intra_threads,
-        max_batch: config.inference.max_batch,
-        ..InferenceConfig::default()
-    };
+    let inference_config = config.inference.models_config();
     let inference = tokio::task::spawn_blocking(move || {
         Inference::load(&inference_config, &InferenceMetrics::unregistered())
     })

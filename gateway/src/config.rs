@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use finpulse_graph::limits::QueryLimits;
-use finpulse_streams::log::KafkaConfig;
+use finpulse_inference::InferenceConfig;
+use finpulse_store::CacheConfig;
+use finpulse_streams::RedisFanOutConfig;
+use finpulse_streams::log::{KafkaConfig, MemoryLogConfig};
 use finpulse_streams::market::simulator::SimulatorConfig;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -497,6 +500,63 @@ impl Config {
         self.database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite:{}", self.data_dir.join("finpulse.db").display()))
+    }
+}
+
+// The one mapping of each setting group into the configuration type of the crate it is for.
+
+impl FanOutConfig {
+    /// The Redis fan-out's settings, at `url`.
+    pub fn redis_config(&self, url: &str) -> RedisFanOutConfig {
+        RedisFanOutConfig {
+            url: url.to_owned(),
+            channel_prefix: self.channel_prefix.clone(),
+            capacity: self.capacity,
+            max_channels: self.max_channels,
+        }
+    }
+}
+
+impl CacheSettings {
+    /// The store cache's settings, at `url`.
+    pub fn store_config(&self, url: &str) -> CacheConfig {
+        CacheConfig {
+            url: url.to_owned(),
+            key_prefix: self.key_prefix.clone(),
+            ttl_secs: self.ttl_secs,
+        }
+    }
+}
+
+impl LogConfig {
+    /// The in-process log's settings.
+    pub fn memory_config(&self) -> MemoryLogConfig {
+        MemoryLogConfig {
+            partition_capacity: self.partition_capacity,
+        }
+    }
+}
+
+impl InferenceSettings {
+    /// The inference crate's settings of the models.
+    pub fn models_config(&self) -> InferenceConfig {
+        InferenceConfig {
+            manifest: self.manifest.clone(),
+            intra_threads: self.intra_threads,
+            max_batch: self.max_batch,
+            max_wait: std::time::Duration::from_secs_f64(self.max_wait_ms / 1000.0),
+            queue: self.queue,
+        }
+    }
+}
+
+impl Config {
+    /// The Kafka log's settings, with `brokers`.
+    pub fn kafka_config(&self, brokers: &str) -> KafkaConfig {
+        KafkaConfig {
+            brokers: brokers.to_owned(),
+            ..self.kafka.clone()
+        }
     }
 }
 

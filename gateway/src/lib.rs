@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod backends;
 pub mod cli;
 pub mod config;
 mod graphiql;
@@ -14,5 +15,6 @@ pub mod http;
 pub mod metrics;
 pub mod operation;
 pub mod server;
+pub mod state;
 pub mod telemetry;
 pub mod ws;

@@ -23,7 +23,7 @@ use finpulse_graph::{Caller, Principal};
 use serde_json::{Map, Value, json};
 
 use super::identity::Identity;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::ws;
 
 /// Largest request body accepted.

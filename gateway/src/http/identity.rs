@@ -1,5 +1,6 @@
 //! Who a request comes from, found once per request from its `Authorization` header, for the
-//! rate limits, GraphQL over HTTP and the WebSocket upgrade alike.
+//! rate limits, GraphQL over HTTP and the WebSocket upgrade alike. A socket's `connection_init`
+//! token goes through the same [`Identity::of`].
 
 use axum::extract::{Request, State};
 use axum::http::header;
@@ -7,7 +8,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use finpulse_graph::Principal;
 
-use crate::app::AppState;
+use crate::auth::Authenticator;
+use crate::state::AppState;
 
 /// The verified identity of a request, left in its extensions by [`identify`].
 #[derive(Debug, Clone)]
@@ -21,6 +23,20 @@ pub enum Identity {
 }
 
 impl Identity {
+    /// The identity an `Authorization` value (`Bearer <token>`) stands for; `Err(())` for a
+    /// value that is not text. The one path from a header or a `connection_init` payload to a
+    /// principal.
+    pub fn of(auth: &Authenticator, authorization: Option<Result<&str, ()>>) -> Self {
+        match authorization {
+            None => Self::Anonymous,
+            Some(Ok(value)) => match auth.verify_header(value) {
+                Ok(principal) => Self::User(principal),
+                Err(e) => Self::Refused(e.to_string()),
+            },
+            Some(Err(())) => Self::Refused("authorization must be text".into()),
+        }
+    }
+
     /// The principal of an accepted identity.
     pub fn principal(&self) -> Option<Principal> {
         match self {

@@ -4,3 +4,45 @@ pub mod graphql;
 pub mod identity;
 pub mod ops;
 pub mod rate;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::config::Role;
+use crate::state::AppState;
+
+/// Every route of a process in `role`: a worker serves only the operations endpoints. Client
+/// routes are rate limited per address (before any token is verified), then the identity is
+/// found once, then rate limited per user.
+pub fn router(state: AppState, role: Role) -> Router {
+    let operations = Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics));
+    let routes = if role.serves_clients() {
+        let clients = Router::new()
+            .route("/graphql", get(graphql::graphql).post(graphql::graphql))
+            .merge(crate::graphiql::routes())
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                rate::per_user,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                identity::identify,
+            ))
+            .layer(rate::ip_layer(
+                state.rates.ip.clone(),
+                state.metrics.clone(),
+            ));
+        operations.merge(clients)
+    } else {
+        operations
+    };
+    routes
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ops::track,
+        ))
+        .with_state(state)
+}

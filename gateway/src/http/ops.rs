@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Liveness: the process serves HTTP.
 pub async fn healthz() -> impl IntoResponse {

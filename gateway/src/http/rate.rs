@@ -22,9 +22,9 @@ use tracing::debug;
 use finpulse_graph::ai::ModelBudget;
 
 use super::identity::Identity;
-use crate::app::AppState;
 use crate::config::LimitsConfig;
 use crate::metrics::GatewayMetrics;
+use crate::state::AppState;
 
 /// The limiter of requests per address, as `tower-governor` takes it.
 pub type IpGovernor = GovernorConfig<PeerIpKeyExtractor, governor::middleware::NoOpMiddleware>;

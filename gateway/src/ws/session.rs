@@ -26,6 +26,7 @@ use super::shared::{ShareKey, SharedSubscriptions, is_request_error, result_key}
 use super::{SocketLimits, SocketPlaces};
 use crate::auth::Authenticator;
 use crate::config::WebSocketConfig;
+use crate::http::identity::Identity;
 use crate::metrics::GatewayMetrics;
 use crate::operation::Preparer;
 
@@ -336,17 +337,15 @@ impl Session {
             );
         }
         self.init_received = true;
-        if let Some(token) = payload.as_ref().and_then(token_from_payload) {
-            let verified = token
-                .map_err(|()| "authorization must be a string".to_string())
-                .and_then(|t| {
-                    self.context
-                        .auth
-                        .verify_header(&t)
-                        .map_err(|e| e.to_string())
-                });
-            match verified {
-                Ok(principal) => {
+        let token = payload.as_ref().and_then(token_from_payload);
+        if token.is_some() {
+            let identity = Identity::of(
+                &self.context.auth,
+                token.as_ref().map(|t| t.as_deref().map_err(|_| ())),
+            );
+            match identity {
+                Identity::Anonymous => {}
+                Identity::User(principal) => {
                     if let (false, Some(user)) = (self.places.has_user(), &principal.subject) {
                         match self.context.places.take_user(user.clone()) {
                             Ok(place) => self.places.set_user(place),
@@ -365,7 +364,7 @@ impl Session {
                     }
                     self.principal = principal
                 }
-                Err(reason) => {
+                Identity::Refused(reason) => {
                     info!(%reason, "websocket connection_init refused");
                     if self.protocol == Protocol::LegacyWs {
                         self.send(protocol::connection_error(&reason));
