@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use chrono::{DateTime, TimeZone, Utc};
-use finpulse_graph::Principal;
+use finpulse_graph::{Principal, Role};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::Rng;
@@ -49,6 +49,22 @@ struct Claims {
     aud: String,
     exp: i64,
     iat: i64,
+    /// Roles granted (`customer`, `agent`, `admin`); absent means `customer`. Names we do not
+    /// know grant nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    roles: Option<Vec<String>>,
+    /// OAuth2 scopes, space-separated; absent means not limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+}
+
+/// What a minted token grants besides its user.
+#[derive(Debug, Clone, Default)]
+pub struct Grant {
+    /// Roles; empty grants `customer`.
+    pub roles: Vec<Role>,
+    /// Scopes the token is limited to; empty limits nothing.
+    pub scopes: Vec<String>,
 }
 
 enum Keys {
@@ -171,8 +187,19 @@ impl Authenticator {
         })
     }
 
-    /// Mints an HS256 token for `user` valid for `ttl_secs` (the configured lifetime if `None`).
+    /// Mints an HS256 token for `user` valid for `ttl_secs` (the configured lifetime if `None`):
+    /// a customer with no scope limit.
     pub fn mint(&self, user: &str, ttl_secs: Option<u64>) -> Result<String, AuthError> {
+        self.mint_with(user, ttl_secs, &Grant::default())
+    }
+
+    /// [`Authenticator::mint`] with the roles and scopes of `grant`.
+    pub fn mint_with(
+        &self,
+        user: &str,
+        ttl_secs: Option<u64>,
+        grant: &Grant,
+    ) -> Result<String, AuthError> {
         let Keys::Hs256 { encoding, .. } = &self.keys else {
             return Err(AuthError::CannotMint);
         };
@@ -195,6 +222,9 @@ impl Authenticator {
             iat: now,
             // Bounded above, so this cannot overflow into the past.
             exp: now + ttl as i64,
+            roles: (!grant.roles.is_empty())
+                .then(|| grant.roles.iter().map(|r| r.as_str().to_owned()).collect()),
+            scope: (!grant.scopes.is_empty()).then(|| grant.scopes.join(" ")),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, encoding)
             .map_err(|e| AuthError::InvalidToken(e.to_string()))
@@ -229,7 +259,14 @@ impl Authenticator {
             )));
         }
         let expires_at: Option<DateTime<Utc>> = Utc.timestamp_opt(data.claims.exp, 0).single();
-        Ok(Principal::user(data.claims.sub, expires_at))
+        let mut principal = Principal::user(data.claims.sub, expires_at);
+        if let Some(roles) = &data.claims.roles {
+            principal = principal.with_roles(roles.iter().filter_map(|r| Role::parse(r)));
+        }
+        if let Some(scope) = &data.claims.scope {
+            principal = principal.with_scopes(scope.split_whitespace().map(str::to_owned));
+        }
+        Ok(principal)
     }
 
     /// Verifies an `Authorization` header value (`Bearer <token>`).
@@ -291,6 +328,8 @@ mod tests {
                 aud: "finpulse".into(),
                 iat: now,
                 exp: now + 60,
+                roles: None,
+                scope: None,
             };
             let token = jsonwebtoken::encode(&Header::default(), &claims, encoding).unwrap();
             assert!(
@@ -307,6 +346,39 @@ mod tests {
     }
 
     #[test]
+    fn roles_and_scopes_travel_in_the_token() {
+        let auth = authenticator("a-secret-that-is-long-enough-for-hs256!!");
+        let plain = auth.verify(&auth.mint("alice", None).unwrap()).unwrap();
+        assert_eq!(plain.roles, [Role::Customer].into());
+        assert_eq!(plain.scopes, None);
+        let grant = Grant {
+            roles: vec![Role::Agent, Role::Admin],
+            scopes: vec!["support:read".into(), "support:write".into()],
+        };
+        let agent = auth
+            .verify(&auth.mint_with("bob", None, &grant).unwrap())
+            .unwrap();
+        assert_eq!(agent.roles, [Role::Agent, Role::Admin].into());
+        assert!(agent.allows("support:write") && !agent.allows("watchlist:write"));
+        // A role we do not know grants nothing.
+        let now = Utc::now().timestamp();
+        let Keys::Hs256 { encoding, .. } = &auth.keys else {
+            unreachable!()
+        };
+        let claims = Claims {
+            sub: "eve".into(),
+            iss: "finpulse".into(),
+            aud: "finpulse".into(),
+            iat: now,
+            exp: now + 60,
+            roles: Some(vec!["root".into()]),
+            scope: None,
+        };
+        let token = jsonwebtoken::encode(&Header::default(), &claims, encoding).unwrap();
+        assert!(auth.verify(&token).unwrap().roles.is_empty());
+    }
+
+    #[test]
     fn expired_tokens_are_refused() {
         let auth = authenticator("a-secret-that-is-long-enough-for-hs256!!");
         let now = Utc::now().timestamp();
@@ -316,6 +388,8 @@ mod tests {
             aud: "finpulse".into(),
             iat: now - 100,
             exp: now - 60,
+            roles: None,
+            scope: None,
         };
         let Keys::Hs256 { encoding, .. } = &auth.keys else {
             unreachable!()

@@ -9,9 +9,10 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::app::{Application, MarketSource, open_store};
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, Grant};
 use crate::config::{Config, Role};
 use crate::telemetry;
+use finpulse_graph::Role as UserRole;
 use finpulse_inference::classifier::read_labelled_csv;
 use finpulse_inference::{Classifier, Inference, InferenceMetrics, TrainConfig};
 
@@ -32,6 +33,27 @@ pub struct Cli {
 }
 
 /// The subcommands.
+/// A role on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum TokenRole {
+    /// A customer.
+    Customer,
+    /// A support agent.
+    Agent,
+    /// An operator.
+    Admin,
+}
+
+impl From<TokenRole> for UserRole {
+    fn from(role: TokenRole) -> Self {
+        match role {
+            TokenRole::Customer => UserRole::Customer,
+            TokenRole::Agent => UserRole::Agent,
+            TokenRole::Admin => UserRole::Admin,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the whole platform: GraphQL gateway, processors and the market simulator.
@@ -54,6 +76,12 @@ pub enum Command {
         /// Lifetime in seconds (default: auth.token_ttl_secs).
         #[arg(long)]
         ttl: Option<u64>,
+        /// A role the token grants (repeat for several); default `customer`.
+        #[arg(long = "role", value_enum)]
+        roles: Vec<TokenRole>,
+        /// An OAuth2 scope the token is limited to (repeat for several); default: no limit.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
     },
     /// Train a model from labelled data.
     Train {
@@ -224,12 +252,21 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             };
             train_classifier(&config, &data, &out, train).await
         }
-        Command::Token { user, ttl } => {
+        Command::Token {
+            user,
+            ttl,
+            roles,
+            scopes,
+        } => {
             if user.trim().is_empty() {
                 anyhow::bail!("--user must not be empty");
             }
             let auth = Authenticator::from_config(&config.auth, &config.data_dir)?;
-            println!("{}", auth.mint(&user, ttl)?);
+            let grant = Grant {
+                roles: roles.into_iter().map(UserRole::from).collect(),
+                scopes,
+            };
+            println!("{}", auth.mint_with(&user, ttl, &grant)?);
             Ok(())
         }
         Command::Replay {

@@ -12,6 +12,8 @@ use tracing::error;
 pub enum ApiError {
     /// The operation needs a signed-in user.
     Unauthenticated,
+    /// The signed-in user lacks a role or scope the operation needs.
+    Forbidden(String),
     /// The input is well-formed GraphQL but not acceptable.
     BadUserInput(String),
     /// A dependency is not there or too busy right now; retrying later may work.
@@ -32,7 +34,9 @@ impl ApiError {
     pub fn message(&self) -> String {
         match self {
             Self::Unauthenticated => "authentication required".into(),
-            Self::BadUserInput(message) | Self::Unavailable(message) => message.clone(),
+            Self::BadUserInput(message) | Self::Unavailable(message) | Self::Forbidden(message) => {
+                message.clone()
+            }
             Self::RateLimited { message, .. } => message.clone(),
             Self::Internal(_) => "internal error".into(),
         }
@@ -42,6 +46,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden(_) => "FORBIDDEN",
             Self::BadUserInput(_) => "BAD_USER_INPUT",
             Self::Unavailable(_) => "UNAVAILABLE",
             Self::RateLimited { .. } => "RATE_LIMITED",

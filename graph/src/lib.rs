@@ -20,7 +20,7 @@ pub mod testing;
 mod types;
 
 pub use error::ApiError;
-pub use principal::{Caller, Principal};
+pub use principal::{Caller, Need, Principal, Role};
 pub use types::{Candle, Insight, InsightKind, Quote, Tick};
 
 use std::collections::HashSet;

@@ -5,7 +5,7 @@ use tracing::instrument;
 
 use crate::error::{ApiError, ApiResult};
 use crate::query::symbol_arg;
-use crate::{GraphContext, Principal, watchlist_channel};
+use crate::{GraphContext, Need, Principal, watchlist_channel};
 
 /// The watchlist as the fan-out carries it to live `watchlistInsights` subscriptions.
 fn encode_list(symbols: &[String]) -> bytes::Bytes {
@@ -23,6 +23,7 @@ const MAX_WATCHLIST: usize = 200;
 impl MutationRoot {
     /// Adds a symbol to the signed-in user's watchlist; returns the list.
     #[instrument(skip_all, fields(symbol = %symbol), err(Debug))]
+    #[graphql(guard = "Need::customer(\"watchlist:write\")")]
     async fn add_to_watchlist(&self, ctx: &Context<'_>, symbol: String) -> ApiResult<Vec<String>> {
         let user = ctx.data::<Principal>()?.require_user()?;
         let symbol = symbol_arg(&symbol)?;
@@ -45,6 +46,7 @@ impl MutationRoot {
 
     /// Removes a symbol from the signed-in user's watchlist; returns the list.
     #[instrument(skip_all, fields(symbol = %symbol), err(Debug))]
+    #[graphql(guard = "Need::customer(\"watchlist:write\")")]
     async fn remove_from_watchlist(
         &self,
         ctx: &Context<'_>,

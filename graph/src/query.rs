@@ -7,7 +7,7 @@ use tracing::instrument;
 use crate::ai::AiQuery;
 use crate::error::{ApiError, ApiResult};
 use crate::types::{Candle, Insight, InsightKind, Quote};
-use crate::{GraphContext, Principal};
+use crate::{GraphContext, Need, Principal};
 
 /// Upper bound of list arguments, so a single query cannot ask for an unbounded result.
 pub(crate) const MAX_LIST: i32 = 1_000;
@@ -122,6 +122,7 @@ impl MarketQuery {
     }
 
     /// The signed-in user's watchlist.
+    #[graphql(guard = "Need::customer(\"watchlist:read\")")]
     async fn watchlist(&self, ctx: &Context<'_>) -> ApiResult<Vec<String>> {
         let user = ctx.data::<Principal>()?.require_user()?;
         let graph = ctx.data::<GraphContext>()?;

@@ -17,7 +17,7 @@ use crate::policy::FieldPolicy;
 use crate::query::symbol_arg;
 use crate::recovery::{self, Delivered};
 use crate::types::{Candle, Insight, InsightKind, Tick};
-use crate::{ALL_INSIGHTS_CHANNEL, GraphContext, Principal, watchlist_channel};
+use crate::{ALL_INSIGHTS_CHANNEL, GraphContext, Need, Principal, watchlist_channel};
 
 /// Most symbols one subscription may follow.
 const MAX_SYMBOLS: usize = 100;
@@ -258,6 +258,7 @@ impl SubscriptionRoot {
 
     /// Insights of the symbols on the signed-in user's watchlist, following the list as it
     /// changes.
+    #[graphql(guard = "Need::customer(\"watchlist:read\")")]
     async fn watchlist_insights(
         &self,
         ctx: &Context<'_>,

@@ -385,3 +385,60 @@ async fn the_platform_runs_on_postgresql() {
     assert_eq!(body["data"]["insights"].as_array().unwrap().len(), 2);
     assert_eq!(body["data"]["watchlist"], json!(["NVDA"]));
 }
+
+#[tokio::test]
+async fn fields_check_roles_and_scopes_on_every_transport() {
+    use finpulse_gateway::auth::Grant;
+    use finpulse_graph::Role;
+    let app = spawn_app().await;
+    let auth = app.handle.auth();
+    let limited = auth
+        .mint_with(
+            "carol",
+            None,
+            &Grant {
+                roles: vec![],
+                scopes: vec!["watchlist:read".into()],
+            },
+        )
+        .unwrap();
+    let agent = auth
+        .mint_with(
+            "dave",
+            None,
+            &Grant {
+                roles: vec![Role::Agent],
+                scopes: vec![],
+            },
+        )
+        .unwrap();
+    let add = r#"mutation { addToWatchlist(symbol: "AAPL") }"#;
+    // Reading is in carol's scopes, writing is not.
+    let (_, body) = app
+        .graphql("{ watchlist }", json!({}), Some(&limited))
+        .await;
+    assert_eq!(body["data"]["watchlist"], json!([]), "{body}");
+    let (_, body) = app.graphql(add, json!({}), Some(&limited)).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{body}"
+    );
+    // An agent has no watchlist of their own.
+    let (_, body) = app.graphql(add, json!({}), Some(&agent)).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{body}"
+    );
+    let (_, body) = app.graphql(add, json!({}), None).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    // The same guard over a socket, the token given in `connection_init`.
+    let mut ws = app.ws("graphql-transport-ws").await;
+    ws.init(Some(&agent)).await;
+    ws.subscribe("w", "subscription { watchlistInsights { id } }", json!({}))
+        .await;
+    let message = ws.recv().await;
+    assert_eq!(
+        message["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{message}"
+    );
+}
