@@ -13,10 +13,11 @@ use axum::Router;
 use finpulse_graph::GraphContext;
 use finpulse_graph::ai::{AiContext, ModelBudget};
 use finpulse_store::Store;
-use finpulse_streams::inference::{INFERENCE_GROUP, INFERENCE_REQUESTS_TOPIC, InferenceProcessor};
+use finpulse_streams::inference::{INFERENCE, InferenceProcessor};
 use finpulse_streams::market::replay::{ReplayProgress, ReplaySummary, replay_csv};
 use finpulse_streams::market::simulator::Simulator;
-use finpulse_streams::processor::{MARKET_GROUP, MarketProcessor, ensure_market_topics};
+use finpulse_streams::processor::{MARKET_GROUP, StoreParking, ensure_market_topics};
+use finpulse_streams::runtime::{Registry, Runtime};
 use finpulse_streams::{EventLog, FanOut, MemoryLog, RedisFanOut, StreamMetrics};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -116,43 +117,23 @@ impl AppHandle {
 
 /// What the pipeline tasks share.
 struct PipelineParts {
-    store: Arc<dyn Store>,
-    fanout: Arc<dyn FanOut>,
     log: Arc<dyn EventLog>,
     metrics: StreamMetrics,
     shutdown: CancellationToken,
 }
 
-/// Starts the market processor and the market source (a worker's job).
-async fn spawn_pipeline(
+/// Starts the market source (a worker's job): the simulator, or a replay.
+fn spawn_source(
     tasks: &mut JoinSet<anyhow::Result<()>>,
     config: &Config,
     source: MarketSource,
     parts: PipelineParts,
-) -> anyhow::Result<()> {
+) {
     let PipelineParts {
-        store,
-        fanout,
         log,
         metrics: stream_metrics,
         shutdown,
     } = parts;
-    let consumer = log
-        .consumer(finpulse_streams::events::TICKS_TOPIC, MARKET_GROUP)
-        .await?;
-    let processor = MarketProcessor::new(
-        store.clone(),
-        fanout.clone(),
-        log.clone(),
-        stream_metrics.clone(),
-    );
-    let token = shutdown.clone();
-    tasks.spawn(async move {
-        processor
-            .run(consumer, token)
-            .await
-            .context("market processor failed")
-    });
     match source {
         MarketSource::Simulator if config.simulator.enabled => {
             let simulator = Simulator::new(config.simulator.clone());
@@ -186,7 +167,6 @@ async fn spawn_pipeline(
             });
         }
     }
-    Ok(())
 }
 
 impl Application {
@@ -229,9 +209,12 @@ impl Application {
             false => None,
         };
         if settings.enabled && settings.remote {
-            log.ensure_topic(INFERENCE_REQUESTS_TOPIC, config.log.partitions)
+            log.ensure_topic(INFERENCE.topic, config.log.partitions)
+                .await?;
+            log.ensure_topic(INFERENCE.dead_letter_topic, config.log.partitions)
                 .await?;
         }
+        let mut reply_listener = None;
         let model_budget = ModelBudget::new(
             config.limits.model_units_per_minute,
             config.limits.model_unit_burst,
@@ -243,7 +226,12 @@ impl Application {
                     models: models.models(),
                     budget: None,
                 },
-                _ => remote_models(&config, log.clone(), fanout.clone(), shutdown.clone())?,
+                _ => {
+                    let (ai, listener) =
+                        remote_models(&config, log.clone(), fanout.clone(), shutdown.clone())?;
+                    reply_listener = Some(listener);
+                    ai
+                }
             };
             ai.budget = Some(model_budget.clone());
             schema = schema.data(ai);
@@ -251,35 +239,43 @@ impl Application {
         let schema = schema.finish();
 
         let mut tasks = JoinSet::new();
+        // Every processor this role runs, registered by its domain, started alike.
+        let runtime = Runtime::new(
+            log.clone(),
+            stream_metrics.clone(),
+            Some(Arc::new(StoreParking(store.clone()))),
+        );
+        let mut registry = Registry::new(runtime, shutdown.clone());
         if config.role.runs_processors() {
-            spawn_pipeline(
+            finpulse_streams::processor::register(&mut registry, store.clone(), fanout.clone())
+                .await?;
+            spawn_source(
                 &mut tasks,
                 &config,
                 source,
                 PipelineParts {
-                    store: store.clone(),
-                    fanout: fanout.clone(),
                     log: log.clone(),
                     metrics: stream_metrics.clone(),
                     shutdown: shutdown.clone(),
                 },
-            )
-            .await?;
+            );
         } else {
             info!("role gateway: processors and market sources run in the workers");
         }
         if let (Some(models), true) = (models, settings.remote) {
-            let consumer = log
-                .consumer(INFERENCE_REQUESTS_TOPIC, INFERENCE_GROUP)
+            registry
+                .register(INFERENCE, InferenceProcessor::new(models, fanout.clone()))
                 .await?;
-            let processor = InferenceProcessor::new(models, fanout.clone(), stream_metrics.clone());
-            let token = shutdown.clone();
+        }
+        for (group, running) in registry.into_processors() {
             tasks.spawn(async move {
-                processor
-                    .run(consumer, token)
+                running
                     .await
-                    .context("inference worker failed")
+                    .with_context(|| format!("processor {group} failed"))
             });
+        }
+        if let Some(listener) = reply_listener {
+            tasks.spawn(async move { listener.await.context("inference reply listener panicked") });
         }
 
         let listener =

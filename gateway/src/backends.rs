@@ -93,13 +93,14 @@ pub async fn load_models(config: &Config, metrics: &GatewayMetrics) -> anyhow::R
 }
 
 /// The AI context of a gateway whose models run on the inference workers: metadata from the
-/// manifest (no model files needed here), embeddings through the log.
+/// manifest (no model files needed here), embeddings through the log; and the task listening
+/// for replies, to be awaited on shutdown.
 pub fn remote_models(
     config: &Config,
     log: Arc<dyn EventLog>,
     fanout: Arc<dyn FanOut>,
     shutdown: CancellationToken,
-) -> anyhow::Result<AiContext> {
+) -> anyhow::Result<(AiContext, tokio::task::JoinHandle<()>)> {
     let manifest = Manifest::load(&config.inference.manifest)?;
     let models: Vec<ModelInfo> = manifest.models.iter().map(ModelInfo::from).collect();
     let first = models
@@ -107,13 +108,14 @@ pub fn remote_models(
         .cloned()
         .context("the model manifest lists no model")?;
     let timeout = std::time::Duration::from_secs_f64(config.inference.timeout_secs);
-    let embeddings = RemoteEmbeddings::start(log, fanout, first, timeout, shutdown);
+    let (embeddings, listener) = RemoteEmbeddings::start(log, fanout, first, timeout, shutdown);
     info!("models: on the inference workers");
-    Ok(AiContext {
+    let ai = AiContext {
         embeddings: Arc::new(embeddings),
         models,
         budget: None,
-    })
+    };
+    Ok((ai, listener))
 }
 
 /// The configured fan-out: Redis pub/sub when `redis_url` is set, in-process otherwise.

@@ -20,13 +20,12 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::envelope::{Envelope, EventPayload};
 use crate::fanout::FanOutItem;
-use crate::log::Consumer;
-use crate::processor::last_per_partition;
-use crate::{EventLog, FanOut, StreamError, StreamMetrics};
+use crate::runtime::{Decoded, Handler, Spec};
+use crate::{EventLog, FanOut, StreamError};
 
 /// Log topic of embedding requests.
 pub const INFERENCE_REQUESTS_TOPIC: &str = "inference.requests";
@@ -36,8 +35,17 @@ pub const INFERENCE_GROUP: &str = "inference";
 /// Every reply channel starts with this.
 pub const REPLY_CHANNEL_PREFIX: &str = "inference.reply.";
 
-/// Most requests a worker takes in one poll (their texts are micro-batched together).
-const BATCH: usize = 64;
+/// Where undecodable requests go.
+pub const INFERENCE_DEAD_LETTER_TOPIC: &str = "inference.requests.dead-letter";
+
+/// Where the inference workers read; at most 64 requests a poll (their texts are micro-batched
+/// together).
+pub const INFERENCE: Spec = Spec {
+    group: INFERENCE_GROUP,
+    topic: INFERENCE_REQUESTS_TOPIC,
+    dead_letter_topic: INFERENCE_DEAD_LETTER_TOPIC,
+    batch: 64,
+};
 
 /// An embedding request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,19 +106,20 @@ pub struct RemoteEmbeddings {
 }
 
 impl RemoteEmbeddings {
-    /// Listens for replies on a channel of this replica's own until `shutdown`.
+    /// Listens for replies on a channel of this replica's own until `shutdown`; the returned
+    /// task ends then, to be awaited on shutdown.
     pub fn start(
         log: Arc<dyn EventLog>,
         fanout: Arc<dyn FanOut>,
         info: ModelInfo,
         timeout: Duration,
         shutdown: CancellationToken,
-    ) -> Self {
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let reply_to = format!("{REPLY_CHANNEL_PREFIX}{}", uuid::Uuid::new_v4().simple());
         let waiting: Waiting = Arc::default();
         let mut replies = fanout.subscribe(&reply_to);
         let routes = waiting.clone();
-        tokio::spawn(async move {
+        let listener = tokio::spawn(async move {
             loop {
                 let item = tokio::select! {
                     _ = shutdown.cancelled() => return,
@@ -134,13 +143,14 @@ impl RemoteEmbeddings {
                 }
             }
         });
-        Self {
+        let embeddings = Self {
             log,
             info,
             reply_to,
             waiting,
             timeout,
-        }
+        };
+        (embeddings, listener)
     }
 
     /// The fan-out channel replies to this replica arrive on.
@@ -204,79 +214,50 @@ impl Embeddings for RemoteEmbeddings {
 pub struct InferenceProcessor {
     inference: Inference,
     fanout: Arc<dyn FanOut>,
-    metrics: StreamMetrics,
 }
 
 impl InferenceProcessor {
     /// A processor answering with `inference` through `fanout`.
-    pub fn new(inference: Inference, fanout: Arc<dyn FanOut>, metrics: StreamMetrics) -> Self {
-        Self {
-            inference,
-            fanout,
-            metrics,
-        }
+    pub fn new(inference: Inference, fanout: Arc<dyn FanOut>) -> Self {
+        Self { inference, fanout }
     }
+}
 
-    /// Serves requests until `shutdown`, finishing the batch in hand.
-    pub async fn run(
-        self,
-        mut consumer: Box<dyn Consumer>,
-        shutdown: CancellationToken,
+#[async_trait]
+impl Handler for InferenceProcessor {
+    type Event = EmbedRequest;
+
+    async fn handle(
+        &mut self,
+        batch: Vec<Decoded<EmbedRequest>>,
+        _shutdown: &CancellationToken,
     ) -> Result<(), StreamError> {
-        info!(group = INFERENCE_GROUP, "inference worker started");
-        loop {
-            let records = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                polled = consumer.poll(BATCH) => polled?,
+        // Every request of the poll at once: the model's micro-batcher groups their texts.
+        let this = &*self;
+        let answers = batch.into_iter().map(|decoded| async move {
+            let request = decoded.event;
+            let vectors = match this.inference.embedder(request.model.as_deref()) {
+                Ok(embedder) => embedder.embed(request.texts).await,
+                Err(e) => Err(e),
             };
-            // Every request of the poll at once: the model's micro-batcher groups their texts.
-            let this = &self;
-            let answers = records.iter().map(|record| async move {
-                this.metrics
-                    .processed
-                    .with_label_values(&[&record.topic])
-                    .inc();
-                let request = match Envelope::from_bytes(&record.payload)
-                    .and_then(|e| e.decode::<EmbedRequest>())
-                {
-                    Ok(request) => request,
-                    Err(reason) => {
-                        // Nobody can be answered without a readable request: count and go on.
-                        warn!(topic = %record.topic, offset = record.offset, %reason, "skipping undecodable inference request");
-                        this.metrics
-                            .parked
-                            .with_label_values(&[&record.topic, "undecodable"])
-                            .inc();
-                        return;
-                    }
-                };
-                let vectors = match this.inference.embedder(request.model.as_deref()) {
-                    Ok(embedder) => embedder.embed(request.texts).await,
-                    Err(e) => Err(e),
-                };
-                let reply = match vectors {
-                    Ok(vectors) => EmbedReply {
-                        id: request.id,
-                        vectors: Some(vectors),
-                        error: None,
-                    },
-                    Err(e) => EmbedReply {
-                        id: request.id,
-                        vectors: None,
-                        error: Some(e.to_string()),
-                    },
-                };
-                let body = Bytes::from(serde_json::to_vec(&reply).expect("a reply serialises"));
-                if let Err(e) = this.fanout.publish(&request.reply_to, body).await {
-                    warn!(error = %e, "failed to publish an inference reply");
-                }
-            });
-            futures::future::join_all(answers).await;
-            for last in last_per_partition(&records) {
-                consumer.commit(last).await?;
+            let reply = match vectors {
+                Ok(vectors) => EmbedReply {
+                    id: request.id,
+                    vectors: Some(vectors),
+                    error: None,
+                },
+                Err(e) => EmbedReply {
+                    id: request.id,
+                    vectors: None,
+                    error: Some(e.to_string()),
+                },
+            };
+            let body = Bytes::from(serde_json::to_vec(&reply).expect("a reply serialises"));
+            if let Err(e) = this.fanout.publish(&request.reply_to, body).await {
+                warn!(error = %e, "failed to publish an inference reply");
             }
-        }
-        info!("inference worker stopped");
+        });
+        futures::future::join_all(answers).await;
         Ok(())
     }
 }

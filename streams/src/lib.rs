@@ -28,6 +28,7 @@ pub mod log;
 pub mod market;
 pub mod metrics;
 pub mod processor;
+pub mod runtime;
 
 pub use envelope::{Envelope, EnvelopeError};
 pub use error::StreamError;

@@ -1,11 +1,12 @@
 //! The market processor: reads ticks from the log, keeps [`MarketState`], persists what changed,
 //! and publishes ticks, candles and insights to the fan-out.
 //!
-//! One loop iteration handles one polled batch: decode, fold in, write the batch to the store in
-//! one transaction, publish, save the streaming state, then commit the log offsets. Publishing
-//! after the write means a client that sees an insight can already query it; committing last
-//! means a crash redelivers rather than loses. Records that cannot be decoded are parked in the
-//! store with the reason and counted; the batch goes on.
+//! It is a [`Handler`] of ticks in the [processor runtime](crate::runtime), which polls, decodes,
+//! parks what cannot be decoded and commits. Each batch: fold in, write the batch to the store in
+//! one transaction, publish, save the streaming state; the runtime then commits the offsets.
+//! Publishing after the write means a client that sees an insight can already query it;
+//! committing last means a crash redelivers rather than loses. Insights also go on
+//! `market.insights`, each in the versioned envelope, for consumers downstream.
 //!
 //! On a durable log (Kafka), workers share the partitions of a consumer group and hand them over
 //! when one stops or dies. The indicator state of each symbol is saved in the store after every
@@ -18,30 +19,63 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use base64::Engine as _;
+use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
 use finpulse_store::{Candle, MarketWrite, ParkedEvent, ProcessorState, Quote, Store};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
-use crate::envelope::{Envelope, EnvelopeError};
+use crate::envelope::{Envelope, EventPayload};
 use crate::events::{
-    ALL_INSIGHTS_CHANNEL, DeadLetter, INSIGHTS_TOPIC, Published, TICKS_DEAD_LETTER_TOPIC,
-    TICKS_TOPIC, Tick, candle_channel, insight_channel, tick_channel,
+    ALL_INSIGHTS_CHANNEL, INSIGHTS_TOPIC, Published, TICKS_DEAD_LETTER_TOPIC, TICKS_TOPIC, Tick,
+    candle_channel, insight_channel, tick_channel,
 };
 use crate::insights::{MarketState, TickOutcome};
-use crate::log::{Consumer, Record};
+use crate::runtime::{Decoded, Handler, Parked, Parking, Spec, retry};
 use crate::{EventLog, FanOut, StreamError, StreamMetrics};
 
 /// Consumer group of the market processor.
 pub const MARKET_GROUP: &str = "market-insights";
 
-/// Most records handled per batch.
-const BATCH: usize = 1024;
+/// Where the market processor reads and what it sets aside.
+pub const MARKET: Spec = Spec {
+    group: MARKET_GROUP,
+    topic: TICKS_TOPIC,
+    dead_letter_topic: TICKS_DEAD_LETTER_TOPIC,
+    batch: 1024,
+};
+
+/// An insight as it travels on `market.insights`.
+impl EventPayload for finpulse_store::Insight {
+    const TYPE: &'static str = "market.insight";
+    const VERSION: u16 = 1;
+
+    fn key(&self) -> &str {
+        &self.symbol
+    }
+}
+
+/// Parked records kept in the store's dead letters.
+pub struct StoreParking(pub Arc<dyn Store>);
+
+#[async_trait]
+impl Parking for StoreParking {
+    async fn park(&self, parked: &Parked) -> Result<(), String> {
+        let event = ParkedEvent {
+            topic: parked.topic.clone(),
+            partition: parked.partition,
+            offset: parked.offset,
+            key: parked.key.clone(),
+            payload: parked.payload.to_vec(),
+            reason: parked.reason.clone(),
+            parked_at: parked.parked_at,
+        };
+        self.0.park_event(&event).await.map_err(|e| e.to_string())
+    }
+}
 
 /// The market insights processor.
 pub struct MarketProcessor {
@@ -50,8 +84,6 @@ pub struct MarketProcessor {
     log: Arc<dyn EventLog>,
     metrics: StreamMetrics,
     state: MarketState,
-    /// Highest offset handled per partition, so a redelivered record is not counted twice.
-    handled: HashMap<i32, i64>,
     /// Log position (partition, offset) each symbol's state reflects.
     applied: HashMap<String, (i32, i64)>,
     /// Whether state is saved and restored (the log is durable).
@@ -80,41 +112,6 @@ fn encode_event<T: Serialize>(body: &T, event_id: Option<String>) -> Bytes {
     Bytes::from(serde_json::to_vec(&message).expect("market types serialise"))
 }
 
-/// Runs a store call until it succeeds, backing off while the store is unavailable: the offsets
-/// are committed only after the batch's store work is done, so giving up would lose the batch.
-/// Gives up only on shutdown.
-async fn retry<T, F, Fut>(
-    what: &str,
-    shutdown: &CancellationToken,
-    mut call: F,
-) -> Result<T, StreamError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = finpulse_store::Result<T>>,
-{
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        match call().await {
-            Ok(value) => return Ok(value),
-            Err(e) if !shutdown.is_cancelled() => {
-                error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "failed to {what}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-fn park_reason(error: &EnvelopeError) -> &'static str {
-    match error {
-        EnvelopeError::Malformed(_) => "malformed",
-        EnvelopeError::UnexpectedType(_) => "unexpected_type",
-        EnvelopeError::UnsupportedVersion { .. } => "unsupported_version",
-        EnvelopeError::InvalidPayload { .. } => "invalid_payload",
-    }
-}
-
 impl MarketProcessor {
     /// A processor writing to `store` and publishing to `fanout`.
     pub fn new(
@@ -130,69 +127,17 @@ impl MarketProcessor {
             log,
             metrics,
             state: MarketState::default(),
-            handled: HashMap::new(),
             applied: HashMap::new(),
         }
     }
 
-    /// Consumes ticks until `shutdown`, finishing the batch in hand before returning.
-    pub async fn run(
-        mut self,
-        mut consumer: Box<dyn Consumer>,
-        shutdown: CancellationToken,
-    ) -> Result<(), StreamError> {
-        info!(group = MARKET_GROUP, "market processor started");
-        self.metrics
-            .lag
-            .with_label_values(&[MARKET_GROUP])
-            .set(consumer.lag());
-        loop {
-            let records = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                polled = consumer.poll(BATCH) => polled?,
-            };
-            let started = Instant::now();
-            self.handle_batch(&records, &shutdown).await?;
-            for last in last_per_partition(&records) {
-                consumer.commit(last).await?;
-            }
-            self.metrics
-                .batch_seconds
-                .observe(started.elapsed().as_secs_f64());
-            self.metrics
-                .lag
-                .with_label_values(&[MARKET_GROUP])
-                .set(consumer.lag());
-        }
-        info!("market processor stopped");
-        Ok(())
-    }
-
     async fn handle_batch(
         &mut self,
-        records: &[Record],
+        ticks: Vec<Decoded<Tick>>,
         shutdown: &CancellationToken,
     ) -> Result<(), StreamError> {
-        let mut ticks: Vec<(&Record, String, Tick)> = Vec::with_capacity(records.len());
-        for record in records {
-            let handled = self.handled.entry(record.partition).or_insert(-1);
-            if record.offset <= *handled {
-                continue;
-            }
-            *handled = record.offset;
-            self.metrics
-                .processed
-                .with_label_values(&[&record.topic])
-                .inc();
-            match Envelope::from_bytes(&record.payload)
-                .and_then(|e| e.decode::<Tick>().map(|tick| (e.id, tick)))
-            {
-                Ok((id, tick)) => ticks.push((record, id.to_string(), tick)),
-                Err(reason) => self.park(record, &reason).await,
-            }
-        }
         if self.shares_state {
-            let symbols: HashSet<&str> = ticks.iter().map(|(_, _, t)| t.symbol.as_str()).collect();
+            let symbols: HashSet<&str> = ticks.iter().map(|t| t.event.symbol.as_str()).collect();
             let symbols: Vec<String> = symbols.into_iter().map(str::to_owned).collect();
             self.catch_up(&symbols, shutdown).await?;
         }
@@ -201,11 +146,17 @@ impl MarketProcessor {
         let mut outgoing = Outgoing::default();
         let mut write = MarketWrite::default();
         let mut touched: HashSet<String> = HashSet::new();
-        for (record, event_id, tick) in ticks {
-            let position = (record.partition, record.offset);
+        for Decoded {
+            partition: record_partition,
+            offset: record_offset,
+            event_id,
+            event: tick,
+        } in ticks
+        {
+            let position = (record_partition, record_offset);
             if let Some(&(partition, offset)) = self.applied.get(&tick.symbol)
-                && partition == record.partition
-                && record.offset <= offset
+                && partition == record_partition
+                && record_offset <= offset
             {
                 // Folded in by this or a previous owner, and published, before the crash or
                 // hand-over that redelivered it.
@@ -308,6 +259,7 @@ impl MarketProcessor {
             store.save_processor_states(MARKET_GROUP, &states)
         })
         .await
+        .map_err(StreamError::from)
     }
 
     /// Writes the batch, retrying while the store is unavailable.
@@ -321,6 +273,7 @@ impl MarketProcessor {
             store.record_market(write)
         })
         .await
+        .map_err(StreamError::from)
     }
 
     /// Hands the batch's results to the fan-out and appends insights to the log. A fan-out
@@ -352,9 +305,12 @@ impl MarketProcessor {
             let message = encode(insight);
             self.send(&insight_channel(&insight.symbol), message.clone())
                 .await;
-            self.send(ALL_INSIGHTS_CHANNEL, message.clone()).await;
+            self.send(ALL_INSIGHTS_CHANNEL, message).await;
+            let event = Envelope::wrap(insight)
+                .and_then(|e| e.to_bytes())
+                .map_err(StreamError::Encode)?;
             self.log
-                .append(INSIGHTS_TOPIC, &insight.symbol, message)
+                .append(INSIGHTS_TOPIC, &insight.symbol, Bytes::from(event))
                 .await?;
             self.metrics
                 .appended
@@ -373,54 +329,35 @@ impl MarketProcessor {
             warn!(%channel, error = %e, "failed to publish to the fan-out");
         }
     }
+}
 
-    async fn park(&self, record: &Record, reason: &EnvelopeError) {
-        let label = park_reason(reason);
-        warn!(topic = %record.topic, partition = record.partition, offset = record.offset, %reason, "parking undecodable event");
-        self.metrics
-            .parked
-            .with_label_values(&[&record.topic, label])
-            .inc();
-        let parked = ParkedEvent {
-            topic: record.topic.clone(),
-            partition: record.partition,
-            offset: record.offset,
-            key: record
-                .key
-                .as_ref()
-                .and_then(|k| std::str::from_utf8(k).ok())
-                .map(str::to_owned),
-            payload: record.payload.to_vec(),
-            reason: reason.to_string(),
-            parked_at: Utc::now(),
-        };
-        if let Err(e) = self.store.park_event(&parked).await {
-            // The metric and the log line above still record it; the batch must go on.
-            error!(error = %e, "failed to store parked event");
-        }
-        let letter = DeadLetter {
-            topic: record.topic.clone(),
-            partition: record.partition,
-            offset: record.offset,
-            reason_code: label.to_owned(),
-            reason: parked.reason,
-            payload_base64: base64::engine::general_purpose::STANDARD.encode(&record.payload),
-            dead_lettered_at: parked.parked_at,
-        };
-        let body = Bytes::from(serde_json::to_vec(&letter).expect("a dead letter serialises"));
-        let key = parked.key.as_deref().unwrap_or_default();
-        if let Err(e) = self.log.append(TICKS_DEAD_LETTER_TOPIC, key, body).await {
-            error!(error = %e, "failed to append to the dead-letter topic");
-        }
+#[async_trait]
+impl Handler for MarketProcessor {
+    type Event = Tick;
+
+    async fn handle(
+        &mut self,
+        batch: Vec<Decoded<Tick>>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), StreamError> {
+        self.handle_batch(batch, shutdown).await
     }
 }
 
-pub(crate) fn last_per_partition(records: &[Record]) -> Vec<&Record> {
-    let mut last: HashMap<i32, &Record> = HashMap::new();
-    for record in records {
-        last.insert(record.partition, record);
-    }
-    last.into_values().collect()
+/// Registers the market processor (it writes to `store`, publishes to `fanout`).
+pub async fn register(
+    registry: &mut crate::runtime::Registry,
+    store: Arc<dyn Store>,
+    fanout: Arc<dyn FanOut>,
+) -> Result<(), StreamError> {
+    let runtime = registry.runtime();
+    let processor = MarketProcessor::new(
+        store,
+        fanout,
+        runtime.log().clone(),
+        runtime.metrics().clone(),
+    );
+    registry.register(MARKET, processor).await
 }
 
 /// Creates the topics the market pipeline uses.

@@ -134,3 +134,34 @@ async fn a_text_of_too_many_sentences_is_refused_before_any_model_work() {
         0.0
     );
 }
+
+#[tokio::test]
+async fn undecodable_inference_requests_are_parked_like_any_event() {
+    let app = spawn_app_with(|c| {
+        c.inference.enabled = true;
+        c.inference.remote = true;
+    })
+    .await;
+    let log = app.handle.log();
+    log.append(
+        finpulse_streams::inference::INFERENCE_REQUESTS_TOPIC,
+        "x",
+        bytes::Bytes::from_static(b"{not an envelope"),
+    )
+    .await
+    .unwrap();
+    app.wait_for_metric(
+        r#"finpulse_processor_parked_events_total{reason="malformed",topic="inference.requests"}"#,
+        1.0,
+    )
+    .await;
+    // The worker goes on answering.
+    let (_, body) = app
+        .graphql(
+            "query($t: String!) { summarize(text: $t, sentences: 2) }",
+            json!({"t": NEWS}),
+            None,
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+}

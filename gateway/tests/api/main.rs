@@ -2,6 +2,7 @@
 
 mod ai;
 mod distributed;
+mod events;
 mod fuzz;
 mod helpers;
 mod http;
