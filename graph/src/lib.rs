@@ -69,10 +69,3 @@ pub fn schema_builder(
 pub fn build_schema(context: GraphContext) -> FinpulseSchema {
     schema_builder(context).finish()
 }
-
-/// Fan-out channel carrying a user's watchlist after every change, so live subscriptions follow it.
-pub fn watchlist_channel(user_id: &str) -> String {
-    format!("watchlist.{user_id}")
-}
-
-pub use finpulse_streams::events::ALL_INSIGHTS_CHANNEL;

@@ -5,7 +5,9 @@ use tracing::instrument;
 
 use crate::error::{ApiError, ApiResult};
 use crate::query::symbol_arg;
-use crate::{GraphContext, Need, Principal, watchlist_channel};
+use finpulse_streams::events::Channel;
+
+use crate::{GraphContext, Need, Principal};
 
 /// The watchlist as the fan-out carries it to live `watchlistInsights` subscriptions.
 fn encode_list(symbols: &[String]) -> bytes::Bytes {
@@ -68,7 +70,10 @@ impl MutationRoot {
 async fn announce(graph: &GraphContext, user: &str, list: &[String]) -> Result<(), ApiError> {
     graph
         .fanout
-        .publish(&watchlist_channel(user), encode_list(list))
+        .publish(
+            &Channel::Watchlist(user.to_owned()).name(),
+            encode_list(list),
+        )
         .await
         .map_err(ApiError::from)
 }

@@ -9,7 +9,7 @@ use futures::{Stream, StreamExt, future};
 use serde::de::DeserializeOwned;
 use tracing::warn;
 
-use finpulse_streams::events::{self, Published, candle_channel, insight_channel, tick_channel};
+use finpulse_streams::events::{self, Channel, Published};
 use finpulse_streams::fanout::FanOutItem;
 
 use crate::error::{ApiError, ApiResult};
@@ -17,7 +17,7 @@ use crate::policy::FieldPolicy;
 use crate::query::symbol_arg;
 use crate::recovery::{self, Delivered};
 use crate::types::{Candle, Insight, InsightKind, Tick};
-use crate::{ALL_INSIGHTS_CHANNEL, GraphContext, Need, Principal, watchlist_channel};
+use crate::{GraphContext, Need, Principal};
 
 /// Most symbols one subscription may follow.
 const MAX_SYMBOLS: usize = 100;
@@ -99,11 +99,11 @@ fn fanout_error(e: finpulse_streams::StreamError) -> ApiError {
 /// them all.
 fn merged(
     graph: &GraphContext,
-    channels: impl IntoIterator<Item = String>,
+    channels: impl IntoIterator<Item = Channel>,
 ) -> Result<BoxStream<'static, FanOutItem>, ApiError> {
     let streams = channels
         .into_iter()
-        .map(|c| graph.fanout.try_subscribe(&c))
+        .map(|c| graph.fanout.try_subscribe(&c.name()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(fanout_error)?;
     Ok(stream::select_all(streams).boxed())
@@ -157,7 +157,7 @@ impl SubscriptionRoot {
         let graph = ctx.data::<GraphContext>()?;
         known_symbols(graph, &symbols).await?;
         Ok(
-            merged(graph, symbols.iter().map(|s| tick_channel(s)))?.filter_map(|item| {
+            merged(graph, symbols.iter().cloned().map(Channel::Ticks))?.filter_map(|item| {
                 future::ready(match item {
                     FanOutItem::Message(bytes) => {
                         decode::<events::Tick>("tick", &bytes).map(Tick::from)
@@ -183,17 +183,17 @@ impl SubscriptionRoot {
         }
         let graph = ctx.data::<GraphContext>()?;
         known_symbols(graph, std::slice::from_ref(&symbol)).await?;
-        Ok(
-            merged(graph, [candle_channel(&symbol, i64::from(interval))])?.filter_map(|item| {
-                future::ready(match item {
-                    FanOutItem::Message(bytes) => {
-                        decode::<finpulse_store::Candle>("candle", &bytes)
-                            .map(|p| Candle::from_store(p.body, Some(p.published_at)))
-                    }
-                    FanOutItem::Lagged(_) => None,
-                })
-            }),
-        )
+        Ok(merged(
+            graph,
+            [Channel::Candles(symbol.clone(), i64::from(interval))],
+        )?
+        .filter_map(|item| {
+            future::ready(match item {
+                FanOutItem::Message(bytes) => decode::<finpulse_store::Candle>("candle", &bytes)
+                    .map(|p| Candle::from_store(p.body, Some(p.published_at))),
+                FanOutItem::Lagged(_) => None,
+            })
+        }))
     }
 
     /// Insights as they are found, for some symbols (all when omitted) and kinds (all when
@@ -208,20 +208,19 @@ impl SubscriptionRoot {
         kinds: Option<Vec<InsightKind>>,
     ) -> Result<impl Stream<Item = ApiResult<Insight>>> {
         let graph = ctx.data::<GraphContext>()?;
-        let channels = match symbols {
+        // The symbols are kept as they are, for a replay after a gap; the channels follow them.
+        let symbol_list: Vec<String> = match symbols {
             Some(symbols) => {
                 let symbols = symbols_arg(&symbols)?;
                 known_symbols(graph, &symbols).await?;
-                symbols.iter().map(|s| insight_channel(s)).collect()
+                symbols
             }
-            None => vec![ALL_INSIGHTS_CHANNEL.to_owned()],
+            None => Vec::new(),
         };
-        let symbol_list: Vec<String> = match &channels[..] {
-            [only] if only == ALL_INSIGHTS_CHANNEL => Vec::new(),
-            _ => channels
-                .iter()
-                .filter_map(|c| c.strip_prefix("insights.").map(str::to_owned))
-                .collect(),
+        let channels: Vec<Channel> = if symbol_list.is_empty() {
+            vec![Channel::AllInsights]
+        } else {
+            symbol_list.iter().cloned().map(Channel::Insights).collect()
         };
         let kinds = Arc::new(kinds_filter(kinds));
         let kind_list: Vec<String> = kinds
@@ -269,12 +268,12 @@ impl SubscriptionRoot {
         // Subscribe to changes before reading the list so no change falls in between.
         let changes = graph
             .fanout
-            .try_subscribe(&watchlist_channel(&user))
+            .try_subscribe(&Channel::Watchlist(user.clone()).name())
             .map_err(fanout_error)?
             .map(WatchlistEvent::Changed);
         let insights = graph
             .fanout
-            .try_subscribe(ALL_INSIGHTS_CHANNEL)
+            .try_subscribe(&Channel::AllInsights.name())
             .map_err(fanout_error)?
             .map(WatchlistEvent::Insight);
         let watched: HashSet<String> = graph

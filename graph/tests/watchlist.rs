@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use finpulse_graph::{GraphContext, Principal, build_schema, watchlist_channel};
+use finpulse_graph::{GraphContext, Principal, build_schema};
 use finpulse_store::{Insight, SqlStore, Store};
-use finpulse_streams::events::{ALL_INSIGHTS_CHANNEL, Published};
+use finpulse_streams::events::{ALL_INSIGHTS_CHANNEL, Channel, Published};
 use finpulse_streams::{FanOut, LocalFanOut};
 use futures::StreamExt;
 
@@ -48,7 +48,7 @@ async fn after_a_gap_in_watchlist_changes_the_list_is_read_again() {
     let mut stream = schema.execute_stream(request);
     let subscribed = async {
         while hub.local_subscribers(ALL_INSIGHTS_CHANNEL) == 0
-            || hub.local_subscribers(&watchlist_channel("alice")) == 0
+            || hub.local_subscribers(&Channel::Watchlist("alice".into()).name()) == 0
         {
             tokio::task::yield_now().await;
         }
@@ -62,7 +62,7 @@ async fn after_a_gap_in_watchlist_changes_the_list_is_read_again() {
     // The list changes while this replica is cut off from the change notice: it only learns
     // that it may have missed something.
     store.add_to_watchlist("alice", "NVDA").await.unwrap();
-    hub.signal_gap(&watchlist_channel("alice"));
+    hub.signal_gap(&Channel::Watchlist("alice".into()).name());
     // NVDA insights keep coming; once the list is read again they pass. Without the re-read
     // none ever would.
     let response = tokio::time::timeout(Duration::from_secs(10), async {

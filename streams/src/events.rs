@@ -35,23 +35,37 @@ pub struct DeadLetter {
     pub dead_lettered_at: DateTime<Utc>,
 }
 
-/// Fan-out channel carrying the ticks of one symbol.
-pub fn tick_channel(symbol: &str) -> String {
-    format!("ticks.{symbol}")
+/// A fan-out channel of the market and of users, built from what it carries: its name is made
+/// here only, so no code builds or parses channel strings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// The ticks of one symbol.
+    Ticks(String),
+    /// Candle updates of one symbol at one interval (seconds).
+    Candles(String, i64),
+    /// The insights of one symbol.
+    Insights(String),
+    /// Every insight of every symbol.
+    AllInsights,
+    /// A user's watchlist after every change, so live subscriptions follow it.
+    Watchlist(String),
 }
 
-/// Fan-out channel carrying candle updates of one symbol at one interval.
-pub fn candle_channel(symbol: &str, interval_secs: i64) -> String {
-    format!("candles.{symbol}.{interval_secs}")
+impl Channel {
+    /// The channel's name on the fan-out (`ticks.AAPL`, `insights.all`, `watchlist.alice`).
+    /// Symbols are upper case, so no symbol's channel can be the one of all insights.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Ticks(symbol) => format!("ticks.{symbol}"),
+            Self::Candles(symbol, interval) => format!("candles.{symbol}.{interval}"),
+            Self::Insights(symbol) => format!("insights.{symbol}"),
+            Self::AllInsights => ALL_INSIGHTS_CHANNEL.to_owned(),
+            Self::Watchlist(user) => format!("watchlist.{user}"),
+        }
+    }
 }
 
-/// Fan-out channel carrying the insights of one symbol.
-pub fn insight_channel(symbol: &str) -> String {
-    format!("insights.{symbol}")
-}
-
-/// Fan-out channel carrying every insight of every symbol (symbols are upper case, so no
-/// symbol's channel can be this one).
+/// The name of [`Channel::AllInsights`].
 pub const ALL_INSIGHTS_CHANNEL: &str = "insights.all";
 
 /// A trade print with the prevailing quote.

@@ -30,8 +30,7 @@ use tracing::{info, warn};
 
 use crate::envelope::{Envelope, EventPayload};
 use crate::events::{
-    ALL_INSIGHTS_CHANNEL, INSIGHTS_TOPIC, Published, TICKS_DEAD_LETTER_TOPIC, TICKS_TOPIC, Tick,
-    candle_channel, insight_channel, tick_channel,
+    Channel, INSIGHTS_TOPIC, Published, TICKS_DEAD_LETTER_TOPIC, TICKS_TOPIC, Tick,
 };
 use crate::insights::{MarketState, TickOutcome};
 use crate::runtime::{Decoded, Handler, Parked, Parking, Spec, retry};
@@ -284,7 +283,7 @@ impl MarketProcessor {
     async fn publish(&self, outgoing: Outgoing) -> Result<(), StreamError> {
         for (event_id, tick) in &outgoing.ticks {
             self.send(
-                &tick_channel(&tick.symbol),
+                &Channel::Ticks(tick.symbol.clone()),
                 encode_event(tick, Some(event_id.clone())),
             )
             .await;
@@ -294,7 +293,7 @@ impl MarketProcessor {
             .with_label_values(&["tick"])
             .inc_by(outgoing.ticks.len() as u64);
         for candle in outgoing.candles.values() {
-            let channel = candle_channel(&candle.symbol, candle.interval_secs);
+            let channel = Channel::Candles(candle.symbol.clone(), candle.interval_secs);
             self.send(&channel, encode(candle)).await;
         }
         self.metrics
@@ -303,9 +302,9 @@ impl MarketProcessor {
             .inc_by(outgoing.candles.len() as u64);
         for insight in &outgoing.insights {
             let message = encode(insight);
-            self.send(&insight_channel(&insight.symbol), message.clone())
+            self.send(&Channel::Insights(insight.symbol.clone()), message.clone())
                 .await;
-            self.send(ALL_INSIGHTS_CHANNEL, message).await;
+            self.send(&Channel::AllInsights, message).await;
             let event = Envelope::wrap(insight)
                 .and_then(|e| e.to_bytes())
                 .map_err(StreamError::Encode)?;
@@ -324,9 +323,10 @@ impl MarketProcessor {
         Ok(())
     }
 
-    async fn send(&self, channel: &str, message: Bytes) {
-        if let Err(e) = self.fanout.publish(channel, message).await {
-            warn!(%channel, error = %e, "failed to publish to the fan-out");
+    async fn send(&self, channel: &Channel, message: Bytes) {
+        let name = channel.name();
+        if let Err(e) = self.fanout.publish(&name, message).await {
+            warn!(channel = %name, error = %e, "failed to publish to the fan-out");
         }
     }
 }
