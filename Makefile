@@ -55,4 +55,4 @@ bench:
 ## The fuzz tests with many cases (make test runs them bounded): make fuzz FUZZ_CASES=200000
 FUZZ_CASES ?= 100000
 fuzz: setup-build models
-	FINPULSE_FUZZ_CASES=$(FUZZ_CASES) cargo nextest run --no-capture -p finpulse-graph -p finpulse-streams -p finpulse-gateway -E 'binary(fuzz) | test(/^fuzz::/)'
+	FINPULSE_FUZZ_CASES=$(FUZZ_CASES) cargo nextest run --no-capture -p finpulse-graph -p finpulse-market -p finpulse-gateway -E 'binary(fuzz) | test(/^fuzz::/)'

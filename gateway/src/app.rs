@@ -10,15 +10,15 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
+use finpulse_bus::runtime::{Registry, Runtime};
+use finpulse_bus::{EventLog, FanOut, MemoryLog, RedisFanOut, StreamMetrics};
 use finpulse_graph::GraphContext;
 use finpulse_graph::ai::{AiContext, ModelBudget};
+use finpulse_market::processor::{MARKET_GROUP, StoreParking, ensure_market_topics};
+use finpulse_market::replay::{ReplayProgress, ReplaySummary, replay_csv};
+use finpulse_market::simulator::Simulator;
+use finpulse_remote_inference::{INFERENCE, InferenceProcessor};
 use finpulse_store::Store;
-use finpulse_streams::inference::{INFERENCE, InferenceProcessor};
-use finpulse_streams::market::replay::{ReplayProgress, ReplaySummary, replay_csv};
-use finpulse_streams::market::simulator::Simulator;
-use finpulse_streams::processor::{MARKET_GROUP, StoreParking, ensure_market_topics};
-use finpulse_streams::runtime::{Registry, Runtime};
-use finpulse_streams::{EventLog, FanOut, MemoryLog, RedisFanOut, StreamMetrics};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -104,7 +104,7 @@ impl AppHandle {
 
     /// Waits until every tick appended so far has been processed and committed.
     pub async fn wait_until_drained(&self) {
-        let topic = finpulse_streams::events::TICKS_TOPIC;
+        let topic = finpulse_market::events::TICKS_TOPIC;
         loop {
             match self.state.log.group_lag(topic, MARKET_GROUP).await {
                 Ok(0) | Err(_) => return,
@@ -247,7 +247,7 @@ impl Application {
         );
         let mut registry = Registry::new(runtime, shutdown.clone());
         if config.role.runs_processors() {
-            finpulse_streams::processor::register(&mut registry, store.clone(), fanout.clone())
+            finpulse_market::processor::register(&mut registry, store.clone(), fanout.clone())
                 .await?;
             spawn_source(
                 &mut tasks,

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use finpulse_bus::log::{KafkaLog, Namespaced};
+use finpulse_bus::{EventLog, FanOut, LocalFanOut, MemoryLog, RedisFanOut, StreamMetrics};
 use finpulse_graph::ai::AiContext;
 use finpulse_inference::{Inference, InferenceMetrics, Manifest, ModelInfo};
+use finpulse_remote_inference::RemoteEmbeddings;
 use finpulse_store::{CachedStore, SqlStore, Store};
-use finpulse_streams::inference::RemoteEmbeddings;
-use finpulse_streams::log::{KafkaLog, Namespaced};
-use finpulse_streams::{EventLog, FanOut, LocalFanOut, MemoryLog, RedisFanOut, StreamMetrics};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;

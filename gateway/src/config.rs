@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use finpulse_bus::RedisFanOutConfig;
+use finpulse_bus::log::{KafkaConfig, MemoryLogConfig};
 use finpulse_graph::limits::QueryLimits;
 use finpulse_inference::InferenceConfig;
+use finpulse_market::simulator::SimulatorConfig;
 use finpulse_store::CacheConfig;
-use finpulse_streams::RedisFanOutConfig;
-use finpulse_streams::log::{KafkaConfig, MemoryLogConfig};
-use finpulse_streams::market::simulator::SimulatorConfig;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 

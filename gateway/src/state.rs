@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use finpulse_bus::{EventLog, FanOut};
 use finpulse_graph::FinpulseSchema;
 use finpulse_store::Store;
-use finpulse_streams::{EventLog, FanOut};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;

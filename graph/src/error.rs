@@ -61,8 +61,8 @@ impl From<finpulse_store::StoreError> for ApiError {
     }
 }
 
-impl From<finpulse_streams::StreamError> for ApiError {
-    fn from(e: finpulse_streams::StreamError) -> Self {
+impl From<finpulse_bus::StreamError> for ApiError {
+    fn from(e: finpulse_bus::StreamError) -> Self {
         Self::Internal(Box::new(e))
     }
 }

@@ -27,8 +27,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_graphql::{Schema, SchemaBuilder};
+use finpulse_bus::FanOut;
 use finpulse_store::Store;
-use finpulse_streams::FanOut;
 
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;

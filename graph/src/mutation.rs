@@ -5,7 +5,7 @@ use tracing::instrument;
 
 use crate::error::{ApiError, ApiResult};
 use crate::query::symbol_arg;
-use finpulse_streams::events::Channel;
+use finpulse_market::events::Channel;
 
 use crate::{GraphContext, Need, Principal};
 

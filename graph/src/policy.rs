@@ -141,7 +141,7 @@ mod tests {
             .unwrap();
         let schema = build_schema(GraphContext {
             store: Arc::new(store),
-            fanout: Arc::new(finpulse_streams::LocalFanOut::default()),
+            fanout: Arc::new(finpulse_bus::LocalFanOut::default()),
             instruments: Arc::default(),
         });
         let response = schema

@@ -13,10 +13,10 @@ use crate::{GraphContext, Need, Principal};
 pub(crate) const MAX_LIST: i32 = 1_000;
 
 /// Checks and normalises a ticker symbol by the one rule of events and replay
-/// ([`finpulse_streams::events::check_symbol`]), after upper-casing what the client typed.
+/// ([`finpulse_market::events::check_symbol`]), after upper-casing what the client typed.
 pub(crate) fn symbol_arg(symbol: &str) -> Result<String, ApiError> {
     let symbol = symbol.trim().to_ascii_uppercase();
-    finpulse_streams::events::check_symbol(&symbol).map_err(ApiError::BadUserInput)?;
+    finpulse_market::events::check_symbol(&symbol).map_err(ApiError::BadUserInput)?;
     Ok(symbol)
 }
 

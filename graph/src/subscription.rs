@@ -9,8 +9,8 @@ use futures::{Stream, StreamExt, future};
 use serde::de::DeserializeOwned;
 use tracing::warn;
 
-use finpulse_streams::events::{self, Channel, Published};
-use finpulse_streams::fanout::FanOutItem;
+use finpulse_bus::fanout::FanOutItem;
+use finpulse_market::events::{self, Channel, Published};
 
 use crate::error::{ApiError, ApiResult};
 use crate::policy::FieldPolicy;
@@ -86,9 +86,9 @@ fn lagged_error(missed: u64, what: &str) -> async_graphql::Error {
     })
 }
 
-fn fanout_error(e: finpulse_streams::StreamError) -> ApiError {
+fn fanout_error(e: finpulse_bus::StreamError) -> ApiError {
     match e {
-        finpulse_streams::StreamError::TooManyChannels(_) => ApiError::Unavailable(
+        finpulse_bus::StreamError::TooManyChannels(_) => ApiError::Unavailable(
             "this server follows as many channels as it may; retry later".into(),
         ),
         other => ApiError::from(other),

@@ -2,7 +2,7 @@
 
 use async_graphql::{Enum, Json, SimpleObject};
 use chrono::{DateTime, Utc};
-use finpulse_streams::events;
+use finpulse_market::events;
 
 /// The latest price of a symbol.
 #[derive(Debug, Clone, SimpleObject)]
@@ -236,6 +236,6 @@ mod tests {
     #[test]
     fn kinds_match_what_the_processor_emits() {
         let ours: Vec<&str> = InsightKind::ALL.iter().map(|k| k.as_str()).collect();
-        assert_eq!(ours, finpulse_streams::insights::INSIGHT_KINDS);
+        assert_eq!(ours, finpulse_market::insights::INSIGHT_KINDS);
     }
 }

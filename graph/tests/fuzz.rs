@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use finpulse_bus::LocalFanOut;
 use finpulse_graph::limits::{QueryLimits, prepare};
 use finpulse_graph::testing::{cases, document, variables};
 use finpulse_graph::{Caller, GraphContext, Principal, build_schema};
 use finpulse_store::{SqlStore, Store};
-use finpulse_streams::LocalFanOut;
 use futures::StreamExt;
 use proptest::test_runner::{Config, TestRunner};
 

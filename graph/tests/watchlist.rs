@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
+use finpulse_bus::{FanOut, LocalFanOut};
 use finpulse_graph::{GraphContext, Principal, build_schema};
+use finpulse_market::events::{ALL_INSIGHTS_CHANNEL, Channel, Published};
 use finpulse_store::{Insight, SqlStore, Store};
-use finpulse_streams::events::{ALL_INSIGHTS_CHANNEL, Channel, Published};
-use finpulse_streams::{FanOut, LocalFanOut};
 use futures::StreamExt;
 
 fn insight(symbol: &str) -> bytes::Bytes {

@@ -144,7 +144,7 @@ async fn undecodable_inference_requests_are_parked_like_any_event() {
     .await;
     let log = app.handle.log();
     log.append(
-        finpulse_streams::inference::INFERENCE_REQUESTS_TOPIC,
+        finpulse_remote_inference::INFERENCE_REQUESTS_TOPIC,
         "x",
         bytes::Bytes::from_static(b"{not an envelope"),
     )

@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use finpulse_bus::Envelope;
 use finpulse_gateway::config::{Config, Role};
+use finpulse_market::events::Tick;
+use finpulse_market::insights::{MarketState, TickOutcome};
 use finpulse_store::testing::FreshPostgres;
-use finpulse_streams::Envelope;
-use finpulse_streams::events::Tick;
-use finpulse_streams::insights::{MarketState, TickOutcome};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use secrecy::SecretString;

@@ -4,7 +4,7 @@ use crate::helpers::{PATIENCE, spawn_app, tick};
 
 #[tokio::test]
 async fn insights_go_on_the_log_in_the_versioned_envelope() {
-    use finpulse_streams::events::INSIGHTS_TOPIC;
+    use finpulse_market::events::INSIGHTS_TOPIC;
     let app = spawn_app().await;
     // Joined before any insight exists, so it reads every one.
     let mut reader = app
@@ -22,9 +22,9 @@ async fn insights_go_on_the_log_in_the_versioned_envelope() {
         .unwrap();
     assert!(!records.is_empty());
     for record in records {
-        let envelope = finpulse_streams::Envelope::from_bytes(&record.payload).unwrap();
+        let envelope = finpulse_bus::Envelope::from_bytes(&record.payload).unwrap();
         assert_eq!(envelope.event_type, "market.insight");
-        let insight: finpulse_store::Insight = envelope.decode().unwrap();
+        let finpulse_market::processor::InsightEvent(insight) = envelope.decode().unwrap();
         assert_eq!(insight.symbol, "AAPL");
         assert_eq!(record.key.as_deref(), Some(&b"AAPL"[..]));
     }

@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use finpulse_bus::Envelope;
 use finpulse_gateway::app::{AppHandle, Application, MarketSource};
 use finpulse_gateway::config::Config;
-use finpulse_streams::Envelope;
-use finpulse_streams::events::{TICKS_TOPIC, Tick};
+use finpulse_market::events::{TICKS_TOPIC, Tick};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;

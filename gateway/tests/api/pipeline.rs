@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine as _;
-use finpulse_streams::events::{DeadLetter, TICKS_DEAD_LETTER_TOPIC, TICKS_TOPIC};
+use finpulse_market::events::{DeadLetter, TICKS_DEAD_LETTER_TOPIC, TICKS_TOPIC};
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::{ClientConfig, Message as _};
 use serde_json::{Value, json};
@@ -146,7 +146,7 @@ async fn malformed_events_are_parked_counted_and_skipped() {
     )
     .await
     .unwrap();
-    let negative_price = finpulse_streams::Envelope::wrap(&tick("AAPL", 0, -5.0, 1.0)).unwrap();
+    let negative_price = finpulse_bus::Envelope::wrap(&tick("AAPL", 0, -5.0, 1.0)).unwrap();
     log.append(
         TICKS_TOPIC,
         "AAPL",
@@ -596,7 +596,7 @@ async fn a_pushed_tick_carries_the_id_of_its_event_so_repeats_can_be_dropped() {
     )
     .await;
     app.wait_for_subscribers("ticks.IBM", 1).await;
-    let envelope = finpulse_streams::Envelope::wrap(&tick("IBM", 0, 150.0, 1.0)).unwrap();
+    let envelope = finpulse_bus::Envelope::wrap(&tick("IBM", 0, 150.0, 1.0)).unwrap();
     // The same event twice, as a redelivery after a crash would bring it.
     for _ in 0..2 {
         app.handle

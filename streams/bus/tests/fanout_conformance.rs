@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use finpulse_streams::fanout::FanOutItem;
-use finpulse_streams::{FanOut, LocalFanOut, RedisFanOut, RedisFanOutConfig, StreamMetrics};
+use finpulse_bus::fanout::FanOutItem;
+use finpulse_bus::{FanOut, LocalFanOut, RedisFanOut, RedisFanOutConfig, StreamMetrics};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 

@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::envelope::EventPayload;
+use finpulse_bus::envelope::EventPayload;
+pub use finpulse_bus::runtime::DeadLetter;
 
 /// Log topic of raw market ticks.
 pub const TICKS_TOPIC: &str = "market.ticks";
@@ -12,28 +13,6 @@ pub const INSIGHTS_TOPIC: &str = "market.insights";
 
 /// Log topic where the market processor sets aside ticks it cannot process.
 pub const TICKS_DEAD_LETTER_TOPIC: &str = "market.ticks.dead-letter";
-
-/// A record a processor could not handle, as it lands on a dead-letter topic: the original
-/// bytes (base64, so nothing is lost whatever they were) with where they came from and why
-/// they were set aside. Its key is the original record's key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeadLetter {
-    /// Topic the record was read from.
-    pub topic: String,
-    /// Partition within it.
-    pub partition: i32,
-    /// Offset within the partition.
-    pub offset: i64,
-    /// Machine-readable reason: `malformed`, `unexpected_type`, `unsupported_version` or
-    /// `invalid_payload`.
-    pub reason_code: String,
-    /// What was wrong, for people.
-    pub reason: String,
-    /// The record's payload, base64 (standard alphabet, padded).
-    pub payload_base64: String,
-    /// When it was set aside.
-    pub dead_lettered_at: DateTime<Utc>,
-}
 
 /// A fan-out channel of the market and of users, built from what it carries: its name is made
 /// here only, so no code builds or parses channel strings.

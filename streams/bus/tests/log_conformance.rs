@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use bytes::Bytes;
-use finpulse_streams::log::{KafkaConfig, KafkaLog, MemoryLogConfig};
-use finpulse_streams::{Consumer, EventLog, MemoryLog, Record};
+use finpulse_bus::log::{KafkaConfig, KafkaLog, MemoryLogConfig};
+use finpulse_bus::{Consumer, EventLog, MemoryLog, Record};
 
 /// Bound on waiting for what must happen (a rebalance takes seconds on Kafka); never a
 /// performance assertion.

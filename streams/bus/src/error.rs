@@ -1,4 +1,4 @@
-//! The error type of the streams crate.
+//! The error type of the bus.
 
 /// What can go wrong in the event log, the fan-out or a processor.
 #[derive(Debug, thiserror::Error)]
@@ -26,18 +26,37 @@ pub enum StreamError {
         /// Offset.
         offset: i64,
     },
-    /// The store rejected a write.
-    #[error("store write failed")]
-    Store(#[from] finpulse_store::StoreError),
+    /// A processor's dependency (its store) failed.
+    #[error("{what} failed")]
+    Dependency {
+        /// What was being done.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// An event could not be encoded.
     #[error("failed to encode event")]
     Encode(#[source] serde_json::Error),
-    /// A market data file could not be read.
-    #[error("failed to read market data from {path}: {reason}")]
+    /// A source file (market data to replay) could not be read.
+    #[error("failed to read {path}: {reason}")]
     Source {
         /// The file.
         path: String,
         /// Why, including the line where it applies.
         reason: String,
     },
+}
+
+impl StreamError {
+    /// A processor's dependency failed while doing `what`.
+    pub fn dependency(
+        what: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Dependency {
+            what,
+            source: Box::new(source),
+        }
+    }
 }

@@ -1,14 +1,11 @@
 //! Sources of market data: the built-in simulator and CSV replay. Both publish `market.tick`
 //! envelopes to the event log and nothing else, exactly as an exchange adapter would.
 
-pub mod replay;
-pub mod simulator;
-
 use bytes::Bytes;
 
-use crate::envelope::Envelope;
 use crate::events::{TICKS_TOPIC, Tick};
-use crate::{EventLog, StreamError, StreamMetrics};
+use finpulse_bus::envelope::Envelope;
+use finpulse_bus::{EventLog, StreamError, StreamMetrics};
 
 /// Wraps a tick in an envelope and appends it to the ticks topic.
 pub async fn publish_tick(

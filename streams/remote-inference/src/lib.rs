@@ -22,10 +22,10 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::envelope::{Envelope, EventPayload};
-use crate::fanout::FanOutItem;
-use crate::runtime::{Decoded, Handler, Spec};
-use crate::{EventLog, FanOut, StreamError};
+use finpulse_bus::envelope::{Envelope, EventPayload};
+use finpulse_bus::fanout::FanOutItem;
+use finpulse_bus::runtime::{Decoded, Handler, Spec};
+use finpulse_bus::{EventLog, FanOut, StreamError};
 
 /// Log topic of embedding requests.
 pub const INFERENCE_REQUESTS_TOPIC: &str = "inference.requests";

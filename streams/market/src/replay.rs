@@ -17,10 +17,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use super::publish_tick;
-use crate::envelope::EventPayload;
 use crate::events::Tick;
-use crate::{EventLog, StreamError, StreamMetrics};
+use crate::source::publish_tick;
+use finpulse_bus::envelope::EventPayload;
+use finpulse_bus::{EventLog, StreamError, StreamMetrics};
 
 /// How a replay is going, reported after every row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,10 +2,10 @@
 //! replay. Nothing may panic; every replayed row is accounted for. Cases:
 //! `FINPULSE_FUZZ_CASES` (default 2 000).
 
-use finpulse_streams::events::Tick;
-use finpulse_streams::market::replay::replay_csv;
-use finpulse_streams::processor::ensure_market_topics;
-use finpulse_streams::{Envelope, MemoryLog, StreamMetrics};
+use finpulse_bus::{Envelope, MemoryLog, StreamMetrics};
+use finpulse_market::events::Tick;
+use finpulse_market::processor::ensure_market_topics;
+use finpulse_market::replay::replay_csv;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use tokio_util::sync::CancellationToken;

@@ -24,7 +24,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::envelope::{Envelope, EnvelopeError, EventPayload};
-use crate::events::DeadLetter;
 use crate::log::{Consumer, Record};
 use crate::{EventLog, StreamError, StreamMetrics};
 
@@ -67,6 +66,28 @@ pub trait Handler: Send {
         batch: Vec<Decoded<Self::Event>>,
         shutdown: &CancellationToken,
     ) -> Result<(), StreamError>;
+}
+
+/// A record a processor could not handle, as it lands on a dead-letter topic: the original
+/// bytes (base64, so nothing is lost whatever they were) with where they came from and why
+/// they were set aside. Its key is the original record's key.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DeadLetter {
+    /// Topic the record was read from.
+    pub topic: String,
+    /// Partition within it.
+    pub partition: i32,
+    /// Offset within the partition.
+    pub offset: i64,
+    /// Machine-readable reason: `malformed`, `unexpected_type`, `unsupported_version` or
+    /// `invalid_payload`.
+    pub reason_code: String,
+    /// What was wrong, for people.
+    pub reason: String,
+    /// The record's payload, base64 (standard alphabet, padded).
+    pub payload_base64: String,
+    /// When it was set aside.
+    pub dead_lettered_at: DateTime<Utc>,
 }
 
 /// A record set aside because it could not be decoded.

@@ -20,9 +20,9 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use super::publish_tick;
 use crate::events::Tick;
-use crate::{EventLog, StreamError, StreamMetrics};
+use crate::source::publish_tick;
+use finpulse_bus::{EventLog, StreamError, StreamMetrics};
 
 /// Seconds in a trading year of 252 days of 6.5 hours, for scaling annual drift and volatility.
 const TRADING_SECONDS_PER_YEAR: f64 = 252.0 * 6.5 * 3600.0;

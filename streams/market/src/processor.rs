@@ -28,13 +28,13 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::envelope::{Envelope, EventPayload};
 use crate::events::{
     Channel, INSIGHTS_TOPIC, Published, TICKS_DEAD_LETTER_TOPIC, TICKS_TOPIC, Tick,
 };
 use crate::insights::{MarketState, TickOutcome};
-use crate::runtime::{Decoded, Handler, Parked, Parking, Spec, retry};
-use crate::{EventLog, FanOut, StreamError, StreamMetrics};
+use finpulse_bus::envelope::{Envelope, EventPayload};
+use finpulse_bus::runtime::{Decoded, Handler, Parked, Parking, Spec, retry};
+use finpulse_bus::{EventLog, FanOut, StreamError, StreamMetrics};
 
 /// Consumer group of the market processor.
 pub const MARKET_GROUP: &str = "market-insights";
@@ -47,13 +47,17 @@ pub const MARKET: Spec = Spec {
     batch: 1024,
 };
 
-/// An insight as it travels on `market.insights`.
-impl EventPayload for finpulse_store::Insight {
+/// An insight as it travels on `market.insights` (the payload is the insight itself).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct InsightEvent(pub finpulse_store::Insight);
+
+impl EventPayload for InsightEvent {
     const TYPE: &'static str = "market.insight";
     const VERSION: u16 = 1;
 
     fn key(&self) -> &str {
-        &self.symbol
+        &self.0.symbol
     }
 }
 
@@ -206,7 +210,8 @@ impl MarketProcessor {
         let positions = retry("read processor state positions", shutdown, || {
             store.processor_state_positions(MARKET_GROUP, symbols)
         })
-        .await?;
+        .await
+        .map_err(|e| StreamError::dependency("reading processor state positions", e))?;
         let stale: Vec<String> = positions
             .into_iter()
             .filter(|(symbol, partition, offset)| {
@@ -220,7 +225,8 @@ impl MarketProcessor {
         let saved = retry("read processor states", shutdown, || {
             store.processor_states(MARKET_GROUP, &stale)
         })
-        .await?;
+        .await
+        .map_err(|e| StreamError::dependency("reading processor states", e))?;
         for saved in saved {
             if let Err(e) = self.state.restore(&saved.key, &saved.state) {
                 // Start the symbol afresh rather than fold ticks into a state we cannot read;
@@ -258,7 +264,7 @@ impl MarketProcessor {
             store.save_processor_states(MARKET_GROUP, &states)
         })
         .await
-        .map_err(StreamError::from)
+        .map_err(|e| StreamError::dependency("saving market state", e))
     }
 
     /// Writes the batch, retrying while the store is unavailable.
@@ -272,7 +278,7 @@ impl MarketProcessor {
             store.record_market(write)
         })
         .await
-        .map_err(StreamError::from)
+        .map_err(|e| StreamError::dependency("persisting a market batch", e))
     }
 
     /// Hands the batch's results to the fan-out and appends insights to the log. A fan-out
@@ -305,7 +311,7 @@ impl MarketProcessor {
             self.send(&Channel::Insights(insight.symbol.clone()), message.clone())
                 .await;
             self.send(&Channel::AllInsights, message).await;
-            let event = Envelope::wrap(insight)
+            let event = Envelope::wrap(&InsightEvent(insight.clone()))
                 .and_then(|e| e.to_bytes())
                 .map_err(StreamError::Encode)?;
             self.log
@@ -346,7 +352,7 @@ impl Handler for MarketProcessor {
 
 /// Registers the market processor (it writes to `store`, publishes to `fanout`).
 pub async fn register(
-    registry: &mut crate::runtime::Registry,
+    registry: &mut finpulse_bus::runtime::Registry,
     store: Arc<dyn Store>,
     fanout: Arc<dyn FanOut>,
 ) -> Result<(), StreamError> {

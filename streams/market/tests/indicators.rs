@@ -1,7 +1,7 @@
 //! Indicator values against TA-Lib, `ta` and pandas on 400 real S&P 500 daily bars.
 //! The fixture and how it was made: `scripts/fixtures/indicators.py`.
 
-use finpulse_streams::indicators::{Bar, IndicatorSet, Snapshot};
+use finpulse_market::indicators::{Bar, IndicatorSet, Snapshot};
 
 const FIXTURE: &str = include_str!("fixtures/sp500_indicators.csv");
 const TOLERANCE: f64 = 1e-6;

@@ -118,7 +118,35 @@ impl Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::Tick;
+
+    /// A payload of the bus's own tests, shaped like a market tick, with an invariant.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Tick {
+        symbol: String,
+        price: f64,
+        size: f64,
+        bid: f64,
+        ask: f64,
+        ts: chrono::DateTime<Utc>,
+    }
+
+    impl EventPayload for Tick {
+        const TYPE: &'static str = "market.tick";
+        const VERSION: u16 = 1;
+
+        fn key(&self) -> &str {
+            &self.symbol
+        }
+
+        fn validate(&self) -> Result<(), String> {
+            if self.price.is_finite() && self.price > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("price must be positive, got {}", self.price))
+            }
+        }
+    }
 
     fn tick() -> Tick {
         Tick {

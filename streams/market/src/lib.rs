@@ -1,0 +1,20 @@
+//! The market domain: everything between a tick and an insight.
+//!
+//! ```text
+//! source::publish_tick (simulator | CSV replay | Kafka producers)
+//!    │  Envelope{type: "market.tick"} on "market.ticks", keyed by symbol
+//!    ▼
+//! processor::MarketProcessor (a Handler in the bus runtime)
+//!    │  candles, indicators, signals ──► Store (quotes, candles, insights, state)
+//!    ▼
+//! FanOut  ── Channel::Ticks / Candles / Insights / AllInsights ──► gateway sockets
+//!         and "market.insights" (Envelope{type: "market.insight"}) for consumers downstream
+//! ```
+
+pub mod events;
+pub mod indicators;
+pub mod insights;
+pub mod processor;
+pub mod replay;
+pub mod simulator;
+pub mod source;
