@@ -1,6 +1,6 @@
 //! GraphQL object types, built from store rows and fan-out messages.
 
-use async_graphql::{Enum, Json, SimpleObject};
+use async_graphql::{Json, SimpleObject};
 use chrono::{DateTime, Utc};
 use finpulse_market::events;
 
@@ -124,71 +124,7 @@ impl Candle {
     }
 }
 
-/// Kinds of market insight.
-#[derive(Debug, Enum, Copy, Clone, Eq, PartialEq, Hash)]
-pub enum InsightKind {
-    /// The indicator values at a one-minute close.
-    Indicators,
-    /// SMA(20) crossed above SMA(50).
-    MaBullishCross,
-    /// SMA(20) crossed below SMA(50).
-    MaBearishCross,
-    /// MACD crossed above its signal line.
-    MacdBullishCross,
-    /// MACD crossed below its signal line.
-    MacdBearishCross,
-    /// RSI(14) rose above 70.
-    RsiOverbought,
-    /// RSI(14) fell below 30.
-    RsiOversold,
-    /// A close above the upper Bollinger band.
-    BollingerBreakoutUp,
-    /// A close below the lower Bollinger band.
-    BollingerBreakoutDown,
-    /// One-minute volume over 3× its 20-minute average.
-    VolumeSpike,
-    /// A one-minute return 3σ or more from the recent mean.
-    ReturnAnomaly,
-}
-
-impl InsightKind {
-    /// The stored name of the kind.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Indicators => "INDICATORS",
-            Self::MaBullishCross => "MA_BULLISH_CROSS",
-            Self::MaBearishCross => "MA_BEARISH_CROSS",
-            Self::MacdBullishCross => "MACD_BULLISH_CROSS",
-            Self::MacdBearishCross => "MACD_BEARISH_CROSS",
-            Self::RsiOverbought => "RSI_OVERBOUGHT",
-            Self::RsiOversold => "RSI_OVERSOLD",
-            Self::BollingerBreakoutUp => "BOLLINGER_BREAKOUT_UP",
-            Self::BollingerBreakoutDown => "BOLLINGER_BREAKOUT_DOWN",
-            Self::VolumeSpike => "VOLUME_SPIKE",
-            Self::ReturnAnomaly => "RETURN_ANOMALY",
-        }
-    }
-
-    /// Every kind.
-    pub const ALL: [InsightKind; 11] = [
-        Self::Indicators,
-        Self::MaBullishCross,
-        Self::MaBearishCross,
-        Self::MacdBullishCross,
-        Self::MacdBearishCross,
-        Self::RsiOverbought,
-        Self::RsiOversold,
-        Self::BollingerBreakoutUp,
-        Self::BollingerBreakoutDown,
-        Self::VolumeSpike,
-        Self::ReturnAnomaly,
-    ];
-
-    /// The kind stored as `name`.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == name)
-    }
-}
+pub use finpulse_market::insights::InsightKind;
 
 /// A signal or observation about a symbol.
 #[derive(Debug, Clone, SimpleObject)]
@@ -226,16 +162,5 @@ impl Insight {
             indicators: Json(i.indicators),
             published_at,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kinds_match_what_the_processor_emits() {
-        let ours: Vec<&str> = InsightKind::ALL.iter().map(|k| k.as_str()).collect();
-        assert_eq!(ours, finpulse_market::insights::INSIGHT_KINDS);
     }
 }

@@ -27,20 +27,74 @@ const VOLUME_SPIKE_RATIO: f64 = 3.0;
 /// A return this many standard deviations from the recent mean is an anomaly.
 const RETURN_ANOMALY_Z: f64 = 3.0;
 
-/// Every insight kind the market processor emits.
-pub const INSIGHT_KINDS: &[&str] = &[
-    "INDICATORS",
-    "MA_BULLISH_CROSS",
-    "MA_BEARISH_CROSS",
-    "MACD_BULLISH_CROSS",
-    "MACD_BEARISH_CROSS",
-    "RSI_OVERBOUGHT",
-    "RSI_OVERSOLD",
-    "BOLLINGER_BREAKOUT_UP",
-    "BOLLINGER_BREAKOUT_DOWN",
-    "VOLUME_SPIKE",
-    "RETURN_ANOMALY",
-];
+// The one definition of the kinds: the processor raises them, the store keeps their names, and
+// with the `graphql` feature the schema serves this very enum.
+/// Kinds of market insight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
+pub enum InsightKind {
+    /// The indicator values at a one-minute close.
+    Indicators,
+    /// SMA(20) crossed above SMA(50).
+    MaBullishCross,
+    /// SMA(20) crossed below SMA(50).
+    MaBearishCross,
+    /// MACD crossed above its signal line.
+    MacdBullishCross,
+    /// MACD crossed below its signal line.
+    MacdBearishCross,
+    /// RSI(14) rose above 70.
+    RsiOverbought,
+    /// RSI(14) fell below 30.
+    RsiOversold,
+    /// A close above the upper Bollinger band.
+    BollingerBreakoutUp,
+    /// A close below the lower Bollinger band.
+    BollingerBreakoutDown,
+    /// One-minute volume over 3× its 20-minute average.
+    VolumeSpike,
+    /// A one-minute return 3σ or more from the recent mean.
+    ReturnAnomaly,
+}
+
+impl InsightKind {
+    /// Every kind.
+    pub const ALL: [InsightKind; 11] = [
+        Self::Indicators,
+        Self::MaBullishCross,
+        Self::MaBearishCross,
+        Self::MacdBullishCross,
+        Self::MacdBearishCross,
+        Self::RsiOverbought,
+        Self::RsiOversold,
+        Self::BollingerBreakoutUp,
+        Self::BollingerBreakoutDown,
+        Self::VolumeSpike,
+        Self::ReturnAnomaly,
+    ];
+
+    /// The stored name of the kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Indicators => "INDICATORS",
+            Self::MaBullishCross => "MA_BULLISH_CROSS",
+            Self::MaBearishCross => "MA_BEARISH_CROSS",
+            Self::MacdBullishCross => "MACD_BULLISH_CROSS",
+            Self::MacdBearishCross => "MACD_BEARISH_CROSS",
+            Self::RsiOverbought => "RSI_OVERBOUGHT",
+            Self::RsiOversold => "RSI_OVERSOLD",
+            Self::BollingerBreakoutUp => "BOLLINGER_BREAKOUT_UP",
+            Self::BollingerBreakoutDown => "BOLLINGER_BREAKOUT_DOWN",
+            Self::VolumeSpike => "VOLUME_SPIKE",
+            Self::ReturnAnomaly => "RETURN_ANOMALY",
+        }
+    }
+
+    /// The kind stored as `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
 
 /// What one tick changed.
 #[derive(Debug, Clone, PartialEq)]
@@ -242,7 +296,7 @@ fn crossed_above(
 /// Insights raised by a closed candle, given the indicators before and after it.
 fn signals(candle: &Candle, previous: Option<&Snapshot>, now: &Snapshot) -> Vec<Insight> {
     let symbol = candle.symbol.as_str();
-    let mut found: Vec<(&str, &str, String)> = Vec::new();
+    let mut found: Vec<(InsightKind, &str, String)> = Vec::new();
     let mut found_signal = |kind, severity, message| found.push((kind, severity, message));
     if let Some(before) = previous {
         // Moving-average cross: SMA(20) against SMA(50).
@@ -251,13 +305,13 @@ fn signals(candle: &Candle, previous: Option<&Snapshot>, now: &Snapshot) -> Vec<
         {
             if f0 <= s0 && f1 > s1 {
                 found_signal(
-                    "MA_BULLISH_CROSS",
+                    InsightKind::MaBullishCross,
                     "notice",
                     format!("{symbol} SMA(20) crossed above SMA(50) at {f1:.2}"),
                 );
             } else if f0 >= s0 && f1 < s1 {
                 found_signal(
-                    "MA_BEARISH_CROSS",
+                    InsightKind::MaBearishCross,
                     "notice",
                     format!("{symbol} SMA(20) crossed below SMA(50) at {f1:.2}"),
                 );
@@ -266,7 +320,7 @@ fn signals(candle: &Candle, previous: Option<&Snapshot>, now: &Snapshot) -> Vec<
         if let (Some(m0), Some(m1)) = (before.macd, now.macd) {
             if m0.macd <= m0.signal && m1.macd > m1.signal {
                 found_signal(
-                    "MACD_BULLISH_CROSS",
+                    InsightKind::MacdBullishCross,
                     "notice",
                     format!(
                         "{symbol} MACD crossed above its signal line ({:.4} > {:.4})",
@@ -275,7 +329,7 @@ fn signals(candle: &Candle, previous: Option<&Snapshot>, now: &Snapshot) -> Vec<
                 );
             } else if m0.macd >= m0.signal && m1.macd < m1.signal {
                 found_signal(
-                    "MACD_BEARISH_CROSS",
+                    InsightKind::MacdBearishCross,
                     "notice",
                     format!(
                         "{symbol} MACD crossed below its signal line ({:.4} < {:.4})",
@@ -286,7 +340,7 @@ fn signals(candle: &Candle, previous: Option<&Snapshot>, now: &Snapshot) -> Vec<
         }
         if crossed_above(before.rsi14, now.rsi14, RSI_OVERBOUGHT, RSI_OVERBOUGHT) {
             found_signal(
-                "RSI_OVERBOUGHT",
+                InsightKind::RsiOverbought,
                 "alert",
                 format!(
                     "{symbol} RSI(14) rose above {RSI_OVERBOUGHT} to {:.1}: overbought",
@@ -301,7 +355,7 @@ fn signals(candle: &Candle, previous: Option<&Snapshot>, now: &Snapshot) -> Vec<
             -RSI_OVERSOLD,
         ) {
             found_signal(
-                "RSI_OVERSOLD",
+                InsightKind::RsiOversold,
                 "alert",
                 format!(
                     "{symbol} RSI(14) fell below {RSI_OVERSOLD} to {:.1}: oversold",
@@ -312,7 +366,7 @@ fn signals(candle: &Candle, previous: Option<&Snapshot>, now: &Snapshot) -> Vec<
         if let (Some(b0), Some(b1)) = (before.bollinger, now.bollinger) {
             if before.close <= b0.upper && now.close > b1.upper {
                 found_signal(
-                    "BOLLINGER_BREAKOUT_UP",
+                    InsightKind::BollingerBreakoutUp,
                     "notice",
                     format!(
                         "{symbol} closed at {:.2}, above the upper Bollinger band {:.2}",
@@ -321,7 +375,7 @@ fn signals(candle: &Candle, previous: Option<&Snapshot>, now: &Snapshot) -> Vec<
                 );
             } else if before.close >= b0.lower && now.close < b1.lower {
                 found_signal(
-                    "BOLLINGER_BREAKOUT_DOWN",
+                    InsightKind::BollingerBreakoutDown,
                     "notice",
                     format!(
                         "{symbol} closed at {:.2}, below the lower Bollinger band {:.2}",
@@ -336,7 +390,7 @@ fn signals(candle: &Candle, previous: Option<&Snapshot>, now: &Snapshot) -> Vec<
         && now.volume > VOLUME_SPIKE_RATIO * average
     {
         found_signal(
-            "VOLUME_SPIKE",
+            InsightKind::VolumeSpike,
             "notice",
             format!(
                 "{symbol} traded {:.0} in one minute, {:.1}× its 20-minute average",
@@ -350,7 +404,7 @@ fn signals(candle: &Candle, previous: Option<&Snapshot>, now: &Snapshot) -> Vec<
     {
         let direction = if z > 0.0 { "up" } else { "down" };
         found_signal(
-            "RETURN_ANOMALY",
+            InsightKind::ReturnAnomaly,
             "alert",
             format!(
                 "{symbol} moved {direction} {:.2}σ against its last 20 minutes",
@@ -359,7 +413,7 @@ fn signals(candle: &Candle, previous: Option<&Snapshot>, now: &Snapshot) -> Vec<
         );
     }
     found_signal(
-        "INDICATORS",
+        InsightKind::Indicators,
         "info",
         format!("{symbol} one-minute close {:.2}", now.close),
     );
@@ -367,9 +421,13 @@ fn signals(candle: &Candle, previous: Option<&Snapshot>, now: &Snapshot) -> Vec<
     found
         .into_iter()
         .map(|(kind, severity, message)| Insight {
-            id: format!("{symbol}:{kind}:{}", candle.start.timestamp_millis()),
+            id: format!(
+                "{symbol}:{}:{}",
+                kind.as_str(),
+                candle.start.timestamp_millis()
+            ),
             symbol: symbol.to_owned(),
-            kind: kind.to_owned(),
+            kind: kind.as_str().to_owned(),
             severity: severity.to_owned(),
             message,
             ts: candle.start + Duration::seconds(CANDLE_INTERVAL_SECS),
