@@ -9,6 +9,7 @@
 #          publish-to-client latency over SECONDS.
 # SYMBOLS=N simulates N symbols instead of the default 8, and spreads subscriptions over them:
 # the same 1 event/s per subscription, in N smaller bursts a second instead of 8 large ones.
+# The per-address limits are raised: the load comes from 8 addresses (see README, Limits).
 # Results go to stdout; copy them into BENCHMARKS.md with the command line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +42,8 @@ run_phase() {
   local data; data=$(mktemp -d)
   env "${config_env[@]}" FINPULSE_LISTEN=127.0.0.1:$port FINPULSE_DATA_DIR="$data" FINPULSE_LOG_LEVEL=warn \
       FINPULSE_WEBSOCKET__MAX_SUBSCRIPTIONS=1000 FINPULSE_LIMITS__SOCKETS_PER_IP=100000 \
-      FINPULSE_LIMITS__CONNECTIONS_PER_IP=100000 "$@" "$bin/finpulse" serve &
+      FINPULSE_LIMITS__CONNECTIONS_PER_IP=100000 FINPULSE_LIMITS__REQUESTS_PER_SECOND_PER_IP=1000000 \
+      FINPULSE_LIMITS__REQUEST_BURST_PER_IP=1000000 "$@" "$bin/finpulse" serve &
   local pid=$!
   trap 'kill $pid 2>/dev/null || true' EXIT
   until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.1; done

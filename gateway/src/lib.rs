@@ -1,9 +1,12 @@
 //! The finpulse gateway: configuration, start-up, HTTP and WebSocket serving, identity and
 //! operations. The `finpulse` binary is a thin shim over [`cli::main`].
 //!
-//! [`app::Application`] wires the crates together: the store, the event log and fan-out, the
-//! market simulator and processor, and the GraphQL schema behind axum. Tests build the same
-//! application on port 0 and talk to it over real sockets.
+//! [`app::Application`] wires the crates together: [`backends`] opens the store, the event log,
+//! the fan-out and the models; the domains register their processors with the bus registry; the
+//! GraphQL schema is served by [`server`] (accept loop, connection limits) through the routes of
+//! [`http`] and the sockets of [`ws`], with what they share in [`state`]. Every request, over
+//! either transport, gets its identity from [`http::identity`] and passes the query limits of
+//! [`operation`]. Tests build the same application on port 0 and talk to it over real sockets.
 
 pub mod app;
 pub mod auth;

@@ -125,14 +125,14 @@ fn placeholders(first: usize, count: usize) -> String {
 fn insights_from(rows: Vec<AnyRow>) -> Result<Vec<Insight>> {
     rows.into_iter()
         .map(|row| {
-            let indicators: String = row.get("indicators");
+            let indicators: String = row.try_get("indicators")?;
             Ok(Insight {
-                id: row.get("id"),
-                symbol: row.get("symbol"),
-                kind: row.get("kind"),
-                severity: row.get("severity"),
-                message: row.get("message"),
-                ts: from_ms(row.get("ts_ms")),
+                id: row.try_get("id")?,
+                symbol: row.try_get("symbol")?,
+                kind: row.try_get("kind")?,
+                severity: row.try_get("severity")?,
+                message: row.try_get("message")?,
+                ts: from_ms(row.try_get("ts_ms")?),
                 indicators: serde_json::from_str(&indicators).map_err(|source| {
                     StoreError::Decode {
                         what: "insight indicators",
@@ -219,16 +219,15 @@ impl Store for SqlStore {
         let rows = self
             .processor_state_rows("state_key, log_partition, log_offset", processor, keys)
             .await?;
-        Ok(rows
-            .iter()
+        rows.iter()
             .map(|row| {
-                (
-                    row.get("state_key"),
-                    row.get("log_partition"),
-                    row.get("log_offset"),
-                )
+                Ok((
+                    row.try_get("state_key")?,
+                    row.try_get("log_partition")?,
+                    row.try_get("log_offset")?,
+                ))
             })
-            .collect())
+            .collect()
     }
 
     async fn processor_states(
@@ -243,15 +242,16 @@ impl Store for SqlStore {
                 keys,
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|row| ProcessorState {
-                key: row.get("state_key"),
-                partition: row.get("log_partition"),
-                offset: row.get("log_offset"),
-                state: row.get("state"),
+        rows.iter()
+            .map(|row| {
+                Ok(ProcessorState {
+                    key: row.try_get("state_key")?,
+                    partition: row.try_get("log_partition")?,
+                    offset: row.try_get("log_offset")?,
+                    state: row.try_get("state")?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     #[instrument(skip_all, fields(quotes = write.quotes.len(), candles = write.candles.len(), insights = write.insights.len()), err)]
@@ -334,15 +334,18 @@ impl Store for SqlStore {
         .bind(symbol)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|row| Quote {
-            symbol: row.get("symbol"),
-            price: row.get("price"),
-            bid: row.get("bid"),
-            ask: row.get("ask"),
-            volume: row.get("volume"),
-            day_open: row.get("day_open"),
-            ts: from_ms(row.get("ts_ms")),
-        }))
+        row.map(|row| {
+            Ok(Quote {
+                symbol: row.try_get("symbol")?,
+                price: row.try_get("price")?,
+                bid: row.try_get("bid")?,
+                ask: row.try_get("ask")?,
+                volume: row.try_get("volume")?,
+                day_open: row.try_get("day_open")?,
+                ts: from_ms(row.try_get("ts_ms")?),
+            })
+        })
+        .transpose()
     }
 
     #[instrument(skip(self), err)]
@@ -368,20 +371,21 @@ impl Store for SqlStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| Candle {
-                symbol: row.get("symbol"),
-                interval_secs: row.get("interval_secs"),
-                start: from_ms(row.get("start_ms")),
-                open: row.get("open"),
-                high: row.get("high"),
-                low: row.get("low"),
-                close: row.get("close"),
-                volume: row.get("volume"),
-                trades: row.get("trades"),
+        rows.into_iter()
+            .map(|row| {
+                Ok(Candle {
+                    symbol: row.try_get("symbol")?,
+                    interval_secs: row.try_get("interval_secs")?,
+                    start: from_ms(row.try_get("start_ms")?),
+                    open: row.try_get("open")?,
+                    high: row.try_get("high")?,
+                    low: row.try_get("low")?,
+                    close: row.try_get("close")?,
+                    volume: row.try_get("volume")?,
+                    trades: row.try_get("trades")?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     #[instrument(skip(self), err)]
@@ -495,17 +499,18 @@ impl Store for SqlStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| ParkedEvent {
-                topic: row.get("topic"),
-                partition: row.get("partition"),
-                offset: row.get("log_offset"),
-                key: row.get("event_key"),
-                payload: row.get("payload"),
-                reason: row.get("reason"),
-                parked_at: from_ms(row.get("parked_ms")),
+        rows.into_iter()
+            .map(|row| {
+                Ok(ParkedEvent {
+                    topic: row.try_get("topic")?,
+                    partition: row.try_get("partition")?,
+                    offset: row.try_get("log_offset")?,
+                    key: row.try_get("event_key")?,
+                    payload: row.try_get("payload")?,
+                    reason: row.try_get("reason")?,
+                    parked_at: from_ms(row.try_get("parked_ms")?),
+                })
             })
-            .collect())
+            .collect()
     }
 }
