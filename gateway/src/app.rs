@@ -18,7 +18,7 @@ use finpulse_market::processor::{MARKET_GROUP, StoreParking, ensure_market_topic
 use finpulse_market::replay::{ReplayProgress, ReplaySummary, replay_csv};
 use finpulse_market::simulator::Simulator;
 use finpulse_remote_inference::{INFERENCE, InferenceProcessor};
-use finpulse_store::Store;
+use finpulse_store::Repositories;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -34,7 +34,7 @@ use crate::ws::SocketLimits;
 use crate::ws::shared::SharedSubscriptions;
 
 use crate::backends::{bind, load_models, open_fanout, open_log, remote_models};
-pub use crate::backends::{open_cached_store, open_store};
+pub use crate::backends::{open_repositories, open_store};
 pub use crate::state::AppState;
 
 /// Where market data comes from.
@@ -87,8 +87,8 @@ impl AppHandle {
         self.state.fanout.clone()
     }
 
-    /// The store.
-    pub fn store(&self) -> Arc<dyn Store> {
+    /// The repositories.
+    pub fn store(&self) -> Repositories {
         self.state.store.clone()
     }
 
@@ -176,7 +176,7 @@ impl Application {
         let metrics = GatewayMetrics::new().context("failed to register gateway metrics")?;
         let stream_metrics = StreamMetrics::register(&metrics.registry)
             .context("failed to register stream metrics")?;
-        let store = open_cached_store(&config, &metrics).await?;
+        let store = open_repositories(&config, &metrics).await?;
         let (log, memory_log) = open_log(&config)?;
         ensure_market_topics(log.as_ref(), config.log.partitions).await?;
         let (fanout, redis_fanout) = open_fanout(&config, &stream_metrics).await?;
@@ -192,7 +192,8 @@ impl Application {
             .chain(config.instruments.iter().map(|s| s.to_ascii_uppercase()))
             .collect();
         let mut schema = finpulse_graph::schema_builder(GraphContext {
-            store: store.clone(),
+            market: store.market.clone(),
+            watchlists: store.watchlists.clone(),
             fanout: fanout.clone(),
             instruments: Arc::new(instruments),
         });
@@ -243,12 +244,17 @@ impl Application {
         let runtime = Runtime::new(
             log.clone(),
             stream_metrics.clone(),
-            Some(Arc::new(StoreParking(store.clone()))),
+            Some(Arc::new(StoreParking(store.dead_letters.clone()))),
         );
         let mut registry = Registry::new(runtime, shutdown.clone());
         if config.role.runs_processors() {
-            finpulse_market::processor::register(&mut registry, store.clone(), fanout.clone())
-                .await?;
+            finpulse_market::processor::register(
+                &mut registry,
+                store.market.clone(),
+                store.processor_states.clone(),
+                fanout.clone(),
+            )
+            .await?;
             spawn_source(
                 &mut tasks,
                 &config,

@@ -9,7 +9,7 @@ use finpulse_bus::{EventLog, FanOut, LocalFanOut, MemoryLog, RedisFanOut, Stream
 use finpulse_graph::ai::AiContext;
 use finpulse_inference::{Inference, InferenceMetrics, Manifest, ModelInfo};
 use finpulse_remote_inference::RemoteEmbeddings;
-use finpulse_store::{CachedStore, SqlStore, Store};
+use finpulse_store::{CachedMarketData, Repositories, SqlStore};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -17,23 +17,29 @@ use tracing::info;
 use crate::config::Config;
 use crate::metrics::GatewayMetrics;
 
-/// Opens the configured store, applies migrations, and puts the Redis cache in front when
-/// `redis_url` is set and the cache enabled.
-pub async fn open_cached_store(
+/// Opens the configured store, applies migrations, and puts the Redis cache in front of market
+/// data when `redis_url` is set and the cache enabled.
+pub async fn open_repositories(
     config: &Config,
     metrics: &GatewayMetrics,
-) -> anyhow::Result<Arc<dyn Store>> {
-    let store = open_store(config).await?;
+) -> anyhow::Result<Repositories> {
+    let repositories = Repositories::of(open_store(config).await?);
     match &config.redis_url {
         Some(url) if config.cache.enabled => {
-            let cached = CachedStore::connect(store, config.cache.store_config(url))
-                .await
-                .context("failed to set up the Redis cache")?
-                .with_metrics(metrics.cache_requests.clone());
-            info!(ttl_secs = config.cache.ttl_secs, "store: cached in redis");
-            Ok(Arc::new(cached))
+            let cached = CachedMarketData::connect(
+                repositories.market.clone(),
+                config.cache.store_config(url),
+            )
+            .await
+            .context("failed to set up the Redis cache")?
+            .with_metrics(metrics.cache_requests.clone());
+            info!(
+                ttl_secs = config.cache.ttl_secs,
+                "market data: cached in redis"
+            );
+            Ok(repositories.with_market(Arc::new(cached)))
         }
-        _ => Ok(Arc::new(store)),
+        _ => Ok(repositories),
     }
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use finpulse_bus::{EventLog, FanOut};
 use finpulse_graph::FinpulseSchema;
-use finpulse_store::Store;
+use finpulse_store::Repositories;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
@@ -25,7 +25,7 @@ pub struct AppState {
     /// Metrics registry.
     pub metrics: GatewayMetrics,
     /// Storage.
-    pub store: Arc<dyn Store>,
+    pub store: Repositories,
     /// The event log.
     pub log: Arc<dyn EventLog>,
     /// The fan-out.

@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use async_graphql::{Schema, SchemaBuilder};
 use finpulse_bus::FanOut;
-use finpulse_store::Store;
+use finpulse_store::{MarketData, Watchlists};
 
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
@@ -43,8 +43,10 @@ pub const MAX_COMPLEXITY: usize = 10_000;
 /// What resolvers reach: storage and the fan-out.
 #[derive(Clone)]
 pub struct GraphContext {
-    /// The repositories.
-    pub store: Arc<dyn Store>,
+    /// Quotes, candles and insights (behind the cache when there is one).
+    pub market: Arc<dyn MarketData>,
+    /// Users' watchlists.
+    pub watchlists: Arc<dyn Watchlists>,
     /// Where live results arrive.
     pub fanout: Arc<dyn FanOut>,
     /// Symbols live subscriptions may name before any market data of theirs is stored (the

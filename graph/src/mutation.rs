@@ -30,7 +30,11 @@ impl MutationRoot {
         let user = ctx.data::<Principal>()?.require_user()?;
         let symbol = symbol_arg(&symbol)?;
         let graph = ctx.data::<GraphContext>()?;
-        let current = graph.store.watchlist(user).await.map_err(ApiError::from)?;
+        let current = graph
+            .watchlists
+            .watchlist(user)
+            .await
+            .map_err(ApiError::from)?;
         if current.len() >= MAX_WATCHLIST && !current.contains(&symbol) {
             return Err(ApiError::BadUserInput(format!(
                 "a watchlist holds at most {MAX_WATCHLIST} symbols"
@@ -38,7 +42,7 @@ impl MutationRoot {
             .into());
         }
         let list = graph
-            .store
+            .watchlists
             .add_to_watchlist(user, &symbol)
             .await
             .map_err(ApiError::from)?;
@@ -58,7 +62,7 @@ impl MutationRoot {
         let symbol = symbol_arg(&symbol)?;
         let graph = ctx.data::<GraphContext>()?;
         let list = graph
-            .store
+            .watchlists
             .remove_from_watchlist(user, &symbol)
             .await
             .map_err(ApiError::from)?;

@@ -139,8 +139,10 @@ mod tests {
         let store = finpulse_store::SqlStore::connect("sqlite::memory:")
             .await
             .unwrap();
+        let store = finpulse_store::Repositories::of(store);
         let schema = build_schema(GraphContext {
-            store: Arc::new(store),
+            market: store.market,
+            watchlists: store.watchlists,
             fanout: Arc::new(finpulse_bus::LocalFanOut::default()),
             instruments: Arc::default(),
         });

@@ -43,7 +43,7 @@ impl MarketQuery {
     /// Every symbol with market data.
     async fn symbols(&self, ctx: &Context<'_>) -> ApiResult<Vec<String>> {
         let graph = ctx.data::<GraphContext>()?;
-        Ok(graph.store.symbols().await.map_err(ApiError::from)?)
+        Ok(graph.market.symbols().await.map_err(ApiError::from)?)
     }
 
     /// The latest quote of a symbol, or null when it has none.
@@ -52,7 +52,7 @@ impl MarketQuery {
         let symbol = symbol_arg(&symbol)?;
         let graph = ctx.data::<GraphContext>()?;
         Ok(graph
-            .store
+            .market
             .quote(&symbol)
             .await
             .map_err(ApiError::from)?
@@ -82,7 +82,7 @@ impl MarketQuery {
         }
         let graph = ctx.data::<GraphContext>()?;
         let candles = graph
-            .store
+            .market
             .candles(&symbol, i64::from(interval), from, to, limit)
             .await
             .map_err(ApiError::from)?;
@@ -111,7 +111,7 @@ impl MarketQuery {
             .collect();
         let graph = ctx.data::<GraphContext>()?;
         let insights = graph
-            .store
+            .market
             .insights(&symbol, &kinds, last)
             .await
             .map_err(ApiError::from)?;
@@ -126,7 +126,11 @@ impl MarketQuery {
     async fn watchlist(&self, ctx: &Context<'_>) -> ApiResult<Vec<String>> {
         let user = ctx.data::<Principal>()?.require_user()?;
         let graph = ctx.data::<GraphContext>()?;
-        Ok(graph.store.watchlist(user).await.map_err(ApiError::from)?)
+        Ok(graph
+            .watchlists
+            .watchlist(user)
+            .await
+            .map_err(ApiError::from)?)
     }
 
     /// The signed-in user's id, or null for anonymous access.

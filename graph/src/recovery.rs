@@ -11,7 +11,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use finpulse_store::Store;
+use finpulse_store::MarketData;
 use tracing::warn;
 
 use crate::error::ApiResult;
@@ -62,7 +62,7 @@ impl Delivered {
 /// The insights to deliver after a gap, or `None` when they cannot be replayed and the client
 /// must be told instead.
 pub async fn replay(
-    store: &Arc<dyn Store>,
+    store: &Arc<dyn MarketData>,
     delivered: &std::sync::Mutex<Delivered>,
     symbols: &[String],
     kinds: &[String],

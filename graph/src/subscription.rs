@@ -116,7 +116,7 @@ async fn known_symbols(graph: &GraphContext, symbols: &[String]) -> Result<(), A
         return Ok(());
     }
     let stored: HashSet<String> = graph
-        .store
+        .market
         .symbols()
         .await
         .map_err(ApiError::from)?
@@ -228,7 +228,7 @@ impl SubscriptionRoot {
             .flatten()
             .map(|k| k.as_str().to_owned())
             .collect();
-        let (store, delivered) = (graph.store.clone(), Arc::new(Mutex::new(Delivered::new())));
+        let (store, delivered) = (graph.market.clone(), Arc::new(Mutex::new(Delivered::new())));
         Ok(merged(graph, channels)?
             .then(move |item| {
                 let (store, delivered, kinds) = (store.clone(), delivered.clone(), kinds.clone());
@@ -277,7 +277,7 @@ impl SubscriptionRoot {
             .map_err(fanout_error)?
             .map(WatchlistEvent::Insight);
         let watched: HashSet<String> = graph
-            .store
+            .watchlists
             .watchlist(&user)
             .await
             .map_err(ApiError::from)?
@@ -285,7 +285,7 @@ impl SubscriptionRoot {
             .collect();
         let kinds = Arc::new(kinds_filter(kinds));
         let watched = Arc::new(Mutex::new(watched));
-        let store = graph.store.clone();
+        let store = graph.watchlists.clone();
         Ok(stream::select(changes, insights)
             .then(move |event| {
                 let (watched, kinds, store, user) =

@@ -11,7 +11,7 @@ use finpulse_bus::LocalFanOut;
 use finpulse_graph::limits::{QueryLimits, prepare};
 use finpulse_graph::testing::{cases, document, variables};
 use finpulse_graph::{Caller, GraphContext, Principal, build_schema};
-use finpulse_store::{SqlStore, Store};
+use finpulse_store::{Repositories, SqlStore};
 use futures::StreamExt;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -25,9 +25,10 @@ fn no_document_or_variables_crash_the_request_path() {
     let schema = runtime.block_on(async {
         let store = SqlStore::connect("sqlite::memory:").await.unwrap();
         store.migrate().await.unwrap();
-        let store: Arc<dyn Store> = Arc::new(store);
+        let store = Repositories::of(store);
         build_schema(GraphContext {
-            store,
+            market: store.market,
+            watchlists: store.watchlists,
             fanout: Arc::new(LocalFanOut::default()),
             instruments: Arc::new(["AAPL".to_owned()].into_iter().collect()),
         })

@@ -7,7 +7,7 @@ use chrono::{TimeZone, Utc};
 use finpulse_bus::{FanOut, LocalFanOut};
 use finpulse_graph::{GraphContext, Principal, build_schema};
 use finpulse_market::events::{ALL_INSIGHTS_CHANNEL, Channel, Published};
-use finpulse_store::{Insight, SqlStore, Store};
+use finpulse_store::{Insight, Repositories, SqlStore};
 use futures::StreamExt;
 
 fn insight(symbol: &str) -> bytes::Bytes {
@@ -35,11 +35,16 @@ async fn after_a_gap_in_watchlist_changes_the_list_is_read_again() {
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    let store: Arc<dyn Store> = Arc::new(store);
-    store.add_to_watchlist("alice", "AAPL").await.unwrap();
+    let store = Repositories::of(store);
+    store
+        .watchlists
+        .add_to_watchlist("alice", "AAPL")
+        .await
+        .unwrap();
     let hub = LocalFanOut::default();
     let schema = build_schema(GraphContext {
-        store: store.clone(),
+        market: store.market.clone(),
+        watchlists: store.watchlists.clone(),
         fanout: Arc::new(hub.clone()),
         instruments: Arc::default(),
     });
@@ -61,7 +66,11 @@ async fn after_a_gap_in_watchlist_changes_the_list_is_read_again() {
 
     // The list changes while this replica is cut off from the change notice: it only learns
     // that it may have missed something.
-    store.add_to_watchlist("alice", "NVDA").await.unwrap();
+    store
+        .watchlists
+        .add_to_watchlist("alice", "NVDA")
+        .await
+        .unwrap();
     hub.signal_gap(&Channel::Watchlist("alice".into()).name());
     // NVDA insights keep coming; once the list is read again they pass. Without the re-read
     // none ever would.

@@ -1,5 +1,6 @@
-//! Redis as a read-through cache in front of a [`Store`], for the reads every dashboard makes
-//! again and again: the quote of a symbol and its latest insights.
+//! Redis as a read-through cache in front of [`MarketData`], for the reads every dashboard makes
+//! again and again: the quote of a symbol and its latest insights. Only market data passes
+//! through it; the other repositories are reached directly.
 //!
 //! A read looks in Redis first and, on a miss, reads the store and keeps the answer for
 //! `ttl_secs`. Writes go to the store, then invalidate explicitly: a batch that moved the quote
@@ -22,11 +23,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::warn;
 
-use crate::{
-    Candle, Insight, MarketWrite, ParkedEvent, ProcessorState, Quote, Result, Store, StoreError,
-};
+use std::sync::Arc;
 
-/// Settings of [`CachedStore`].
+use crate::{Candle, Insight, MarketData, MarketWrite, Quote, Result, StoreError};
+
+/// Settings of [`CachedMarketData`].
 #[derive(Debug, Clone)]
 pub struct CacheConfig {
     /// `redis://host:port/db`.
@@ -37,9 +38,9 @@ pub struct CacheConfig {
     pub ttl_secs: u64,
 }
 
-/// A [`Store`] whose hot reads go through Redis.
-pub struct CachedStore<S> {
-    inner: S,
+/// [`MarketData`] whose hot reads go through Redis.
+pub struct CachedMarketData {
+    inner: Arc<dyn MarketData>,
     redis: ConnectionManager,
     prefix: String,
     ttl_secs: u64,
@@ -47,18 +48,18 @@ pub struct CachedStore<S> {
     requests: Option<IntCounterVec>,
 }
 
-impl<S> std::fmt::Debug for CachedStore<S> {
+impl std::fmt::Debug for CachedMarketData {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CachedStore")
+        f.debug_struct("CachedMarketData")
             .field("prefix", &self.prefix)
             .field("ttl_secs", &self.ttl_secs)
             .finish_non_exhaustive()
     }
 }
 
-impl<S: Store> CachedStore<S> {
+impl CachedMarketData {
     /// Puts `inner` behind the Redis at `config.url`; fails if Redis cannot be reached now.
-    pub async fn connect(inner: S, config: CacheConfig) -> Result<Self> {
+    pub async fn connect(inner: Arc<dyn MarketData>, config: CacheConfig) -> Result<Self> {
         let client = redis::Client::open(config.url.as_str())
             .map_err(|e| StoreError::Cache(format!("invalid redis url: {e}")))?;
         let manager_config = ConnectionManagerConfig::new()
@@ -158,35 +159,7 @@ impl<S: Store> CachedStore<S> {
 }
 
 #[async_trait]
-impl<S: Store> Store for CachedStore<S> {
-    async fn ping(&self) -> Result<()> {
-        self.inner.ping().await
-    }
-
-    async fn save_processor_states(
-        &self,
-        processor: &str,
-        states: &[ProcessorState],
-    ) -> Result<()> {
-        self.inner.save_processor_states(processor, states).await
-    }
-
-    async fn processor_state_positions(
-        &self,
-        processor: &str,
-        keys: &[String],
-    ) -> Result<Vec<(String, i32, i64)>> {
-        self.inner.processor_state_positions(processor, keys).await
-    }
-
-    async fn processor_states(
-        &self,
-        processor: &str,
-        keys: &[String],
-    ) -> Result<Vec<ProcessorState>> {
-        self.inner.processor_states(processor, keys).await
-    }
-
+impl MarketData for CachedMarketData {
     async fn record_market(&self, write: &MarketWrite) -> Result<()> {
         self.inner.record_market(write).await?;
         let mut stale: Vec<String> = write
@@ -259,25 +232,5 @@ impl<S: Store> Store for CachedStore<S> {
         self.inner
             .insights_since(symbols, kinds, since, limit)
             .await
-    }
-
-    async fn watchlist(&self, user_id: &str) -> Result<Vec<String>> {
-        self.inner.watchlist(user_id).await
-    }
-
-    async fn add_to_watchlist(&self, user_id: &str, symbol: &str) -> Result<Vec<String>> {
-        self.inner.add_to_watchlist(user_id, symbol).await
-    }
-
-    async fn remove_from_watchlist(&self, user_id: &str, symbol: &str) -> Result<Vec<String>> {
-        self.inner.remove_from_watchlist(user_id, symbol).await
-    }
-
-    async fn park_event(&self, event: &ParkedEvent) -> Result<()> {
-        self.inner.park_event(event).await
-    }
-
-    async fn parked_events(&self, limit: u32) -> Result<Vec<ParkedEvent>> {
-        self.inner.parked_events(limit).await
     }
 }

@@ -1,10 +1,13 @@
 //! Persistence for finpulse.
 //!
-//! Everything the platform keeps lives behind one [`Store`] trait so the embedded default
-//! (SQLite) and the distributed backend (PostgreSQL), both [`SqlStore`], are interchangeable and
-//! are held to the same conformance tests. The trait is shaped around what callers do rather
-//! than around tables: the market processor writes one [`MarketWrite`] batch per poll inside a
-//! single transaction, the GraphQL layer reads.
+//! One small repository trait per concern — [`MarketData`], [`Watchlists`],
+//! [`ProcessorStates`], [`DeadLetters`] and [`Health`] — each implemented by [`SqlStore`] on
+//! the embedded default (SQLite) and the distributed backend (PostgreSQL), and held to one
+//! conformance suite on both; [`CachedMarketData`] puts the Redis cache in front of market data
+//! only, and [`Repositories`] hands each caller the traits it needs. The traits are shaped
+//! around what callers do rather than around tables: the market processor writes one
+//! [`MarketWrite`] batch per poll inside a single transaction, the GraphQL layer reads. Domains
+//! to come add their own trait here (interactions, portfolios, support, users, features).
 //!
 //! Timestamps cross this boundary as `chrono::DateTime<Utc>` and are stored as epoch
 //! milliseconds, which both engines index well and compare exactly.
@@ -16,10 +19,12 @@ mod sql;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
-pub use cache::{CacheConfig, CachedStore};
+pub use cache::{CacheConfig, CachedMarketData};
 pub use error::StoreError;
 pub use model::{Candle, Insight, MarketWrite, ParkedEvent, ProcessorState, Quote};
 pub use sql::{Engine, SqlStore};
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -27,32 +32,9 @@ use chrono::{DateTime, Utc};
 /// Result type of every repository call.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// The repositories of finpulse, one implementation per storage engine.
+/// Quotes, candles and insights: written by the market processor, read by the schema.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Cheap round trip used by readiness probes.
-    async fn ping(&self) -> Result<()>;
-
-    /// Saves the state of `processor` for some keys. A saved state older than the one kept (a
-    /// lower offset in the same partition, as a worker that lost its partitions but has not
-    /// noticed yet would write) does not replace it.
-    async fn save_processor_states(&self, processor: &str, states: &[ProcessorState])
-    -> Result<()>;
-
-    /// The log position (partition, offset) of each saved state of `processor` among `keys`.
-    async fn processor_state_positions(
-        &self,
-        processor: &str,
-        keys: &[String],
-    ) -> Result<Vec<(String, i32, i64)>>;
-
-    /// The saved states of `processor` among `keys`.
-    async fn processor_states(
-        &self,
-        processor: &str,
-        keys: &[String],
-    ) -> Result<Vec<ProcessorState>>;
-
+pub trait MarketData: Send + Sync + 'static {
     /// Writes quotes, candles and insights of one processing batch atomically.
     ///
     /// Quotes and candles are upserts (the latest value wins); insights are keyed by their id,
@@ -89,7 +71,11 @@ pub trait Store: Send + Sync + 'static {
         since: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Insight>>;
+}
 
+/// Each user's watchlist.
+#[async_trait]
+pub trait Watchlists: Send + Sync + 'static {
     /// The symbols on `user_id`'s watchlist, in the order they were added.
     async fn watchlist(&self, user_id: &str) -> Result<Vec<String>>;
 
@@ -98,10 +84,86 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes `symbol` from the watchlist (a no-op when absent) and returns the new list.
     async fn remove_from_watchlist(&self, user_id: &str, symbol: &str) -> Result<Vec<String>>;
+}
 
+/// Processors' saved streaming state, with the log position it reflects.
+#[async_trait]
+pub trait ProcessorStates: Send + Sync + 'static {
+    /// Saves the state of `processor` for some keys. A saved state older than the one kept (a
+    /// lower offset in the same partition, as a worker that lost its partitions but has not
+    /// noticed yet would write) does not replace it.
+    async fn save_processor_states(&self, processor: &str, states: &[ProcessorState])
+    -> Result<()>;
+
+    /// The log position (partition, offset) of each saved state of `processor` among `keys`.
+    async fn processor_state_positions(
+        &self,
+        processor: &str,
+        keys: &[String],
+    ) -> Result<Vec<(String, i32, i64)>>;
+
+    /// The saved states of `processor` among `keys`.
+    async fn processor_states(
+        &self,
+        processor: &str,
+        keys: &[String],
+    ) -> Result<Vec<ProcessorState>>;
+}
+
+/// Events no processor could handle, kept whole.
+#[async_trait]
+pub trait DeadLetters: Send + Sync + 'static {
     /// Keeps an event that could not be processed, with the reason, for later inspection.
     async fn park_event(&self, event: &ParkedEvent) -> Result<()>;
 
     /// The most recently parked events, newest first.
     async fn parked_events(&self, limit: u32) -> Result<Vec<ParkedEvent>>;
+}
+
+/// Whether the store answers.
+#[async_trait]
+pub trait Health: Send + Sync + 'static {
+    /// Cheap round trip used by readiness probes.
+    async fn ping(&self) -> Result<()>;
+}
+
+/// A backend with every repository ([`SqlStore`]).
+pub trait Store: MarketData + Watchlists + ProcessorStates + DeadLetters + Health {}
+
+impl<T: MarketData + Watchlists + ProcessorStates + DeadLetters + Health> Store for T {}
+
+/// Each repository as its callers take it: the schema market data and watchlists, the market
+/// processor market data and states, the runtime dead letters, the probes health.
+#[derive(Clone)]
+pub struct Repositories {
+    /// Quotes, candles, insights (behind the cache when there is one).
+    pub market: Arc<dyn MarketData>,
+    /// Watchlists.
+    pub watchlists: Arc<dyn Watchlists>,
+    /// Processor state.
+    pub processor_states: Arc<dyn ProcessorStates>,
+    /// Dead letters.
+    pub dead_letters: Arc<dyn DeadLetters>,
+    /// Readiness.
+    pub health: Arc<dyn Health>,
+}
+
+impl Repositories {
+    /// Every repository of `store`.
+    pub fn of<S: Store>(store: S) -> Self {
+        let store = Arc::new(store);
+        Self {
+            market: store.clone(),
+            watchlists: store.clone(),
+            processor_states: store.clone(),
+            dead_letters: store.clone(),
+            health: store,
+        }
+    }
+
+    /// The same, with market data read and written through `market` (the cache).
+    pub fn with_market(mut self, market: Arc<dyn MarketData>) -> Self {
+        self.market = market;
+        self
+    }
 }

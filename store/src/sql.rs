@@ -12,7 +12,8 @@ use sqlx::{AnyPool, Executor, Row};
 use tracing::instrument;
 
 use crate::{
-    Candle, Insight, MarketWrite, ParkedEvent, ProcessorState, Quote, Result, Store, StoreError,
+    Candle, DeadLetters, Health, Insight, MarketData, MarketWrite, ParkedEvent, ProcessorState,
+    ProcessorStates, Quote, Result, StoreError, Watchlists,
 };
 
 /// The SQL engines the store runs on.
@@ -172,88 +173,15 @@ impl SqlStore {
 }
 
 #[async_trait]
-impl Store for SqlStore {
+impl Health for SqlStore {
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
 
-    #[instrument(skip_all, fields(processor, states = states.len()), err)]
-    async fn save_processor_states(
-        &self,
-        processor: &str,
-        states: &[ProcessorState],
-    ) -> Result<()> {
-        if states.is_empty() {
-            return Ok(());
-        }
-        let now = to_ms(Utc::now());
-        let mut tx = self.pool.begin().await?;
-        for state in states {
-            sqlx::query(
-                "INSERT INTO processor_state (processor, state_key, log_partition, log_offset, state, updated_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (processor, state_key) DO UPDATE SET log_partition = excluded.log_partition,
-                   log_offset = excluded.log_offset, state = excluded.state, updated_ms = excluded.updated_ms
-                 WHERE excluded.log_partition <> processor_state.log_partition
-                   OR excluded.log_offset >= processor_state.log_offset",
-            )
-            .bind(processor)
-            .bind(&state.key)
-            .bind(state.partition)
-            .bind(state.offset)
-            .bind(&state.state)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn processor_state_positions(
-        &self,
-        processor: &str,
-        keys: &[String],
-    ) -> Result<Vec<(String, i32, i64)>> {
-        let rows = self
-            .processor_state_rows("state_key, log_partition, log_offset", processor, keys)
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("state_key")?,
-                    row.try_get("log_partition")?,
-                    row.try_get("log_offset")?,
-                ))
-            })
-            .collect()
-    }
-
-    async fn processor_states(
-        &self,
-        processor: &str,
-        keys: &[String],
-    ) -> Result<Vec<ProcessorState>> {
-        let rows = self
-            .processor_state_rows(
-                "state_key, log_partition, log_offset, state",
-                processor,
-                keys,
-            )
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ProcessorState {
-                    key: row.try_get("state_key")?,
-                    partition: row.try_get("log_partition")?,
-                    offset: row.try_get("log_offset")?,
-                    state: row.try_get("state")?,
-                })
-            })
-            .collect()
-    }
-
+#[async_trait]
+impl MarketData for SqlStore {
     #[instrument(skip_all, fields(quotes = write.quotes.len(), candles = write.candles.len(), insights = write.insights.len()), err)]
     async fn record_market(&self, write: &MarketWrite) -> Result<()> {
         if write.is_empty() {
@@ -438,7 +366,10 @@ impl Store for SqlStore {
         }
         insights_from(query.fetch_all(&self.pool).await?)
     }
+}
 
+#[async_trait]
+impl Watchlists for SqlStore {
     async fn watchlist(&self, user_id: &str) -> Result<Vec<String>> {
         let rows = sqlx::query_scalar(
             "SELECT symbol FROM watchlist WHERE user_id = $1 ORDER BY added_ms, symbol",
@@ -472,7 +403,89 @@ impl Store for SqlStore {
             .await?;
         self.watchlist(user_id).await
     }
+}
 
+#[async_trait]
+impl ProcessorStates for SqlStore {
+    #[instrument(skip_all, fields(processor, states = states.len()), err)]
+    async fn save_processor_states(
+        &self,
+        processor: &str,
+        states: &[ProcessorState],
+    ) -> Result<()> {
+        if states.is_empty() {
+            return Ok(());
+        }
+        let now = to_ms(Utc::now());
+        let mut tx = self.pool.begin().await?;
+        for state in states {
+            sqlx::query(
+                "INSERT INTO processor_state (processor, state_key, log_partition, log_offset, state, updated_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (processor, state_key) DO UPDATE SET log_partition = excluded.log_partition,
+                   log_offset = excluded.log_offset, state = excluded.state, updated_ms = excluded.updated_ms
+                 WHERE excluded.log_partition <> processor_state.log_partition
+                   OR excluded.log_offset >= processor_state.log_offset",
+            )
+            .bind(processor)
+            .bind(&state.key)
+            .bind(state.partition)
+            .bind(state.offset)
+            .bind(&state.state)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn processor_state_positions(
+        &self,
+        processor: &str,
+        keys: &[String],
+    ) -> Result<Vec<(String, i32, i64)>> {
+        let rows = self
+            .processor_state_rows("state_key, log_partition, log_offset", processor, keys)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("state_key")?,
+                    row.try_get("log_partition")?,
+                    row.try_get("log_offset")?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn processor_states(
+        &self,
+        processor: &str,
+        keys: &[String],
+    ) -> Result<Vec<ProcessorState>> {
+        let rows = self
+            .processor_state_rows(
+                "state_key, log_partition, log_offset, state",
+                processor,
+                keys,
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ProcessorState {
+                    key: row.try_get("state_key")?,
+                    partition: row.try_get("log_partition")?,
+                    offset: row.try_get("log_offset")?,
+                    state: row.try_get("state")?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl DeadLetters for SqlStore {
     #[instrument(skip_all, fields(topic = %event.topic, offset = event.offset), err)]
     async fn park_event(&self, event: &ParkedEvent) -> Result<()> {
         sqlx::query(

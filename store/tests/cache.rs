@@ -3,7 +3,9 @@
 //! the one at `FP_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`).
 
 use chrono::{TimeZone, Utc};
-use finpulse_store::{CacheConfig, CachedStore, MarketWrite, Quote, SqlStore, Store};
+use std::sync::Arc;
+
+use finpulse_store::{CacheConfig, CachedMarketData, MarketData, MarketWrite, Quote, SqlStore};
 use prometheus::{IntCounterVec, Opts};
 
 fn redis_url() -> String {
@@ -23,14 +25,7 @@ fn quote(price: f64, ms: i64) -> Quote {
 }
 
 /// Two handles on one SQLite database: one behind the cache, one beside it.
-async fn stores(
-    url: &str,
-) -> (
-    CachedStore<SqlStore>,
-    SqlStore,
-    IntCounterVec,
-    tempfile::TempDir,
-) {
+async fn stores(url: &str) -> (CachedMarketData, SqlStore, IntCounterVec, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite:{}", dir.path().join("cache.db").display());
     let behind = SqlStore::connect(&db).await.unwrap();
@@ -41,8 +36,8 @@ async fn stores(
         &["entity", "result"],
     )
     .unwrap();
-    let cached = CachedStore::connect(
-        behind,
+    let cached = CachedMarketData::connect(
+        Arc::new(behind),
         CacheConfig {
             url: url.to_owned(),
             key_prefix: format!("test-{}:", uuid::Uuid::new_v4().simple()),
@@ -137,8 +132,8 @@ async fn an_unreachable_redis_is_a_clear_error_at_start() {
     let store = SqlStore::connect(&format!("sqlite:{}", dir.path().join("x.db").display()))
         .await
         .unwrap();
-    let error = CachedStore::connect(
-        store,
+    let error = CachedMarketData::connect(
+        Arc::new(store),
         CacheConfig {
             url: "redis://127.0.0.1:1".into(),
             key_prefix: "none:".into(),

@@ -1,12 +1,14 @@
-//! One conformance suite for every [`Store`] engine, each test on a fresh database: a SQLite
+//! One conformance suite for every storage engine, each test on a fresh database: a SQLite
 //! file in a temporary folder, or a new PostgreSQL database on the server at
 //! `FP_TEST_POSTGRES_URL` (default `postgres://127.0.0.1:5432/postgres`), dropped after.
 
 use chrono::{Duration, TimeZone, Utc};
 use finpulse_store::testing::FreshPostgres;
+use std::sync::Arc;
+
 use finpulse_store::{
-    CacheConfig, CachedStore, Candle, Insight, MarketWrite, ParkedEvent, ProcessorState, Quote,
-    SqlStore, Store,
+    CacheConfig, CachedMarketData, Candle, DeadLetters, Insight, MarketData, MarketWrite,
+    ParkedEvent, ProcessorState, ProcessorStates, Quote, SqlStore, Watchlists,
 };
 
 async fn sqlite() -> (SqlStore, Box<dyn std::any::Any>) {
@@ -28,11 +30,12 @@ fn redis_url() -> String {
     std::env::var("FP_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
-/// PostgreSQL behind the Redis cache, with keys of its own: what the distributed mode runs.
-async fn cached_postgres() -> (CachedStore<SqlStore>, Box<dyn std::any::Any>) {
+/// PostgreSQL market data behind the Redis cache, with keys of its own: what the distributed
+/// mode runs (the other repositories are not cached).
+async fn cached_postgres() -> (CachedMarketData, Box<dyn std::any::Any>) {
     let (store, guard) = postgres().await;
-    let cached = CachedStore::connect(
-        store,
+    let cached = CachedMarketData::connect(
+        Arc::new(store),
         CacheConfig {
             url: redis_url(),
             key_prefix: format!("test-{}:", uuid::Uuid::new_v4().simple()),
@@ -82,7 +85,7 @@ fn insight(id: &str, kind: &str, ms: i64) -> Insight {
     }
 }
 
-async fn quotes_keep_the_latest(store: impl Store) {
+async fn quotes_keep_the_latest(store: impl MarketData) {
     let write = MarketWrite {
         quotes: vec![quote("MSFT", 10.0, 2_000), quote("AAPL", 5.0, 1_000)],
         ..Default::default()
@@ -99,7 +102,7 @@ async fn quotes_keep_the_latest(store: impl Store) {
     assert!(store.quote("NOPE").await.unwrap().is_none());
 }
 
-async fn reads_follow_writes(store: impl Store) {
+async fn reads_follow_writes(store: impl MarketData) {
     // Read before anything exists (a cache may remember the absence), then write and read.
     assert!(store.quote("TSLA").await.unwrap().is_none());
     assert!(store.insights("AAPL", &[], 5).await.unwrap().is_empty());
@@ -130,7 +133,7 @@ async fn reads_follow_writes(store: impl Store) {
     assert_eq!(ids, ["b", "a"]);
 }
 
-async fn candles_upsert_and_range(store: impl Store) {
+async fn candles_upsert_and_range(store: impl MarketData) {
     let write = MarketWrite {
         candles: (0..10).map(|m| candle("AAPL", m, m as f64)).collect(),
         ..Default::default()
@@ -153,7 +156,7 @@ async fn candles_upsert_and_range(store: impl Store) {
     assert_eq!(closes, vec![7.0, 8.0, 99.0]);
 }
 
-async fn insights_are_idempotent_and_filtered(store: impl Store) {
+async fn insights_are_idempotent_and_filtered(store: impl MarketData) {
     let write = MarketWrite {
         insights: vec![
             insight("a", "RSI_OVERBOUGHT", 1),
@@ -217,7 +220,7 @@ async fn insights_are_idempotent_and_filtered(store: impl Store) {
     );
 }
 
-async fn watchlists_are_per_user(store: impl Store) {
+async fn watchlists_are_per_user(store: impl Watchlists) {
     store.add_to_watchlist("alice", "AAPL").await.unwrap();
     store.add_to_watchlist("alice", "MSFT").await.unwrap();
     let list = store.add_to_watchlist("alice", "AAPL").await.unwrap();
@@ -227,7 +230,7 @@ async fn watchlists_are_per_user(store: impl Store) {
     assert_eq!(list, vec!["MSFT"]);
 }
 
-async fn parked_events_keep_the_bytes(store: impl Store) {
+async fn parked_events_keep_the_bytes(store: impl DeadLetters) {
     let event = ParkedEvent {
         topic: "market.ticks".into(),
         partition: 2,
@@ -250,7 +253,7 @@ fn state(key: &str, partition: i32, offset: i64, state: &str) -> ProcessorState 
     }
 }
 
-async fn processor_states_move_forward_only(store: impl Store) {
+async fn processor_states_move_forward_only(store: impl ProcessorStates) {
     let keys: Vec<String> = ["AAPL", "MSFT", "JPM"].map(String::from).to_vec();
     store
         .save_processor_states(
@@ -304,7 +307,7 @@ async fn processor_states_move_forward_only(store: impl Store) {
     );
 }
 
-macro_rules! conformance {
+macro_rules! market_conformance {
     ($engine:ident) => {
         mod $engine {
             use super::*;
@@ -328,6 +331,14 @@ macro_rules! conformance {
                 let (store, _guard) = $engine().await;
                 super::insights_are_idempotent_and_filtered(store).await;
             }
+        }
+    };
+}
+
+macro_rules! other_conformance {
+    ($engine:ident, $module:ident) => {
+        mod $module {
+            use super::*;
             #[tokio::test]
             async fn watchlists_are_per_user() {
                 let (store, _guard) = $engine().await;
@@ -347,6 +358,9 @@ macro_rules! conformance {
     };
 }
 
-conformance!(sqlite);
-conformance!(postgres);
-conformance!(cached_postgres);
+// Market data on both engines and behind the cache; the other repositories on both engines.
+market_conformance!(sqlite);
+market_conformance!(postgres);
+market_conformance!(cached_postgres);
+other_conformance!(sqlite, sqlite_other);
+other_conformance!(postgres, postgres_other);

@@ -17,7 +17,7 @@ pub async fn healthz() -> impl IntoResponse {
 
 /// Readiness: the store answers and the event log and fan-out accept work.
 pub async fn readyz(State(app): State<AppState>) -> Response {
-    let store = app.store.ping().await.is_ok();
+    let store = app.store.health.ping().await.is_ok();
     let log = app.log.is_ready().await;
     let fanout = app.fanout.is_ready().await;
     let status = if store && log && fanout && !app.shutdown.is_cancelled() {

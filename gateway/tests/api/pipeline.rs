@@ -162,7 +162,13 @@ async fn malformed_events_are_parked_counted_and_skipped() {
             .await,
         3.0
     );
-    let parked = app.handle.store().parked_events(10).await.unwrap();
+    let parked = app
+        .handle
+        .store()
+        .dead_letters
+        .parked_events(10)
+        .await
+        .unwrap();
     assert_eq!(parked.len(), 3);
     assert!(
         parked.iter().any(|p| p.reason.contains("version")),

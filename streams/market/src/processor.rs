@@ -23,7 +23,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
-use finpulse_store::{Candle, MarketWrite, ParkedEvent, ProcessorState, Quote, Store};
+use finpulse_store::{
+    Candle, DeadLetters, MarketData, MarketWrite, ParkedEvent, ProcessorState, ProcessorStates,
+    Quote,
+};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -62,7 +65,7 @@ impl EventPayload for InsightEvent {
 }
 
 /// Parked records kept in the store's dead letters.
-pub struct StoreParking(pub Arc<dyn Store>);
+pub struct StoreParking(pub Arc<dyn DeadLetters>);
 
 #[async_trait]
 impl Parking for StoreParking {
@@ -82,7 +85,8 @@ impl Parking for StoreParking {
 
 /// The market insights processor.
 pub struct MarketProcessor {
-    store: Arc<dyn Store>,
+    market: Arc<dyn MarketData>,
+    states: Arc<dyn ProcessorStates>,
     fanout: Arc<dyn FanOut>,
     log: Arc<dyn EventLog>,
     metrics: StreamMetrics,
@@ -116,16 +120,18 @@ fn encode_event<T: Serialize>(body: &T, event_id: Option<String>) -> Bytes {
 }
 
 impl MarketProcessor {
-    /// A processor writing to `store` and publishing to `fanout`.
+    /// A processor writing to `market` (its state to `states`) and publishing to `fanout`.
     pub fn new(
-        store: Arc<dyn Store>,
+        market: Arc<dyn MarketData>,
+        states: Arc<dyn ProcessorStates>,
         fanout: Arc<dyn FanOut>,
         log: Arc<dyn EventLog>,
         metrics: StreamMetrics,
     ) -> Self {
         Self {
             shares_state: log.is_durable(),
-            store,
+            market,
+            states,
             fanout,
             log,
             metrics,
@@ -206,7 +212,7 @@ impl MarketProcessor {
         if symbols.is_empty() {
             return Ok(());
         }
-        let store = self.store.clone();
+        let store = self.states.clone();
         let positions = retry("read processor state positions", shutdown, || {
             store.processor_state_positions(MARKET_GROUP, symbols)
         })
@@ -259,7 +265,7 @@ impl MarketProcessor {
                 })
             })
             .collect();
-        let store = self.store.clone();
+        let store = self.states.clone();
         retry("save market state", shutdown, || {
             store.save_processor_states(MARKET_GROUP, &states)
         })
@@ -273,7 +279,7 @@ impl MarketProcessor {
         write: &MarketWrite,
         shutdown: &CancellationToken,
     ) -> Result<(), StreamError> {
-        let store = self.store.clone();
+        let store = self.market.clone();
         retry("persist market batch", shutdown, || {
             store.record_market(write)
         })
@@ -350,15 +356,17 @@ impl Handler for MarketProcessor {
     }
 }
 
-/// Registers the market processor (it writes to `store`, publishes to `fanout`).
+/// Registers the market processor (it writes to `market` and `states`, publishes to `fanout`).
 pub async fn register(
     registry: &mut finpulse_bus::runtime::Registry,
-    store: Arc<dyn Store>,
+    market: Arc<dyn MarketData>,
+    states: Arc<dyn ProcessorStates>,
     fanout: Arc<dyn FanOut>,
 ) -> Result<(), StreamError> {
     let runtime = registry.runtime();
     let processor = MarketProcessor::new(
-        store,
+        market,
+        states,
         fanout,
         runtime.log().clone(),
         runtime.metrics().clone(),
