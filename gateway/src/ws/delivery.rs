@@ -82,6 +82,18 @@ impl Drop for Active {
     }
 }
 
+/// The coalescing key of a result for `op`: its id with the value of the field its policy
+/// coalesces by; `None` when it does not coalesce or the result carries errors (never dropped).
+pub fn coalesce_key(
+    op: &Operation,
+    ok: bool,
+    value: &serde_json::Value,
+) -> Option<(String, String)> {
+    let field = op.coalesce_by.filter(|_| ok)?;
+    let key = super::shared::result_key(value, field).unwrap_or_default();
+    Some((op.id.clone(), key.to_owned()))
+}
+
 /// Queues a message; false when the socket is going away.
 pub fn push(op: &Operation, text: String, is_result: bool, key: Option<(String, String)>) -> bool {
     let pushed = match key {

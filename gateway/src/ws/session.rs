@@ -19,10 +19,10 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::delivery::{Active, Operation, OperationHandle, Operations, finish, push};
+use super::delivery::{Active, Operation, OperationHandle, Operations, coalesce_key, finish, push};
 use super::outbox::{Outbox, Outgoing, Pushed};
 use super::protocol::{self, ClientMessage, OperationPayload, Protocol};
-use super::shared::{ShareKey, SharedSubscriptions, is_request_error, result_key};
+use super::shared::{ShareKey, SharedSubscriptions, is_request_error};
 use super::{SocketLimits, SocketPlaces};
 use crate::auth::Authenticator;
 use crate::config::WebSocketConfig;
@@ -547,15 +547,7 @@ async fn run_operation(op: Operation, schema: FinpulseSchema, request: Request) 
                 continue;
             }
         };
-        let key = op
-            .coalesce_by
-            .filter(|_| response.errors.is_empty())
-            .map(|field| {
-                (
-                    op.id.clone(),
-                    result_key(&value, field).unwrap_or_default().to_owned(),
-                )
-            });
+        let key = coalesce_key(&op, response.errors.is_empty(), &value);
         let text = protocol::next(op.protocol, &op.id, &value);
         if !push(&op, text, true, key) {
             return;

@@ -24,7 +24,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::task::AbortHandle;
 
-use super::delivery::{Active, Operation, finish, push};
+use super::delivery::{Active, Operation, coalesce_key, finish, push};
 use super::protocol;
 use crate::metrics::GatewayMetrics;
 
@@ -221,15 +221,7 @@ async fn execute(schema: FinpulseSchema, request: Request, subscribers: Subscrib
         // Serialised once; each socket only wraps it in its own frame.
         let payload = value.to_string();
         for op in subscribers.lock().operations.values() {
-            let key = op
-                .coalesce_by
-                .filter(|_| response.errors.is_empty())
-                .map(|field| {
-                    (
-                        op.id.clone(),
-                        result_key(&value, field).unwrap_or_default().to_owned(),
-                    )
-                });
+            let key = coalesce_key(op, response.errors.is_empty(), &value);
             push(
                 op,
                 protocol::next_raw(op.protocol, &op.id, &payload),
