@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 mod graphiql;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod operation;
 pub mod server;
