@@ -14,13 +14,15 @@
 //! implementation that is the embedded default; the distributed ones (Kafka, Redis) satisfy the
 //! same contracts (the conformance suites in `tests/`). The domains (`streams/market`, and the
 //! recommender, support, news and portfolio crates to come) own their events and processors
-//! and register them with the [`runtime::Registry`].
+//! and register them with the [`runtime::Registry`]. [`reply`] is request/reply over the log
+//! and the fan-out (what inference workers answer gateways with).
 
 pub mod envelope;
 pub mod error;
 pub mod fanout;
 pub mod log;
 pub mod metrics;
+pub mod reply;
 pub mod runtime;
 
 pub use envelope::{Envelope, EnvelopeError, EventPayload};

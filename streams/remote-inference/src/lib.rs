@@ -3,29 +3,24 @@
 //! out separately from the gateways and a request waits in Kafka, not in a gateway, while every
 //! worker is busy.
 //!
-//! A request names the fan-out channel of the replica that sent it; the reply goes there and is
-//! matched to its caller by request id. A request whose caller stopped waiting is answered into
+//! Built on the bus's request/reply ([`finpulse_bus::reply`]): a request names the fan-out
+//! channel of the replica that sent it; the reply goes there and is matched to its caller by
+//! request id. A request whose caller stopped waiting is answered into
 //! the void at no harm. Requests are processed at least once; a redelivered one is simply
 //! computed again (embedding is a pure function).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use finpulse_inference::{Embeddings, Inference, InferenceError, ModelInfo};
-use futures::StreamExt;
-use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
-use tokio_util::sync::CancellationToken;
-use tracing::warn;
-
-use finpulse_bus::envelope::{Envelope, EventPayload};
-use finpulse_bus::fanout::FanOutItem;
+use finpulse_bus::envelope::EventPayload;
+use finpulse_bus::reply::{CallError, Correlated, Requester, reply as reply_to};
 use finpulse_bus::runtime::{Decoded, Handler, Spec};
 use finpulse_bus::{EventLog, FanOut, StreamError};
+use finpulse_inference::{Embeddings, Inference, InferenceError, ModelInfo};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
 
 /// Log topic of embedding requests.
 pub const INFERENCE_REQUESTS_TOPIC: &str = "inference.requests";
@@ -94,15 +89,16 @@ pub struct EmbedReply {
     pub error: Option<String>,
 }
 
-type Waiting = Arc<Mutex<HashMap<String, oneshot::Sender<EmbedReply>>>>;
+impl Correlated for EmbedReply {
+    fn correlation_id(&self) -> &str {
+        &self.id
+    }
+}
 
 /// [`Embeddings`] served by inference workers through the log and the fan-out.
 pub struct RemoteEmbeddings {
-    log: Arc<dyn EventLog>,
     info: ModelInfo,
-    reply_to: String,
-    waiting: Waiting,
-    timeout: Duration,
+    requester: Requester<EmbedReply>,
 }
 
 impl RemoteEmbeddings {
@@ -115,47 +111,20 @@ impl RemoteEmbeddings {
         timeout: Duration,
         shutdown: CancellationToken,
     ) -> (Self, tokio::task::JoinHandle<()>) {
-        let reply_to = format!("{REPLY_CHANNEL_PREFIX}{}", uuid::Uuid::new_v4().simple());
-        let waiting: Waiting = Arc::default();
-        let mut replies = fanout.subscribe(&reply_to);
-        let routes = waiting.clone();
-        let listener = tokio::spawn(async move {
-            loop {
-                let item = tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    item = replies.next() => item,
-                };
-                match item {
-                    Some(FanOutItem::Message(bytes)) => {
-                        match serde_json::from_slice::<EmbedReply>(&bytes) {
-                            Ok(reply) => {
-                                if let Some(caller) = routes.lock().remove(&reply.id) {
-                                    // A caller that gave up no longer listens.
-                                    let _ = caller.send(reply);
-                                }
-                            }
-                            Err(e) => warn!(error = %e, "undecodable inference reply"),
-                        }
-                    }
-                    // Replies lost while the fan-out was away: their callers time out.
-                    Some(FanOutItem::Lagged(_)) => warn!("inference replies may have been lost"),
-                    None => return,
-                }
-            }
-        });
-        let embeddings = Self {
+        let (requester, listener) = Requester::start(
             log,
-            info,
-            reply_to,
-            waiting,
+            fanout.as_ref(),
+            INFERENCE_REQUESTS_TOPIC,
+            REPLY_CHANNEL_PREFIX,
             timeout,
-        };
-        (embeddings, listener)
+            shutdown,
+        );
+        (Self { info, requester }, listener)
     }
 
     /// The fan-out channel replies to this replica arrive on.
     pub fn reply_channel(&self) -> &str {
-        &self.reply_to
+        self.requester.reply_channel()
     }
 }
 
@@ -174,30 +143,17 @@ impl Embeddings for RemoteEmbeddings {
             id: uuid::Uuid::new_v4().simple().to_string(),
             model: Some(name.clone()),
             texts,
-            reply_to: self.reply_to.clone(),
+            reply_to: self.requester.reply_channel().to_owned(),
         };
-        let payload = Envelope::wrap(&request)
-            .and_then(|e| e.to_bytes())
-            .map_err(|e| InferenceError::BadInput(e.to_string()))?;
-        let (sender, answer) = oneshot::channel();
-        self.waiting.lock().insert(request.id.clone(), sender);
-        let sent = self
-            .log
-            .append(INFERENCE_REQUESTS_TOPIC, &request.id, Bytes::from(payload))
-            .await;
-        if let Err(e) = sent {
-            self.waiting.lock().remove(&request.id);
-            return Err(InferenceError::Run {
-                model: name,
-                reason: format!("failed to queue the request: {e}"),
-            });
-        }
-        let reply = match tokio::time::timeout(self.timeout, answer).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(_)) => return Err(InferenceError::Closed(name)),
-            Err(_) => {
-                self.waiting.lock().remove(&request.id);
-                return Err(InferenceError::Timeout(name));
+        let reply = match self.requester.call(&request.id, &request).await {
+            Ok(reply) => reply,
+            Err(CallError::Timeout(_)) => return Err(InferenceError::Timeout(name)),
+            Err(CallError::Stopped) => return Err(InferenceError::Closed(name)),
+            Err(e) => {
+                return Err(InferenceError::Run {
+                    model: name,
+                    reason: e.to_string(),
+                });
             }
         };
         match (reply.vectors, reply.error) {
@@ -252,8 +208,7 @@ impl Handler for InferenceProcessor {
                     error: Some(e.to_string()),
                 },
             };
-            let body = Bytes::from(serde_json::to_vec(&reply).expect("a reply serialises"));
-            if let Err(e) = this.fanout.publish(&request.reply_to, body).await {
+            if let Err(e) = reply_to(this.fanout.as_ref(), &request.reply_to, &reply).await {
                 warn!(error = %e, "failed to publish an inference reply");
             }
         });
