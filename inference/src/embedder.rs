@@ -215,10 +215,9 @@ pub trait Embeddings: Send + Sync + 'static {
     /// between callers; others ignore who asks.
     async fn embed_as(
         &self,
-        caller: &str,
+        _caller: &str,
         texts: Vec<String>,
     ) -> Result<Vec<Vec<f32>>, InferenceError> {
-        let _ = caller;
         self.embed(texts).await
     }
 }
