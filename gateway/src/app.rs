@@ -191,12 +191,8 @@ impl Application {
             .map(|s| s.symbol.to_ascii_uppercase())
             .chain(config.instruments.iter().map(|s| s.to_ascii_uppercase()))
             .collect();
-        let mut schema = finpulse_graph::schema_builder(GraphContext {
-            market: store.market.clone(),
-            watchlists: store.watchlists.clone(),
-            fanout: fanout.clone(),
-            instruments: Arc::new(instruments),
-        });
+        let mut schema =
+            finpulse_graph::schema_builder(GraphContext::new(&store, fanout.clone(), instruments));
         let settings = &config.inference;
         // Models run where requests are answered: in the gateway, or on the workers when remote.
         let runs_models = settings.enabled

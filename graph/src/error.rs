@@ -67,6 +67,23 @@ impl From<finpulse_bus::StreamError> for ApiError {
     }
 }
 
+impl From<finpulse_market::watchlist::WatchlistError> for ApiError {
+    fn from(e: finpulse_market::watchlist::WatchlistError) -> Self {
+        use finpulse_market::watchlist::WatchlistError;
+        match e {
+            WatchlistError::Full { .. } => Self::BadUserInput(e.to_string()),
+            WatchlistError::FanOut(finpulse_bus::StreamError::TooManyChannels(_)) => {
+                Self::Unavailable(TOO_MANY_CHANNELS.into())
+            }
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+/// What a client is told when this replica follows as many fan-out channels as it may.
+pub(crate) const TOO_MANY_CHANNELS: &str =
+    "this server follows as many channels as it may; retry later";
+
 impl From<ApiError> for async_graphql::Error {
     fn from(e: ApiError) -> Self {
         if let ApiError::Internal(source) = &e {

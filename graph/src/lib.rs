@@ -28,7 +28,8 @@ use std::sync::Arc;
 
 use async_graphql::{Schema, SchemaBuilder};
 use finpulse_bus::FanOut;
-use finpulse_store::{MarketData, Watchlists};
+use finpulse_market::watchlist::WatchlistBook;
+use finpulse_store::{MarketData, Repositories};
 
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
@@ -45,13 +46,30 @@ pub const MAX_COMPLEXITY: usize = 10_000;
 pub struct GraphContext {
     /// Quotes, candles and insights (behind the cache when there is one).
     pub market: Arc<dyn MarketData>,
-    /// Users' watchlists.
-    pub watchlists: Arc<dyn Watchlists>,
+    /// Users' watchlists, announced on the fan-out after every change.
+    pub watchlists: WatchlistBook,
     /// Where live results arrive.
     pub fanout: Arc<dyn FanOut>,
     /// Symbols live subscriptions may name before any market data of theirs is stored (the
     /// simulator's and the configured instruments); any symbol with stored data is known too.
     pub instruments: Arc<HashSet<String>>,
+}
+
+impl GraphContext {
+    /// What resolvers reach, over the store's `repositories` and `fanout`; live subscriptions
+    /// may name `instruments` before any of their data is stored.
+    pub fn new(
+        repositories: &Repositories,
+        fanout: Arc<dyn FanOut>,
+        instruments: HashSet<String>,
+    ) -> Self {
+        Self {
+            market: repositories.market.clone(),
+            watchlists: WatchlistBook::new(repositories.watchlists.clone(), fanout.clone()),
+            fanout,
+            instruments: Arc::new(instruments),
+        }
+    }
 }
 
 /// Builds the schema; the caller may add data or extensions before `finish()`.

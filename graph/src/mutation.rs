@@ -5,21 +5,12 @@ use tracing::instrument;
 
 use crate::error::{ApiError, ApiResult};
 use crate::query::symbol_arg;
-use finpulse_market::events::Channel;
 
 use crate::{GraphContext, Need, Principal};
-
-/// The watchlist as the fan-out carries it to live `watchlistInsights` subscriptions.
-fn encode_list(symbols: &[String]) -> bytes::Bytes {
-    bytes::Bytes::from(serde_json::to_vec(symbols).expect("strings serialise"))
-}
 
 /// The root of mutations.
 #[derive(Debug, Default)]
 pub struct MutationRoot;
-
-/// How many symbols one watchlist may hold.
-const MAX_WATCHLIST: usize = 200;
 
 #[Object]
 impl MutationRoot {
@@ -30,24 +21,11 @@ impl MutationRoot {
         let user = ctx.data::<Principal>()?.require_user()?;
         let symbol = symbol_arg(&symbol)?;
         let graph = ctx.data::<GraphContext>()?;
-        let current = graph
+        Ok(graph
             .watchlists
-            .watchlist(user)
+            .add(user, &symbol)
             .await
-            .map_err(ApiError::from)?;
-        if current.len() >= MAX_WATCHLIST && !current.contains(&symbol) {
-            return Err(ApiError::BadUserInput(format!(
-                "a watchlist holds at most {MAX_WATCHLIST} symbols"
-            ))
-            .into());
-        }
-        let list = graph
-            .watchlists
-            .add_to_watchlist(user, &symbol)
-            .await
-            .map_err(ApiError::from)?;
-        announce(graph, user, &list).await?;
-        Ok(list)
+            .map_err(ApiError::from)?)
     }
 
     /// Removes a symbol from the signed-in user's watchlist; returns the list.
@@ -61,23 +39,10 @@ impl MutationRoot {
         let user = ctx.data::<Principal>()?.require_user()?;
         let symbol = symbol_arg(&symbol)?;
         let graph = ctx.data::<GraphContext>()?;
-        let list = graph
+        Ok(graph
             .watchlists
-            .remove_from_watchlist(user, &symbol)
+            .remove(user, &symbol)
             .await
-            .map_err(ApiError::from)?;
-        announce(graph, user, &list).await?;
-        Ok(list)
+            .map_err(ApiError::from)?)
     }
-}
-
-async fn announce(graph: &GraphContext, user: &str, list: &[String]) -> Result<(), ApiError> {
-    graph
-        .fanout
-        .publish(
-            &Channel::Watchlist(user.to_owned()).name(),
-            encode_list(list),
-        )
-        .await
-        .map_err(ApiError::from)
 }

@@ -140,12 +140,11 @@ mod tests {
             .await
             .unwrap();
         let store = finpulse_store::Repositories::of(store);
-        let schema = build_schema(GraphContext {
-            market: store.market,
-            watchlists: store.watchlists,
-            fanout: Arc::new(finpulse_bus::LocalFanOut::default()),
-            instruments: Arc::default(),
-        });
+        let schema = build_schema(GraphContext::new(
+            &store,
+            Arc::new(finpulse_bus::LocalFanOut::default()),
+            Default::default(),
+        ));
         let response = schema
             .execute("{ __schema { subscriptionType { fields { name } } } }")
             .await;

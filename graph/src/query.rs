@@ -86,10 +86,7 @@ impl MarketQuery {
             .candles(&symbol, i64::from(interval), from, to, limit)
             .await
             .map_err(ApiError::from)?;
-        Ok(candles
-            .into_iter()
-            .map(|c| Candle::from_store(c, None))
-            .collect())
+        Ok(candles.into_iter().map(Candle::from).collect())
     }
 
     /// The latest insights of a symbol, newest first, optionally of some kinds only.
@@ -104,21 +101,14 @@ impl MarketQuery {
     ) -> ApiResult<Vec<Insight>> {
         let symbol = symbol_arg(&symbol)?;
         let last = limit_arg("last", last)?;
-        let kinds: Vec<String> = kinds
-            .unwrap_or_default()
-            .into_iter()
-            .map(|k| k.as_str().to_owned())
-            .collect();
+        let kinds = kinds.unwrap_or_default();
         let graph = ctx.data::<GraphContext>()?;
         let insights = graph
             .market
             .insights(&symbol, &kinds, last)
             .await
             .map_err(ApiError::from)?;
-        Ok(insights
-            .into_iter()
-            .filter_map(|i| Insight::from_store(i, None))
-            .collect())
+        Ok(insights.into_iter().map(Insight::from).collect())
     }
 
     /// The signed-in user's watchlist.
@@ -126,11 +116,7 @@ impl MarketQuery {
     async fn watchlist(&self, ctx: &Context<'_>) -> ApiResult<Vec<String>> {
         let user = ctx.data::<Principal>()?.require_user()?;
         let graph = ctx.data::<GraphContext>()?;
-        Ok(graph
-            .watchlists
-            .watchlist(user)
-            .await
-            .map_err(ApiError::from)?)
+        Ok(graph.watchlists.list(user).await.map_err(ApiError::from)?)
     }
 
     /// The signed-in user's id, or null for anonymous access.

@@ -15,7 +15,7 @@ use finpulse_store::MarketData;
 use tracing::warn;
 
 use crate::error::ApiResult;
-use crate::types::Insight;
+use crate::types::{Insight, InsightKind};
 
 /// Most insights replayed after one gap; a longer gap is reported as `LAGGED` too.
 pub const REPLAY_LIMIT: u32 = 500;
@@ -65,7 +65,7 @@ pub async fn replay(
     store: &Arc<dyn MarketData>,
     delivered: &std::sync::Mutex<Delivered>,
     symbols: &[String],
-    kinds: &[String],
+    kinds: &[InsightKind],
     accept: impl Fn(&Insight) -> bool,
 ) -> Option<Vec<ApiResult<Insight>>> {
     let since = lock(delivered).newest()?;
@@ -86,7 +86,7 @@ pub async fn replay(
     Some(
         missed
             .into_iter()
-            .filter_map(|i| Insight::from_store(i, None))
+            .map(Insight::from)
             .filter(|i| accept(i) && delivered.admit(i))
             .map(Ok)
             .collect(),

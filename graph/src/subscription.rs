@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use tracing::warn;
 
 use finpulse_bus::fanout::FanOutItem;
+use finpulse_core::market;
 use finpulse_market::events::{self, Channel, Published};
 
 use crate::error::{ApiError, ApiResult};
@@ -88,9 +89,9 @@ fn lagged_error(missed: u64, what: &str) -> async_graphql::Error {
 
 fn fanout_error(e: finpulse_bus::StreamError) -> ApiError {
     match e {
-        finpulse_bus::StreamError::TooManyChannels(_) => ApiError::Unavailable(
-            "this server follows as many channels as it may; retry later".into(),
-        ),
+        finpulse_bus::StreamError::TooManyChannels(_) => {
+            ApiError::Unavailable(crate::error::TOO_MANY_CHANNELS.into())
+        }
         other => ApiError::from(other),
     }
 }
@@ -141,7 +142,7 @@ fn kinds_filter(kinds: Option<Vec<InsightKind>>) -> Option<HashSet<InsightKind>>
 
 enum WatchlistEvent {
     Insight(FanOutItem),
-    Changed(FanOutItem),
+    Changed(Vec<String>),
 }
 
 #[Subscription]
@@ -189,8 +190,9 @@ impl SubscriptionRoot {
         )?
         .filter_map(|item| {
             future::ready(match item {
-                FanOutItem::Message(bytes) => decode::<finpulse_store::Candle>("candle", &bytes)
-                    .map(|p| Candle::from_store(p.body, Some(p.published_at))),
+                FanOutItem::Message(bytes) => {
+                    decode::<market::Candle>("candle", &bytes).map(Candle::from)
+                }
                 FanOutItem::Lagged(_) => None,
             })
         }))
@@ -223,11 +225,7 @@ impl SubscriptionRoot {
             symbol_list.iter().cloned().map(Channel::Insights).collect()
         };
         let kinds = Arc::new(kinds_filter(kinds));
-        let kind_list: Vec<String> = kinds
-            .iter()
-            .flatten()
-            .map(|k| k.as_str().to_owned())
-            .collect();
+        let kind_list: Vec<InsightKind> = kinds.iter().flatten().copied().collect();
         let (store, delivered) = (graph.market.clone(), Arc::new(Mutex::new(Delivered::new())));
         Ok(merged(graph, channels)?
             .then(move |item| {
@@ -237,13 +235,11 @@ impl SubscriptionRoot {
                     let accept =
                         |i: &Insight| kinds.as_ref().as_ref().is_none_or(|k| k.contains(&i.kind));
                     match item {
-                        FanOutItem::Message(bytes) => {
-                            decode::<finpulse_store::Insight>("insight", &bytes)
-                                .and_then(|p| Insight::from_store(p.body, Some(p.published_at)))
-                                .filter(|i| accept(i) && recovery::lock(&delivered).admit(i))
-                                .map(|i| vec![Ok(i)])
-                                .unwrap_or_default()
-                        }
+                        FanOutItem::Message(bytes) => decode::<market::Insight>("insight", &bytes)
+                            .map(Insight::from)
+                            .filter(|i| accept(i) && recovery::lock(&delivered).admit(i))
+                            .map(|i| vec![Ok(i)])
+                            .unwrap_or_default(),
                         FanOutItem::Lagged(missed) => {
                             recovery::replay(&store, &delivered, &symbol_list, &kind_list, accept)
                                 .await
@@ -265,62 +261,39 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = ApiResult<Insight>>> {
         let user = ctx.data::<Principal>()?.require_user()?.to_owned();
         let graph = ctx.data::<GraphContext>()?;
-        // Subscribe to changes before reading the list so no change falls in between.
-        let changes = graph
-            .fanout
-            .try_subscribe(&Channel::Watchlist(user.clone()).name())
-            .map_err(fanout_error)?
-            .map(WatchlistEvent::Changed);
         let insights = graph
             .fanout
             .try_subscribe(&Channel::AllInsights.name())
             .map_err(fanout_error)?
             .map(WatchlistEvent::Insight);
-        let watched: HashSet<String> = graph
+        // The book subscribes to the list's changes before it reads it, so none is lost.
+        let followed = graph
             .watchlists
-            .watchlist(&user)
+            .follow(&user)
             .await
-            .map_err(ApiError::from)?
-            .into_iter()
-            .collect();
+            .map_err(ApiError::from)?;
+        let changes = followed.changes.map(WatchlistEvent::Changed);
         let kinds = Arc::new(kinds_filter(kinds));
-        let watched = Arc::new(Mutex::new(watched));
-        let store = graph.watchlists.clone();
-        Ok(stream::select(changes, insights)
-            .then(move |event| {
-                let (watched, kinds, store, user) =
-                    (watched.clone(), kinds.clone(), store.clone(), user.clone());
-                async move {
-                    match event {
-                        WatchlistEvent::Changed(FanOutItem::Message(bytes)) => {
-                            if let Ok(list) = serde_json::from_slice::<Vec<String>>(&bytes) {
-                                *lock(&watched) = list.into_iter().collect();
-                            }
-                            None
-                        }
-                        WatchlistEvent::Changed(FanOutItem::Lagged(_)) => {
-                            // A change may have been missed: read the list again.
-                            match store.watchlist(&user).await {
-                                Ok(list) => *lock(&watched) = list.into_iter().collect(),
-                                Err(e) => warn!(error = %e, "failed to re-read a watchlist"),
-                            }
-                            None
-                        }
-                        WatchlistEvent::Insight(FanOutItem::Message(bytes)) => {
-                            decode::<finpulse_store::Insight>("insight", &bytes)
-                                .filter(|p| lock(&watched).contains(&p.body.symbol))
-                                .and_then(|p| Insight::from_store(p.body, Some(p.published_at)))
-                                .filter(|i| {
-                                    kinds.as_ref().as_ref().is_none_or(|k| k.contains(&i.kind))
-                                })
-                                .map(Ok)
-                        }
-                        WatchlistEvent::Insight(FanOutItem::Lagged(missed)) => {
-                            Some(Err(lagged_error(missed, "insights")))
-                        }
-                    }
+        let watched = Arc::new(Mutex::new(
+            followed.current.into_iter().collect::<HashSet<String>>(),
+        ));
+        Ok(stream::select(changes, insights).filter_map(move |event| {
+            future::ready(match event {
+                WatchlistEvent::Changed(list) => {
+                    *lock(&watched) = list.into_iter().collect();
+                    None
+                }
+                WatchlistEvent::Insight(FanOutItem::Message(bytes)) => {
+                    decode::<market::Insight>("insight", &bytes)
+                        .filter(|p| lock(&watched).contains(&p.body.symbol))
+                        .map(Insight::from)
+                        .filter(|i| kinds.as_ref().as_ref().is_none_or(|k| k.contains(&i.kind)))
+                        .map(Ok)
+                }
+                WatchlistEvent::Insight(FanOutItem::Lagged(missed)) => {
+                    Some(Err(lagged_error(missed, "insights")))
                 }
             })
-            .filter_map(future::ready))
+        }))
     }
 }

@@ -1,8 +1,10 @@
-//! GraphQL object types, built from store rows and fan-out messages.
+//! GraphQL object types, mapped with `From` from the shared market data of `finpulse-core`
+//! (as the store returns it) and from the fan-out's `Published` messages.
 
 use async_graphql::{Json, SimpleObject};
 use chrono::{DateTime, Utc};
-use finpulse_market::events;
+use finpulse_core::market;
+use finpulse_market::events::{self, Published};
 
 /// The latest price of a symbol.
 #[derive(Debug, Clone, SimpleObject)]
@@ -23,8 +25,8 @@ pub struct Quote {
     pub ts: DateTime<Utc>,
 }
 
-impl From<finpulse_store::Quote> for Quote {
-    fn from(q: finpulse_store::Quote) -> Self {
+impl From<market::Quote> for Quote {
+    fn from(q: market::Quote) -> Self {
         let change_percent = if q.day_open > 0.0 {
             (q.price / q.day_open - 1.0) * 100.0
         } else {
@@ -64,8 +66,8 @@ pub struct Tick {
     pub published_at: DateTime<Utc>,
 }
 
-impl From<events::Published<events::Tick>> for Tick {
-    fn from(p: events::Published<events::Tick>) -> Self {
+impl From<Published<events::Tick>> for Tick {
+    fn from(p: Published<events::Tick>) -> Self {
         Self {
             id: p.event_id,
             symbol: p.body.symbol,
@@ -104,11 +106,8 @@ pub struct Candle {
     pub published_at: Option<DateTime<Utc>>,
 }
 
-impl Candle {
-    pub(crate) fn from_store(
-        c: finpulse_store::Candle,
-        published_at: Option<DateTime<Utc>>,
-    ) -> Self {
+impl From<market::Candle> for Candle {
+    fn from(c: market::Candle) -> Self {
         Self {
             symbol: c.symbol,
             interval: c.interval_secs,
@@ -119,12 +118,21 @@ impl Candle {
             close: c.close,
             volume: c.volume,
             trades: c.trades,
-            published_at,
+            published_at: None,
         }
     }
 }
 
-pub use finpulse_market::insights::InsightKind;
+impl From<Published<market::Candle>> for Candle {
+    fn from(p: Published<market::Candle>) -> Self {
+        Self {
+            published_at: Some(p.published_at),
+            ..Self::from(p.body)
+        }
+    }
+}
+
+pub use finpulse_core::market::InsightKind;
 
 /// A signal or observation about a symbol.
 #[derive(Debug, Clone, SimpleObject)]
@@ -147,20 +155,26 @@ pub struct Insight {
     pub published_at: Option<DateTime<Utc>>,
 }
 
-impl Insight {
-    pub(crate) fn from_store(
-        i: finpulse_store::Insight,
-        published_at: Option<DateTime<Utc>>,
-    ) -> Option<Self> {
-        Some(Self {
-            kind: InsightKind::parse(&i.kind)?,
+impl From<market::Insight> for Insight {
+    fn from(i: market::Insight) -> Self {
+        Self {
             id: i.id,
             symbol: i.symbol,
+            kind: i.kind,
             severity: i.severity,
             message: i.message,
             ts: i.ts,
             indicators: Json(i.indicators),
-            published_at,
-        })
+            published_at: None,
+        }
+    }
+}
+
+impl From<Published<market::Insight>> for Insight {
+    fn from(p: Published<market::Insight>) -> Self {
+        Self {
+            published_at: Some(p.published_at),
+            ..Self::from(p.body)
+        }
     }
 }

@@ -26,12 +26,11 @@ fn no_document_or_variables_crash_the_request_path() {
         let store = SqlStore::connect("sqlite::memory:").await.unwrap();
         store.migrate().await.unwrap();
         let store = Repositories::of(store);
-        build_schema(GraphContext {
-            market: store.market,
-            watchlists: store.watchlists,
-            fanout: Arc::new(LocalFanOut::default()),
-            instruments: Arc::new(["AAPL".to_owned()].into_iter().collect()),
-        })
+        build_schema(GraphContext::new(
+            &store,
+            Arc::new(LocalFanOut::default()),
+            ["AAPL".to_owned()].into_iter().collect(),
+        ))
     });
     let limits = QueryLimits::default();
     let total = cases(3_000);

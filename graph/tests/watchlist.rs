@@ -5,16 +5,17 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use finpulse_bus::{FanOut, LocalFanOut};
+use finpulse_core::market::{Insight, InsightKind};
 use finpulse_graph::{GraphContext, Principal, build_schema};
 use finpulse_market::events::{ALL_INSIGHTS_CHANNEL, Channel, Published};
-use finpulse_store::{Insight, Repositories, SqlStore};
+use finpulse_store::{Repositories, SqlStore};
 use futures::StreamExt;
 
 fn insight(symbol: &str) -> bytes::Bytes {
     let body = Insight {
         id: format!("{symbol}:VOLUME_SPIKE:0"),
         symbol: symbol.into(),
-        kind: "VOLUME_SPIKE".into(),
+        kind: InsightKind::VolumeSpike,
         severity: "notice".into(),
         message: format!("{symbol} traded a lot"),
         ts: Utc.timestamp_millis_opt(0).unwrap(),
@@ -42,12 +43,11 @@ async fn after_a_gap_in_watchlist_changes_the_list_is_read_again() {
         .await
         .unwrap();
     let hub = LocalFanOut::default();
-    let schema = build_schema(GraphContext {
-        market: store.market.clone(),
-        watchlists: store.watchlists.clone(),
-        fanout: Arc::new(hub.clone()),
-        instruments: Arc::default(),
-    });
+    let schema = build_schema(GraphContext::new(
+        &store,
+        Arc::new(hub.clone()),
+        Default::default(),
+    ));
     let request = async_graphql::Request::new("subscription { watchlistInsights { symbol } }")
         .data(Principal::user("alice", None));
     let mut stream = schema.execute_stream(request);

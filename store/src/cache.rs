@@ -25,7 +25,9 @@ use tracing::warn;
 
 use std::sync::Arc;
 
-use crate::{Candle, Insight, MarketData, MarketWrite, Quote, Result, StoreError};
+use finpulse_core::market::{Candle, Insight, InsightKind, Quote};
+
+use crate::{MarketData, MarketWrite, Result, StoreError};
 
 /// Settings of [`CachedMarketData`].
 #[derive(Debug, Clone)]
@@ -209,10 +211,16 @@ impl MarketData for CachedMarketData {
             .await
     }
 
-    async fn insights(&self, symbol: &str, kinds: &[String], last: u32) -> Result<Vec<Insight>> {
+    async fn insights(
+        &self,
+        symbol: &str,
+        kinds: &[InsightKind],
+        last: u32,
+    ) -> Result<Vec<Insight>> {
         let key = self.insights_key(symbol);
-        let mut kinds_sorted = kinds.to_vec();
-        kinds_sorted.sort();
+        let mut kinds_sorted: Vec<&str> = kinds.iter().map(|kind| kind.as_str()).collect();
+        kinds_sorted.sort_unstable();
+        kinds_sorted.dedup();
         let field = format!("{last}:{}", kinds_sorted.join(","));
         if let Some(insights) = self.lookup("insights", &key, Some(&field)).await {
             return Ok(insights);
@@ -225,7 +233,7 @@ impl MarketData for CachedMarketData {
     async fn insights_since(
         &self,
         symbols: &[String],
-        kinds: &[String],
+        kinds: &[InsightKind],
         since: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Insight>> {

@@ -21,13 +21,14 @@ pub mod testing;
 
 pub use cache::{CacheConfig, CachedMarketData};
 pub use error::StoreError;
-pub use model::{Candle, Insight, MarketWrite, ParkedEvent, ProcessorState, Quote};
+pub use model::{MarketWrite, ParkedEvent, ProcessorState};
 pub use sql::{Engine, SqlStore};
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use finpulse_core::market::{Candle, Insight, InsightKind, Quote};
 
 /// Result type of every repository call.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -59,7 +60,12 @@ pub trait MarketData: Send + Sync + 'static {
     ) -> Result<Vec<Candle>>;
 
     /// The `last` most recent insights of `symbol`, newest first, optionally only `kinds`.
-    async fn insights(&self, symbol: &str, kinds: &[String], last: u32) -> Result<Vec<Insight>>;
+    async fn insights(
+        &self,
+        symbol: &str,
+        kinds: &[InsightKind],
+        last: u32,
+    ) -> Result<Vec<Insight>>;
 
     /// Insights at or after `since` (market time), oldest first, at most `limit`: of `symbols`
     /// (all when empty) and `kinds` (all when empty). What a subscription that missed
@@ -67,7 +73,7 @@ pub trait MarketData: Send + Sync + 'static {
     async fn insights_since(
         &self,
         symbols: &[String],
-        kinds: &[String],
+        kinds: &[InsightKind],
         since: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Insight>>;

@@ -1,68 +1,8 @@
-//! Plain data carried in and out of the repositories.
+//! What the repositories take and give beyond the shared market data of `finpulse-core`:
+//! the market processor's batch, processor state and dead letters, all of them store concepts.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-
-/// The latest known price of a symbol.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Quote {
-    /// Ticker symbol, upper case.
-    pub symbol: String,
-    /// Last traded price.
-    pub price: f64,
-    /// Best bid.
-    pub bid: f64,
-    /// Best ask.
-    pub ask: f64,
-    /// Volume traded today.
-    pub volume: f64,
-    /// First price of the trading day, for the day change.
-    pub day_open: f64,
-    /// When the last trade happened.
-    pub ts: DateTime<Utc>,
-}
-
-/// One OHLCV bar.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Candle {
-    /// Ticker symbol.
-    pub symbol: String,
-    /// Bar length in seconds (60 for one-minute candles).
-    pub interval_secs: i64,
-    /// Start of the bar, aligned to the interval.
-    pub start: DateTime<Utc>,
-    /// First price.
-    pub open: f64,
-    /// Highest price.
-    pub high: f64,
-    /// Lowest price.
-    pub low: f64,
-    /// Last price.
-    pub close: f64,
-    /// Traded volume.
-    pub volume: f64,
-    /// Number of ticks folded into the bar.
-    pub trades: i64,
-}
-
-/// A signal or observation produced by the market insights processor.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Insight {
-    /// Deterministic id derived from the triggering event, so redeliveries are idempotent.
-    pub id: String,
-    /// Ticker symbol.
-    pub symbol: String,
-    /// Machine-readable kind, for example `RSI_OVERBOUGHT` or `MACD_BULLISH_CROSS`.
-    pub kind: String,
-    /// `info`, `notice` or `alert`.
-    pub severity: String,
-    /// Human-readable sentence.
-    pub message: String,
-    /// When the triggering tick happened.
-    pub ts: DateTime<Utc>,
-    /// Indicator values at that moment, as a JSON object.
-    pub indicators: serde_json::Value,
-}
+use finpulse_core::market::{Candle, Insight, Quote};
 
 /// Everything one processing batch writes, committed in one transaction.
 #[derive(Debug, Clone, Default)]

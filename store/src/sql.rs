@@ -9,11 +9,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
 use sqlx::{AnyPool, Executor, Row};
-use tracing::instrument;
+use tracing::{instrument, warn};
+
+use finpulse_core::market::{Candle, Insight, InsightKind, Quote};
 
 use crate::{
-    Candle, DeadLetters, Health, Insight, MarketData, MarketWrite, ParkedEvent, ProcessorState,
-    ProcessorStates, Quote, Result, StoreError, Watchlists,
+    DeadLetters, Health, MarketData, MarketWrite, ParkedEvent, ProcessorState, ProcessorStates,
+    Result, StoreError, Watchlists,
 };
 
 /// The SQL engines the store runs on.
@@ -123,26 +125,32 @@ fn placeholders(first: usize, count: usize) -> String {
 }
 
 /// Insights out of `SELECT id, symbol, kind, severity, message, ts_ms, indicators` rows.
+///
+/// A row of a kind this build does not know (written by a newer release during a rolling
+/// upgrade) is left out with a warning rather than failing the whole read.
 fn insights_from(rows: Vec<AnyRow>) -> Result<Vec<Insight>> {
-    rows.into_iter()
-        .map(|row| {
-            let indicators: String = row.try_get("indicators")?;
-            Ok(Insight {
-                id: row.try_get("id")?,
-                symbol: row.try_get("symbol")?,
-                kind: row.try_get("kind")?,
-                severity: row.try_get("severity")?,
-                message: row.try_get("message")?,
-                ts: from_ms(row.try_get("ts_ms")?),
-                indicators: serde_json::from_str(&indicators).map_err(|source| {
-                    StoreError::Decode {
-                        what: "insight indicators",
-                        source,
-                    }
-                })?,
-            })
-        })
-        .collect()
+    let mut insights = Vec::with_capacity(rows.len());
+    for row in rows {
+        let kind_name: String = row.try_get("kind")?;
+        let Some(kind) = InsightKind::parse(&kind_name) else {
+            warn!(kind = %kind_name, "skipped an insight of an unknown kind");
+            continue;
+        };
+        let indicators: String = row.try_get("indicators")?;
+        insights.push(Insight {
+            id: row.try_get("id")?,
+            symbol: row.try_get("symbol")?,
+            kind,
+            severity: row.try_get("severity")?,
+            message: row.try_get("message")?,
+            ts: from_ms(row.try_get("ts_ms")?),
+            indicators: serde_json::from_str(&indicators).map_err(|source| StoreError::Decode {
+                what: "insight indicators",
+                source,
+            })?,
+        });
+    }
+    Ok(insights)
 }
 
 /// Most keys bound in one `IN (…)` list.
@@ -235,7 +243,7 @@ impl MarketData for SqlStore {
             )
             .bind(&insight.id)
             .bind(&insight.symbol)
-            .bind(&insight.kind)
+            .bind(insight.kind.as_str())
             .bind(&insight.severity)
             .bind(&insight.message)
             .bind(to_ms(insight.ts))
@@ -317,7 +325,12 @@ impl MarketData for SqlStore {
     }
 
     #[instrument(skip(self), err)]
-    async fn insights(&self, symbol: &str, kinds: &[String], last: u32) -> Result<Vec<Insight>> {
+    async fn insights(
+        &self,
+        symbol: &str,
+        kinds: &[InsightKind],
+        last: u32,
+    ) -> Result<Vec<Insight>> {
         // `kind IN ($3, $4, …)`: one parameter per kind (there are a dozen kinds at most), which
         // both engines plan well.
         let kind_filter = if kinds.is_empty() {
@@ -333,7 +346,7 @@ impl MarketData for SqlStore {
         );
         let mut query = sqlx::query(&sql).bind(symbol).bind(i64::from(last));
         for kind in kinds {
-            query = query.bind(kind);
+            query = query.bind(kind.as_str());
         }
         insights_from(query.fetch_all(&self.pool).await?)
     }
@@ -341,19 +354,17 @@ impl MarketData for SqlStore {
     async fn insights_since(
         &self,
         symbols: &[String],
-        kinds: &[String],
+        kinds: &[InsightKind],
         since: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Insight>> {
         let mut filters = String::new();
         let mut next = 3;
-        for (column, values) in [("symbol", symbols), ("kind", kinds)] {
-            if !values.is_empty() {
-                filters.push_str(&format!(
-                    " AND {column} IN ({})",
-                    placeholders(next, values.len())
-                ));
-                next += values.len();
+        let kind_names: Vec<&str> = kinds.iter().map(|kind| kind.as_str()).collect();
+        for (column, count) in [("symbol", symbols.len()), ("kind", kind_names.len())] {
+            if count > 0 {
+                filters.push_str(&format!(" AND {column} IN ({})", placeholders(next, count)));
+                next += count;
             }
         }
         let sql = format!(
@@ -361,7 +372,7 @@ impl MarketData for SqlStore {
              WHERE ts_ms >= $1{filters} ORDER BY ts_ms ASC, id ASC LIMIT $2"
         );
         let mut query = sqlx::query(&sql).bind(to_ms(since)).bind(i64::from(limit));
-        for value in symbols.iter().chain(kinds) {
+        for value in symbols.iter().map(String::as_str).chain(kind_names) {
             query = query.bind(value);
         }
         insights_from(query.fetch_all(&self.pool).await?)

@@ -5,7 +5,8 @@
 use chrono::{TimeZone, Utc};
 use std::sync::Arc;
 
-use finpulse_store::{CacheConfig, CachedMarketData, MarketData, MarketWrite, Quote, SqlStore};
+use finpulse_core::market::Quote;
+use finpulse_store::{CacheConfig, CachedMarketData, MarketData, MarketWrite, SqlStore};
 use prometheus::{IntCounterVec, Opts};
 
 fn redis_url() -> String {

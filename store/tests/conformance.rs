@@ -6,9 +6,10 @@ use chrono::{Duration, TimeZone, Utc};
 use finpulse_store::testing::FreshPostgres;
 use std::sync::Arc;
 
+use finpulse_core::market::{Candle, Insight, InsightKind, Quote};
 use finpulse_store::{
-    CacheConfig, CachedMarketData, Candle, DeadLetters, Insight, MarketData, MarketWrite,
-    ParkedEvent, ProcessorState, ProcessorStates, Quote, SqlStore, Watchlists,
+    CacheConfig, CachedMarketData, DeadLetters, MarketData, MarketWrite, ParkedEvent,
+    ProcessorState, ProcessorStates, SqlStore, Watchlists,
 };
 
 async fn sqlite() -> (SqlStore, Box<dyn std::any::Any>) {
@@ -73,13 +74,13 @@ fn candle(symbol: &str, minute: i64, close: f64) -> Candle {
     }
 }
 
-fn insight(id: &str, kind: &str, ms: i64) -> Insight {
+fn insight(id: &str, kind: InsightKind, ms: i64) -> Insight {
     Insight {
         id: id.into(),
         symbol: "AAPL".into(),
-        kind: kind.into(),
+        kind,
         severity: "notice".into(),
-        message: format!("{kind} happened"),
+        message: format!("{} happened", kind.as_str()),
         ts: Utc.timestamp_millis_opt(ms).unwrap(),
         indicators: serde_json::json!({"rsi14": 71.5}),
     }
@@ -108,7 +109,7 @@ async fn reads_follow_writes(store: impl MarketData) {
     assert!(store.insights("AAPL", &[], 5).await.unwrap().is_empty());
     let first = MarketWrite {
         quotes: vec![quote("TSLA", 1.0, 1_000)],
-        insights: vec![insight("a", "RSI_OVERBOUGHT", 1_000)],
+        insights: vec![insight("a", InsightKind::RsiOverbought, 1_000)],
         ..Default::default()
     };
     store.record_market(&first).await.unwrap();
@@ -118,7 +119,7 @@ async fn reads_follow_writes(store: impl MarketData) {
     assert_eq!(store.quote("TSLA").await.unwrap().unwrap().price, 1.0);
     let second = MarketWrite {
         quotes: vec![quote("TSLA", 2.0, 2_000)],
-        insights: vec![insight("b", "VOLUME_SPIKE", 2_000)],
+        insights: vec![insight("b", InsightKind::VolumeSpike, 2_000)],
         ..Default::default()
     };
     store.record_market(&second).await.unwrap();
@@ -159,9 +160,9 @@ async fn candles_upsert_and_range(store: impl MarketData) {
 async fn insights_are_idempotent_and_filtered(store: impl MarketData) {
     let write = MarketWrite {
         insights: vec![
-            insight("a", "RSI_OVERBOUGHT", 1),
-            insight("b", "VOLUME_SPIKE", 2),
-            insight("c", "RSI_OVERBOUGHT", 3),
+            insight("a", InsightKind::RsiOverbought, 1),
+            insight("b", InsightKind::VolumeSpike, 2),
+            insight("c", InsightKind::RsiOverbought, 3),
         ],
         ..Default::default()
     };
@@ -171,7 +172,7 @@ async fn insights_are_idempotent_and_filtered(store: impl MarketData) {
     let ids: Vec<&str> = all.iter().map(|i| i.id.as_str()).collect();
     assert_eq!(ids, vec!["c", "b", "a"]);
     let rsi = store
-        .insights("AAPL", &["RSI_OVERBOUGHT".to_string()], 1)
+        .insights("AAPL", &[InsightKind::RsiOverbought], 1)
         .await
         .unwrap();
     assert_eq!(rsi.len(), 1);
@@ -179,7 +180,7 @@ async fn insights_are_idempotent_and_filtered(store: impl MarketData) {
     assert_eq!(rsi[0].indicators["rsi14"], 71.5);
 
     // Catching up: since a time, oldest first, by symbol and kind.
-    let mut other = insight("d", "RSI_OVERBOUGHT", 4);
+    let mut other = insight("d", InsightKind::RsiOverbought, 4);
     other.symbol = "MSFT".into();
     store
         .record_market(&MarketWrite {
@@ -199,7 +200,7 @@ async fn insights_are_idempotent_and_filtered(store: impl MarketData) {
         ["b", "c"]
     );
     let aapl = ["AAPL".to_string()];
-    let rsi_kind = ["RSI_OVERBOUGHT".to_string()];
+    let rsi_kind = [InsightKind::RsiOverbought];
     assert_eq!(
         ids(store.insights_since(&aapl, &[], since, 10).await.unwrap()),
         ["b", "c"]
@@ -305,6 +306,51 @@ async fn processor_states_move_forward_only(store: impl ProcessorStates) {
             .len(),
         1200
     );
+}
+
+/// A row of a kind this build does not know (a newer release wrote it during a rolling upgrade)
+/// is left out of reads; the rest are still served.
+async fn unknown_kinds_are_left_out(url: &str) {
+    let store = SqlStore::connect(url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    store
+        .record_market(&MarketWrite {
+            insights: vec![insight("known", InsightKind::VolumeSpike, 1)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.expect("raw connection");
+    sqlx::query(
+        "INSERT INTO insights (id, symbol, kind, severity, message, ts_ms, indicators)
+         VALUES ('future', 'AAPL', 'KIND_FROM_THE_FUTURE', 'info', 'm', 2, '{}')",
+    )
+    .execute(&pool)
+    .await
+    .expect("insert a row of an unknown kind");
+    let ids = |insights: Vec<Insight>| insights.into_iter().map(|i| i.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.insights("AAPL", &[], 10).await.unwrap()),
+        ["known"]
+    );
+    let since = Utc.timestamp_millis_opt(0).unwrap();
+    assert_eq!(
+        ids(store.insights_since(&[], &[], since, 10).await.unwrap()),
+        ["known"]
+    );
+}
+
+#[tokio::test]
+async fn unknown_kinds_are_left_out_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    unknown_kinds_are_left_out(&format!("sqlite:{}", dir.path().join("k.db").display())).await;
+}
+
+#[tokio::test]
+async fn unknown_kinds_are_left_out_on_postgres() {
+    let database = FreshPostgres::create().await;
+    unknown_kinds_are_left_out(&database.url).await;
 }
 
 macro_rules! market_conformance {

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
-use finpulse_store::{Candle, Insight, Quote};
+use finpulse_core::market::{Candle, Insight, InsightKind, Quote};
 
 use serde::{Deserialize, Serialize};
 
@@ -26,75 +26,6 @@ const RSI_OVERSOLD: f64 = 30.0;
 const VOLUME_SPIKE_RATIO: f64 = 3.0;
 /// A return this many standard deviations from the recent mean is an anomaly.
 const RETURN_ANOMALY_Z: f64 = 3.0;
-
-// The one definition of the kinds: the processor raises them, the store keeps their names, and
-// with the `graphql` feature the schema serves this very enum.
-/// Kinds of market insight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
-pub enum InsightKind {
-    /// The indicator values at a one-minute close.
-    Indicators,
-    /// SMA(20) crossed above SMA(50).
-    MaBullishCross,
-    /// SMA(20) crossed below SMA(50).
-    MaBearishCross,
-    /// MACD crossed above its signal line.
-    MacdBullishCross,
-    /// MACD crossed below its signal line.
-    MacdBearishCross,
-    /// RSI(14) rose above 70.
-    RsiOverbought,
-    /// RSI(14) fell below 30.
-    RsiOversold,
-    /// A close above the upper Bollinger band.
-    BollingerBreakoutUp,
-    /// A close below the lower Bollinger band.
-    BollingerBreakoutDown,
-    /// One-minute volume over 3× its 20-minute average.
-    VolumeSpike,
-    /// A one-minute return 3σ or more from the recent mean.
-    ReturnAnomaly,
-}
-
-impl InsightKind {
-    /// Every kind.
-    pub const ALL: [InsightKind; 11] = [
-        Self::Indicators,
-        Self::MaBullishCross,
-        Self::MaBearishCross,
-        Self::MacdBullishCross,
-        Self::MacdBearishCross,
-        Self::RsiOverbought,
-        Self::RsiOversold,
-        Self::BollingerBreakoutUp,
-        Self::BollingerBreakoutDown,
-        Self::VolumeSpike,
-        Self::ReturnAnomaly,
-    ];
-
-    /// The stored name of the kind.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Indicators => "INDICATORS",
-            Self::MaBullishCross => "MA_BULLISH_CROSS",
-            Self::MaBearishCross => "MA_BEARISH_CROSS",
-            Self::MacdBullishCross => "MACD_BULLISH_CROSS",
-            Self::MacdBearishCross => "MACD_BEARISH_CROSS",
-            Self::RsiOverbought => "RSI_OVERBOUGHT",
-            Self::RsiOversold => "RSI_OVERSOLD",
-            Self::BollingerBreakoutUp => "BOLLINGER_BREAKOUT_UP",
-            Self::BollingerBreakoutDown => "BOLLINGER_BREAKOUT_DOWN",
-            Self::VolumeSpike => "VOLUME_SPIKE",
-            Self::ReturnAnomaly => "RETURN_ANOMALY",
-        }
-    }
-
-    /// The kind stored as `name`.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == name)
-    }
-}
 
 /// What one tick changed.
 #[derive(Debug, Clone, PartialEq)]
@@ -427,7 +358,7 @@ fn signals(candle: &Candle, previous: Option<&Snapshot>, now: &Snapshot) -> Vec<
                 candle.start.timestamp_millis()
             ),
             symbol: symbol.to_owned(),
-            kind: kind.as_str().to_owned(),
+            kind,
             severity: severity.to_owned(),
             message,
             ts: candle.start + Duration::seconds(CANDLE_INTERVAL_SECS),
@@ -485,8 +416,8 @@ mod tests {
         assert_eq!(quote.volume, 7.0);
         assert_eq!(quote.day_open, 10.0);
         assert_eq!(
-            insights.iter().map(|i| i.kind.as_str()).collect::<Vec<_>>(),
-            vec!["INDICATORS"]
+            insights.iter().map(|i| i.kind).collect::<Vec<_>>(),
+            vec![InsightKind::Indicators]
         );
         assert_eq!(state.on_tick(&tick(5, 1.0, 1.0)), TickOutcome::Late);
     }
@@ -510,18 +441,22 @@ mod tests {
         let (_, _, _, insights) = applied(state.on_tick(&tick(40 * 60, price, 5_000.0)));
         kinds.extend(insights.into_iter().map(|i| i.kind));
         let (_, _, _, insights) = applied(state.on_tick(&tick(41 * 60, price, 100.0)));
-        let last: Vec<String> = insights.into_iter().map(|i| i.kind).collect();
+        let last: Vec<InsightKind> = insights.into_iter().map(|i| i.kind).collect();
         assert_eq!(
-            kinds.iter().filter(|k| *k == "RSI_OVERBOUGHT").count(),
+            kinds
+                .iter()
+                .filter(|k| **k == InsightKind::RsiOverbought)
+                .count(),
             1,
             "{kinds:?}"
         );
-        assert!(last.contains(&"RETURN_ANOMALY".to_string()), "{last:?}");
-        assert!(last.contains(&"VOLUME_SPIKE".to_string()), "{last:?}");
-        assert!(
-            last.contains(&"BOLLINGER_BREAKOUT_DOWN".to_string()),
-            "{last:?}"
-        );
+        for expected in [
+            InsightKind::ReturnAnomaly,
+            InsightKind::VolumeSpike,
+            InsightKind::BollingerBreakoutDown,
+        ] {
+            assert!(last.contains(&expected), "{last:?}");
+        }
     }
 
     #[test]

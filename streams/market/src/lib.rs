@@ -10,6 +10,9 @@
 //! FanOut  ── Channel::Ticks / Candles / Insights / AllInsights ──► gateway sockets
 //!         and "market.insights" (Envelope{type: "market.insight"}) for consumers downstream
 //! ```
+//!
+//! [`watchlist::WatchlistBook`] keeps users' watchlists and announces each change on
+//! `Channel::Watchlist`, which live subscriptions follow.
 
 pub mod events;
 pub mod indicators;
@@ -18,3 +21,4 @@ pub mod processor;
 pub mod replay;
 pub mod simulator;
 pub mod source;
+pub mod watchlist;

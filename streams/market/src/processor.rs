@@ -23,9 +23,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
+use finpulse_core::market::{Candle, Insight, Quote};
 use finpulse_store::{
-    Candle, DeadLetters, MarketData, MarketWrite, ParkedEvent, ProcessorState, ProcessorStates,
-    Quote,
+    DeadLetters, MarketData, MarketWrite, ParkedEvent, ProcessorState, ProcessorStates,
 };
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -53,7 +53,7 @@ pub const MARKET: Spec = Spec {
 /// An insight as it travels on `market.insights` (the payload is the insight itself).
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(transparent)]
-pub struct InsightEvent(pub finpulse_store::Insight);
+pub struct InsightEvent(pub Insight);
 
 impl EventPayload for InsightEvent {
     const TYPE: &'static str = "market.insight";
@@ -103,7 +103,7 @@ struct Outgoing {
     /// With the id of the event each came in.
     ticks: Vec<(String, Tick)>,
     candles: HashMap<(String, i64), Candle>,
-    insights: Vec<finpulse_store::Insight>,
+    insights: Vec<Insight>,
 }
 
 fn encode<T: Serialize>(body: &T) -> Bytes {
