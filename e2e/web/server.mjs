@@ -22,10 +22,14 @@ export function finpulseBinary() {
   return join(target, 'debug', 'finpulse');
 }
 
-/** Runs `finpulse serve` until `stop()`; `env` adds FINPULSE_* settings. */
-export async function startFinpulse(env = {}) {
-  const port = await freePort();
-  const dataDir = mkdtempSync(join(tmpdir(), 'finpulse-e2e-'));
+/**
+ * Runs `finpulse serve` until `stop()`; `env` adds FINPULSE_* settings. `port` and `dataDir`
+ * start it again where an earlier run was (a restart); `stop({ keepData: true })` leaves the
+ * data folder for that.
+ */
+export async function startFinpulse(env = {}, { port: fixedPort, dataDir: fixedDir } = {}) {
+  const port = fixedPort ?? (await freePort());
+  const dataDir = fixedDir ?? mkdtempSync(join(tmpdir(), 'finpulse-e2e-'));
   const child = spawn(finpulseBinary(), ['serve'], {
     env: {
       ...process.env,
@@ -53,6 +57,7 @@ export async function startFinpulse(env = {}) {
   return {
     url,
     port,
+    dataDir,
     token(user) {
       return execFileSync(finpulseBinary(), ['token', '--user', user], {
         env: { ...process.env, FINPULSE_DATA_DIR: dataDir },
@@ -60,11 +65,11 @@ export async function startFinpulse(env = {}) {
         .toString()
         .trim();
     },
-    async stop() {
+    async stop({ keepData = false } = {}) {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       await exited;
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!keepData) rmSync(dataDir, { recursive: true, force: true });
       return child.exitCode;
     },
   };

@@ -122,12 +122,24 @@ struct PipelineParts {
     shutdown: CancellationToken,
 }
 
+/// The latest stored quote of every symbol: where a restarted simulator carries on.
+async fn stored_quotes(
+    market: &dyn finpulse_store::MarketData,
+) -> Result<Vec<finpulse_core::market::Quote>, finpulse_store::StoreError> {
+    let mut quotes = Vec::new();
+    for symbol in market.symbols().await? {
+        quotes.extend(market.quote(&symbol).await?);
+    }
+    Ok(quotes)
+}
+
 /// Starts the market source (a worker's job): the simulator, or a replay.
 fn spawn_source(
     tasks: &mut JoinSet<anyhow::Result<()>>,
     config: &Config,
     source: MarketSource,
     parts: PipelineParts,
+    market: Arc<dyn finpulse_store::MarketData>,
 ) {
     let PipelineParts {
         log,
@@ -139,7 +151,11 @@ fn spawn_source(
             let simulator = Simulator::new(config.simulator.clone());
             let (log, metrics, token) = (log.clone(), stream_metrics.clone(), shutdown.clone());
             tasks.spawn(async move {
+                let quotes = stored_quotes(market.as_ref())
+                    .await
+                    .context("failed to read the stored market to resume the simulator")?;
                 simulator
+                    .resume_from(&quotes)
                     .run(log.as_ref(), &metrics, token)
                     .await
                     .context("market simulator failed")
@@ -260,6 +276,7 @@ impl Application {
                     metrics: stream_metrics.clone(),
                     shutdown: shutdown.clone(),
                 },
+                store.market.clone(),
             );
         } else {
             info!("role gateway: processors and market sources run in the workers");
@@ -298,6 +315,7 @@ impl Application {
                 config.limits.sockets_per_user,
             ),
             limits: config.limits.clone(),
+            dev_tokens: config.dev_tokens_allowed(),
             shutdown,
         };
         Ok(Self {

@@ -68,6 +68,8 @@ pub enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Print the GraphQL schema (SDL) and exit; typed clients are generated from it.
+    Schema,
     /// Print a signed development token for a user.
     Token {
         /// The user id (`sub` claim).
@@ -228,6 +230,10 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             let app = Application::build(config, MarketSource::Simulator).await?;
             stop_on_signal(app.handle());
             app.run_until_stopped().await
+        }
+        Command::Schema => {
+            print!("{}", finpulse_graph::sdl());
+            Ok(())
         }
         Command::Migrate => {
             open_store(&config).await?;

@@ -203,6 +203,9 @@ pub struct AuthConfig {
     pub audience: String,
     /// Lifetime of tokens minted by `finpulse token`, in seconds.
     pub token_ttl_secs: u64,
+    /// Serve `POST /dev/token` (the dashboard's user picker) while the embedded default is in
+    /// force; never served in gateway or worker roles, with Kafka or Redis, or with a JWKS.
+    pub dev_tokens: bool,
 }
 
 fn skip_secret<S: serde::Serializer>(_: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
@@ -217,6 +220,7 @@ impl Default for AuthConfig {
             issuer: "finpulse".into(),
             audience: "finpulse".into(),
             token_ttl_secs: 24 * 3600,
+            dev_tokens: true,
         }
     }
 }
@@ -411,6 +415,18 @@ impl Config {
         Ok(())
     }
 
+    /// True while the embedded default is in force, the one case `POST /dev/token` is served:
+    /// one process (`role = "all"`) on the in-process log and fan-out, with tokens signed by
+    /// the generated secret (no identity provider's JWKS) and development tokens not switched
+    /// off (`auth.dev_tokens = false`).
+    pub fn dev_tokens_allowed(&self) -> bool {
+        self.role == Role::All
+            && self.kafka_brokers.is_none()
+            && self.redis_url.is_none()
+            && self.auth.jwks_path.is_none()
+            && self.auth.dev_tokens
+    }
+
     /// The store connection string, defaulting to SQLite in the data folder.
     pub fn database_url(&self) -> String {
         self.database_url
@@ -485,6 +501,24 @@ mod tests {
         let config = Config::default();
         config.validate().unwrap();
         assert!(config.database_url().starts_with("sqlite:"));
+    }
+
+    #[test]
+    fn development_tokens_only_while_the_embedded_default_is_in_force() {
+        assert!(Config::default().dev_tokens_allowed());
+        let changed = |change: &dyn Fn(&mut Config)| {
+            let mut config = Config::default();
+            change(&mut config);
+            config.dev_tokens_allowed()
+        };
+        assert!(!changed(&|c| c.role = Role::Gateway));
+        assert!(!changed(&|c| c.role = Role::Worker));
+        assert!(!changed(
+            &|c| c.kafka_brokers = Some("127.0.0.1:9092".into())
+        ));
+        assert!(!changed(&|c| c.redis_url = Some("redis://127.0.0.1".into())));
+        assert!(!changed(&|c| c.auth.jwks_path = Some("jwks.json".into())));
+        assert!(!changed(&|c| c.auth.dev_tokens = false));
     }
 
     #[test]

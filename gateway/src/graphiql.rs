@@ -4,7 +4,7 @@
 use axum::Router;
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
 use crate::state::AppState;
@@ -20,7 +20,6 @@ then rebuild. The GraphQL endpoint itself works: <code>POST /graphql</code>.</p>
 /// Routes of the playground.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(|| async { Redirect::temporary("/graphiql") }))
         .route("/graphiql", get(page))
         .route("/graphiql/assets/{name}", get(asset))
 }

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod backends;
 pub mod cli;
 pub mod config;
+mod dashboard;
 mod graphiql;
 pub mod http;
 pub mod limits;

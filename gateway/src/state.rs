@@ -44,6 +44,8 @@ pub struct AppState {
     pub limits: LimitsConfig,
     /// Open sockets per address and per user.
     pub sockets: SocketLimits,
+    /// `POST /dev/token` is served (the embedded default only).
+    pub dev_tokens: bool,
 }
 
 impl AppState {

@@ -1,11 +1,14 @@
 //! `extensions.code` on the errors async-graphql raises itself while validating a document
-//! (unknown fields, wrong argument types, "Query is too complex."), which come without one:
-//! every error a client sees carries a code it can switch on.
+//! (unknown fields, wrong argument types, "Query is too complex.") or while coercing an
+//! argument's value (a `DateTime` that does not parse), which come without one: every error a
+//! client sees carries a code it can switch on.
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextValidation};
-use async_graphql::{ErrorExtensionValues, ServerError, ValidationResult};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextValidation,
+};
+use async_graphql::{ErrorExtensionValues, Response, ServerError, ValidationResult};
 
 /// Adds the codes; install it with `SchemaBuilder::extension`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -28,8 +31,33 @@ fn code_of(message: &str) -> &'static str {
     }
 }
 
+fn ensure_code(error: &mut ServerError, code: &'static str) {
+    let extensions = error
+        .extensions
+        .get_or_insert_with(ErrorExtensionValues::default);
+    if extensions.get("code").is_none() {
+        extensions.set("code", code);
+    }
+}
+
 #[async_trait::async_trait]
 impl Extension for ValidationCodes {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let mut response = next.run(ctx, operation_name).await;
+        for error in &mut response.errors {
+            // Our resolvers always set a code; these are async-graphql's own argument errors.
+            if error.message.starts_with("Failed to parse") {
+                ensure_code(error, "BAD_USER_INPUT");
+            }
+        }
+        response
+    }
+
     async fn validation(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -40,12 +68,7 @@ impl Extension for ValidationCodes {
                 .into_iter()
                 .map(|mut error| {
                     let code = code_of(&error.message);
-                    let extensions = error
-                        .extensions
-                        .get_or_insert_with(ErrorExtensionValues::default);
-                    if extensions.get("code").is_none() {
-                        extensions.set("code", code);
-                    }
+                    ensure_code(&mut error, code);
                     error
                 })
                 .collect()

@@ -85,6 +85,15 @@ pub fn schema_builder(
         .extension(codes::ValidationCodes)
 }
 
+/// The schema in the GraphQL schema definition language: what `finpulse schema` prints and
+/// what typed clients (the web dashboard's operations) are generated from. The types alone
+/// decide it, so no store or fan-out is needed.
+pub fn sdl() -> String {
+    Schema::build(QueryRoot::default(), MutationRoot, SubscriptionRoot)
+        .finish()
+        .sdl()
+}
+
 /// Builds the finished schema.
 pub fn build_schema(context: GraphContext) -> FinpulseSchema {
     schema_builder(context).finish()

@@ -1,5 +1,7 @@
 //! Read-only entry points.
 
+use std::collections::HashSet;
+
 use async_graphql::{Context, MergedObject, Object};
 use chrono::{DateTime, Utc};
 use tracing::instrument;
@@ -18,6 +20,27 @@ pub(crate) fn symbol_arg(symbol: &str) -> Result<String, ApiError> {
     let symbol = symbol.trim().to_ascii_uppercase();
     finpulse_market::events::check_symbol(&symbol).map_err(ApiError::BadUserInput)?;
     Ok(symbol)
+}
+
+/// Most symbols one request may name.
+const MAX_SYMBOLS: usize = 100;
+
+/// Checks, normalises and de-duplicates a list of 1 to [`MAX_SYMBOLS`] symbols.
+pub(crate) fn symbols_arg(symbols: &[String]) -> Result<Vec<String>, ApiError> {
+    if symbols.is_empty() || symbols.len() > MAX_SYMBOLS {
+        return Err(ApiError::BadUserInput(format!(
+            "`symbols` must name 1 to {MAX_SYMBOLS} symbols"
+        )));
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for symbol in symbols {
+        let symbol = symbol_arg(symbol)?;
+        if seen.insert(symbol.clone()) {
+            out.push(symbol);
+        }
+    }
+    Ok(out)
 }
 
 pub(crate) fn limit_arg(name: &str, value: i32) -> Result<u32, ApiError> {
@@ -109,6 +132,48 @@ impl MarketQuery {
             .await
             .map_err(ApiError::from)?;
         Ok(insights.into_iter().map(Insight::from).collect())
+    }
+
+    /// Insights at or after `since` (market time), oldest first, at most `limit`: of `symbols`
+    /// (all when omitted) and `kinds` (all when omitted). What a client that was away (a
+    /// dropped connection, a closed tab) reads to catch up while its `insights` subscription
+    /// carries on; ids tell repeats apart.
+    #[instrument(skip_all, err(Debug))]
+    #[graphql(complexity = "limit.clamp(0, MAX_LIST) as usize * child_complexity")]
+    async fn insights_since(
+        &self,
+        ctx: &Context<'_>,
+        since: DateTime<Utc>,
+        symbols: Option<Vec<String>>,
+        kinds: Option<Vec<InsightKind>>,
+        #[graphql(default = 200)] limit: i32,
+    ) -> ApiResult<Vec<Insight>> {
+        let symbols = match symbols {
+            Some(symbols) => symbols_arg(&symbols)?,
+            None => Vec::new(),
+        };
+        let limit = limit_arg("limit", limit)?;
+        let kinds = kinds.unwrap_or_default();
+        let graph = ctx.data::<GraphContext>()?;
+        let insights = graph
+            .market
+            .insights_since(&symbols, &kinds, since, limit)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(insights.into_iter().map(Insight::from).collect())
+    }
+
+    /// The latest quotes of `symbols`, in their order; a symbol with no trade yet is left out.
+    #[instrument(skip_all, err(Debug))]
+    #[graphql(complexity = "symbols.len() * child_complexity")]
+    async fn quotes(&self, ctx: &Context<'_>, symbols: Vec<String>) -> ApiResult<Vec<Quote>> {
+        let symbols = symbols_arg(&symbols)?;
+        let graph = ctx.data::<GraphContext>()?;
+        let reads = symbols.iter().map(|symbol| graph.market.quote(symbol));
+        let quotes = futures::future::try_join_all(reads)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(quotes.into_iter().flatten().map(Quote::from).collect())
     }
 
     /// The signed-in user's watchlist.

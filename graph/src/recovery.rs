@@ -33,8 +33,10 @@ impl Delivered {
     pub fn new() -> Self {
         Self {
             newest: None,
-            order: VecDeque::with_capacity(REMEMBERED),
-            ids: HashSet::with_capacity(REMEMBERED),
+            // Grown as insights arrive: most subscriptions see far fewer than `REMEMBERED`, and
+            // reserving it up front would cost every subscription tens of kilobytes.
+            order: VecDeque::new(),
+            ids: HashSet::new(),
         }
     }
 

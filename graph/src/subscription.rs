@@ -15,13 +15,10 @@ use finpulse_market::events::{self, Channel, Published};
 
 use crate::error::{ApiError, ApiResult};
 use crate::policy::FieldPolicy;
-use crate::query::symbol_arg;
+use crate::query::{symbol_arg, symbols_arg};
 use crate::recovery::{self, Delivered};
 use crate::types::{Candle, Insight, InsightKind, Tick};
 use crate::{GraphContext, Need, Principal};
-
-/// Most symbols one subscription may follow.
-const MAX_SYMBOLS: usize = 100;
 
 /// The root of subscriptions.
 #[derive(Debug, Default)]
@@ -38,23 +35,6 @@ pub(crate) const POLICIES: &[FieldPolicy] = &[
     // Follows the caller's own watchlist.
     FieldPolicy::per_user("watchlistInsights"),
 ];
-
-fn symbols_arg(symbols: &[String]) -> Result<Vec<String>, ApiError> {
-    if symbols.is_empty() || symbols.len() > MAX_SYMBOLS {
-        return Err(ApiError::BadUserInput(format!(
-            "`symbols` must name 1 to {MAX_SYMBOLS} symbols"
-        )));
-    }
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    for symbol in symbols {
-        let symbol = symbol_arg(symbol)?;
-        if seen.insert(symbol.clone()) {
-            out.push(symbol);
-        }
-    }
-    Ok(out)
-}
 
 fn decode<T: DeserializeOwned>(channel_kind: &str, bytes: &[u8]) -> Option<Published<T>> {
     match serde_json::from_slice(bytes) {

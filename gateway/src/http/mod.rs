@@ -1,12 +1,14 @@
-//! HTTP routes: GraphQL, GraphiQL and the operational endpoints.
+//! HTTP routes: GraphQL, GraphiQL, the dashboard, development tokens (embedded default only)
+//! and the operational endpoints.
 
+pub mod dev_token;
 pub mod graphql;
 pub mod identity;
 pub mod ops;
 pub mod rate;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::config::Role;
 use crate::state::AppState;
@@ -20,9 +22,14 @@ pub fn router(state: AppState, role: Role) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics));
     let routes = if role.serves_clients() {
-        let clients = Router::new()
+        let mut clients = Router::new()
             .route("/graphql", get(graphql::graphql).post(graphql::graphql))
             .merge(crate::graphiql::routes())
+            .merge(crate::dashboard::routes());
+        if state.dev_tokens {
+            clients = clients.route("/dev/token", post(dev_token::mint));
+        }
+        let clients = clients
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 rate::per_user,

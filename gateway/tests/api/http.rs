@@ -51,6 +51,70 @@ async fn queries_read_what_the_processor_wrote() {
 }
 
 #[tokio::test]
+async fn a_client_back_from_away_reads_quotes_and_the_insights_it_missed() {
+    let app = spawn_app().await;
+    let mut ticks = Vec::new();
+    for second in 0..240 {
+        ticks.push(tick("AAPL", second, 100.0 + second as f64 * 0.01, 10.0));
+    }
+    ticks.push(tick("MSFT", 5, 400.0, 3.0));
+    app.publish_ticks(&ticks).await;
+    app.handle.wait_until_drained().await;
+
+    let (_, body) = app
+        .graphql(
+            r#"{ quotes(symbols: ["msft", "NOPE", "AAPL", "MSFT"]) { symbol price } }"#,
+            json!({}),
+            None,
+        )
+        .await;
+    // In the order asked, each once, a symbol with no trade left out.
+    let quotes = body["data"]["quotes"].as_array().expect("quotes");
+    let symbols: Vec<&str> = quotes
+        .iter()
+        .map(|q| q["symbol"].as_str().unwrap())
+        .collect();
+    assert_eq!(symbols, ["MSFT", "AAPL"], "{body}");
+    approx(&quotes[0]["price"], 400.0);
+
+    // Three closed AAPL candles, each with its INDICATORS insight (at the candle's close).
+    let since_query = r#"query($since: DateTime!, $symbols: [String!]) {
+        insightsSince(since: $since, symbols: $symbols, kinds: [INDICATORS]) { id ts symbol }
+    }"#;
+    let since = crate::helpers::market_time(120).to_rfc3339();
+    let (_, body) = app
+        .graphql(
+            since_query,
+            json!({"since": since, "symbols": ["AAPL"]}),
+            None,
+        )
+        .await;
+    let missed = body["data"]["insightsSince"].as_array().expect("insights");
+    let times: Vec<&str> = missed.iter().map(|i| i["ts"].as_str().unwrap()).collect();
+    assert_eq!(
+        missed.len(),
+        2,
+        "at or after the second close, oldest first: {times:?}"
+    );
+    assert!(times[0] < times[1]);
+    let (_, body) = app
+        .graphql(
+            since_query,
+            json!({"since": since, "symbols": ["MSFT"]}),
+            None,
+        )
+        .await;
+    assert_eq!(body["data"]["insightsSince"], json!([]));
+    let (_, body) = app
+        .graphql(since_query, json!({"since": "yesterday"}), None)
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn bad_arguments_are_user_errors_not_crashes() {
     let app = spawn_app().await;
     let (status, body) = app
@@ -295,22 +359,6 @@ async fn health_readiness_and_metrics() {
     ] {
         assert!(metrics.contains(family), "{family} missing from /metrics");
     }
-}
-
-#[tokio::test]
-async fn root_redirects_to_graphiql() {
-    let app = spawn_app().await;
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let response = client
-        .get(format!("{}/", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_redirection());
-    assert_eq!(response.headers()["location"], "/graphiql");
 }
 
 #[tokio::test]

@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use finpulse_core::market::Quote;
+
 use crate::events::Tick;
 use crate::source::publish_tick;
 use finpulse_bus::{EventLog, StreamError, StreamMetrics};
@@ -180,6 +182,8 @@ pub fn intraday_volume_factor(ts: DateTime<Utc>) -> f64 {
 pub struct Simulator {
     config: SimulatorConfig,
     walks: Vec<Walk>,
+    /// Market time of the newest trade already stored (see [`Simulator::resume_from`]).
+    resume_after: Option<DateTime<Utc>>,
 }
 
 impl Simulator {
@@ -191,7 +195,29 @@ impl Simulator {
             .enumerate()
             .map(|(i, s)| Walk::new(s, config.seed, i as u64))
             .collect();
-        Self { config, walks }
+        Self {
+            config,
+            walks,
+            resume_after: None,
+        }
+    }
+
+    /// Continues the market that `quotes` (the stored latest quotes) left: each simulated
+    /// symbol goes on from its last price, and market time from just after the newest trade
+    /// when that is later than the warm-up's start. Without this, a restart after running
+    /// faster than the clock (`speed` above 1) would write ticks older than the stored candles,
+    /// which the processor drops as late, and prices would jump back to their configured start.
+    pub fn resume_from(mut self, quotes: &[Quote]) -> Self {
+        for walk in &mut self.walks {
+            if let Some(quote) = quotes.iter().find(|q| q.symbol == walk.spec.symbol)
+                && quote.price.is_finite()
+                && quote.price > 0.0
+            {
+                walk.price = quote.price;
+            }
+        }
+        self.resume_after = quotes.iter().map(|q| q.ts).max();
+        self
     }
 
     /// The next round of ticks (one per symbol) at market time `ts`.
@@ -202,6 +228,16 @@ impl Simulator {
             .iter_mut()
             .map(|w| w.step(ts, dt, jump))
             .collect()
+    }
+
+    /// Where market time starts: the warm-up's start, or just after the stored market when
+    /// that is later (a restart after running ahead of the clock skips the warm-up).
+    fn first_market_time(&self, now: DateTime<Utc>, interval: chrono::Duration) -> DateTime<Utc> {
+        let warmup_start = now - chrono::Duration::minutes(i64::from(self.config.warmup_minutes));
+        match self.resume_after {
+            Some(newest) if newest + interval > warmup_start => newest + interval,
+            _ => warmup_start,
+        }
     }
 
     /// Writes the warm-up history, then ticks live until `shutdown`.
@@ -215,8 +251,7 @@ impl Simulator {
             (self.config.tick_interval_secs.max(0.001) * 1000.0) as i64,
         );
         let now = Utc::now();
-        let mut market_time =
-            now - chrono::Duration::minutes(i64::from(self.config.warmup_minutes));
+        let mut market_time = self.first_market_time(now, interval);
         let mut warm = 0usize;
         while market_time < now {
             if shutdown.is_cancelled() {
@@ -299,6 +334,49 @@ mod tests {
         assert!(
             (annual - 0.25).abs() < 0.02,
             "annualised volatility {annual}"
+        );
+    }
+
+    #[test]
+    fn a_restart_continues_the_stored_market() {
+        let config = SimulatorConfig {
+            jump_probability: 0.0,
+            warmup_minutes: 30,
+            ..SimulatorConfig::default()
+        };
+        let first = config.symbols[0].symbol.clone();
+        let now = Utc.with_ymd_and_hms(2026, 3, 2, 15, 0, 0).unwrap();
+        let second = chrono::Duration::seconds(1);
+        let quote = |ts| Quote {
+            symbol: first.clone(),
+            price: 500.0,
+            bid: 499.9,
+            ask: 500.1,
+            volume: 1.0,
+            day_open: 490.0,
+            ts,
+        };
+        // Nothing stored: the warm-up's start.
+        let fresh = Simulator::new(config.clone());
+        assert_eq!(
+            fresh.first_market_time(now, second),
+            now - chrono::Duration::minutes(30)
+        );
+        // Stored market ran ahead of the clock: carry on after it, at its prices.
+        let ahead = now + chrono::Duration::hours(2);
+        let mut resumed = Simulator::new(config.clone()).resume_from(&[quote(ahead)]);
+        assert_eq!(resumed.first_market_time(now, second), ahead + second);
+        let next = resumed.round(ahead + second)[0].price;
+        assert!(
+            (next / 500.0 - 1.0).abs() < 0.01,
+            "went on from 500 to {next}"
+        );
+        // Stored market older than the warm-up: the warm-up as usual.
+        let old = now - chrono::Duration::days(3);
+        let stale = Simulator::new(config).resume_from(&[quote(old)]);
+        assert_eq!(
+            stale.first_market_time(now, second),
+            now - chrono::Duration::minutes(30)
         );
     }
 

@@ -1,0 +1,56 @@
+// Debian's chromium through playwright-core, with the guards every browser test keeps: no
+// request leaves the machine, and every console error or warning, page error and failed
+// response is collected so a test can assert there were none.
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+/** Screenshots for people (CI artefacts), git ignored. */
+export const ARTIFACTS = join(process.cwd(), 'artifacts');
+
+export async function launch() {
+  assert.ok(existsSync(executablePath), `no browser at ${executablePath}: run scripts/setup-test.sh`);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  return chromium.launch({ executablePath, args: ['--no-sandbox'] });
+}
+
+/** A page whose problems are collected in `problems`. */
+export async function guardedPage(browser, options = {}) {
+  const context = await browser.newContext(options);
+  const page = await context.newPage();
+  const problems = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error' || message.type() === 'warning') {
+      problems.push(`console ${message.type()}: ${message.text()}`);
+    }
+  });
+  page.on('pageerror', (error) => problems.push(`page error: ${error}`));
+  page.on('response', (response) => {
+    if (response.status() >= 400) problems.push(`${response.status()} ${response.url()}`);
+  });
+  await context.route('**/*', (route) => {
+    const url = new URL(route.request().url());
+    if (url.hostname !== '127.0.0.1' && url.protocol !== 'data:') {
+      problems.push(`request outside the machine: ${url.href}`);
+      return route.abort();
+    }
+    return route.continue();
+  });
+  return { context, page, problems };
+}
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** axe-core's serious and critical violations on the page as it is now. */
+export async function accessibilityViolations(page) {
+  await page.addScriptTag({ content: axeSource });
+  const results = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const r = await axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
+  });
+  return results.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}

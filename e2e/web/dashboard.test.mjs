@@ -1,0 +1,136 @@
+// The dashboard in a real browser against the real binary: the Markets screen goes live with
+// no configuration, the chart redraws on ticks, the insights feed fills, the watchlist keeps a
+// change across a reload, the AI tools answer, the page is accessible in both themes and usable
+// at phone width, and nothing reaches outside the machine or complains on the console.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { ARTIFACTS, accessibilityViolations, guardedPage, launch } from './browser.mjs';
+import { startFinpulse } from './server.mjs';
+
+const FAST_MARKET = { FINPULSE_SIMULATOR__SPEED: '120', FINPULSE_SIMULATOR__WARMUP_MINUTES: '60' };
+const number = (page, selector, attribute) =>
+  page.$eval(selector, (el, a) => Number(el.getAttribute(a) ?? 0), attribute);
+
+test('the Markets screen is live, accessible and keeps the watchlist', async () => {
+  const server = await startFinpulse(FAST_MARKET);
+  const browser = await launch();
+  try {
+    const { page, problems } = await guardedPage(browser, { viewport: { width: 1280, height: 900 }, colorScheme: 'dark' });
+    await page.goto(`${server.url}/`);
+    assert.equal(new URL(page.url()).pathname, '/app/', '/ opens the dashboard');
+    await page.waitForSelector('.link[data-state="live"]', { timeout: 30_000 });
+    assert.equal(await page.textContent('nav a[aria-current="page"]'), 'Markets');
+    assert.deepEqual(await page.$$eval('nav a', (links) => links.map((a) => a.dataset.screen)), ['markets'],
+      'only screens whose backend has landed are shown');
+
+    // The chart has history, then redraws as live candles arrive.
+    await page.waitForFunction(() => Number(document.querySelector('#chart')?.dataset.bars ?? 0) > 20, null, { timeout: 30_000 });
+    const before = await page.locator('#chart').screenshot();
+    const updates = await number(page, '#chart', 'data-updates');
+    await page.waitForFunction((n) => Number(document.querySelector('#chart').dataset.updates) >= n + 5, updates, { timeout: 30_000 });
+    const after = await page.locator('#chart').screenshot();
+    assert.notDeepEqual(after, before, 'the chart redrew');
+
+    // The insights feed and the quote board fill and move.
+    await page.waitForFunction(() => Number(document.querySelector('#insights-feed')?.dataset.count ?? 0) > 0, null, { timeout: 30_000 });
+    const symbols = await page.$$eval('#quote-board tbody tr', (rows) => rows.map((r) => r.dataset.symbol));
+    assert.ok(symbols.length >= 2, `quote board rows: ${symbols}`);
+    const prices = () => page.$$eval('#quote-board td[data-price]', (cells) => cells.map((c) => c.dataset.price).join());
+    const firstPrices = await prices();
+    await page.waitForFunction((p) => [...document.querySelectorAll('#quote-board td[data-price]')].map((c) => c.dataset.price).join() !== p, firstPrices, { timeout: 15_000 });
+
+    // Picking a symbol puts it on the chart.
+    const other = symbols[1];
+    await page.fill('#symbol-search', other.toLowerCase());
+    await page.press('#symbol-search', 'Enter');
+    await page.waitForFunction((s) => document.querySelector('#chart-title')?.textContent?.startsWith(s), other);
+
+    assert.equal(await page.getAttribute('html', 'data-theme'), 'dark', 'the system theme is followed');
+    await page.screenshot({ path: join(ARTIFACTS, 'markets-desktop-dark.png') });
+    assert.deepEqual(await accessibilityViolations(page), [], 'axe: dark theme');
+
+    // Signed out, the watchlist cannot be changed; sign in as alice and star a symbol.
+    assert.equal(await page.isDisabled(`#quote-board tr[data-symbol="${other}"] button.star`), true);
+    await page.selectOption('#user-picker', 'alice');
+    const star = `#quote-board tr[data-symbol="${other}"] button.star`;
+    await page.waitForSelector(`${star}:not([disabled])`);
+    await page.click(star);
+    await page.waitForSelector(`#watchlist li[data-symbol="${other}"]`, { timeout: 5_000 });
+    assert.equal(await page.getAttribute(star, 'aria-pressed'), 'true');
+    // …and it survives a reload (the user is remembered, the list is the server's).
+    await page.reload();
+    await page.waitForSelector(`#watchlist li[data-symbol="${other}"]`, { timeout: 15_000 });
+    assert.equal(await page.inputValue('#user-picker'), 'alice');
+    const stored = await (await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${server.token('alice')}` },
+      body: JSON.stringify({ query: '{ watchlist }' }),
+    })).json();
+    assert.deepEqual(stored.data.watchlist, [other]);
+    // Removing it shows at once too.
+    await page.click(`#watchlist li[data-symbol="${other}"] button[aria-label^="Stop watching"]`);
+    await page.waitForSelector(`#watchlist li[data-symbol="${other}"]`, { state: 'detached', timeout: 5_000 });
+
+    // AI tools: a summary and the language, from the server's models.
+    await page.click('#ai-summarize');
+    await page.waitForSelector('#ai-output li', { timeout: 30_000 });
+    await page.click('#ai-detect');
+    await page.waitForSelector('#ai-language', { timeout: 30_000 });
+    assert.match(await page.textContent('#ai-language'), /English/);
+
+    // Light theme: remembered, accessible too.
+    await page.click('#theme-toggle');
+    assert.equal(await page.getAttribute('html', 'data-theme'), 'light');
+    await page.screenshot({ path: join(ARTIFACTS, 'markets-desktop-light.png') });
+    assert.deepEqual(await accessibilityViolations(page), [], 'axe: light theme');
+
+    // Phone width: one column, nothing wider than the screen.
+    await page.setViewportSize({ width: 375, height: 812 });
+    await page.waitForTimeout(300);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the page is ${overflow}px wider than a 375px screen`);
+    await page.screenshot({ path: join(ARTIFACTS, 'markets-phone-light.png'), fullPage: true });
+    await page.click('#theme-toggle');
+    await page.screenshot({ path: join(ARTIFACTS, 'markets-phone-dark.png'), fullPage: true });
+    assert.deepEqual(await accessibilityViolations(page), [], 'axe: phone width');
+
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+});
+
+test('the dashboard reconnects after a server restart and shows what it missed', async () => {
+  let server = await startFinpulse(FAST_MARKET);
+  const browser = await launch();
+  try {
+    const { page, problems } = await guardedPage(browser, { viewport: { width: 1280, height: 900 } });
+    await page.goto(`${server.url}/app/markets`);
+    await page.waitForFunction(() => Number(document.querySelector('#chart')?.dataset.bars ?? 0) > 0, null, { timeout: 30_000 });
+    await page.waitForSelector('.link[data-state="live"]');
+
+    const { port, dataDir } = server;
+    await server.stop({ keepData: true });
+    await page.waitForSelector('.link[data-state="reconnecting"]', { timeout: 15_000 });
+    assert.match(await page.textContent('.link'), /Reconnecting/);
+    assert.equal(await page.evaluate(() => document.body.classList.contains('stale')), true, 'the screen shows it may be stale');
+    await page.screenshot({ path: join(ARTIFACTS, 'markets-reconnecting.png') });
+
+    server = await startFinpulse(FAST_MARKET, { port, dataDir });
+    await page.waitForSelector('.link[data-state="live"]', { timeout: 30_000 });
+    // What was stored before the socket came back is read and added to the screen…
+    await page.waitForFunction(() => Number(document.querySelector('main')?.dataset.caughtUp ?? 0) > 0, null, { timeout: 20_000 });
+    // …and live updates carry on.
+    const updates = await number(page, '#chart', 'data-updates');
+    await page.waitForFunction((n) => Number(document.querySelector('#chart').dataset.updates) > n, updates, { timeout: 20_000 });
+
+    // The browser saw the restart as failed connections: those are expected, nothing else.
+    const unexpected = problems.filter((p) => !/WebSocket connection to .* failed|ERR_CONNECTION_REFUSED|Failed to load resource/.test(p));
+    assert.deepEqual(unexpected, []);
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+});

@@ -1,0 +1,106 @@
+// The dashboard's frame: header (navigation, link state, theme, user), and the screen of the
+// current path below /app/.
+
+import './style.css';
+import { Api, type LinkState } from './api';
+import { h, replaceChildren } from './dom';
+import { visibleScreens, type Screen } from './screens/registry';
+import { DevSession, type Session } from './session';
+import { applyTheme, currentTheme } from './theme';
+
+const DEMO_USERS = ['alice', 'bob', 'carol'];
+const LINK_TEXT: Record<LinkState, string> = {
+  connecting: 'Connecting…',
+  live: 'Live',
+  reconnecting: 'Reconnecting… the data shown may be out of date',
+};
+
+function userPicker(session: Session): HTMLElement {
+  const box = h('div', { class: 'user' });
+  const render = () => {
+    if (!session.canSignIn) {
+      replaceChildren(box, h('span', { class: 'muted' }, 'Anonymous (no sign-in on this server)'));
+      return;
+    }
+    const select = h('select', { id: 'user-picker', 'aria-label': 'Signed-in user' },
+      h('option', { value: '' }, 'Signed out'),
+      ...DEMO_USERS.map((id) => h('option', { value: id }, id)));
+    select.value = session.user?.id ?? '';
+    select.addEventListener('change', () => {
+      if (select.value) void session.signIn(select.value).catch((e) => console.info('sign-in failed:', String(e)));
+      else session.signOut();
+    });
+    replaceChildren(box, h('label', { for: 'user-picker', class: 'visually-hidden' }, 'User'), select);
+  };
+  session.onChange(render);
+  render();
+  return box;
+}
+
+function screenPath(): string {
+  const rest = window.location.pathname.replace(/^\/app\/?/, '');
+  return rest.split('/')[0] ?? '';
+}
+
+async function start(): Promise<void> {
+  applyTheme(currentTheme());
+  const session = await DevSession.start();
+  const api = new Api(session);
+  const root = document.getElementById('app')!;
+
+  const link = h('p', { class: 'link', role: 'status', 'aria-live': 'polite', 'data-state': 'connecting' });
+  api.onState((state) => {
+    link.dataset.state = state;
+    link.textContent = LINK_TEXT[state];
+    document.body.classList.toggle('stale', state === 'reconnecting');
+  });
+  const themeButton = h('button', { type: 'button', class: 'ghost', id: 'theme-toggle' });
+  const labelTheme = () => {
+    const next = currentTheme() === 'dark' ? 'light' : 'dark';
+    themeButton.textContent = next === 'light' ? '☀ Light' : '☾ Dark';
+    themeButton.setAttribute('aria-label', `Switch to the ${next} theme`);
+  };
+  themeButton.addEventListener('click', () => {
+    applyTheme(currentTheme() === 'dark' ? 'light' : 'dark', true);
+    labelTheme();
+  });
+  labelTheme();
+
+  const nav = h('nav', { 'aria-label': 'Screens' });
+  const main = h('main', { id: 'main' });
+  root.append(
+    h('header', { class: 'top' },
+      h('a', { href: '/app/', class: 'brand' }, 'finpulse'),
+      nav,
+      h('div', { class: 'tools' }, link, themeButton, userPicker(session))),
+    main,
+  );
+
+  let unmount: (() => void) | null = null;
+  let mountedFor = '';
+  const show = () => {
+    const screens = visibleScreens(session.user?.roles ?? []);
+    const wanted = screens.find((s) => s.id === screenPath()) ?? screens[0];
+    replaceChildren(nav, ...screens.map((s: Screen) =>
+      h('a', { href: `/app/${s.id}`, 'aria-current': s === wanted ? 'page' : null, 'data-screen': s.id }, s.title)));
+    const key = `${wanted?.id}:${session.user?.id ?? ''}`;
+    if (!wanted || key === mountedFor) return;
+    unmount?.();
+    mountedFor = key;
+    document.title = `${wanted.title} · finpulse`;
+    main.replaceChildren();
+    unmount = wanted.mount(main, { api, session });
+  };
+  nav.addEventListener('click', (event) => {
+    const anchor = (event.target as Element).closest('a');
+    if (!anchor) return;
+    event.preventDefault();
+    history.pushState(null, '', anchor.getAttribute('href'));
+    show();
+  });
+  window.addEventListener('popstate', show);
+  session.onChange(show);
+  show();
+}
+
+void start();
