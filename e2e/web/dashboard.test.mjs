@@ -127,8 +127,36 @@ test('the dashboard reconnects after a server restart and shows what it missed',
     await page.waitForFunction((n) => Number(document.querySelector('#chart').dataset.updates) > n, updates, { timeout: 20_000 });
 
     // The browser saw the restart as failed connections: those are expected, nothing else.
-    const unexpected = problems.filter((p) => !/WebSocket connection to .* failed|ERR_CONNECTION_REFUSED|Failed to load resource/.test(p));
+    const unexpected = problems.filter((p) => !/WebSocket connection to .* failed|Failed to load resource: net::ERR_CONNECTION_(REFUSED|RESET)/.test(p));
     assert.deepEqual(unexpected, []);
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+});
+
+test('a signed-in dashboard renews its token before it expires', async () => {
+  const server = await startFinpulse(FAST_MARKET);
+  const browser = await launch();
+  try {
+    const { page, problems } = await guardedPage(browser, { viewport: { width: 1280, height: 900 } });
+    // 12-second tokens (the picker asks for that lifetime when told to): renewed after ~10 s.
+    await page.addInitScript(() => localStorage.setItem('finpulse.devTokenTtlSecs', '12'));
+    await page.goto(`${server.url}/app/`);
+    await page.waitForSelector('#quote-board tbody tr', { timeout: 30_000 });
+    await page.selectOption('#user-picker', 'alice');
+    await page.waitForSelector('#watchlist', { timeout: 10_000 });
+    const signedInAt = Date.now();
+    // Renewed before the first token runs out (not only after the server closed the socket).
+    await page.waitForFunction(() => Number(document.documentElement.dataset.tokensIssued) >= 2, null, { timeout: 11_500 });
+    // Past the first token's expiry: still signed in, still live, changes still accepted.
+    await page.waitForTimeout(Math.max(0, 13_000 - (Date.now() - signedInAt)));
+    await page.waitForSelector('.link[data-state="live"]', { timeout: 10_000 });
+    const symbol = await page.$eval('#quote-board tbody tr', (row) => row.dataset.symbol);
+    await page.click(`#quote-board tr[data-symbol="${symbol}"] button.star`);
+    await page.waitForSelector(`#watchlist li[data-symbol="${symbol}"]`, { timeout: 5_000 });
+    assert.equal(await page.inputValue('#user-picker'), 'alice');
+    assert.deepEqual(problems, []);
   } finally {
     await browser.close();
     await server.stop();

@@ -29,6 +29,8 @@ interface Issued {
 }
 
 const STORAGE_KEY = 'finpulse.user';
+/** Asks for tokens of this lifetime (seconds) instead of the server's default: for trying renewal. */
+const TTL_KEY = 'finpulse.devTokenTtlSecs';
 /** Renew when this share of the token's lifetime has passed. */
 const RENEW_AT = 0.8;
 
@@ -36,6 +38,7 @@ export class DevSession implements Session {
   private issued: Issued | null = null;
   private renewal: number | undefined;
   private listeners: (() => void)[] = [];
+  private tokensIssued = 0;
   canSignIn = true;
 
   /** Restores the user picked last time, when the server still hands out development tokens. */
@@ -66,7 +69,7 @@ export class DevSession implements Session {
     const response = await fetch('/dev/token', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ user: userId }),
+      body: JSON.stringify({ user: userId, ...(localStorage.getItem(TTL_KEY) ? { ttlSecs: Number(localStorage.getItem(TTL_KEY)) } : {}) }),
     });
     if (response.status === 404) throw new SignInUnavailable();
     const body = await response.json();
@@ -88,6 +91,9 @@ export class DevSession implements Session {
 
   private accept(issued: Issued): void {
     this.issued = issued;
+    this.tokensIssued += 1;
+    // For the browser tests: how many tokens this page has been given (sign-ins and renewals).
+    document.documentElement.dataset.tokensIssued = String(this.tokensIssued);
     window.clearTimeout(this.renewal);
     const issuedAt = Date.now();
     const lifetime = Date.parse(issued.expiresAt) - issuedAt;
