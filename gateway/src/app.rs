@@ -30,8 +30,8 @@ use crate::http::rate::RateLimits;
 use crate::metrics::GatewayMetrics;
 use crate::operation::Preparer;
 use crate::server::{ConnectionLimits, ServeOptions};
-use crate::ws::SocketLimits;
 use crate::ws::shared::SharedSubscriptions;
+use crate::ws::{SocketContext, SocketLimits};
 
 use crate::backends::{bind, load_models, open_fanout, open_log, remote_models};
 pub use crate::backends::{open_repositories, open_store};
@@ -299,8 +299,22 @@ impl Application {
 
         let listener =
             bind(config.listen).with_context(|| format!("failed to bind {}", config.listen))?;
-        let state = AppState {
+        let preparer = Preparer::new(config.graphql.clone());
+        let socket = Arc::new(SocketContext {
             shared: SharedSubscriptions::new(schema.clone(), metrics.clone()),
+            schema: schema.clone(),
+            auth: auth.clone(),
+            metrics: metrics.clone(),
+            config: config.websocket.clone(),
+            shutdown: shutdown.clone(),
+            preparer: preparer.clone(),
+            places: SocketLimits::new(config.limits.sockets_per_ip, config.limits.sockets_per_user),
+            message_quota: crate::http::rate::quota(
+                config.limits.socket_messages_per_second,
+                config.limits.socket_message_burst,
+            ),
+        });
+        let state = AppState {
             schema,
             auth,
             metrics,
@@ -308,12 +322,9 @@ impl Application {
             log,
             fanout,
             websocket: config.websocket.clone(),
-            preparer: Preparer::new(config.graphql.clone()),
+            preparer,
             rates: RateLimits::new(&config.limits, model_budget),
-            sockets: SocketLimits::new(
-                config.limits.sockets_per_ip,
-                config.limits.sockets_per_user,
-            ),
+            socket,
             limits: config.limits.clone(),
             dev_tokens: config.dev_tokens_allowed(),
             shutdown,

@@ -9,11 +9,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
 use crate::config::{LimitsConfig, WebSocketConfig};
-use crate::http::rate::{self, RateLimits};
+use crate::http::rate::RateLimits;
 use crate::metrics::GatewayMetrics;
 use crate::operation::Preparer;
-use crate::ws::shared::SharedSubscriptions;
-use crate::ws::{SocketContext, SocketLimits};
+use crate::ws::SocketContext;
 
 /// What request handlers share.
 #[derive(Clone)]
@@ -34,36 +33,16 @@ pub struct AppState {
     pub websocket: WebSocketConfig,
     /// Cancelled on shutdown.
     pub shutdown: CancellationToken,
-    /// Public subscriptions executed once for every socket that runs them.
-    pub shared: SharedSubscriptions,
     /// Checks every document against the query limits before it runs.
     pub preparer: Preparer,
     /// Request rates per address and per user.
     pub rates: RateLimits,
     /// Client limits as configured.
     pub limits: LimitsConfig,
-    /// Open sockets per address and per user.
-    pub sockets: SocketLimits,
+    /// What every socket session shares, built once: a socket holds a pointer to it rather
+    /// than copies of its dozen handles (half a kilobyte a socket, and as much again per
+    /// operation task).
+    pub socket: Arc<SocketContext>,
     /// `POST /dev/token` is served (the embedded default only).
     pub dev_tokens: bool,
-}
-
-impl AppState {
-    /// What a socket session needs.
-    pub fn socket_context(&self) -> SocketContext {
-        SocketContext {
-            schema: self.schema.clone(),
-            auth: self.auth.clone(),
-            metrics: self.metrics.clone(),
-            config: self.websocket.clone(),
-            shutdown: self.shutdown.clone(),
-            shared: self.shared.clone(),
-            preparer: self.preparer.clone(),
-            places: self.sockets.clone(),
-            message_quota: rate::quota(
-                self.limits.socket_messages_per_second,
-                self.limits.socket_message_burst,
-            ),
-        }
-    }
 }

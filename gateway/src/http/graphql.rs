@@ -190,13 +190,7 @@ pub async fn graphql(State(app): State<AppState>, request: axum::extract::Reques
     if parts.method == Method::GET && is_upgrade {
         let peer = crate::server::peer_ip_of(&parts.extensions);
         return match WebSocketUpgrade::from_request_parts(&mut parts, &app).await {
-            Ok(upgrade) => ws::upgrade(
-                upgrade,
-                &parts.headers,
-                identity,
-                peer,
-                app.socket_context(),
-            ),
+            Ok(upgrade) => ws::upgrade(upgrade, &parts.headers, identity, peer, app.socket.clone()),
             Err(rejection) => rejection.into_response(),
         };
     }

@@ -44,7 +44,7 @@ pub fn upgrade(
     headers: &HeaderMap,
     identity: Identity,
     peer: Option<IpAddr>,
-    context: SocketContext,
+    context: Arc<SocketContext>,
 ) -> Response {
     let Ok(protocol) = negotiate(headers) else {
         return (

@@ -88,7 +88,7 @@ enum Control {
 
 struct Session {
     protocol: Protocol,
-    context: SocketContext,
+    context: Arc<SocketContext>,
     outbox: Outbox,
     /// Set when the socket must go (a subscription overflowed the outbox).
     doomed: CancellationToken,
@@ -110,7 +110,7 @@ pub async fn serve(
     header_principal: Option<Principal>,
     peer: Option<IpAddr>,
     places: SocketPlaces,
-    context: SocketContext,
+    context: Arc<SocketContext>,
 ) {
     let metrics = context.metrics.clone();
     metrics.connections.inc();
@@ -468,7 +468,7 @@ async fn start_operation(
     payload: OperationPayload,
     principal: Principal,
     caller: Caller,
-    context: SocketContext,
+    context: Arc<SocketContext>,
 ) {
     let key = ShareKey::new(
         &payload.query,
@@ -504,7 +504,7 @@ async fn start_operation(
     let shareable = policy.shared;
     let request = prepared.request.data(principal).data(caller);
     if !shareable {
-        run_operation(op, context.schema, request).await;
+        run_operation(op, context.schema.clone(), request).await;
         return;
     }
     let operations = op.operations.clone();

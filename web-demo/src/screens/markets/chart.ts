@@ -100,7 +100,9 @@ export function chartPanel(api: Api, symbol: Observable<string>, insights: Insig
         // A signal is raised on the close of a bar: mark the bar that closed.
         const time = (toTime(i.ts) - 60) as UTCTimestamp;
         const bullish = /BULLISH|OVERSOLD|UP$/.test(i.kind);
-        return { time, position: bullish ? 'belowBar' : 'aboveBar', shape: bullish ? 'arrowUp' : 'arrowDown', color: bullish ? themeColor('--up') : themeColor('--down'), text: kindLabel(i.kind) } as SeriesMarker<Time>;
+        // On a narrow chart the arrows alone: their labels would cover the candles.
+        const text = canvasHost.clientWidth >= 600 ? kindLabel(i.kind) : '';
+        return { time, position: bullish ? 'belowBar' : 'aboveBar', shape: bullish ? 'arrowUp' : 'arrowDown', color: bullish ? themeColor('--up') : themeColor('--down'), text } as SeriesMarker<Time>;
       })
       .filter((m) => times.has(m.time as UTCTimestamp))
       .sort((a, b) => (a.time as number) - (b.time as number));

@@ -9,6 +9,12 @@ export function isSignal(insight: InsightFieldsResult): boolean {
   return insight.kind !== 'INDICATORS';
 }
 
+const ACRONYMS = new Set(['MA', 'MACD', 'RSI']);
+
+/** `MACD_BULLISH_CROSS` → `MACD bullish cross`. */
 export function kindLabel(kind: string): string {
-  return kind.toLowerCase().replaceAll('_', ' ');
+  const words = kind.split('_').map((w) => (ACRONYMS.has(w) ? w : w.toLowerCase()));
+  const first = words[0] ?? '';
+  words[0] = ACRONYMS.has(first) ? first : first.charAt(0).toUpperCase() + first.slice(1);
+  return words.join(' ');
 }
