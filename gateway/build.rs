@@ -46,6 +46,12 @@ fn main() {
         .unwrap_or_else(|_| manifest.join("../web-demo/dist"));
     println!("cargo:rerun-if-env-changed=FINPULSE_WEB_DIST");
     println!("cargo:rerun-if-changed={}", dist.display());
+    // The set-up script writes this stamp after Vite has finished: a build that read `dist`
+    // while Vite was still writing it sees a newer stamp next time and embeds the files again.
+    println!(
+        "cargo:rerun-if-changed={}",
+        dist.join(".sources-sha256").display()
+    );
     let mut files = Vec::new();
     collect(&dist, &dist, &mut files);
     files.sort();
