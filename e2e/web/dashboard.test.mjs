@@ -162,3 +162,22 @@ test('a signed-in dashboard renews its token before it expires', async () => {
     await server.stop();
   }
 });
+
+test('without development tokens the dashboard stays usable anonymously', async () => {
+  const server = await startFinpulse({ ...FAST_MARKET, FINPULSE_AUTH__DEV_TOKENS: 'false' });
+  const browser = await launch();
+  try {
+    const { page, problems } = await guardedPage(browser, { viewport: { width: 1280, height: 900 } });
+    await page.goto(`${server.url}/app/`);
+    await page.waitForSelector('#quote-board tbody tr', { timeout: 30_000 });
+    await page.selectOption('#user-picker', 'alice');
+    await page.waitForSelector('text=Anonymous (no sign-in on this server)', { timeout: 5_000 });
+    assert.equal(await page.isDisabled('#quote-board tbody tr button.star'), true);
+    await page.waitForSelector('.link[data-state="live"]');
+    // The refused sign-in is the only failed request.
+    assert.deepEqual(problems.filter((p) => !/^404 .*\/dev\/token$|status of 404/.test(p)), []);
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+});

@@ -71,7 +71,12 @@ export class DevSession implements Session {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ user: userId, ...(localStorage.getItem(TTL_KEY) ? { ttlSecs: Number(localStorage.getItem(TTL_KEY)) } : {}) }),
     });
-    if (response.status === 404) throw new SignInUnavailable();
+    if (response.status === 404) {
+      // Not the embedded default: no development sign-in here (an identity provider's will be).
+      this.canSignIn = false;
+      this.emit();
+      throw new SignInUnavailable();
+    }
     const body = await response.json();
     if (!response.ok) throw new Error(body.error ?? `sign-in failed (${response.status})`);
     this.accept(body as Issued);
