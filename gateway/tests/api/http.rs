@@ -359,6 +359,20 @@ async fn health_readiness_and_metrics() {
     ] {
         assert!(metrics.contains(family), "{family} missing from /metrics");
     }
+
+    // A processed batch is timed as a whole and by its parts.
+    app.publish_ticks(&[tick("AAPL", 1, 100.0, 1.0)]).await;
+    app.handle.wait_until_drained().await;
+    for stage in ["store", "publish"] {
+        let sample =
+            format!("finpulse_processor_stage_duration_seconds_count{{stage=\"{stage}\"}}");
+        assert!(app.metric(&sample).await >= 1.0, "{sample}");
+    }
+    assert!(
+        app.metric("finpulse_processor_batch_duration_seconds_count")
+            .await
+            >= 1.0
+    );
 }
 
 #[tokio::test]

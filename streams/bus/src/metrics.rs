@@ -1,8 +1,14 @@
 //! Prometheus metrics of the event log, processors and fan-out.
 
 use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
+
+/// Buckets of batch and stage durations, in seconds.
+const BATCH_BUCKETS: [f64; 10] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
 
 /// Counters and gauges of the streams layer, registered in the app's registry.
 #[derive(Debug, Clone)]
@@ -17,6 +23,10 @@ pub struct StreamMetrics {
     pub lag: IntGaugeVec,
     /// `finpulse_processor_batch_duration_seconds`: one poll's processing, store write included.
     pub batch_seconds: Histogram,
+    /// `finpulse_processor_stage_duration_seconds{stage}`: the parts of a batch a handler times
+    /// (for the market processor `catch_up`, `store`, `publish`, `save_state`), to tell which
+    /// one a slow batch spent its time in.
+    pub stage_seconds: HistogramVec,
     /// `finpulse_fanout_published_messages_total{kind}`: messages handed to the fan-out.
     pub published: IntCounterVec,
     /// `finpulse_fanout_lagged_messages_total{kind}`: messages a local subscriber missed because
@@ -75,9 +85,15 @@ impl StreamMetrics {
                     "finpulse_processor_batch_duration_seconds",
                     "Time to process one polled batch, store write included",
                 )
-                .buckets(vec![
-                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
-                ]),
+                .buckets(BATCH_BUCKETS.to_vec()),
+            )?,
+            stage_seconds: HistogramVec::new(
+                HistogramOpts::new(
+                    "finpulse_processor_stage_duration_seconds",
+                    "Time a processor spent in one part of a batch",
+                )
+                .buckets(BATCH_BUCKETS.to_vec()),
+                &["stage"],
             )?,
             published: IntCounterVec::new(
                 Opts::new(
@@ -115,6 +131,7 @@ impl StreamMetrics {
         registry.register(Box::new(metrics.parked.clone()))?;
         registry.register(Box::new(metrics.lag.clone()))?;
         registry.register(Box::new(metrics.batch_seconds.clone()))?;
+        registry.register(Box::new(metrics.stage_seconds.clone()))?;
         registry.register(Box::new(metrics.published.clone()))?;
         registry.register(Box::new(metrics.lagged.clone()))?;
         registry.register(Box::new(metrics.publish_errors.clone()))?;

@@ -19,6 +19,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -148,7 +149,9 @@ impl MarketProcessor {
         if self.shares_state {
             let symbols: HashSet<&str> = ticks.iter().map(|t| t.event.symbol.as_str()).collect();
             let symbols: Vec<String> = symbols.into_iter().map(str::to_owned).collect();
+            let started = Instant::now();
             self.catch_up(&symbols, shutdown).await?;
+            self.time_stage("catch_up", started);
         }
 
         let mut quotes: HashMap<String, Quote> = HashMap::new();
@@ -195,12 +198,25 @@ impl MarketProcessor {
         write.quotes = quotes.into_values().collect();
         write.candles.extend(outgoing.candles.values().cloned());
         write.insights = outgoing.insights.clone();
+        let started = Instant::now();
         self.persist(&write, shutdown).await?;
+        self.time_stage("store", started);
+        let started = Instant::now();
         self.publish(outgoing).await?;
+        self.time_stage("publish", started);
         if self.shares_state {
+            let started = Instant::now();
             self.save_states(&touched, shutdown).await?;
+            self.time_stage("save_state", started);
         }
         Ok(())
+    }
+
+    fn time_stage(&self, stage: &str, started: Instant) {
+        self.metrics
+            .stage_seconds
+            .with_label_values(&[stage])
+            .observe(started.elapsed().as_secs_f64());
     }
 
     /// Loads the saved state of every symbol that another worker moved past this one's.
