@@ -8,12 +8,13 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-const FILES: &[(&str, &str)] = &[
-    ("react.production.min.js", "application/javascript"),
-    ("react-dom.production.min.js", "application/javascript"),
-    ("graphiql.min.js", "application/javascript"),
-    ("graphiql.min.css", "text/css"),
-    ("graphql-ws.min.js", "application/javascript"),
+/// GraphiQL's files, by name in `web-demo/vendor/`.
+const FILES: &[&str] = &[
+    "react.production.min.js",
+    "react-dom.production.min.js",
+    "graphiql.min.js",
+    "graphiql.min.css",
+    "graphql-ws.min.js",
 ];
 
 fn main() {
@@ -26,7 +27,8 @@ fn main() {
     let mut code = String::from(
         "/// Embedded GraphiQL files: (name, content type, bytes).\npub static ASSETS: &[(&str, &str, &[u8])] = &[\n",
     );
-    for (name, content_type) in FILES {
+    for name in FILES {
+        let content_type = content_type(name);
         let path = vendor.join(name);
         println!("cargo:rerun-if-changed={}", path.display());
         if path.is_file() {
