@@ -91,6 +91,12 @@ pub enum Command {
         #[command(subcommand)]
         what: TrainCommand,
     },
+    /// Evaluate a model offline on held-out data.
+    Eval {
+        /// What to evaluate.
+        #[command(subcommand)]
+        what: EvalCommand,
+    },
     /// Serve the platform fed from a CSV of ticks instead of the simulator.
     Replay {
         /// CSV with a header: ts,symbol,price[,size,bid,ask]; ts in RFC 3339 or epoch ms.
@@ -128,6 +134,131 @@ pub enum TrainCommand {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+}
+
+/// What `finpulse eval` evaluates.
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// The recommender's collaborative model against a popularity baseline.
+    ///
+    /// Both files are tab-separated with the header `user item rating timestamp` (MovieLens
+    /// `u.data` layout); every row is a positive interaction. For every user with a test row,
+    /// all items outside the user's training rows are ranked.
+    Recommender {
+        /// Training interactions.
+        #[arg(long)]
+        train: PathBuf,
+        /// Held-out interactions.
+        #[arg(long)]
+        test: PathBuf,
+        /// The cut-off of precision, recall and nDCG.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+        k: u16,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The collaborative model: `auto` (EASE up to 20,000 items, ALS beyond), `ease` or
+        /// `als`.
+        #[arg(long, value_enum, default_value = "auto")]
+        model: EvalModel,
+        /// Train with the default settings instead of tuning them on a validation split.
+        #[arg(long)]
+        no_tune: bool,
+    },
+}
+
+/// The model `finpulse eval recommender --model` evaluates.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum EvalModel {
+    /// EASE for catalogues up to 20,000 items, ALS beyond.
+    Auto,
+    /// EASE.
+    Ease,
+    /// ALS.
+    Als,
+}
+
+/// Runs `finpulse eval recommender` and prints its report.
+async fn eval_recommender(
+    train: PathBuf,
+    test: PathBuf,
+    k: usize,
+    json: bool,
+    model: EvalModel,
+    tune: bool,
+) -> anyhow::Result<()> {
+    use finpulse_recommend::eval::{Settings, evaluate_files};
+    use finpulse_recommend::models::{CfConfig, CfKind};
+    let config = CfConfig {
+        kind: match model {
+            EvalModel::Auto => CfKind::Auto,
+            EvalModel::Ease => CfKind::Ease,
+            EvalModel::Als => CfKind::Als,
+        },
+        ..CfConfig::default()
+    };
+    let settings = if tune {
+        Settings::Tuned(config)
+    } else {
+        Settings::Fixed(config)
+    };
+    let evaluation =
+        tokio::task::spawn_blocking(move || evaluate_files(&train, &test, k, settings))
+            .await
+            .context("evaluation panicked")??;
+    let report = &evaluation.report;
+    let config = &evaluation.config;
+    let parameters = match evaluation.model {
+        "ease" => format!("lambda {:.0}", config.ease.lambda),
+        _ => format!(
+            "{} factors, regularization {}, alpha {}",
+            config.als.factors, config.als.regularization, config.als.alpha
+        ),
+    };
+    let chosen = if evaluation.validation_ndcg.is_nan() {
+        "default settings".to_owned()
+    } else {
+        let split = match evaluation.holdout {
+            finpulse_recommend::models::Holdout::Newest => "newest-rows",
+            finpulse_recommend::models::Holdout::Random { .. } => "random",
+        };
+        format!(
+            "tuned on a {split} validation split, validation ndcg@{k} {:.4}",
+            evaluation.validation_ndcg
+        )
+    };
+    let settings = format!(
+        "{} ({parameters}, recency {}; {chosen})",
+        evaluation.model, config.recency
+    );
+    let [median, p99, max] = evaluation.latency_us;
+    let latency =
+        format!("top-{k} for one user: median {median:.0} µs, p99 {p99:.0} µs, max {max:.0} µs");
+    if json {
+        eprintln!("model: {settings}");
+        eprintln!("{latency}");
+        println!(
+            "{}",
+            serde_json::to_string(report).context("report to json")?
+        );
+        return Ok(());
+    }
+    println!("model: {settings}, trained in {:.2} s", report.train_s);
+    println!("{} users, k = {k}; {latency}", report.users);
+    println!(
+        "{:<12} {:>10} {:>10} {:>10}",
+        "", "precision", "recall", "ndcg"
+    );
+    println!(
+        "{:<12} {:>10.4} {:>10.4} {:>10.4}",
+        "model", report.precision, report.recall, report.ndcg
+    );
+    let baseline = &report.baseline;
+    println!(
+        "{:<12} {:>10.4} {:>10.4} {:>10.4}",
+        "popularity", baseline.precision, baseline.recall, baseline.ndcg
+    );
+    Ok(())
 }
 
 /// Trains, evaluates and saves a classifier; prints the held-out report.
@@ -258,6 +389,17 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             };
             train_classifier(&config, &data, &out, train).await
         }
+        Command::Eval {
+            what:
+                EvalCommand::Recommender {
+                    train,
+                    test,
+                    k,
+                    json,
+                    model,
+                    no_tune,
+                },
+        } => eval_recommender(train, test, usize::from(k), json, model, !no_tune).await,
         Command::Token {
             user,
             ttl,

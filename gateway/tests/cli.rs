@@ -22,7 +22,7 @@ fn help_lists_the_subcommands() {
     let output = finpulse(dir.path()).arg("--help").output().unwrap();
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
-    for subcommand in ["serve", "migrate", "token", "replay"] {
+    for subcommand in ["serve", "migrate", "token", "replay", "eval"] {
         assert!(
             help.contains(subcommand),
             "{subcommand} missing from --help:\n{help}"
@@ -203,4 +203,94 @@ fn token_lifetimes_and_users_are_checked() {
             "{args:?}: {stderr}"
         );
     }
+}
+
+fn recommender_fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../streams/recommend/tests/fixtures")
+        .join(name)
+}
+
+#[test]
+fn eval_recommender_prints_the_contracted_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = finpulse(dir.path())
+        .args(["eval", "recommender", "--k", "5", "--json", "--train"])
+        .arg(recommender_fixture("train.tsv"))
+        .arg("--test")
+        .arg(recommender_fixture("test.tsv"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let keys: Vec<&str> = report
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        [
+            "baseline",
+            "ndcg",
+            "precision",
+            "recall",
+            "train_s",
+            "users"
+        ]
+    );
+    let baseline = report["baseline"].as_object().unwrap();
+    for key in ["users", "precision", "recall", "ndcg"] {
+        assert!(baseline.contains_key(key), "baseline lacks {key}: {report}");
+    }
+    assert_eq!(report["users"], 200);
+    let ndcg = report["ndcg"].as_f64().unwrap();
+    assert!(
+        ndcg > report["baseline"]["ndcg"].as_f64().unwrap() && ndcg <= 1.0,
+        "{report}"
+    );
+    assert!(report["train_s"].as_f64().unwrap() >= 0.0);
+}
+
+#[test]
+fn eval_recommender_names_the_bad_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.tsv");
+    std::fs::write(
+        &broken,
+        "user\titem\trating\ttimestamp\nu1\ti1\t5\t100\nu1\ti2\t5\n",
+    )
+    .unwrap();
+    let output = finpulse(dir.path())
+        .args(["eval", "recommender", "--train"])
+        .arg(&broken)
+        .arg("--test")
+        .arg(recommender_fixture("test.tsv"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("broken.tsv:3: expected 4 tab-separated fields, found 3"),
+        "{stderr}"
+    );
+    let missing = finpulse(dir.path())
+        .args([
+            "eval",
+            "recommender",
+            "--train",
+            "/nonexistent.tsv",
+            "--test",
+            "/nonexistent.tsv",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(missing.stderr).unwrap();
+    assert!(
+        stderr.contains("failed to read /nonexistent.tsv"),
+        "{stderr}"
+    );
 }

@@ -1,0 +1,34 @@
+//! The recommender's error type.
+
+use std::path::PathBuf;
+
+/// What can go wrong in the recommender.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecommendError {
+    /// A file could not be read.
+    #[error("failed to read {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line of an interactions file is malformed.
+    #[error("{path}:{line}: {reason}")]
+    BadRow {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A model's parameters or data cannot be used.
+    #[error("invalid model input: {0}")]
+    InvalidInput(String),
+    /// A linear-algebra step failed (for example a matrix that is not positive definite).
+    #[error("numerical failure: {0}")]
+    Numerical(String),
+}
