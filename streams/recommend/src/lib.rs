@@ -3,13 +3,18 @@
 //! - [`models`]: the collaborative models (EASE, implicit ALS with conjugate gradient) and the
 //!   popularity baseline, all on one [`models::Interactions`] matrix; the production scorer is
 //!   [`models::Cf`], which picks the model for the catalogue's size.
+//! - [`catalogue`]: the items (instruments, news, articles) and the demo catalogue.
+//! - [`rules`]: suitability (never above the customer's risk profile, complex products only to
+//!   the experienced), exclusions, boosts, freshness, caps and MMR diversity.
 //! - [`eval`]: `finpulse eval recommender`, the offline evaluation on MovieLens-style files, run
 //!   on the same model code the live recommender serves.
 //!
 //! Nothing here does network IO; the gateway reads the files and starts the processors.
 
+pub mod catalogue;
 pub mod error;
 pub mod eval;
 pub mod models;
+pub mod rules;
 
 pub use error::RecommendError;
