@@ -6,6 +6,8 @@
 //! - [`catalogue`]: the items (instruments, news, articles) and the demo catalogue.
 //! - [`rules`]: suitability (never above the customer's risk profile, complex products only to
 //!   the experienced), exclusions, boosts, freshness, caps and MMR diversity.
+//! - [`rank`]: the live recommender: a customer's state, updated per interaction, scored by the
+//!   model (or, cold, by segment popularity and interests), filtered by the rules, explained.
 //! - [`eval`]: `finpulse eval recommender`, the offline evaluation on MovieLens-style files, run
 //!   on the same model code the live recommender serves.
 //!
@@ -15,6 +17,7 @@ pub mod catalogue;
 pub mod error;
 pub mod eval;
 pub mod models;
+pub mod rank;
 pub mod rules;
 
 pub use error::RecommendError;

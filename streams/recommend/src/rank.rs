@@ -1,0 +1,406 @@
+//! The live recommender: a trained model, the catalogue and the rules, answering for one
+//! customer's current state.
+//!
+//! A customer's [`UserState`] is their profile, their weighted history and what they
+//! dismissed. Each interaction updates it at once ([`UserState::record`]); the next
+//! [`Recommender::recommend`] scores from the new history with no retraining (EASE is exact for
+//! a changed profile; ALS folds the user in). A customer with no history yet is a cold start:
+//! popularity within their segment (risk profile and country), plus items matching their
+//! stated interests. Every item in a list carries an explanation and the list carries its
+//! provenance (model and version).
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use finpulse_core::recommend::{Interaction, InteractionKind, Item, ItemKind, UserProfile};
+use serde::{Deserialize, Serialize};
+
+use crate::RecommendError;
+use crate::catalogue::Catalogue;
+use crate::models::{self, Cf, CfConfig, Interactions, Profile};
+use crate::rules::{Context, Rules, attribute_similarity};
+
+/// How much each kind of interaction says about taste.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Weights {
+    /// Saw it in a list.
+    pub view: f32,
+    /// Opened it.
+    pub click: f32,
+    /// Saved it.
+    pub save: f32,
+    /// Watched it.
+    pub watch: f32,
+    /// Bought it.
+    pub buy: f32,
+    /// Sold it (still a sign of interest in the kind of thing).
+    pub sell: f32,
+    /// Per star of a rating above 3 (ratings of 3 or less count as nothing).
+    pub rate_per_star: f32,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Self {
+            view: 0.2,
+            click: 1.0,
+            save: 3.0,
+            watch: 2.0,
+            buy: 5.0,
+            sell: 0.5,
+            rate_per_star: 1.0,
+        }
+    }
+}
+
+impl Weights {
+    /// The weight of one interaction; `None` for a dismissal (handled as an exclusion).
+    pub fn of(&self, interaction: &Interaction) -> Option<f32> {
+        Some(match interaction.kind {
+            InteractionKind::View => self.view,
+            InteractionKind::Click => self.click,
+            InteractionKind::Save => self.save,
+            InteractionKind::Watch => self.watch,
+            InteractionKind::Buy => self.buy,
+            InteractionKind::Sell => self.sell,
+            InteractionKind::Rate => {
+                (interaction.rating.unwrap_or(0.0) - 3.0).max(0.0) * self.rate_per_star
+            }
+            InteractionKind::Dismiss => return None,
+        })
+    }
+}
+
+/// One customer's live state.
+#[derive(Debug, Clone)]
+pub struct UserState {
+    /// The profile.
+    pub profile: UserProfile,
+    /// Item id → (summed weight, latest time, latest kind).
+    history: HashMap<String, (f32, DateTime<Utc>, InteractionKind)>,
+    /// Dismissed item ids.
+    pub dismissed: HashSet<String>,
+}
+
+impl UserState {
+    /// A customer with no history.
+    pub fn new(profile: UserProfile) -> Self {
+        Self {
+            profile,
+            history: HashMap::new(),
+            dismissed: HashSet::new(),
+        }
+    }
+
+    /// Folds one interaction in.
+    pub fn record(&mut self, interaction: &Interaction, weights: &Weights) {
+        match weights.of(interaction) {
+            None => {
+                self.dismissed.insert(interaction.item.clone());
+                self.history.remove(&interaction.item);
+            }
+            Some(weight) if weight > 0.0 => {
+                let entry = self.history.entry(interaction.item.clone()).or_insert((
+                    0.0,
+                    interaction.at,
+                    interaction.kind,
+                ));
+                entry.0 += weight;
+                if interaction.at >= entry.1 {
+                    entry.1 = interaction.at;
+                    entry.2 = interaction.kind;
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Whether the customer has engaged with anything (or holds anything).
+    pub fn is_cold(&self) -> bool {
+        self.history.is_empty() && self.profile.holdings.is_empty()
+    }
+}
+
+/// One recommended item.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recommended {
+    /// The item id.
+    pub item: String,
+    /// Its final score (after rules).
+    pub score: f32,
+    /// Why it is shown, in words for the customer.
+    pub explanation: String,
+}
+
+/// A list and where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recommendations {
+    /// The items, best first.
+    pub items: Vec<Recommended>,
+    /// `ease`, `als` or `popularity` (cold start).
+    pub model: String,
+    /// The trained model's version.
+    pub model_version: String,
+}
+
+/// The live recommender.
+#[derive(Debug)]
+pub struct Recommender {
+    catalogue: Catalogue,
+    matrix: Interactions,
+    model: Cf,
+    version: String,
+    weights: Weights,
+    rules: Rules,
+    recency: f32,
+    popularity: Vec<f32>,
+    segment_popularity: HashMap<(u8, String), Vec<f32>>,
+}
+
+impl Recommender {
+    /// Trains on logged interactions of known customers. Interactions with items outside the
+    /// catalogue are left out.
+    pub fn train(
+        catalogue: Catalogue,
+        users: &[UserState],
+        config: &CfConfig,
+        weights: Weights,
+        rules: Rules,
+        version: impl Into<String>,
+    ) -> Result<Self, RecommendError> {
+        let mut rows = Vec::new();
+        for user in users {
+            for (item, (weight, at, _)) in &user.history {
+                if catalogue.get(item).is_some() {
+                    rows.push(models::Interaction {
+                        user: user.profile.id.clone(),
+                        item: item.clone(),
+                        weight: *weight,
+                        at: at.timestamp_millis(),
+                    });
+                }
+            }
+        }
+        let matrix = Interactions::build_with_items(
+            catalogue.items().iter().map(|item| item.id.as_str()),
+            rows,
+        );
+        let model = Cf::fit(&matrix, config)?;
+        let items = matrix.item_count();
+        let popularity = matrix.item_popularity();
+        let mut segment_popularity: HashMap<(u8, String), Vec<f32>> = HashMap::new();
+        for user in users {
+            let counts = segment_popularity
+                .entry(segment(&user.profile))
+                .or_insert_with(|| vec![0.0; items]);
+            for item in user.history.keys() {
+                if let Some(index) = matrix.item_index(item) {
+                    counts[index as usize] += 1.0;
+                }
+            }
+        }
+        Ok(Self {
+            catalogue,
+            matrix,
+            model,
+            version: version.into(),
+            weights,
+            rules,
+            recency: config.recency,
+            popularity,
+            segment_popularity,
+        })
+    }
+
+    /// The catalogue.
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    /// The interaction weights.
+    pub fn weights(&self) -> &Weights {
+        &self.weights
+    }
+
+    /// The `k` best items of the given kinds (all kinds when empty) for a customer now.
+    pub fn recommend(
+        &self,
+        user: &UserState,
+        k: usize,
+        kinds: &[ItemKind],
+        now: DateTime<Utc>,
+    ) -> Recommendations {
+        let items = self.matrix.item_count();
+        let mut scores = vec![0f32; items];
+        let profile = self.profile(user);
+        let cold = profile.is_empty();
+        if cold {
+            let segment = self
+                .segment_popularity
+                .get(&segment(&user.profile))
+                .unwrap_or(&self.popularity);
+            let top = segment
+                .iter()
+                .chain(&self.popularity)
+                .copied()
+                .fold(1.0f32, f32::max);
+            for (index, score) in scores.iter_mut().enumerate() {
+                // segment first, the whole population to break its ties and fill its gaps
+                *score = segment[index] / top + 0.1 * self.popularity[index] / top;
+                if self
+                    .interest(&user.profile, &self.catalogue.items()[index])
+                    .is_some()
+                {
+                    *score += 0.5;
+                }
+            }
+        } else {
+            self.model.score(&profile, &mut scores);
+        }
+        let own: HashSet<u32> = profile.items.iter().map(|(item, _)| *item).collect();
+        let candidates = self
+            .catalogue
+            .items()
+            .iter()
+            .enumerate()
+            .filter_map(|(index, item)| {
+                let wanted = kinds.is_empty() || kinds.contains(&item.kind);
+                (wanted && !own.contains(&(index as u32))).then_some((item, scores[index]))
+            });
+        let context = Context {
+            user: &user.profile,
+            dismissed: &user.dismissed,
+            now,
+        };
+        let picked = self
+            .rules
+            .select(context, candidates, k, attribute_similarity);
+        let items = picked
+            .into_iter()
+            .map(|(item, score)| Recommended {
+                item: item.id.clone(),
+                score,
+                explanation: self.explain(user, &profile, item, cold),
+            })
+            .collect();
+        Recommendations {
+            items,
+            model: if cold {
+                "popularity".into()
+            } else {
+                self.model.name().into()
+            },
+            model_version: self.version.clone(),
+        }
+    }
+
+    /// The profile the model scores: history (recency-faded) and holdings (as purchases).
+    fn profile(&self, user: &UserState) -> Profile {
+        let mut entries: Vec<models::Entry> = user
+            .history
+            .iter()
+            .filter_map(|(item, (weight, at, _))| {
+                let index = self.matrix.item_index(item)?;
+                Some(models::Entry {
+                    item: index,
+                    weight: *weight,
+                    at: at.timestamp_millis(),
+                })
+            })
+            .collect();
+        for holding in &user.profile.holdings {
+            if let Some(index) = self.matrix.item_index(holding)
+                && !entries.iter().any(|entry| entry.item == index)
+            {
+                entries.push(models::Entry {
+                    item: index,
+                    weight: self.weights.buy,
+                    at: i64::MIN,
+                });
+            }
+        }
+        entries.sort_unstable_by_key(|entry| (entry.at, entry.item));
+        Profile::from_row(&entries, self.recency)
+    }
+
+    fn interest<'a>(&self, profile: &'a UserProfile, item: &Item) -> Option<&'a str> {
+        profile
+            .interests
+            .iter()
+            .find(|interest| {
+                item.sector == **interest
+                    || item.tags.contains(interest)
+                    || item.region == **interest
+            })
+            .map(String::as_str)
+    }
+
+    fn explain(&self, user: &UserState, profile: &Profile, item: &Item, cold: bool) -> String {
+        if cold {
+            if let Some(interest) = self.interest(&user.profile, item) {
+                return format!("matches your interest in {interest}");
+            }
+            return format!(
+                "popular with {} investors in {}",
+                risk_label(user.profile.risk_profile),
+                user.profile.country
+            );
+        }
+        let target = self.matrix.item_index(&item.id);
+        let contributor = match (&self.model, target) {
+            (Cf::Ease(ease), Some(target)) => profile
+                .items
+                .iter()
+                .map(|(from, weight)| (*from, weight * ease.weight(*from, target)))
+                .filter(|(_, contribution)| *contribution > 0.0)
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(from, _)| from),
+            _ => None,
+        };
+        let Some(source) = contributor.map(|index| self.matrix.item_id(index)) else {
+            if let Some(interest) = self.interest(&user.profile, item) {
+                return format!("new in {interest}, which you follow");
+            }
+            return format!(
+                "popular with {} investors",
+                risk_label(user.profile.risk_profile)
+            );
+        };
+        let name = self
+            .catalogue
+            .get(source)
+            .map_or(source, |item| item.name.as_str());
+        if user
+            .profile
+            .holdings
+            .iter()
+            .any(|holding| holding == source)
+        {
+            return format!("similar to your holding {name}");
+        }
+        let verb = match user.history.get(source).map(|entry| entry.2) {
+            Some(InteractionKind::Save) => "saved",
+            Some(InteractionKind::Buy) => "bought",
+            Some(InteractionKind::Watch) => "watch",
+            Some(InteractionKind::Rate) => "rated",
+            Some(InteractionKind::Sell) => "sold",
+            _ => "looked at",
+        };
+        format!("because you {verb} {name}")
+    }
+}
+
+fn segment(profile: &UserProfile) -> (u8, String) {
+    (profile.risk_profile, profile.country.clone())
+}
+
+/// Words for a risk profile, as customers know them.
+pub fn risk_label(risk_profile: u8) -> &'static str {
+    match risk_profile {
+        0..=2 => "cautious",
+        3..=4 => "balanced",
+        5 => "growth",
+        _ => "adventurous",
+    }
+}
