@@ -86,6 +86,14 @@ fn recommender() -> Recommender {
     .unwrap()
 }
 
+fn instruments_in(recommender: &Recommender, sector: &str) -> Vec<String> {
+    let items = recommender.catalogue().items().iter();
+    items
+        .filter(|item| item.sector == sector && item.kind == ItemKind::Instrument)
+        .map(|item| item.id.clone())
+        .collect()
+}
+
 fn sector_count(recommender: &Recommender, ids: &[String], sector: &str) -> usize {
     ids.iter()
         .filter(|id| recommender.catalogue().get(id).unwrap().sector == sector)
@@ -97,13 +105,7 @@ fn saving_items_of_another_taste_reorders_the_list_at_once() {
     let recommender = recommender();
     let now = Utc::now();
     let mut me = UserState::new(profile("me", 7, Experience::Experienced));
-    let tech: Vec<String> = recommender
-        .catalogue()
-        .items()
-        .iter()
-        .filter(|item| item.sector == "technology" && item.kind == ItemKind::Instrument)
-        .map(|item| item.id.clone())
-        .collect();
+    let tech = instruments_in(&recommender, "technology");
     for (minute, item) in tech.iter().take(3).enumerate() {
         me.record(
             &interaction("me", item, InteractionKind::Click, minute as i64),
@@ -125,13 +127,7 @@ fn saving_items_of_another_taste_reorders_the_list_at_once() {
         "{before:?}"
     );
 
-    let green: Vec<String> = recommender
-        .catalogue()
-        .items()
-        .iter()
-        .filter(|item| item.sector == "clean energy" && item.kind == ItemKind::Instrument)
-        .map(|item| item.id.clone())
-        .collect();
+    let green = instruments_in(&recommender, "clean energy");
     for (minute, item) in green.iter().take(3).enumerate() {
         me.record(
             &interaction("me", item, InteractionKind::Save, 10 + minute as i64),

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use finpulse_recommend::eval::{Settings, evaluate_files};
+use finpulse_recommend::eval::{Evaluation, Settings, evaluate_files};
 use finpulse_recommend::models::{AlsConfig, CfConfig, CfKind, EaseConfig};
 
 fn fixture(name: &str) -> PathBuf {
@@ -18,6 +18,10 @@ fn reference(model: &str) -> serde_json::Value {
         .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
         .find(|value| value["model"] == model)
         .unwrap()
+}
+
+fn evaluate_fixture(settings: Settings) -> Evaluation {
+    evaluate_files(&fixture("train.tsv"), &fixture("test.tsv"), 10, settings).unwrap()
 }
 
 fn close(ours: f64, theirs: &serde_json::Value, what: &str) {
@@ -36,13 +40,7 @@ fn ease_and_popularity_match_the_numpy_reference() {
         recency: 0.0,
         ..CfConfig::default()
     };
-    let evaluation = evaluate_files(
-        &fixture("train.tsv"),
-        &fixture("test.tsv"),
-        10,
-        Settings::Fixed(config),
-    )
-    .unwrap();
+    let evaluation = evaluate_fixture(Settings::Fixed(config));
     let report = evaluation.report;
     let ease = reference("ease");
     assert_eq!(report.users as u64, ease["users"].as_u64().unwrap());
@@ -93,13 +91,7 @@ fn als_learns_the_taste_groups() {
         als,
         ..CfConfig::default()
     };
-    let evaluation = evaluate_files(
-        &fixture("train.tsv"),
-        &fixture("test.tsv"),
-        10,
-        Settings::Fixed(config),
-    )
-    .unwrap();
+    let evaluation = evaluate_fixture(Settings::Fixed(config));
     let report = evaluation.report;
     assert_eq!(evaluation.model, "als");
     assert!(report.ndcg > report.baseline.ndcg, "{report:?}");
