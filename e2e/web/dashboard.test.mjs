@@ -111,12 +111,36 @@ test('the dashboard reconnects after a server restart and shows what it missed',
     await page.waitForFunction(() => Number(document.querySelector('#chart')?.dataset.bars ?? 0) > 0, null, { timeout: 30_000 });
     await page.waitForSelector('.link[data-state="live"]');
 
+    const symbols = await page.$$eval('#quote-board tbody tr', (rows) => rows.map((r) => r.dataset.symbol));
     const { port, dataDir } = server;
     await server.stop({ keepData: true });
     await page.waitForSelector('.link[data-state="reconnecting"]', { timeout: 15_000 });
     assert.match(await page.textContent('.link'), /Reconnecting/);
     assert.equal(await page.evaluate(() => document.body.classList.contains('stale')), true, 'the screen shows it may be stale');
     await page.screenshot({ path: join(ARTIFACTS, 'markets-reconnecting.png') });
+
+    // While the page is away, the market moves on: a second server on another port, on the
+    // same data, stores insights after everything the page saw (the stored market's last
+    // quote is at or after the page's newest insight). Only then does the page's server come
+    // back, so there is something to catch up on however fast the page reconnects.
+    const away = await startFinpulse(FAST_MARKET, { dataDir });
+    const ask = async (query, variables) => {
+      const response = await fetch(`${away.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query, variables }),
+      });
+      return (await response.json()).data;
+    };
+    const { quotes } = await ask('query($s: [String!]!) { quotes(symbols: $s) { ts } }', { s: symbols });
+    const lastSeen = quotes.map((q) => q.ts).sort().at(-1);
+    for (let attempt = 0; ; attempt++) {
+      const { insightsSince } = await ask('query($t: DateTime!) { insightsSince(since: $t, limit: 1) { id } }', { t: lastSeen });
+      if (insightsSince.length > 0) break;
+      assert.ok(attempt < 600, 'the market produced no insight in 60 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await away.stop({ keepData: true });
 
     server = await startFinpulse(FAST_MARKET, { port, dataDir });
     await page.waitForSelector('.link[data-state="live"]', { timeout: 30_000 });
