@@ -1,7 +1,7 @@
 //! Persistence for finpulse.
 //!
 //! One small repository trait per concern — [`MarketData`], [`Watchlists`],
-//! [`ProcessorStates`], [`DeadLetters`] and [`Health`] — each implemented by [`SqlStore`] on
+//! [`ProcessorStates`], [`DeadLetters`], [`RecommendData`] and [`Health`] — each implemented by [`SqlStore`] on
 //! the embedded default (SQLite) and the distributed backend (PostgreSQL), and held to one
 //! conformance suite on both; [`CachedMarketData`] puts the Redis cache in front of market data
 //! only, and [`Repositories`] hands each caller the traits it needs. The traits are shaped
@@ -15,6 +15,7 @@
 mod cache;
 mod error;
 mod model;
+mod recommend;
 mod sql;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use finpulse_core::market::{Candle, Insight, InsightKind, Quote};
+use finpulse_core::recommend::{Interaction, Item, ItemKind, UserProfile};
 
 /// Result type of every repository call.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -126,6 +128,45 @@ pub trait DeadLetters: Send + Sync + 'static {
     async fn parked_events(&self, limit: u32) -> Result<Vec<ParkedEvent>>;
 }
 
+/// The recommender's catalogue, customer profiles and interactions.
+#[async_trait]
+pub trait RecommendData: Send + Sync + 'static {
+    /// Adds items or replaces those with the same ids, atomically.
+    async fn upsert_items(&self, items: &[Item]) -> Result<()>;
+
+    /// The item with this id.
+    async fn item(&self, id: &str) -> Result<Option<Item>>;
+
+    /// Items of `kinds` (all when empty) with ids after `after`, in id order, at most `limit`
+    /// (capped at 10,000): a page of the catalogue.
+    async fn items(&self, kinds: &[ItemKind], after: Option<&str>, limit: u32)
+    -> Result<Vec<Item>>;
+
+    /// Adds customer profiles or replaces those with the same ids, atomically.
+    async fn upsert_user_profiles(&self, profiles: &[UserProfile]) -> Result<()>;
+
+    /// A customer's profile.
+    async fn user_profile(&self, id: &str) -> Result<Option<UserProfile>>;
+
+    /// Profiles with ids after `after`, in id order, at most `limit` (capped at 10,000).
+    async fn user_profiles(&self, after: Option<&str>, limit: u32) -> Result<Vec<UserProfile>>;
+
+    /// Keeps interactions; one already kept (same user, item, kind and time: a redelivery) is
+    /// not kept twice.
+    async fn record_interactions(&self, interactions: &[Interaction]) -> Result<()>;
+
+    /// A customer's `last` most recent interactions, oldest first.
+    async fn user_interactions(&self, user: &str, last: u32) -> Result<Vec<Interaction>>;
+
+    /// Every interaction, a page at a time in a stable order (pass the last of a page to get
+    /// the next): what training reads.
+    async fn interactions_page(
+        &self,
+        after: Option<&Interaction>,
+        limit: u32,
+    ) -> Result<Vec<Interaction>>;
+}
+
 /// Whether the store answers.
 #[async_trait]
 pub trait Health: Send + Sync + 'static {
@@ -134,9 +175,15 @@ pub trait Health: Send + Sync + 'static {
 }
 
 /// A backend with every repository ([`SqlStore`]).
-pub trait Store: MarketData + Watchlists + ProcessorStates + DeadLetters + Health {}
+pub trait Store:
+    MarketData + Watchlists + ProcessorStates + DeadLetters + RecommendData + Health
+{
+}
 
-impl<T: MarketData + Watchlists + ProcessorStates + DeadLetters + Health> Store for T {}
+impl<T: MarketData + Watchlists + ProcessorStates + DeadLetters + RecommendData + Health> Store
+    for T
+{
+}
 
 /// Each repository as its callers take it: the schema market data and watchlists, the market
 /// processor market data and states, the runtime dead letters, the probes health.
@@ -150,6 +197,8 @@ pub struct Repositories {
     pub processor_states: Arc<dyn ProcessorStates>,
     /// Dead letters.
     pub dead_letters: Arc<dyn DeadLetters>,
+    /// The recommender's catalogue, profiles and interactions.
+    pub recommend: Arc<dyn RecommendData>,
     /// Readiness.
     pub health: Arc<dyn Health>,
 }
@@ -163,6 +212,7 @@ impl Repositories {
             watchlists: store.clone(),
             processor_states: store.clone(),
             dead_letters: store.clone(),
+            recommend: store.clone(),
             health: store,
         }
     }

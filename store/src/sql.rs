@@ -43,7 +43,7 @@ impl Engine {
 /// [`Store`] on SQLite or PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     engine: Engine,
 }
 
@@ -105,11 +105,11 @@ impl SqlStore {
     }
 }
 
-fn to_ms(ts: DateTime<Utc>) -> i64 {
+pub(crate) fn to_ms(ts: DateTime<Utc>) -> i64 {
     ts.timestamp_millis()
 }
 
-fn from_ms(ms: i64) -> DateTime<Utc> {
+pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {
     // Out-of-range values cannot come from `to_ms`; clamp rather than fail on a corrupt row.
     Utc.timestamp_millis_opt(ms)
         .single()
@@ -117,7 +117,7 @@ fn from_ms(ms: i64) -> DateTime<Utc> {
 }
 
 /// `$first, $first+1, …` for `count` values.
-fn placeholders(first: usize, count: usize) -> String {
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
     (first..first + count)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()

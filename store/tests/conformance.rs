@@ -7,9 +7,13 @@ use finpulse_store::testing::FreshPostgres;
 use std::sync::Arc;
 
 use finpulse_core::market::{Candle, Insight, InsightKind, Quote};
+use finpulse_core::recommend::{
+    AssetClass, Experience, Interaction as RecInteraction, InteractionKind, Item, ItemKind,
+    UserProfile,
+};
 use finpulse_store::{
     CacheConfig, CachedMarketData, DeadLetters, MarketData, MarketWrite, ParkedEvent,
-    ProcessorState, ProcessorStates, SqlStore, Watchlists,
+    ProcessorState, ProcessorStates, RecommendData, SqlStore, Watchlists,
 };
 
 async fn sqlite() -> (SqlStore, Box<dyn std::any::Any>) {
@@ -353,6 +357,119 @@ async fn unknown_kinds_are_left_out_on_postgres() {
     unknown_kinds_are_left_out(&database.url).await;
 }
 
+fn item(id: &str, kind: ItemKind) -> Item {
+    Item {
+        id: id.into(),
+        kind,
+        name: format!("item {id}"),
+        asset_class: (kind == ItemKind::Instrument).then_some(AssetClass::Etf),
+        sector: "technology".into(),
+        region: "global".into(),
+        currency: Some("EUR".into()),
+        risk: (kind == ItemKind::Instrument).then_some(4),
+        complex: false,
+        fees_bps: Some(20),
+        esg: Some(70),
+        tags: vec!["index".into()],
+        description: "an index fund".into(),
+        published_at: None,
+    }
+}
+
+async fn catalogue_and_profiles_round_trip(store: impl RecommendData) {
+    let items = [
+        item("b", ItemKind::Instrument),
+        item("a", ItemKind::Article),
+        item("c", ItemKind::Instrument),
+    ];
+    store.upsert_items(&items).await.unwrap();
+    let mut renamed = item("b", ItemKind::Instrument);
+    renamed.name = "renamed".into();
+    store.upsert_items(&[renamed.clone()]).await.unwrap();
+    assert_eq!(store.item("b").await.unwrap(), Some(renamed));
+    assert_eq!(store.item("zz").await.unwrap(), None);
+    let ids = |items: Vec<Item>| items.into_iter().map(|i| i.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.items(&[], None, 10).await.unwrap()),
+        ["a", "b", "c"]
+    );
+    assert_eq!(
+        ids(store
+            .items(&[ItemKind::Instrument], None, 10)
+            .await
+            .unwrap()),
+        ["b", "c"]
+    );
+    assert_eq!(ids(store.items(&[], Some("a"), 1).await.unwrap()), ["b"]);
+
+    let profile = UserProfile {
+        id: "alice".into(),
+        risk_profile: 4,
+        experience: Experience::Intermediate,
+        country: "DE".into(),
+        interests: vec!["clean energy".into()],
+        holdings: vec!["b".into()],
+    };
+    store
+        .upsert_user_profiles(std::slice::from_ref(&profile))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user_profile("alice").await.unwrap(),
+        Some(profile.clone())
+    );
+    assert_eq!(store.user_profiles(None, 10).await.unwrap(), vec![profile]);
+    assert_eq!(store.user_profile("bob").await.unwrap(), None);
+}
+
+async fn interactions_are_kept_once_and_paged_whole(store: impl RecommendData) {
+    let at = |ms| Utc.timestamp_millis_opt(ms).unwrap();
+    let interaction = |user: &str, item: &str, kind, ms| RecInteraction {
+        user: user.into(),
+        item: item.into(),
+        kind,
+        rating: None,
+        recommendation_id: Some("r1".into()),
+        at: at(ms),
+    };
+    let mut rows = Vec::new();
+    for n in 0..25 {
+        rows.push(interaction(
+            &format!("u{}", n % 3),
+            &format!("i{n}"),
+            InteractionKind::Click,
+            1_000 + n,
+        ));
+    }
+    let mut rated = interaction("u0", "i0", InteractionKind::Rate, 5_000);
+    rated.rating = Some(4.5);
+    rated.recommendation_id = None;
+    rows.push(rated.clone());
+    store.record_interactions(&rows).await.unwrap();
+    // a redelivery changes nothing
+    store.record_interactions(&rows[..5]).await.unwrap();
+    let mut paged = Vec::new();
+    let mut after: Option<RecInteraction> = None;
+    loop {
+        let page = store.interactions_page(after.as_ref(), 7).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().cloned();
+        paged.extend(page);
+    }
+    assert_eq!(paged.len(), 26);
+    let mut sorted = rows.clone();
+    sorted.sort_by(|a, b| (&a.user, &a.item, a.at).cmp(&(&b.user, &b.item, b.at)));
+    let mut paged_sorted = paged.clone();
+    paged_sorted.sort_by(|a, b| (&a.user, &a.item, a.at).cmp(&(&b.user, &b.item, b.at)));
+    assert_eq!(paged_sorted, sorted);
+    let recent = store.user_interactions("u0", 2).await.unwrap();
+    assert_eq!(recent.last(), Some(&rated));
+    assert_eq!(recent.len(), 2);
+    assert!(recent[0].at < recent[1].at);
+}
+
 macro_rules! market_conformance {
     ($engine:ident) => {
         mod $engine {
@@ -399,6 +516,16 @@ macro_rules! other_conformance {
             async fn parked_events_keep_the_bytes() {
                 let (store, _guard) = $engine().await;
                 super::parked_events_keep_the_bytes(store).await;
+            }
+            #[tokio::test]
+            async fn catalogue_and_profiles_round_trip() {
+                let (store, _guard) = $engine().await;
+                super::catalogue_and_profiles_round_trip(store).await;
+            }
+            #[tokio::test]
+            async fn interactions_are_kept_once_and_paged_whole() {
+                let (store, _guard) = $engine().await;
+                super::interactions_are_kept_once_and_paged_whole(store).await;
             }
         }
     };
