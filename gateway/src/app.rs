@@ -207,8 +207,13 @@ impl Application {
             .map(|s| s.symbol.to_ascii_uppercase())
             .chain(config.instruments.iter().map(|s| s.to_ascii_uppercase()))
             .collect();
-        let mut schema =
-            finpulse_graph::schema_builder(GraphContext::new(&store, fanout.clone(), instruments));
+        let recommend =
+            crate::recommender::open(&config, &store, log.clone(), fanout.clone()).await?;
+        let mut graph_context = GraphContext::new(&store, fanout.clone(), instruments);
+        if let Some(service) = &recommend {
+            graph_context = graph_context.with_recommender(service.clone());
+        }
+        let mut schema = finpulse_graph::schema_builder(graph_context);
         let settings = &config.inference;
         // Models run where requests are answered: in the gateway, or on the workers when remote.
         let runs_models = settings.enabled
@@ -280,6 +285,10 @@ impl Application {
             );
         } else {
             info!("role gateway: processors and market sources run in the workers");
+        }
+        if let Some(service) = &recommend {
+            crate::recommender::start(&config, service, &mut registry, &mut tasks, &shutdown)
+                .await?;
         }
         if let (Some(models), true) = (models, settings.remote) {
             registry

@@ -19,6 +19,7 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod operation;
+pub mod recommender;
 pub mod server;
 pub mod state;
 pub mod telemetry;

@@ -13,6 +13,7 @@ mod mutation;
 pub mod policy;
 mod principal;
 mod query;
+pub mod recommend;
 mod recovery;
 mod subscription;
 #[cfg(feature = "test-support")]
@@ -29,6 +30,7 @@ use std::sync::Arc;
 use async_graphql::{Schema, SchemaBuilder};
 use finpulse_bus::FanOut;
 use finpulse_market::watchlist::WatchlistBook;
+use finpulse_recommend::service::RecommendService;
 use finpulse_store::{MarketData, Repositories};
 
 pub use mutation::MutationRoot;
@@ -53,6 +55,8 @@ pub struct GraphContext {
     /// Symbols live subscriptions may name before any market data of theirs is stored (the
     /// simulator's and the configured instruments); any symbol with stored data is known too.
     pub instruments: Arc<HashSet<String>>,
+    /// The recommender, when this server runs one.
+    pub recommend: Option<Arc<RecommendService>>,
 }
 
 impl GraphContext {
@@ -68,7 +72,14 @@ impl GraphContext {
             watchlists: WatchlistBook::new(repositories.watchlists.clone(), fanout.clone()),
             fanout,
             instruments: Arc::new(instruments),
+            recommend: None,
         }
+    }
+
+    /// The same, serving `service`'s recommendations.
+    pub fn with_recommender(mut self, service: Arc<RecommendService>) -> Self {
+        self.recommend = Some(service);
+        self
     }
 }
 
@@ -76,22 +87,30 @@ impl GraphContext {
 pub fn schema_builder(
     context: GraphContext,
 ) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
-    Schema::build(QueryRoot::default(), MutationRoot, SubscriptionRoot)
-        .data(context)
-        // Depth, size and fragment expansion are bounded by `limits::prepare` before a request
-        // gets here (async-graphql's own depth limit would count introspection and refuse
-        // GraphiQL's schema query).
-        .limit_complexity(MAX_COMPLEXITY)
-        .extension(codes::ValidationCodes)
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot::default(),
+    )
+    .data(context)
+    // Depth, size and fragment expansion are bounded by `limits::prepare` before a request
+    // gets here (async-graphql's own depth limit would count introspection and refuse
+    // GraphiQL's schema query).
+    .limit_complexity(MAX_COMPLEXITY)
+    .extension(codes::ValidationCodes)
 }
 
 /// The schema in the GraphQL schema definition language: what `finpulse schema` prints and
 /// what typed clients (the web dashboard's operations) are generated from. The types alone
 /// decide it, so no store or fan-out is needed.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot::default(), MutationRoot, SubscriptionRoot)
-        .finish()
-        .sdl()
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot::default(),
+    )
+    .finish()
+    .sdl()
 }
 
 /// Builds the finished schema.

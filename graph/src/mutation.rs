@@ -8,12 +8,16 @@ use crate::query::symbol_arg;
 
 use crate::{GraphContext, Need, Principal};
 
-/// The root of mutations.
+/// The root of mutations: the watchlist's and the recommender's.
+#[derive(Debug, Default, async_graphql::MergedObject)]
+pub struct MutationRoot(WatchlistMutation, crate::recommend::RecommendMutation);
+
+/// Watchlist mutations.
 #[derive(Debug, Default)]
-pub struct MutationRoot;
+pub struct WatchlistMutation;
 
 #[Object]
-impl MutationRoot {
+impl WatchlistMutation {
     /// Adds a symbol to the signed-in user's watchlist; returns the list.
     #[instrument(skip_all, fields(symbol = %symbol), err(Debug))]
     #[graphql(guard = "Need::customer(\"watchlist:write\")")]

@@ -20,9 +20,13 @@ use crate::recovery::{self, Delivered};
 use crate::types::{Candle, Insight, InsightKind, Tick};
 use crate::{GraphContext, Need, Principal};
 
-/// The root of subscriptions.
+/// The root of subscriptions: the market's and the recommender's.
+#[derive(Debug, Default, async_graphql::MergedSubscription)]
+pub struct SubscriptionRoot(MarketSubscription, crate::recommend::RecommendSubscription);
+
+/// Market subscriptions.
 #[derive(Debug, Default)]
-pub struct SubscriptionRoot;
+pub struct MarketSubscription;
 
 /// How each field below may travel ([`crate::policy`]); every field must have an entry.
 pub(crate) const POLICIES: &[FieldPolicy] = &[
@@ -34,6 +38,8 @@ pub(crate) const POLICIES: &[FieldPolicy] = &[
     FieldPolicy::public("insights"),
     // Follows the caller's own watchlist.
     FieldPolicy::per_user("watchlistInsights"),
+    // The caller's own recommendations (`graph/src/recommend.rs`): never shared.
+    FieldPolicy::per_user("recommendations"),
 ];
 
 fn decode<T: DeserializeOwned>(channel_kind: &str, bytes: &[u8]) -> Option<Published<T>> {
@@ -126,7 +132,7 @@ enum WatchlistEvent {
 }
 
 #[Subscription]
-impl SubscriptionRoot {
+impl MarketSubscription {
     /// Every trade of the given symbols. A slow client gets the latest trade per symbol
     /// rather than every one.
     async fn ticks(

@@ -45,6 +45,9 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         ..Config::default()
     };
     config.simulator.enabled = false;
+    // The demo catalogue and a seeded history, but no live simulated customers: tests decide
+    // every interaction.
+    config.recommend.simulator.rate_per_sec = 0.0;
     // Tests that need the models turn them on (see `with_models`).
     config.inference.enabled = false;
     config.inference.manifest = models_manifest();

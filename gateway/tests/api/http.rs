@@ -265,7 +265,16 @@ async fn introspection_is_on() {
         .iter()
         .map(|f| f["name"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(names, ["ticks", "candles", "insights", "watchlistInsights"]);
+    assert_eq!(
+        names,
+        [
+            "ticks",
+            "candles",
+            "insights",
+            "watchlistInsights",
+            "recommendations"
+        ]
+    );
 }
 
 #[tokio::test]

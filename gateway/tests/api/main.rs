@@ -11,4 +11,5 @@ mod limits;
 mod model_cost;
 mod pipeline;
 mod rates;
+mod recommend;
 mod websocket;

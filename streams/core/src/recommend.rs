@@ -38,6 +38,7 @@ pub enum AssetClass {
 /// One thing the recommender can show.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
 pub struct Item {
     /// Stable id (`AAPL`-like symbols for instruments, slugs for articles).
     pub id: String,

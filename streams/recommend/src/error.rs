@@ -28,6 +28,15 @@ pub enum RecommendError {
     /// A model's parameters or data cannot be used.
     #[error("invalid model input: {0}")]
     InvalidInput(String),
+    /// No model has been trained yet.
+    #[error("the recommender has no trained model yet")]
+    NotReady,
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(String),
+    /// The log or the fan-out failed.
+    #[error("bus: {0}")]
+    Bus(String),
     /// A linear-algebra step failed (for example a matrix that is not positive definite).
     #[error("numerical failure: {0}")]
     Numerical(String),

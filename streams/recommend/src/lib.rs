@@ -16,8 +16,12 @@
 pub mod catalogue;
 pub mod error;
 pub mod eval;
+pub mod events;
 pub mod models;
+pub mod processor;
 pub mod rank;
 pub mod rules;
+pub mod service;
+pub mod simulator;
 
 pub use error::RecommendError;

@@ -123,7 +123,7 @@ impl UserState {
 }
 
 /// One recommended item.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recommended {
     /// The item id.
     pub item: String,
@@ -134,7 +134,7 @@ pub struct Recommended {
 }
 
 /// A list and where it came from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recommendations {
     /// The items, best first.
     pub items: Vec<Recommended>,
@@ -211,6 +211,16 @@ impl Recommender {
             popularity,
             segment_popularity,
         })
+    }
+
+    /// The version this model was trained as.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The collaborative model's name.
+    pub fn model_name(&self) -> &'static str {
+        self.model.name()
     }
 
     /// The catalogue.
@@ -295,6 +305,35 @@ impl Recommender {
         }
     }
 
+    /// Items like `item_id`: the collaborative model's neighbours (what people who engaged with
+    /// it also engaged with), blended with attribute similarity so a new item has neighbours
+    /// too. Suitability is not applied: this is the public catalogue view.
+    pub fn similar_items(&self, item_id: &str, k: usize) -> Vec<(&Item, f32)> {
+        let Some(index) = self.matrix.item_index(item_id) else {
+            return Vec::new();
+        };
+        let target = &self.catalogue.items()[index as usize];
+        let mut scores = vec![0f32; self.matrix.item_count()];
+        self.model.score(
+            &Profile {
+                items: vec![(index, 1.0)],
+            },
+            &mut scores,
+        );
+        let top = scores
+            .iter()
+            .copied()
+            .fold(0.0f32, f32::max)
+            .max(f32::MIN_POSITIVE);
+        for (position, score) in scores.iter_mut().enumerate() {
+            *score = *score / top + attribute_similarity(target, &self.catalogue.items()[position]);
+        }
+        models::top_k(&scores, |candidate| candidate == index, k)
+            .into_iter()
+            .map(|(position, score)| (&self.catalogue.items()[position as usize], score))
+            .collect()
+    }
+
     /// The profile the model scores: history (recency-faded) and holdings (as purchases).
     fn profile(&self, user: &UserState) -> Profile {
         let mut entries: Vec<models::Entry> = user
@@ -341,11 +380,11 @@ impl Recommender {
             if let Some(interest) = self.interest(&user.profile, item) {
                 return format!("matches your interest in {interest}");
             }
-            return format!(
-                "popular with {} investors in {}",
-                risk_label(user.profile.risk_profile),
-                user.profile.country
-            );
+            let label = risk_label(user.profile.risk_profile);
+            return match user.profile.country.as_str() {
+                "" => format!("popular with {label} investors"),
+                country => format!("popular with {label} investors in {country}"),
+            };
         }
         let target = self.matrix.item_index(&item.id);
         let contributor = match (&self.model, target) {

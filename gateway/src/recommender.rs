@@ -1,0 +1,119 @@
+//! Starting the recommender in a process: its topics, first model, processor, behaviour
+//! simulator and retraining schedule.
+//!
+//! Every role trains a model from the store (a gateway answers `recommendations` queries with
+//! it); only a role that runs processors seeds the demo data, runs the recommend processor and
+//! the behaviour simulator.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use finpulse_bus::runtime::Registry;
+use finpulse_bus::{EventLog, FanOut};
+use finpulse_recommend::service::RecommendService;
+use finpulse_recommend::simulator::BehaviourSimulator;
+use finpulse_store::Repositories;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::Config;
+
+/// Creates the service and its topics (when the recommender is enabled).
+pub async fn open(
+    config: &Config,
+    store: &Repositories,
+    log: Arc<dyn EventLog>,
+    fanout: Arc<dyn FanOut>,
+) -> anyhow::Result<Option<Arc<RecommendService>>> {
+    if !config.recommend.enabled {
+        info!("recommender disabled");
+        return Ok(None);
+    }
+    finpulse_recommend::processor::ensure_recommend_topics(log.as_ref(), config.log.partitions)
+        .await
+        .context("failed to create the recommender's topics")?;
+    Ok(Some(Arc::new(RecommendService::new(
+        config.recommend.service.clone(),
+        store.recommend.clone(),
+        log,
+        fanout,
+    ))))
+}
+
+/// Seeds (where processors run and the simulator is on), trains the first model, registers
+/// the processor and spawns the simulator and the retraining loop.
+pub async fn start(
+    config: &Config,
+    service: &Arc<RecommendService>,
+    registry: &mut Registry,
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let runs_processors = config.role.runs_processors();
+    let behaviour = &config.recommend.simulator;
+    let mut simulator = None;
+    if runs_processors && behaviour.enabled {
+        let seeded = service
+            .seed_demo_catalogue()
+            .await
+            .context("failed to seed the demo catalogue")?;
+        if seeded > 0 {
+            info!(items = seeded, "demo catalogue stored");
+        }
+        let items = service
+            .store()
+            .items(&[], None, 10_000)
+            .await
+            .context("failed to read the catalogue for the behaviour simulator")?;
+        let mut behaviour_simulator = BehaviourSimulator::new(behaviour.clone(), items);
+        let history = behaviour_simulator
+            .seed(service)
+            .await
+            .context("failed to seed simulated customers")?;
+        if history > 0 {
+            info!(
+                interactions = history,
+                "simulated interaction history stored"
+            );
+        }
+        simulator = Some(behaviour_simulator);
+    }
+    match service.train().await {
+        Ok(trained) => {
+            info!(version = %trained.version, items = trained.items, "first recommender model ready")
+        }
+        // An empty catalogue trains too; a failure here is a store problem, reported loudly
+        // but not fatal: the retraining loop tries again.
+        Err(error) => warn!(%error, "failed to train the first recommender model"),
+    }
+    if runs_processors {
+        finpulse_recommend::processor::register(registry, service.clone()).await?;
+    }
+    if let Some(simulator) = simulator {
+        let (service, shutdown) = (service.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            simulator.run(service, shutdown).await;
+            Ok(())
+        });
+    }
+    let every = config.recommend.service.retrain_secs;
+    if every > 0 {
+        let (service, shutdown) = (service.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_secs(every));
+            ticker.tick().await;
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    _ = ticker.tick() => {}
+                }
+                if let Err(error) = service.train().await {
+                    warn!(%error, "recommender retraining failed; the previous model keeps serving");
+                }
+            }
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! The recommender through the API: lists follow the customer's own interactions, live, and
+//! nobody sees anyone else's.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, Ws, spawn_app};
+
+const TRANSPORT: &str = "graphql-transport-ws";
+const LIST: &str = "id items { item { id sector risk complex kind } explanation recommendationId } provenance { model modelVersion }";
+
+async fn next_list(ws: &mut Ws) -> Value {
+    let message = tokio::time::timeout(std::time::Duration::from_secs(10), ws.recv_skip_ka())
+        .await
+        .expect("a list within 10 s");
+    assert_eq!(message["type"], "next", "{message}");
+    message["payload"]["data"]["recommendations"].clone()
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["item"]["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn track(app: &TestApp, token: &str, item: &str, kind: &str) -> Value {
+    let (_, body) = app
+        .graphql(
+            "mutation($item: String!, $kind: InteractionKind!) { trackInteraction(itemId: $item, kind: $kind) }",
+            json!({"item": item, "kind": kind}),
+            Some(token),
+        )
+        .await;
+    body
+}
+
+#[tokio::test]
+async fn a_customers_list_follows_their_interactions_and_no_one_elses() {
+    let app = spawn_app().await;
+    let alice = app.token("newcomer-a", None);
+    let bob = app.token("newcomer-b", None);
+    let mut ws_alice = app.ws(TRANSPORT).await;
+    ws_alice.init(Some(&alice)).await;
+    let query =
+        format!("subscription {{ recommendations(first: 8, kinds: [INSTRUMENT]) {{ {LIST} }} }}");
+    ws_alice.subscribe("r", &query, json!({})).await;
+    let mut ws_bob = app.ws(TRANSPORT).await;
+    ws_bob.init(Some(&bob)).await;
+    ws_bob.subscribe("r", &query, json!({})).await;
+
+    // A newcomer without history: segment popularity.
+    let first = next_list(&mut ws_alice).await;
+    assert_eq!(first["provenance"]["model"], "popularity", "{first}");
+    let bob_first = next_list(&mut ws_bob).await;
+    assert_eq!(bob_first["provenance"]["model"], "popularity");
+
+    // Alice saves three government bonds; her list turns collaborative at once.
+    let (_, catalogue) = app
+        .graphql(
+            "{ items(kinds: [INSTRUMENT], first: 200) { id sector risk } }",
+            json!({}),
+            None,
+        )
+        .await;
+    let bonds: Vec<&str> = catalogue["data"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["sector"] == "bonds" && item["risk"].as_i64().unwrap() <= 3)
+        .map(|item| item["id"].as_str().unwrap())
+        .collect();
+    assert!(bonds.len() >= 3, "{catalogue}");
+    let mut list = first;
+    for bond in &bonds[..3] {
+        let body = track(&app, &alice, bond, "SAVE").await;
+        assert_eq!(body["data"]["trackInteraction"], true, "{body}");
+        list = next_list(&mut ws_alice).await;
+    }
+    assert_eq!(list["provenance"]["model"], "ease", "{list}");
+    assert!(
+        list["items"][0]["explanation"]
+            .as_str()
+            .unwrap()
+            .starts_with("because you saved "),
+        "{list}"
+    );
+    assert!(
+        ids(&list)
+            .iter()
+            .all(|id| !bonds[..3].contains(&id.as_str())),
+        "saved items are not shown back"
+    );
+    let recommendation_id = list["id"].as_str().unwrap();
+    assert!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["recommendationId"] == recommendation_id)
+    );
+    // The default profile is cautious: nothing above risk 3, nothing complex.
+    for recommended in list["items"].as_array().unwrap() {
+        assert!(
+            recommended["item"]["risk"].as_i64().unwrap() <= 3,
+            "{recommended}"
+        );
+        assert_eq!(recommended["item"]["complex"], false);
+    }
+
+    // The query agrees, and bob's subscription saw nothing of alice's.
+    let (_, body) = app
+        .graphql(
+            &format!("{{ recommendations(first: 8, kinds: [INSTRUMENT]) {{ {LIST} }} }}"),
+            json!({}),
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["recommendations"]["provenance"]["model"], "ease",
+        "{body}"
+    );
+    let nothing =
+        tokio::time::timeout(std::time::Duration::from_millis(500), ws_bob.recv_skip_ka()).await;
+    assert!(nothing.is_err(), "bob received {nothing:?}");
+
+    // Dismissing the top item removes it.
+    let top = ids(&list)[0].clone();
+    track(&app, &alice, &top, "DISMISS").await;
+    let after = next_list(&mut ws_alice).await;
+    assert!(!ids(&after).contains(&top), "{after}");
+}
+
+#[tokio::test]
+async fn recommendations_need_a_customer_and_interactions_are_checked() {
+    let app = spawn_app().await;
+    let (_, body) = app
+        .graphql("{ recommendations { id } }", json!({}), None)
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{body}"
+    );
+    let token = app.token("carol", None);
+    let body = track(&app, &token, "NO-SUCH-ITEM", "CLICK").await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+    let (_, body) = app
+        .graphql("{ items(first: 1) { id } }", json!({}), None)
+        .await;
+    let item = body["data"]["items"][0]["id"].as_str().unwrap().to_owned();
+    let body = track(&app, &token, &item, "RATE").await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "a rating is needed: {body}"
+    );
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rating"),
+        "{body}"
+    );
+    let (_, body) = app
+        .graphql(
+            "{ recommendations(first: 0) { id } }",
+            json!({}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+    let (_, body) = app
+        .graphql(
+            &format!("{{ similarItems(id: \"{item}\", first: 3) {{ id }} }}"),
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        body["data"]["similarItems"].as_array().unwrap().len(),
+        3,
+        "{body}"
+    );
+}

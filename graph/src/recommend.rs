@@ -1,0 +1,331 @@
+//! The recommender's API: lists for the signed-in customer, live; interactions in; the
+//! catalogue.
+//!
+//! A list is only ever the caller's own: no field takes a user argument, the user is the
+//! token's subject, and the subscription is per-user ([`crate::policy`]), so no execution is
+//! shared between customers.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Enum, Object, SimpleObject, Subscription};
+use chrono::{DateTime, Utc};
+use futures::future;
+use futures::stream::{self, Stream, StreamExt};
+use tracing::{instrument, warn};
+
+use finpulse_bus::fanout::FanOutItem;
+use finpulse_core::recommend::{Interaction, InteractionKind as CoreKind, Item, ItemKind};
+use finpulse_recommend::RecommendError;
+use finpulse_recommend::events::recommendations_channel;
+use finpulse_recommend::rank::Recommender;
+use finpulse_recommend::service::{PUSHED, RecommendService, RecommendationList as List};
+
+use crate::error::{ApiError, ApiResult};
+use crate::{GraphContext, Need, Principal};
+
+/// Most items a list may hold.
+const MAX_FIRST: usize = PUSHED;
+
+/// What a customer did with an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "finpulse_core::recommend::InteractionKind")]
+pub enum InteractionKind {
+    /// Saw it in a list.
+    View,
+    /// Opened it.
+    Click,
+    /// Saved it for later.
+    Save,
+    /// Put it on a watchlist.
+    Watch,
+    /// Bought it.
+    Buy,
+    /// Sold it.
+    Sell,
+    /// Asked not to see it again.
+    Dismiss,
+    /// Rated it (give `rating`).
+    Rate,
+}
+
+/// One recommended item.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct Recommendation {
+    /// The item.
+    pub item: Item,
+    /// Its score after the rules (higher is better; comparable within one list only).
+    pub score: f64,
+    /// Why it is shown.
+    pub explanation: String,
+    /// The list it belongs to: send it back with interactions, for attribution.
+    pub recommendation_id: String,
+}
+
+/// Where a list came from.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct Provenance {
+    /// `ease`, `als`, or `popularity` for a customer with no history yet.
+    pub model: String,
+    /// The trained model's version.
+    pub model_version: String,
+}
+
+/// A customer's list.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct RecommendationList {
+    /// The list's id (each item's `recommendationId`).
+    pub id: String,
+    /// When it was made.
+    pub generated_at: DateTime<Utc>,
+    /// The items, best first.
+    pub items: Vec<Recommendation>,
+    /// Where it came from.
+    pub provenance: Provenance,
+}
+
+impl RecommendationList {
+    /// The GraphQL list of a service list: items looked up in the model's catalogue (one
+    /// removed since is left out), kept to `kinds` and `first`.
+    fn of(list: List, model: &Recommender, kinds: &[ItemKind], first: usize) -> Self {
+        let items = list
+            .list
+            .items
+            .into_iter()
+            .filter_map(|recommended| {
+                let item = model.catalogue().get(&recommended.item)?.clone();
+                (kinds.is_empty() || kinds.contains(&item.kind)).then(|| Recommendation {
+                    item,
+                    score: f64::from(recommended.score),
+                    explanation: recommended.explanation,
+                    recommendation_id: list.id.clone(),
+                })
+            })
+            .take(first)
+            .collect();
+        Self {
+            id: list.id,
+            generated_at: list.generated_at,
+            items,
+            provenance: Provenance {
+                model: list.list.model,
+                model_version: list.list.model_version,
+            },
+        }
+    }
+}
+
+fn service(ctx: &Context<'_>) -> ApiResult<Arc<RecommendService>> {
+    Ok(ctx
+        .data::<GraphContext>()?
+        .recommend
+        .clone()
+        .ok_or_else(|| {
+            ApiError::Unavailable("the recommender is not running on this server".into())
+        })?)
+}
+
+fn model(service: &RecommendService) -> Result<Arc<Recommender>, ApiError> {
+    service.current().ok_or_else(|| {
+        ApiError::Unavailable("the recommender is still training its first model".into())
+    })
+}
+
+fn first_arg(first: i32) -> Result<usize, ApiError> {
+    usize::try_from(first)
+        .ok()
+        .filter(|first| (1..=MAX_FIRST).contains(first))
+        .ok_or_else(|| ApiError::BadUserInput(format!("first must be 1 to {MAX_FIRST}")))
+}
+
+impl From<RecommendError> for ApiError {
+    fn from(error: RecommendError) -> Self {
+        match error {
+            RecommendError::InvalidInput(message) => Self::BadUserInput(message),
+            RecommendError::NotReady => Self::Unavailable(error.to_string()),
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+/// Recommendation queries.
+#[derive(Debug, Default)]
+pub struct RecommendQuery;
+
+#[Object]
+impl RecommendQuery {
+    /// The signed-in customer's recommendations now, best first: `first` of them (1 to 50),
+    /// of `kinds` (all when omitted). Suitability rules always apply.
+    #[instrument(skip_all, err(Debug))]
+    #[graphql(guard = "Need::customer(\"recommendations:read\")")]
+    async fn recommendations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 10)] first: i32,
+        kinds: Option<Vec<ItemKind>>,
+    ) -> ApiResult<RecommendationList> {
+        let user = ctx.data::<Principal>()?.require_user()?.to_owned();
+        let first = first_arg(first)?;
+        let service = service(ctx)?;
+        let model = model(&service)?;
+        let kinds = kinds.unwrap_or_default();
+        let list = service
+            .recommend(&user, first, &kinds)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(RecommendationList::of(list, &model, &kinds, first))
+    }
+
+    /// Catalogue items of `kinds` (all when omitted) in id order, `first` (1 to 200) after the
+    /// id `after`.
+    async fn items(
+        &self,
+        ctx: &Context<'_>,
+        kinds: Option<Vec<ItemKind>>,
+        after: Option<String>,
+        #[graphql(default = 50)] first: i32,
+    ) -> ApiResult<Vec<Item>> {
+        let first = u32::try_from(first)
+            .ok()
+            .filter(|first| (1..=200).contains(first))
+            .ok_or_else(|| ApiError::BadUserInput("first must be 1 to 200".into()))?;
+        let service = service(ctx)?;
+        let kinds = kinds.unwrap_or_default();
+        let items = service.store().items(&kinds, after.as_deref(), first);
+        Ok(items.await.map_err(ApiError::from)?)
+    }
+
+    /// One catalogue item.
+    async fn item(&self, ctx: &Context<'_>, id: String) -> ApiResult<Option<Item>> {
+        Ok(service(ctx)?
+            .store()
+            .item(&id)
+            .await
+            .map_err(ApiError::from)?)
+    }
+
+    /// Items like `id`: what customers who engaged with it also engaged with, and items with
+    /// the same attributes.
+    async fn similar_items(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        #[graphql(default = 10)] first: i32,
+    ) -> ApiResult<Vec<Item>> {
+        let first = first_arg(first)?;
+        let service = service(ctx)?;
+        let model = model(&service)?;
+        if model.catalogue().get(&id).is_none() {
+            return Err(ApiError::BadUserInput(format!(
+                "no item `{}`",
+                id.chars().take(64).collect::<String>()
+            ))
+            .into());
+        }
+        Ok(model
+            .similar_items(&id, first)
+            .into_iter()
+            .map(|(item, _)| item.clone())
+            .collect())
+    }
+}
+
+/// Recommendation mutations.
+#[derive(Debug, Default)]
+pub struct RecommendMutation;
+
+#[Object]
+impl RecommendMutation {
+    /// Records what the signed-in customer did with an item; their recommendations update at
+    /// once (on the `recommendations` subscription). `rating` (1 to 5) goes with `RATE` only;
+    /// `recommendationId` is the list the item was shown in.
+    #[instrument(skip_all, fields(item = %item_id), err(Debug))]
+    #[graphql(guard = "Need::customer(\"interactions:write\")")]
+    async fn track_interaction(
+        &self,
+        ctx: &Context<'_>,
+        item_id: String,
+        kind: InteractionKind,
+        rating: Option<f64>,
+        recommendation_id: Option<String>,
+    ) -> ApiResult<bool> {
+        let user = ctx.data::<Principal>()?.require_user()?.to_owned();
+        let service = service(ctx)?;
+        let known = match service.current() {
+            Some(model) => model.catalogue().get(&item_id).is_some(),
+            None => service
+                .store()
+                .item(&item_id)
+                .await
+                .map_err(ApiError::from)?
+                .is_some(),
+        };
+        if !known {
+            let shown = item_id.chars().take(64).collect::<String>();
+            return Err(ApiError::BadUserInput(format!("no item `{shown}`")).into());
+        }
+        let interaction = Interaction {
+            user,
+            item: item_id,
+            kind: CoreKind::from(kind),
+            rating: rating.map(|r| r as f32),
+            recommendation_id,
+            at: Utc::now(),
+        };
+        service.track(interaction).await.map_err(ApiError::from)?;
+        Ok(true)
+    }
+}
+
+/// Recommendation subscriptions.
+#[derive(Debug, Default)]
+pub struct RecommendSubscription;
+
+#[Subscription]
+impl RecommendSubscription {
+    /// The signed-in customer's recommendations: the list now, then a new list each time their
+    /// interactions change it.
+    #[graphql(guard = "Need::customer(\"recommendations:read\")")]
+    async fn recommendations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 10)] first: i32,
+        kinds: Option<Vec<ItemKind>>,
+    ) -> async_graphql::Result<impl Stream<Item = ApiResult<RecommendationList>> + use<>> {
+        let user = ctx.data::<Principal>()?.require_user()?.to_owned();
+        let first = first_arg(first)?;
+        let service = service(ctx)?;
+        let kinds = kinds.unwrap_or_default();
+        // Subscribe before reading the current list, so no change falls between the two.
+        let pushed = service
+            .fanout()
+            .try_subscribe(&recommendations_channel(&user))
+            .map_err(ApiError::from)?;
+        let model = model(&service)?;
+        let now = service
+            .recommend(&user, PUSHED, &[])
+            .await
+            .map_err(ApiError::from)?;
+        let initial = RecommendationList::of(now, &model, &kinds, first);
+        let updates = pushed.filter_map(move |item| {
+            let service = service.clone();
+            let kinds = kinds.clone();
+            future::ready(match item {
+                FanOutItem::Message(bytes) => {
+                    match (serde_json::from_slice::<List>(&bytes), service.current()) {
+                        (Ok(list), Some(model)) => {
+                            Some(Ok(RecommendationList::of(list, &model, &kinds, first)))
+                        }
+                        (Err(error), _) => {
+                            warn!(%error, "skipping an undecodable recommendations message");
+                            None
+                        }
+                        (_, None) => None,
+                    }
+                }
+                // A missed list is superseded by the next: nothing to report.
+                FanOutItem::Lagged(_) => None,
+            })
+        });
+        Ok(stream::once(future::ready(Ok(initial))).chain(updates))
+    }
+}

@@ -1,0 +1,397 @@
+//! The recommender as the platform runs it: the current model, customers' state from the
+//! store, interactions onto the log and lists onto the fan-out.
+//!
+//! One [`RecommendService`] per process. The model is trained from the store (catalogue,
+//! profiles, every interaction) off the async workers and swapped in atomically; the last few
+//! versions are kept so an operator can roll back. A customer's state is read from the store
+//! (their profile and latest interactions) when asked for; the processor keeps the states of
+//! the customers it has seen in memory and updates them per event.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use finpulse_bus::envelope::Envelope;
+use finpulse_bus::{EventLog, FanOut};
+use finpulse_core::recommend::{Experience, Interaction, ItemKind, UserProfile};
+use finpulse_store::RecommendData;
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use crate::RecommendError;
+use crate::catalogue::Catalogue;
+use crate::events::{
+    INTERACTIONS_TOPIC, InteractionEvent, recommendations_channel, validate_interaction,
+};
+use crate::models::CfConfig;
+use crate::rank::{Recommendations, Recommender, UserState, Weights};
+use crate::rules::Rules;
+
+/// How many of a customer's latest interactions make their state.
+pub const HISTORY: u32 = 500;
+/// How many items a pushed list holds (subscriptions take their `first` of them).
+pub const PUSHED: usize = 50;
+/// How many trained versions are kept for rollback.
+const KEPT_VERSIONS: usize = 5;
+
+/// The recommender's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecommendConfig {
+    /// The collaborative model.
+    pub model: CfConfig,
+    /// Interaction weights.
+    pub weights: Weights,
+    /// Suitability, business rules and diversity.
+    pub rules: Rules,
+    /// Retrain this often (seconds; 0: only on demand).
+    pub retrain_secs: u64,
+    /// The profile of a customer the store has none for: cautious until assessed.
+    pub default_profile: DefaultProfile,
+}
+
+impl Default for RecommendConfig {
+    fn default() -> Self {
+        Self {
+            // A live catalogue is small and sparse: a lighter penalty than MovieLens needs, and
+            // recency on, since what a customer did last says most about what they want next.
+            model: CfConfig {
+                ease: crate::models::EaseConfig { lambda: 20.0 },
+                recency: 0.4,
+                ..CfConfig::default()
+            },
+            weights: Weights::default(),
+            rules: Rules::default(),
+            retrain_secs: 300,
+            default_profile: DefaultProfile::default(),
+        }
+    }
+}
+
+/// The profile assumed for a customer with none stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DefaultProfile {
+    /// Risk profile 1–7.
+    pub risk_profile: u8,
+    /// Experience.
+    pub experience: Experience,
+    /// Country (ISO 3166 alpha-2), empty when unknown.
+    pub country: String,
+}
+
+impl Default for DefaultProfile {
+    fn default() -> Self {
+        Self {
+            risk_profile: 3,
+            experience: Experience::Beginner,
+            country: String::new(),
+        }
+    }
+}
+
+/// A list as it is served and pushed: the recommendation id, for attribution, with the items.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecommendationList {
+    /// Id of this list; interactions with its items carry it back.
+    pub id: String,
+    /// Whose list.
+    pub user: String,
+    /// When it was made.
+    pub generated_at: DateTime<Utc>,
+    /// The items and their provenance.
+    #[serde(flatten)]
+    pub list: Recommendations,
+}
+
+/// What one training run produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trained {
+    /// The new version.
+    pub version: String,
+    /// Items in the catalogue.
+    pub items: usize,
+    /// Customers with history.
+    pub users: usize,
+    /// Interactions read.
+    pub interactions: usize,
+    /// The model (`ease` or `als`).
+    pub model: &'static str,
+}
+
+/// The recommender service.
+pub struct RecommendService {
+    config: RecommendConfig,
+    store: Arc<dyn RecommendData>,
+    log: Arc<dyn EventLog>,
+    fanout: Arc<dyn FanOut>,
+    current: RwLock<Option<Arc<Recommender>>>,
+    versions: RwLock<Vec<(String, Arc<Recommender>)>>,
+}
+
+impl std::fmt::Debug for RecommendService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecommendService")
+            .field("version", &self.version())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RecommendService {
+    /// A service with no model yet ([`RecommendService::train`] makes one).
+    pub fn new(
+        config: RecommendConfig,
+        store: Arc<dyn RecommendData>,
+        log: Arc<dyn EventLog>,
+        fanout: Arc<dyn FanOut>,
+    ) -> Self {
+        Self {
+            config,
+            store,
+            log,
+            fanout,
+            current: RwLock::new(None),
+            versions: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &RecommendConfig {
+        &self.config
+    }
+
+    /// The store's recommender repository.
+    pub fn store(&self) -> &Arc<dyn RecommendData> {
+        &self.store
+    }
+
+    /// The model being served, if any.
+    pub fn current(&self) -> Option<Arc<Recommender>> {
+        self.current.read().clone()
+    }
+
+    /// The version being served.
+    pub fn version(&self) -> Option<String> {
+        self.current().map(|model| model.version().to_owned())
+    }
+
+    /// The versions kept, oldest first.
+    pub fn versions(&self) -> Vec<String> {
+        self.versions
+            .read()
+            .iter()
+            .map(|(version, _)| version.clone())
+            .collect()
+    }
+
+    /// Serves a kept version again.
+    pub fn rollback(&self, version: &str) -> Result<(), RecommendError> {
+        let kept = self
+            .versions
+            .read()
+            .iter()
+            .find(|(v, _)| v == version)
+            .map(|(_, model)| model.clone());
+        let model =
+            kept.ok_or_else(|| RecommendError::InvalidInput(format!("no kept version {version}")))?;
+        *self.current.write() = Some(model);
+        info!(version, "recommender rolled back");
+        Ok(())
+    }
+
+    /// Puts the demo catalogue into the store when it has no items.
+    pub async fn seed_demo_catalogue(&self) -> Result<usize, RecommendError> {
+        if !self
+            .store
+            .items(&[], None, 1)
+            .await
+            .map_err(store_error)?
+            .is_empty()
+        {
+            return Ok(0);
+        }
+        let catalogue = Catalogue::demo();
+        self.store
+            .upsert_items(catalogue.items())
+            .await
+            .map_err(store_error)?;
+        Ok(catalogue.len())
+    }
+
+    /// Trains a new model from everything in the store and serves it.
+    pub async fn train(&self) -> Result<Trained, RecommendError> {
+        let mut catalogue = Catalogue::default();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .items(&[], after.as_deref(), 5_000)
+                .await
+                .map_err(store_error)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            for item in page {
+                catalogue.upsert(item);
+            }
+        }
+        let mut users: HashMap<String, UserState> = HashMap::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .user_profiles(after.as_deref(), 5_000)
+                .await
+                .map_err(store_error)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            for profile in page {
+                users.insert(profile.id.clone(), UserState::new(profile));
+            }
+        }
+        let mut count = 0usize;
+        let mut after: Option<Interaction> = None;
+        loop {
+            let page = self
+                .store
+                .interactions_page(after.as_ref(), 20_000)
+                .await
+                .map_err(store_error)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.clone());
+            count += page.len();
+            for interaction in &page {
+                users
+                    .entry(interaction.user.clone())
+                    .or_insert_with(|| UserState::new(self.default_profile(&interaction.user)))
+                    .record(interaction, &self.config.weights);
+            }
+        }
+        let users: Vec<UserState> = users.into_values().collect();
+        let version = format!("{}", Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
+        let (items, active) = (
+            catalogue.len(),
+            users.iter().filter(|u| !u.is_cold()).count(),
+        );
+        let config = self.config.clone();
+        let trained_version = version.clone();
+        let model = tokio::task::spawn_blocking(move || {
+            Recommender::train(
+                catalogue,
+                &users,
+                &config.model,
+                config.weights,
+                config.rules,
+                trained_version,
+            )
+        })
+        .await
+        .map_err(|e| RecommendError::Numerical(format!("training panicked: {e}")))??;
+        let model = Arc::new(model);
+        let name = model.model_name();
+        {
+            let mut versions = self.versions.write();
+            versions.push((version.clone(), model.clone()));
+            let excess = versions.len().saturating_sub(KEPT_VERSIONS);
+            versions.drain(..excess);
+        }
+        *self.current.write() = Some(model);
+        info!(%version, items, users = active, interactions = count, model = name, "recommender trained");
+        Ok(Trained {
+            version,
+            items,
+            users: active,
+            interactions: count,
+            model: name,
+        })
+    }
+
+    fn default_profile(&self, user: &str) -> UserProfile {
+        let default = &self.config.default_profile;
+        UserProfile {
+            id: user.to_owned(),
+            risk_profile: default.risk_profile,
+            experience: default.experience,
+            country: default.country.clone(),
+            interests: Vec::new(),
+            holdings: Vec::new(),
+        }
+    }
+
+    /// A customer's state from the store: their profile (or the default) and latest history.
+    pub async fn load_state(&self, user: &str) -> Result<UserState, RecommendError> {
+        let profile = self.store.user_profile(user).await.map_err(store_error)?;
+        let mut state = UserState::new(profile.unwrap_or_else(|| self.default_profile(user)));
+        for interaction in self
+            .store
+            .user_interactions(user, HISTORY)
+            .await
+            .map_err(store_error)?
+        {
+            state.record(&interaction, &self.config.weights);
+        }
+        Ok(state)
+    }
+
+    /// A fresh list for a customer's state.
+    pub fn list_for(
+        &self,
+        state: &UserState,
+        first: usize,
+        kinds: &[ItemKind],
+    ) -> Result<RecommendationList, RecommendError> {
+        let model = self.current().ok_or(RecommendError::NotReady)?;
+        Ok(RecommendationList {
+            id: uuid::Uuid::now_v7().to_string(),
+            user: state.profile.id.clone(),
+            generated_at: Utc::now(),
+            list: model.recommend(state, first, kinds, Utc::now()),
+        })
+    }
+
+    /// A fresh list for a customer, from their stored state.
+    pub async fn recommend(
+        &self,
+        user: &str,
+        first: usize,
+        kinds: &[ItemKind],
+    ) -> Result<RecommendationList, RecommendError> {
+        let state = self.load_state(user).await?;
+        self.list_for(&state, first, kinds)
+    }
+
+    /// Checks an interaction and appends it to the log (the processor keeps and applies it).
+    pub async fn track(&self, interaction: Interaction) -> Result<(), RecommendError> {
+        validate_interaction(&interaction).map_err(RecommendError::InvalidInput)?;
+        let event = InteractionEvent(interaction);
+        let envelope =
+            Envelope::wrap(&event).map_err(|e| RecommendError::InvalidInput(e.to_string()))?;
+        let bytes = envelope
+            .to_bytes()
+            .map_err(|e| RecommendError::InvalidInput(e.to_string()))?;
+        self.log
+            .append(INTERACTIONS_TOPIC, &event.0.user, Bytes::from(bytes))
+            .await
+            .map_err(|e| RecommendError::Bus(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Pushes a list to its customer's channel.
+    pub async fn push(&self, list: &RecommendationList) -> Result<(), RecommendError> {
+        let bytes = serde_json::to_vec(list).expect("lists serialise");
+        self.fanout
+            .publish(&recommendations_channel(&list.user), Bytes::from(bytes))
+            .await
+            .map_err(|e| RecommendError::Bus(e.to_string()))
+    }
+
+    /// The fan-out, for subscriptions.
+    pub fn fanout(&self) -> &Arc<dyn FanOut> {
+        &self.fanout
+    }
+}
+
+fn store_error(error: finpulse_store::StoreError) -> RecommendError {
+    RecommendError::Store(error.to_string())
+}
