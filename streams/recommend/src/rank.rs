@@ -388,11 +388,15 @@ impl Recommender {
         }
         let target = self.matrix.item_index(&item.id);
         let contributor = match (&self.model, target) {
+            // The profile item most like this one names the reason: by B's cell alone, not
+            // weighted by the profile, or the customer's heaviest item would explain every
+            // pick of a list.
             (Cf::Ease(ease), Some(target)) => profile
                 .items
                 .iter()
-                .map(|(from, weight)| (*from, weight * ease.weight(*from, target)))
-                .filter(|(_, contribution)| *contribution > 0.0)
+                .filter(|(_, weight)| *weight > 0.0)
+                .map(|(from, _)| (*from, ease.weight(*from, target)))
+                .filter(|(_, similarity)| *similarity > 0.0)
                 .max_by(|a, b| a.1.total_cmp(&b.1))
                 .map(|(from, _)| from),
             _ => None,
