@@ -21,7 +21,7 @@ test('the Markets screen is live, accessible and keeps the watchlist', async () 
     assert.equal(new URL(page.url()).pathname, '/app/', '/ opens the dashboard');
     await page.waitForSelector('.link[data-state="live"]', { timeout: 30_000 });
     assert.equal(await page.textContent('nav a[aria-current="page"]'), 'Markets');
-    assert.deepEqual(await page.$$eval('nav a', (links) => links.map((a) => a.dataset.screen)), ['markets'],
+    assert.deepEqual(await page.$$eval('nav a', (links) => links.map((a) => a.dataset.screen)), ['markets', 'for-you'],
       'only screens whose backend has landed are shown');
 
     // The chart has history, then redraws as live candles arrive.

@@ -91,6 +91,17 @@ pub enum Command {
         #[command(subcommand)]
         what: TrainCommand,
     },
+    /// Load catalogue items, customer profiles or interactions from a file (.jsonl or .csv).
+    ///
+    /// Bad rows are named by line and skipped. Interactions go onto the `user.interactions`
+    /// topic when Kafka is configured, into the store otherwise (learned at the next retraining).
+    Import {
+        /// What the file holds.
+        #[arg(value_enum)]
+        what: crate::import::ImportKind,
+        /// The file: JSON Lines (.jsonl, .ndjson) or CSV with a header (.csv).
+        file: PathBuf,
+    },
     /// Evaluate a model offline on held-out data.
     Eval {
         /// What to evaluate.
@@ -400,6 +411,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                     no_tune,
                 },
         } => eval_recommender(train, test, usize::from(k), json, model, !no_tune).await,
+        Command::Import { what, file } => crate::import::run(&config, what, &file).await,
         Command::Token {
             user,
             ttl,

@@ -16,6 +16,7 @@ pub mod config;
 mod dashboard;
 mod graphiql;
 pub mod http;
+pub mod import;
 pub mod limits;
 pub mod metrics;
 pub mod operation;

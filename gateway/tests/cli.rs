@@ -294,3 +294,88 @@ fn eval_recommender_names_the_bad_line() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn import_loads_items_users_and_interactions_and_names_bad_rows() {
+    use finpulse_store::{RecommendData, SqlStore};
+    let dir = tempfile::tempdir().unwrap();
+    let items = dir.path().join("items.csv");
+    std::fs::write(
+        &items,
+        "id,kind,name,asset_class,sector,risk,complex,tags,description\n\
+         FUND1,instrument,Fund One,fund,bonds,2,false,income;beginner,a cautious bond fund\n\
+         BAD,instrument,Bad,fund,bonds,12,false,,risk out of range\n\
+         learn-1,article,Bonds 101,,bonds,,false,beginner,what a bond is\n",
+    )
+    .unwrap();
+    let users = dir.path().join("users.jsonl");
+    std::fs::write(
+        &users,
+        "{\"id\":\"u1\",\"risk_profile\":3,\"experience\":\"beginner\",\"country\":\"DE\"}\nnot json\n",
+    )
+    .unwrap();
+    let interactions = dir.path().join("interactions.csv");
+    std::fs::write(
+        &interactions,
+        "user,item,kind,at\nu1,FUND1,save,2026-12-01T10:00:00Z\nu1,FUND1,hug,2026-12-01T10:01:00Z\n",
+    )
+    .unwrap();
+    for (what, file, summary, bad_line) in [
+        (
+            "items",
+            &items,
+            "imported 2 of 3 rows",
+            "line 3: risk class 12 is outside 1 to 7",
+        ),
+        ("users", &users, "imported 1 of 2 rows", "line 2:"),
+        (
+            "interactions",
+            &interactions,
+            "imported 1 of 2 rows",
+            "line 3:",
+        ),
+    ] {
+        let output = finpulse(dir.path())
+            .args(["import", what])
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            stderr.contains(summary) && stderr.contains(bad_line),
+            "{what}: {stderr}"
+        );
+    }
+    let url = format!("sqlite:{}", dir.path().join("finpulse.db").display());
+    let store = SqlStore::connect(&url).await.unwrap();
+    let stored: Vec<String> = store
+        .items(&[], None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(stored, ["FUND1", "learn-1"]);
+    assert_eq!(
+        store
+            .user_profile("u1")
+            .await
+            .unwrap()
+            .unwrap()
+            .risk_profile,
+        3
+    );
+    assert_eq!(store.user_interactions("u1", 10).await.unwrap().len(), 1);
+    let unknown = finpulse(dir.path())
+        .args(["import", "items"])
+        .arg(dir.path().join("items.txt"))
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8(unknown.stderr)
+            .unwrap()
+            .contains(".jsonl, .ndjson or .csv")
+    );
+}

@@ -110,7 +110,7 @@ impl Catalogue {
 }
 
 /// What serde cannot check: ids, the risk scale, that instruments carry a risk class.
-fn validate(item: &Item) -> Result<(), String> {
+pub(crate) fn validate(item: &Item) -> Result<(), String> {
     if item.id.trim().is_empty() || item.id.len() > 128 {
         return Err("id must be 1 to 128 characters".into());
     }

@@ -17,6 +17,8 @@ pub mod catalogue;
 pub mod error;
 pub mod eval;
 pub mod events;
+pub mod experiments;
+pub mod import;
 pub mod models;
 pub mod processor;
 pub mod rank;

@@ -1,0 +1,364 @@
+//! Experiments: which recommender strategy works, shown with numbers.
+//!
+//! A strategy is a named recommender configuration (CF only, hybrid, popularity, diversity on
+//! or off). An [`Experiment`] splits customers between strategies:
+//! - **A/B**: a customer's variant is a pure function of their id and the experiment's salt
+//!   ([`Experiment::assign`]: SHA-256 of `salt:user`, mapped onto the variants' weights), so it
+//!   never changes between requests or replicas and needs no stored assignment;
+//! - **bandit**: Thompson sampling over Beta posteriors of each variant's conversion rate
+//!   ([`Bandit`]): traffic moves towards the variant that converts best, while a guardrail
+//!   (a dismiss rate above a ceiling, once enough impressions are in) stops a variant.
+//!
+//! Results per variant ([`VariantResult`]): impressions, clicks, conversions, CTR and conversion
+//! rate with Wilson score intervals, and a two-proportion z-test of each variant against the
+//! first (the control).
+
+use rand::Rng;
+use rand_distr::{Beta, Distribution};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// One arm of an experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    /// Its name (`control`, `hybrid`, …).
+    pub name: String,
+    /// The strategy it serves.
+    pub strategy: String,
+    /// Its share of traffic in A/B mode (relative to the others' weights).
+    pub weight: f64,
+}
+
+/// How customers are split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Fixed shares by hash.
+    AbTest,
+    /// Thompson sampling.
+    Bandit,
+}
+
+/// An experiment's definition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// Its id.
+    pub id: String,
+    /// The hash salt: a new salt reshuffles everyone.
+    pub salt: String,
+    /// The arms; the first is the control.
+    pub variants: Vec<Variant>,
+    /// How customers are split.
+    pub mode: Mode,
+}
+
+impl Experiment {
+    /// Checks the definition.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.variants.len() < 2 {
+            return Err("an experiment needs at least two variants".into());
+        }
+        if self
+            .variants
+            .iter()
+            .any(|v| !(v.weight.is_finite() && v.weight > 0.0))
+        {
+            return Err("every variant needs a positive weight".into());
+        }
+        let mut names: Vec<&str> = self.variants.iter().map(|v| v.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        if names.len() != self.variants.len() {
+            return Err("variant names must be distinct".into());
+        }
+        Ok(())
+    }
+
+    /// The customer's A/B variant (index into `variants`): deterministic, weighted.
+    pub fn assign(&self, user: &str) -> usize {
+        let digest = Sha256::digest(format!("{}:{user}", self.salt).as_bytes());
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&digest[..8]);
+        // 53 bits: a uniform fraction in [0, 1) with every value an f64 can tell apart.
+        let fraction = (u64::from_be_bytes(head) >> 11) as f64 / (1u64 << 53) as f64;
+        let total: f64 = self.variants.iter().map(|v| v.weight).sum();
+        let mut edge = 0.0;
+        for (index, variant) in self.variants.iter().enumerate() {
+            edge += variant.weight / total;
+            if fraction < edge {
+                return index;
+            }
+        }
+        self.variants.len() - 1
+    }
+}
+
+/// What a variant has seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Lists shown.
+    pub impressions: u64,
+    /// Shown items clicked.
+    pub clicks: u64,
+    /// Shown items saved or bought within the window.
+    pub conversions: u64,
+    /// Shown items dismissed.
+    pub dismissals: u64,
+}
+
+/// A proportion with its 95 % Wilson score interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Rate {
+    /// Successes / trials (0 with no trials).
+    pub value: f64,
+    /// Lower bound.
+    pub low: f64,
+    /// Upper bound.
+    pub high: f64,
+}
+
+/// The 95 % two-sided normal quantile.
+const Z95: f64 = 1.959_963_984_540_054;
+
+/// Wilson score interval (Wilson 1927) of `successes` in `trials` at 95 %.
+pub fn wilson(successes: u64, trials: u64) -> Rate {
+    if trials == 0 {
+        return Rate {
+            value: 0.0,
+            low: 0.0,
+            high: 1.0,
+        };
+    }
+    let n = trials as f64;
+    let p = successes as f64 / n;
+    let z2 = Z95 * Z95;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = Z95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / (1.0 + z2 / n);
+    Rate {
+        value: p,
+        low: (centre - half).max(0.0),
+        high: (centre + half).min(1.0),
+    }
+}
+
+/// Two-proportion z-test with pooled variance: (z, two-sided p-value) of `a` against `b`.
+pub fn two_proportion_test(
+    successes_a: u64,
+    trials_a: u64,
+    successes_b: u64,
+    trials_b: u64,
+) -> (f64, f64) {
+    if trials_a == 0 || trials_b == 0 {
+        return (0.0, 1.0);
+    }
+    let (na, nb) = (trials_a as f64, trials_b as f64);
+    let (pa, pb) = (successes_a as f64 / na, successes_b as f64 / nb);
+    let pooled = (successes_a + successes_b) as f64 / (na + nb);
+    let se = (pooled * (1.0 - pooled) * (1.0 / na + 1.0 / nb)).sqrt();
+    if se == 0.0 {
+        return (0.0, 1.0);
+    }
+    let z = (pa - pb) / se;
+    (z, 2.0 * (1.0 - standard_normal_cdf(z.abs())))
+}
+
+/// Φ(x) by the complementary error function (Numerical Recipes' erfc, |error| < 1.2e-7).
+fn standard_normal_cdf(x: f64) -> f64 {
+    0.5 * erfc(-x / std::f64::consts::SQRT_2)
+}
+
+fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let poly = -z * z - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let value = t * poly.exp();
+    if x >= 0.0 { value } else { 2.0 - value }
+}
+
+/// One variant's figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VariantResult {
+    /// The variant's name.
+    pub name: String,
+    /// Its counts.
+    pub counts: Counts,
+    /// Clicks per impression.
+    pub ctr: Rate,
+    /// Conversions per impression.
+    pub conversion: Rate,
+    /// Two-sided p-value of its conversion rate against the control's (1 for the control).
+    pub p_value: f64,
+    /// Stopped by the guardrail.
+    pub stopped: bool,
+}
+
+/// The figures of every variant.
+pub fn results(experiment: &Experiment, counts: &[Counts], stopped: &[bool]) -> Vec<VariantResult> {
+    let control = counts.first().copied().unwrap_or_default();
+    experiment
+        .variants
+        .iter()
+        .enumerate()
+        .map(|(index, variant)| {
+            let c = counts.get(index).copied().unwrap_or_default();
+            let p_value = if index == 0 {
+                1.0
+            } else {
+                two_proportion_test(
+                    c.conversions,
+                    c.impressions,
+                    control.conversions,
+                    control.impressions,
+                )
+                .1
+            };
+            VariantResult {
+                name: variant.name.clone(),
+                counts: c,
+                ctr: wilson(c.clicks, c.impressions),
+                conversion: wilson(c.conversions, c.impressions),
+                p_value,
+                stopped: stopped.get(index).copied().unwrap_or(false),
+            }
+        })
+        .collect()
+}
+
+/// The guardrail: a variant whose dismiss rate's Wilson lower bound exceeds `max_dismiss_rate`
+/// after `min_impressions` is stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Guardrail {
+    /// The highest tolerated dismiss rate.
+    pub max_dismiss_rate: f64,
+    /// Impressions before the guardrail may act.
+    pub min_impressions: u64,
+}
+
+impl Default for Guardrail {
+    fn default() -> Self {
+        Self {
+            max_dismiss_rate: 0.2,
+            min_impressions: 200,
+        }
+    }
+}
+
+impl Guardrail {
+    /// Whether `counts` breach the guardrail.
+    pub fn breached(&self, counts: &Counts) -> bool {
+        counts.impressions >= self.min_impressions
+            && wilson(counts.dismissals, counts.impressions).low > self.max_dismiss_rate
+    }
+}
+
+/// Thompson sampling over the variants' conversion rates, Beta(1 + conversions,
+/// 1 + impressions − conversions) each.
+#[derive(Debug, Clone)]
+pub struct Bandit {
+    counts: Vec<Counts>,
+    stopped: Vec<bool>,
+    guardrail: Guardrail,
+}
+
+impl Bandit {
+    /// A bandit over `arms` variants with no data.
+    pub fn new(arms: usize, guardrail: Guardrail) -> Self {
+        Self {
+            counts: vec![Counts::default(); arms],
+            stopped: vec![false; arms],
+            guardrail,
+        }
+    }
+
+    /// Picks the variant for the next impression: a draw from each running arm's posterior,
+    /// the highest wins. `None` when every arm is stopped.
+    pub fn choose(&self, rng: &mut impl Rng) -> Option<usize> {
+        let mut best: Option<(usize, f64)> = None;
+        for (index, counts) in self.counts.iter().enumerate() {
+            if self.stopped[index] {
+                continue;
+            }
+            let failures = counts.impressions.saturating_sub(counts.conversions);
+            let posterior = Beta::new(1.0 + counts.conversions as f64, 1.0 + failures as f64)
+                .expect("positive shape parameters");
+            let draw = posterior.sample(rng);
+            if best.is_none_or(|(_, best_draw)| draw > best_draw) {
+                best = Some((index, draw));
+            }
+        }
+        best.map(|(index, _)| index)
+    }
+
+    /// Records what an impression of `arm` led to, and applies the guardrail.
+    pub fn record(&mut self, arm: usize, clicked: bool, converted: bool, dismissed: bool) {
+        let Some(counts) = self.counts.get_mut(arm) else {
+            return;
+        };
+        counts.impressions += 1;
+        counts.clicks += u64::from(clicked);
+        counts.conversions += u64::from(converted);
+        counts.dismissals += u64::from(dismissed);
+        if self.guardrail.breached(counts) {
+            self.stopped[arm] = true;
+        }
+    }
+
+    /// Each arm's counts.
+    pub fn counts(&self) -> &[Counts] {
+        &self.counts
+    }
+
+    /// Which arms the guardrail stopped.
+    pub fn stopped(&self) -> &[bool] {
+        &self.stopped
+    }
+
+    /// Each arm's share of impressions so far.
+    pub fn shares(&self) -> Vec<f64> {
+        let total: u64 = self.counts.iter().map(|c| c.impressions).sum();
+        self.counts
+            .iter()
+            .map(|c| {
+                if total == 0 {
+                    0.0
+                } else {
+                    c.impressions as f64 / total as f64
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wilson_matches_the_textbook_values() {
+        // Reference: statsmodels.stats.proportion.proportion_confint(10, 100, method="wilson")
+        // = (0.05522913706067509, 0.17436566150491348), statsmodels 0.15.0.
+        let rate = wilson(10, 100);
+        assert!((rate.low - 0.055_229_14).abs() < 1e-6, "{rate:?}");
+        assert!((rate.high - 0.174_365_66).abs() < 1e-6, "{rate:?}");
+        assert_eq!(wilson(0, 0).high, 1.0);
+    }
+
+    #[test]
+    fn the_two_proportion_test_matches_a_reference() {
+        // Reference: statsmodels.stats.proportion.proportions_ztest([60, 40], [500, 500])
+        // = (z 2.1081851067789192, p 0.03501498101966254), statsmodels 0.15.0.
+        let (z, p) = two_proportion_test(60, 500, 40, 500);
+        assert!((z - 2.108_185_106_778_919).abs() < 1e-9, "{z}");
+        assert!((p - 0.035_014_981_019_662).abs() < 1e-6, "{p}");
+    }
+}
