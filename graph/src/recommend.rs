@@ -7,14 +7,14 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Enum, Object, SimpleObject, Subscription};
+use async_graphql::{Context, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures::future;
 use futures::stream::{self, Stream, StreamExt};
 use tracing::{instrument, warn};
 
 use finpulse_bus::fanout::FanOutItem;
-use finpulse_core::recommend::{Interaction, InteractionKind as CoreKind, Item, ItemKind};
+use finpulse_core::recommend::{Interaction, InteractionKind, Item, ItemKind};
 use finpulse_recommend::RecommendError;
 use finpulse_recommend::events::recommendations_channel;
 use finpulse_recommend::rank::Recommender;
@@ -25,28 +25,6 @@ use crate::{GraphContext, Need, Principal};
 
 /// Most items a list may hold.
 const MAX_FIRST: usize = PUSHED;
-
-/// What a customer did with an item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[graphql(remote = "finpulse_core::recommend::InteractionKind")]
-pub enum InteractionKind {
-    /// Saw it in a list.
-    View,
-    /// Opened it.
-    Click,
-    /// Saved it for later.
-    Save,
-    /// Put it on a watchlist.
-    Watch,
-    /// Bought it.
-    Buy,
-    /// Sold it.
-    Sell,
-    /// Asked not to see it again.
-    Dismiss,
-    /// Rated it (give `rating`).
-    Rate,
-}
 
 /// One recommended item.
 #[derive(Debug, Clone, SimpleObject)]
@@ -266,7 +244,7 @@ impl RecommendMutation {
         let interaction = Interaction {
             user,
             item: item_id,
-            kind: CoreKind::from(kind),
+            kind,
             rating: rating.map(|r| r as f32),
             recommendation_id,
             at: Utc::now(),
