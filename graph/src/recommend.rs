@@ -153,6 +153,12 @@ impl RecommendQuery {
         Ok(RecommendationList::of(list, &model, &kinds, first))
     }
 
+    /// The model versions this server holds. Needs the `admin` role.
+    #[graphql(guard = "Need::role(crate::Role::Admin)")]
+    async fn recommender_models(&self, ctx: &Context<'_>) -> ApiResult<RecommenderModels> {
+        Ok(models_of(service(ctx)?.as_ref()))
+    }
+
     /// Catalogue items of `kinds` (all when omitted) in id order, `first` (1 to 200) after the
     /// id `after`.
     async fn items(
@@ -207,12 +213,51 @@ impl RecommendQuery {
     }
 }
 
+/// The recommender's trained versions (operators only).
+#[derive(Debug, Clone, SimpleObject)]
+pub struct RecommenderModels {
+    /// The version being served.
+    pub serving: Option<String>,
+    /// The versions kept for rollback, oldest first.
+    pub versions: Vec<String>,
+}
+
+fn models_of(service: &RecommendService) -> RecommenderModels {
+    RecommenderModels {
+        serving: service.version(),
+        versions: service.versions(),
+    }
+}
+
 /// Recommendation mutations.
 #[derive(Debug, Default)]
 pub struct RecommendMutation;
 
 #[Object]
 impl RecommendMutation {
+    /// Trains a new model from the store now and serves it (on this server; every server also
+    /// retrains on its schedule). Needs the `admin` role.
+    #[instrument(skip_all, err(Debug))]
+    #[graphql(guard = "Need::role(crate::Role::Admin)")]
+    async fn retrain_recommender(&self, ctx: &Context<'_>) -> ApiResult<RecommenderModels> {
+        let service = service(ctx)?;
+        service.train().await.map_err(ApiError::from)?;
+        Ok(models_of(&service))
+    }
+
+    /// Serves a kept version again. Needs the `admin` role.
+    #[instrument(skip_all, fields(version = %version), err(Debug))]
+    #[graphql(guard = "Need::role(crate::Role::Admin)")]
+    async fn rollback_recommender(
+        &self,
+        ctx: &Context<'_>,
+        version: String,
+    ) -> ApiResult<RecommenderModels> {
+        let service = service(ctx)?;
+        service.rollback(&version).map_err(ApiError::from)?;
+        Ok(models_of(&service))
+    }
+
     /// Records what the signed-in customer did with an item; their recommendations update at
     /// once (on the `recommendations` subscription). `rating` (1 to 5) goes with `RATE` only;
     /// `recommendationId` is the list the item was shown in.
@@ -228,15 +273,17 @@ impl RecommendMutation {
     ) -> ApiResult<bool> {
         let user = ctx.data::<Principal>()?.require_user()?.to_owned();
         let service = service(ctx)?;
-        let known = match service.current() {
-            Some(model) => model.catalogue().get(&item_id).is_some(),
-            None => service
+        // An item imported after the model was trained is in the store only: still valid.
+        let in_model = service
+            .current()
+            .is_some_and(|model| model.catalogue().get(&item_id).is_some());
+        let known = in_model
+            || service
                 .store()
                 .item(&item_id)
                 .await
                 .map_err(ApiError::from)?
-                .is_some(),
-        };
+                .is_some();
         if !known {
             let shown = item_id.chars().take(64).collect::<String>();
             return Err(ApiError::BadUserInput(format!("no item `{shown}`")).into());

@@ -188,3 +188,92 @@ async fn recommendations_need_a_customer_and_interactions_are_checked() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn operators_retrain_and_roll_back_and_customers_cannot() {
+    use finpulse_gateway::auth::Grant;
+    let app = spawn_app().await;
+    let admin = app
+        .handle
+        .auth()
+        .mint_with(
+            "ops",
+            None,
+            &Grant {
+                roles: vec![finpulse_graph::Role::Admin],
+                scopes: vec![],
+            },
+        )
+        .unwrap();
+    let customer = app.token("dora", None);
+    let (_, body) = app
+        .graphql(
+            "mutation { retrainRecommender { serving } }",
+            json!({}),
+            Some(&customer),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{body}"
+    );
+
+    let (_, before) = app
+        .graphql(
+            "{ recommenderModels { serving versions } }",
+            json!({}),
+            Some(&admin),
+        )
+        .await;
+    let first = before["data"]["recommenderModels"]["serving"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, body) = app
+        .graphql(
+            "mutation { retrainRecommender { serving versions } }",
+            json!({}),
+            Some(&admin),
+        )
+        .await;
+    let models = &body["data"]["retrainRecommender"];
+    let second = models["serving"].as_str().unwrap().to_owned();
+    assert_ne!(first, second, "{body}");
+    assert_eq!(models["versions"], json!([first.clone(), second.clone()]));
+
+    let (_, body) = app
+        .graphql(
+            "mutation($v: String!) { rollbackRecommender(version: $v) { serving } }",
+            json!({"v": first}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["rollbackRecommender"]["serving"],
+        first.as_str(),
+        "{body}"
+    );
+    let (_, body) = app
+        .graphql(
+            "{ recommendations(first: 3) { provenance { modelVersion } } }",
+            json!({}),
+            Some(&customer),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["recommendations"]["provenance"]["modelVersion"],
+        first.as_str(),
+        "{body}"
+    );
+    let (_, body) = app
+        .graphql(
+            "mutation { rollbackRecommender(version: \"nope\") { serving } }",
+            json!({}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+}

@@ -269,7 +269,15 @@ impl RecommendService {
             }
         }
         let users: Vec<UserState> = users.into_values().collect();
-        let version = format!("{}", Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
+        let mut version = format!("{}", Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
+        // Two trainings within a millisecond still get distinct versions.
+        let taken = |v: &str| self.versions.read().iter().any(|(kept, _)| kept == v);
+        let base = version.clone();
+        let mut suffix = 1;
+        while taken(&version) {
+            suffix += 1;
+            version = format!("{base}-{suffix}");
+        }
         let (items, active) = (
             catalogue.len(),
             users.iter().filter(|u| !u.is_cold()).count(),
