@@ -127,6 +127,19 @@ pub enum Command {
 /// What `finpulse train` trains.
 #[derive(Debug, Subcommand)]
 pub enum TrainCommand {
+    /// The recommender, from the interactions in the store: tuned and evaluated on each
+    /// customer's newest 20 % of interactions against popularity, then fitted on all of them.
+    ///
+    /// Running servers retrain on their own schedule (`recommend.service.retrain_secs`); to
+    /// serve a new model at once, an operator sends `mutation { retrainRecommender { serving } }`.
+    Recommender {
+        /// The cut-off of precision, recall and nDCG.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+        k: u16,
+        /// Print the evaluation as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// A text classifier: a softmax head on sentence embeddings, evaluated on a held-out split.
     Classifier {
         /// CSV with a header and `text` and `label` columns.
@@ -187,6 +200,87 @@ pub enum EvalModel {
     Ease,
     /// ALS.
     Als,
+}
+
+/// Runs `finpulse train recommender`.
+async fn train_recommender(config: &Config, k: usize, json: bool) -> anyhow::Result<()> {
+    use finpulse_recommend::eval::{Row, Settings, evaluate, temporal_split};
+    use finpulse_store::RecommendData;
+    let store = open_store(config).await?;
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {pos} interactions read {msg}")
+            .context("progress template")?,
+    );
+    let mut rows = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .interactions_page(after.as_ref(), 20_000)
+            .await
+            .context("failed to read interactions")?;
+        let Some(last) = page.last().cloned() else {
+            break;
+        };
+        after = Some(last);
+        let weights = &config.recommend.service.weights;
+        for interaction in page {
+            // What counts as a positive: anything with a positive weight (not a dismissal).
+            if weights.of(&interaction).is_some_and(|weight| weight > 0.0) {
+                rows.push(Row {
+                    user: interaction.user,
+                    item: interaction.item,
+                    rating: 1.0,
+                    timestamp: interaction.at.timestamp_millis(),
+                });
+            }
+        }
+        bar.set_position(rows.len() as u64);
+    }
+    bar.finish_and_clear();
+    if rows.is_empty() {
+        anyhow::bail!(
+            "the store holds no interactions to train on (finpulse import interactions FILE)"
+        );
+    }
+    let (train, test) = temporal_split(&rows, 0.2);
+    let settings = Settings::Tuned(config.recommend.service.model.clone());
+    let evaluation = tokio::task::spawn_blocking(move || {
+        evaluate(
+            &train,
+            &test,
+            k,
+            settings,
+            std::path::Path::new("the store"),
+        )
+    })
+    .await
+    .context("training panicked")??;
+    let report = &evaluation.report;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(report).context("report to json")?
+        );
+    } else {
+        println!(
+            "{} interactions; held out each customer's newest 20 %: {} customers, k = {k}",
+            rows.len(),
+            report.users
+        );
+        println!(
+            "model {} (lambda {:.0}, recency {}): ndcg {:.4}, precision {:.4}, recall {:.4}; popularity ndcg {:.4}; trained in {:.2} s",
+            evaluation.model,
+            evaluation.config.ease.lambda,
+            evaluation.config.recency,
+            report.ndcg,
+            report.precision,
+            report.recall,
+            report.baseline.ndcg,
+            report.train_s
+        );
+    }
+    Ok(())
 }
 
 /// Runs `finpulse eval recommender` and prints its report.
@@ -382,6 +476,9 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             println!("migrations applied to {}", config.database_url());
             Ok(())
         }
+        Command::Train {
+            what: TrainCommand::Recommender { k, json },
+        } => train_recommender(&config, usize::from(k), json).await,
         Command::Train {
             what:
                 TrainCommand::Classifier {

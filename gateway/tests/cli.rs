@@ -379,3 +379,45 @@ async fn import_loads_items_users_and_interactions_and_names_bad_rows() {
             .contains(".jsonl, .ndjson or .csv")
     );
 }
+
+#[test]
+fn train_recommender_evaluates_on_the_stored_interactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = finpulse(dir.path())
+        .args(["train", "recommender"])
+        .output()
+        .unwrap();
+    assert!(!empty.status.success());
+    assert!(
+        String::from_utf8(empty.stderr)
+            .unwrap()
+            .contains("no interactions")
+    );
+    // The synthetic fixture's rows as clicks, through the import.
+    let tsv = std::fs::read_to_string(recommender_fixture("train.tsv")).unwrap();
+    let mut csv = String::from("user,item,kind,at\n");
+    for line in tsv.lines().skip(1) {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let at_ms: i64 = fields[3].parse::<i64>().unwrap() * 1000;
+        csv.push_str(&format!("{},{},click,{at_ms}\n", fields[0], fields[1]));
+    }
+    let file = dir.path().join("clicks.csv");
+    std::fs::write(&file, csv).unwrap();
+    let imported = finpulse(dir.path())
+        .args(["import", "interactions"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{imported:?}");
+    let output = finpulse(dir.path())
+        .args(["train", "recommender", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["users"], 200, "{report}");
+    assert!(
+        report["ndcg"].as_f64().unwrap() > report["baseline"]["ndcg"].as_f64().unwrap(),
+        "{report}"
+    );
+}

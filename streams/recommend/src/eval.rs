@@ -354,6 +354,31 @@ pub fn evaluate(
     })
 }
 
+/// Splits rows per user: each user's newest `share` of rows (at least one, when the user has
+/// two or more) becomes test, the rest train. Ties in time keep the given order.
+pub fn temporal_split(rows: &[Row], share: f64) -> (Vec<Row>, Vec<Row>) {
+    let mut by_user: HashMap<&str, Vec<&Row>> = HashMap::new();
+    for row in rows {
+        by_user.entry(&row.user).or_default().push(row);
+    }
+    let mut users: Vec<&str> = by_user.keys().copied().collect();
+    users.sort_unstable();
+    let (mut train, mut test) = (Vec::new(), Vec::new());
+    for user in users {
+        let mut entries = by_user.remove(user).expect("listed users have rows");
+        entries.sort_by_key(|row| row.timestamp);
+        let held = if entries.len() < 2 {
+            0
+        } else {
+            ((entries.len() as f64 * share).round() as usize).max(1)
+        };
+        let cut = entries.len() - held;
+        train.extend(entries[..cut].iter().map(|row| (*row).clone()));
+        test.extend(entries[cut..].iter().map(|row| (*row).clone()));
+    }
+    (train, test)
+}
+
 /// Whether the test rows come after the training rows for (nearly) every user who has both.
 fn is_temporal(train: &[Row], test: &[Row]) -> bool {
     let mut latest_train: HashMap<&str, i64> = HashMap::new();
@@ -419,6 +444,28 @@ mod tests {
         assert!((metrics.ndcg - dcg / ideal).abs() < 1e-12);
         // ideal DCG over min(k, |relevant|): one relevant item found first is a perfect score
         assert_eq!(ranking_metrics(&[5, 6, 7], &[5], 3).ndcg, 1.0);
+    }
+
+    #[test]
+    fn the_temporal_split_holds_out_each_users_newest_rows() {
+        let row = |user: &str, item: &str, timestamp| Row {
+            user: user.into(),
+            item: item.into(),
+            rating: 1.0,
+            timestamp,
+        };
+        let rows = [
+            row("a", "1", 3),
+            row("a", "2", 1),
+            row("a", "3", 2),
+            row("a", "4", 4),
+            row("a", "5", 5),
+            row("b", "1", 1),
+        ];
+        let (train, test) = temporal_split(&rows, 0.2);
+        assert_eq!(test, [row("a", "5", 5)]);
+        assert_eq!(train.len(), 5);
+        assert!(is_temporal(&train, &test));
     }
 
     #[test]
