@@ -202,170 +202,6 @@ pub enum EvalModel {
     Als,
 }
 
-/// Runs `finpulse train recommender`.
-async fn train_recommender(config: &Config, k: usize, json: bool) -> anyhow::Result<()> {
-    use finpulse_recommend::eval::{Row, Settings, evaluate, temporal_split};
-    use finpulse_store::RecommendData;
-    let store = open_store(config).await?;
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {pos} interactions read {msg}")
-            .context("progress template")?,
-    );
-    let mut rows = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .interactions_page(after.as_ref(), 20_000)
-            .await
-            .context("failed to read interactions")?;
-        let Some(last) = page.last().cloned() else {
-            break;
-        };
-        after = Some(last);
-        let weights = &config.recommend.service.weights;
-        for interaction in page {
-            // What counts as a positive: anything with a positive weight (not a dismissal).
-            if weights.of(&interaction).is_some_and(|weight| weight > 0.0) {
-                rows.push(Row {
-                    user: interaction.user,
-                    item: interaction.item,
-                    rating: 1.0,
-                    timestamp: interaction.at.timestamp_millis(),
-                });
-            }
-        }
-        bar.set_position(rows.len() as u64);
-    }
-    bar.finish_and_clear();
-    if rows.is_empty() {
-        anyhow::bail!(
-            "the store holds no interactions to train on (finpulse import interactions FILE)"
-        );
-    }
-    let (train, test) = temporal_split(&rows, 0.2);
-    let settings = Settings::Tuned(config.recommend.service.model.clone());
-    let evaluation = tokio::task::spawn_blocking(move || {
-        evaluate(
-            &train,
-            &test,
-            k,
-            settings,
-            std::path::Path::new("the store"),
-        )
-    })
-    .await
-    .context("training panicked")??;
-    let report = &evaluation.report;
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string(report).context("report to json")?
-        );
-    } else {
-        println!(
-            "{} interactions; held out each customer's newest 20 %: {} customers, k = {k}",
-            rows.len(),
-            report.users
-        );
-        println!(
-            "model {} (lambda {:.0}, recency {}): ndcg {:.4}, precision {:.4}, recall {:.4}; popularity ndcg {:.4}; trained in {:.2} s",
-            evaluation.model,
-            evaluation.config.ease.lambda,
-            evaluation.config.recency,
-            report.ndcg,
-            report.precision,
-            report.recall,
-            report.baseline.ndcg,
-            report.train_s
-        );
-    }
-    Ok(())
-}
-
-/// Runs `finpulse eval recommender` and prints its report.
-async fn eval_recommender(
-    train: PathBuf,
-    test: PathBuf,
-    k: usize,
-    json: bool,
-    model: EvalModel,
-    tune: bool,
-) -> anyhow::Result<()> {
-    use finpulse_recommend::eval::{Settings, evaluate_files};
-    use finpulse_recommend::models::{CfConfig, CfKind};
-    let config = CfConfig {
-        kind: match model {
-            EvalModel::Auto => CfKind::Auto,
-            EvalModel::Ease => CfKind::Ease,
-            EvalModel::Als => CfKind::Als,
-        },
-        ..CfConfig::default()
-    };
-    let settings = if tune {
-        Settings::Tuned(config)
-    } else {
-        Settings::Fixed(config)
-    };
-    let evaluation =
-        tokio::task::spawn_blocking(move || evaluate_files(&train, &test, k, settings))
-            .await
-            .context("evaluation panicked")??;
-    let report = &evaluation.report;
-    let config = &evaluation.config;
-    let parameters = match evaluation.model {
-        "ease" => format!("lambda {:.0}", config.ease.lambda),
-        _ => format!(
-            "{} factors, regularization {}, alpha {}",
-            config.als.factors, config.als.regularization, config.als.alpha
-        ),
-    };
-    let chosen = if evaluation.validation_ndcg.is_nan() {
-        "default settings".to_owned()
-    } else {
-        let split = match evaluation.holdout {
-            finpulse_recommend::models::Holdout::Newest => "newest-rows",
-            finpulse_recommend::models::Holdout::Random { .. } => "random",
-        };
-        format!(
-            "tuned on a {split} validation split, validation ndcg@{k} {:.4}",
-            evaluation.validation_ndcg
-        )
-    };
-    let settings = format!(
-        "{} ({parameters}, recency {}; {chosen})",
-        evaluation.model, config.recency
-    );
-    let [median, p99, max] = evaluation.latency_us;
-    let latency =
-        format!("top-{k} for one user: median {median:.0} µs, p99 {p99:.0} µs, max {max:.0} µs");
-    if json {
-        eprintln!("model: {settings}");
-        eprintln!("{latency}");
-        println!(
-            "{}",
-            serde_json::to_string(report).context("report to json")?
-        );
-        return Ok(());
-    }
-    println!("model: {settings}, trained in {:.2} s", report.train_s);
-    println!("{} users, k = {k}; {latency}", report.users);
-    println!(
-        "{:<12} {:>10} {:>10} {:>10}",
-        "", "precision", "recall", "ndcg"
-    );
-    println!(
-        "{:<12} {:>10.4} {:>10.4} {:>10.4}",
-        "model", report.precision, report.recall, report.ndcg
-    );
-    let baseline = &report.baseline;
-    println!(
-        "{:<12} {:>10.4} {:>10.4} {:>10.4}",
-        "popularity", baseline.precision, baseline.recall, baseline.ndcg
-    );
-    Ok(())
-}
-
 /// Trains, evaluates and saves a classifier; prints the held-out report.
 async fn train_classifier(
     config: &Config,
@@ -478,7 +314,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
         }
         Command::Train {
             what: TrainCommand::Recommender { k, json },
-        } => train_recommender(&config, usize::from(k), json).await,
+        } => crate::offline::train_recommender(&config, usize::from(k), json).await,
         Command::Train {
             what:
                 TrainCommand::Classifier {
@@ -507,7 +343,10 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                     model,
                     no_tune,
                 },
-        } => eval_recommender(train, test, usize::from(k), json, model, !no_tune).await,
+        } => {
+            crate::offline::eval_recommender(train, test, usize::from(k), json, model, !no_tune)
+                .await
+        }
         Command::Import { what, file } => crate::import::run(&config, what, &file).await,
         Command::Token {
             user,

@@ -19,6 +19,7 @@ pub mod http;
 pub mod import;
 pub mod limits;
 pub mod metrics;
+pub mod offline;
 pub mod operation;
 pub mod recommender;
 pub mod server;
