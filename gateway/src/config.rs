@@ -65,33 +65,10 @@ pub struct Config {
     /// The built-in market simulator.
     pub simulator: SimulatorConfig,
     /// The recommender and its user-behaviour simulator.
-    pub recommend: RecommendSettings,
+    pub recommend: crate::recommender::RecommendSettings,
     /// Symbols that live subscriptions may name before any market data of theirs arrived,
     /// besides the simulator's (a symbol with stored data is always known); others are refused.
     pub instruments: Vec<String>,
-}
-
-/// The recommender's settings: `[recommend]` (model, weights, rules, retraining) and
-/// `[recommend.simulator]` (the user-behaviour simulator).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RecommendSettings {
-    /// Run the recommender (its API, its processor on workers, training).
-    pub enabled: bool,
-    /// The model, weights, rules and retraining period (`[recommend.service]`).
-    pub service: finpulse_recommend::service::RecommendConfig,
-    /// The user-behaviour simulator (on in the embedded default).
-    pub simulator: finpulse_recommend::simulator::BehaviourConfig,
-}
-
-impl Default for RecommendSettings {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            service: finpulse_recommend::service::RecommendConfig::default(),
-            simulator: finpulse_recommend::simulator::BehaviourConfig::default(),
-        }
-    }
 }
 
 /// What a `finpulse serve` process does.
@@ -325,7 +302,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             log: LogConfig::default(),
             simulator: SimulatorConfig::default(),
-            recommend: RecommendSettings::default(),
+            recommend: crate::recommender::RecommendSettings::default(),
             instruments: Vec::new(),
         }
     }

@@ -14,6 +14,7 @@ use finpulse_bus::{EventLog, FanOut};
 use finpulse_recommend::service::RecommendService;
 use finpulse_recommend::simulator::BehaviourSimulator;
 use finpulse_store::Repositories;
+use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -116,4 +117,27 @@ pub async fn start(
         });
     }
     Ok(())
+}
+
+/// The recommender's settings: `[recommend]` (model, weights, rules, retraining) and
+/// `[recommend.simulator]` (the user-behaviour simulator).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecommendSettings {
+    /// Run the recommender (its API, its processor on workers, training).
+    pub enabled: bool,
+    /// The model, weights, rules and retraining period (`[recommend.service]`).
+    pub service: finpulse_recommend::service::RecommendConfig,
+    /// The user-behaviour simulator (on in the embedded default).
+    pub simulator: finpulse_recommend::simulator::BehaviourConfig,
+}
+
+impl Default for RecommendSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            service: finpulse_recommend::service::RecommendConfig::default(),
+            simulator: finpulse_recommend::simulator::BehaviourConfig::default(),
+        }
+    }
 }

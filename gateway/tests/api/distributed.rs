@@ -18,10 +18,10 @@ use serde_json::{Value, json};
 
 use crate::helpers::{PATIENCE, TestApp, eventually, spawn_app_with, tick};
 
-const TRANSPORT: &str = "graphql-transport-ws";
+pub(crate) const TRANSPORT: &str = "graphql-transport-ws";
 
 /// The services one test's replicas share.
-struct Cluster {
+pub(crate) struct Cluster {
     brokers: String,
     namespace: String,
     redis_url: String,
@@ -30,7 +30,7 @@ struct Cluster {
 }
 
 impl Cluster {
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string();
         Self {
             brokers: std::env::var("FP_TEST_KAFKA_BROKERS")
@@ -44,7 +44,7 @@ impl Cluster {
     }
 
     /// A replica in `role` on the shared services.
-    async fn spawn(&self, role: Role) -> TestApp {
+    pub(crate) async fn spawn(&self, role: Role) -> TestApp {
         self.spawn_with(role, |_| {}).await
     }
 
@@ -103,7 +103,7 @@ impl Cluster {
     }
 
     /// Produces raw records to `topic` (without the namespace), keyed by `key`, with rdkafka.
-    async fn produce_raw(&self, topic: &str, records: &[(&str, Vec<u8>)]) {
+    pub(crate) async fn produce_raw(&self, topic: &str, records: &[(&str, Vec<u8>)]) {
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", &self.brokers)
             .create()
@@ -124,7 +124,7 @@ impl Cluster {
     }
 
     /// Waits until `replicas` Redis connections subscribe to a fan-out channel.
-    async fn wait_for_redis_subscribers(&self, channel: &str, replicas: i64) {
+    pub(crate) async fn wait_for_redis_subscribers(&self, channel: &str, replicas: i64) {
         self.wait_for_redis_count(channel, |count| count >= replicas)
             .await;
     }
@@ -530,96 +530,4 @@ impl InsightClient {
             }
         }
     }
-}
-
-/// The recommender across replicas: an interaction sent to one gateway, or produced straight
-/// to Kafka, is applied by the worker, and the customer's new list reaches their subscription
-/// on the other gateway; a malformed interaction is parked.
-#[tokio::test]
-async fn interactions_on_one_gateway_push_lists_to_another() {
-    use finpulse_core::recommend::{Interaction, InteractionKind};
-    use finpulse_recommend::events::InteractionEvent;
-    let cluster = Cluster::new().await;
-    // The worker seeds the catalogue and history; the gateways then train on them.
-    let worker = cluster.spawn(Role::Worker).await;
-    let gateway_a = cluster.spawn(Role::Gateway).await;
-    let gateway_b = cluster.spawn(Role::Gateway).await;
-    let token = gateway_a.token("dist-customer", None);
-    let mut ws = gateway_b.ws(TRANSPORT).await;
-    ws.init(Some(&token)).await;
-    ws.subscribe(
-        "r",
-        "subscription { recommendations(first: 5) { id provenance { model } items { explanation item { id } } } }",
-        json!({}),
-    )
-    .await;
-    let first = ws.recv_skip_ka().await;
-    assert_eq!(
-        first["payload"]["data"]["recommendations"]["provenance"]["model"], "popularity",
-        "{first}"
-    );
-    cluster
-        .wait_for_redis_subscribers("recommendations.dist-customer", 1)
-        .await;
-
-    let (_, items) = gateway_a
-        .graphql(
-            "{ items(kinds: [ARTICLE], first: 3) { id } }",
-            json!({}),
-            None,
-        )
-        .await;
-    let item = items["data"]["items"][0]["id"].as_str().unwrap().to_owned();
-    let (_, body) = gateway_a
-        .graphql(
-            "mutation($item: String!) { trackInteraction(itemId: $item, kind: SAVE) }",
-            json!({"item": item}),
-            Some(&token),
-        )
-        .await;
-    assert_eq!(body["data"]["trackInteraction"], true, "{body}");
-    let pushed = tokio::time::timeout(PATIENCE, ws.recv_skip_ka())
-        .await
-        .expect("a pushed list on the other gateway");
-    let list = &pushed["payload"]["data"]["recommendations"];
-    assert_eq!(list["provenance"]["model"], "ease", "{pushed}");
-
-    // Straight from a Kafka producer, as a bank's app backend would send it; and one that
-    // is not an interaction at all.
-    let second = items["data"]["items"][1]["id"].as_str().unwrap().to_owned();
-    let event = InteractionEvent(Interaction {
-        user: "dist-customer".into(),
-        item: second.clone(),
-        kind: InteractionKind::Dismiss,
-        rating: None,
-        recommendation_id: None,
-        at: chrono::Utc::now(),
-    });
-    let payload = Envelope::wrap(&event).and_then(|e| e.to_bytes()).unwrap();
-    cluster
-        .produce_raw(
-            "user.interactions",
-            &[
-                ("dist-customer", b"{not an envelope".to_vec()),
-                ("dist-customer", payload),
-            ],
-        )
-        .await;
-    let pushed = tokio::time::timeout(PATIENCE, ws.recv_skip_ka())
-        .await
-        .expect("a list after the produced dismissal");
-    let ids: Vec<&str> = pushed["payload"]["data"]["recommendations"]["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["item"]["id"].as_str().unwrap())
-        .collect();
-    assert!(!ids.contains(&second.as_str()), "{pushed}");
-    eventually("the malformed interaction is parked", || async {
-        worker
-            .metric_sum("finpulse_processor_parked_events_total{")
-            .await
-            >= 1.0
-    })
-    .await;
 }
