@@ -8,7 +8,11 @@ import { ARTIFACTS, accessibilityViolations, guardedPage, launch } from './brows
 import { startFinpulse } from './server.mjs';
 
 // No live simulated customers: every change of the list here is the test's own doing.
-const QUIET = { FINPULSE_RECOMMEND__SIMULATOR__RATE_PER_SEC: '0', FINPULSE_SIMULATOR__ENABLED: 'false' };
+const QUIET = {
+  FINPULSE_RECOMMEND__SIMULATOR__RATE_PER_SEC: '0',
+  FINPULSE_RECOMMEND__SIMULATOR__DEMO_EXPERIMENT: 'false',
+  FINPULSE_SIMULATOR__ENABLED: 'false',
+};
 const updates = (page) => page.$eval('#for-you-list', (el) => Number(el.dataset.updates));
 const items = (page) => page.$$eval('#for-you-list li[data-item]', (rows) => rows.map((r) => r.dataset.item));
 

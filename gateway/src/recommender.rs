@@ -3,7 +3,8 @@
 //!
 //! Every role trains a model from the store (a gateway answers `recommendations` queries with
 //! it); only a role that runs processors seeds the demo data, runs the recommend processor and
-//! the behaviour simulator.
+//! the behaviour simulator (and, with it, the demo experiment). Every role keeps its view of the
+//! running experiment fresh.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use anyhow::Context;
 use finpulse_bus::runtime::Registry;
 use finpulse_bus::{EventLog, FanOut};
 use finpulse_recommend::service::RecommendService;
-use finpulse_recommend::simulator::BehaviourSimulator;
+use finpulse_recommend::simulator::{BehaviourSimulator, demo_experiment};
 use finpulse_store::Repositories;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
@@ -38,6 +39,7 @@ pub async fn open(
     Ok(Some(Arc::new(RecommendService::new(
         config.recommend.service.clone(),
         store.recommend.clone(),
+        store.experiments.clone(),
         log,
         fanout,
     ))))
@@ -89,6 +91,19 @@ pub async fn start(
         // but not fatal: the retraining loop tries again.
         Err(error) => warn!(%error, "failed to train the first recommender model"),
     }
+    if simulator.is_some() && behaviour.demo_experiment {
+        start_demo_experiment(service).await;
+    }
+    if let Err(error) = service.experiments().refresh().await {
+        warn!(%error, "failed to read the running experiment; retrying on schedule");
+    }
+    {
+        let (experiments, shutdown) = (service.experiments().clone(), shutdown.clone());
+        tasks.spawn(async move {
+            experiments.run_refresh(shutdown).await;
+            Ok(())
+        });
+    }
     if runs_processors {
         finpulse_recommend::processor::register(registry, service.clone()).await?;
     }
@@ -117,6 +132,30 @@ pub async fn start(
         });
     }
     Ok(())
+}
+
+/// Creates and starts the demo experiment when the store has no experiments at all (an
+/// operator's own experiments, or the demo stopped by hand, are left alone).
+async fn start_demo_experiment(service: &RecommendService) {
+    let experiments = service.experiments();
+    let result = async {
+        if !experiments.list().await?.is_empty() {
+            return Ok(false);
+        }
+        let demo = experiments
+            .create(demo_experiment(), |name| {
+                service.strategies().contains_key(name)
+            })
+            .await?;
+        experiments.start(&demo.id).await?;
+        Ok::<_, finpulse_recommend::RecommendError>(true)
+    }
+    .await;
+    match result {
+        Ok(true) => info!("demo experiment started"),
+        Ok(false) => {}
+        Err(error) => warn!(%error, "failed to start the demo experiment"),
+    }
 }
 
 /// The recommender's settings: `[recommend]` (model, weights, rules, retraining) and

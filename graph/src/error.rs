@@ -16,6 +16,8 @@ pub enum ApiError {
     Forbidden(String),
     /// The input is well-formed GraphQL but not acceptable.
     BadUserInput(String),
+    /// What the operation names does not exist (or is not the caller's to see).
+    NotFound(String),
     /// A dependency is not there or too busy right now; retrying later may work.
     Unavailable(String),
     /// The caller used up a budget; retrying after the given seconds may work.
@@ -34,9 +36,10 @@ impl ApiError {
     pub fn message(&self) -> String {
         match self {
             Self::Unauthenticated => "authentication required".into(),
-            Self::BadUserInput(message) | Self::Unavailable(message) | Self::Forbidden(message) => {
-                message.clone()
-            }
+            Self::BadUserInput(message)
+            | Self::Unavailable(message)
+            | Self::Forbidden(message)
+            | Self::NotFound(message) => message.clone(),
             Self::RateLimited { message, .. } => message.clone(),
             Self::Internal(_) => "internal error".into(),
         }
@@ -48,6 +51,7 @@ impl ApiError {
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden(_) => "FORBIDDEN",
             Self::BadUserInput(_) => "BAD_USER_INPUT",
+            Self::NotFound(_) => "NOT_FOUND",
             Self::Unavailable(_) => "UNAVAILABLE",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Internal(_) => "INTERNAL",

@@ -8,6 +8,7 @@
 pub mod ai;
 mod codes;
 mod error;
+pub mod experiments;
 pub mod limits;
 mod mutation;
 pub mod policy;

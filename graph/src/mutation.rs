@@ -10,7 +10,11 @@ use crate::{GraphContext, Need, Principal};
 
 /// The root of mutations: the watchlist's and the recommender's.
 #[derive(Debug, Default, async_graphql::MergedObject)]
-pub struct MutationRoot(WatchlistMutation, crate::recommend::RecommendMutation);
+pub struct MutationRoot(
+    WatchlistMutation,
+    crate::recommend::RecommendMutation,
+    crate::experiments::ExperimentMutation,
+);
 
 /// Watchlist mutations.
 #[derive(Debug, Default)]

@@ -55,7 +55,12 @@ pub(crate) fn limit_arg(name: &str, value: i32) -> Result<u32, ApiError> {
 
 /// The root of queries: market data, the AI queries and the recommender's.
 #[derive(Debug, Default, MergedObject)]
-pub struct QueryRoot(MarketQuery, AiQuery, crate::recommend::RecommendQuery);
+pub struct QueryRoot(
+    MarketQuery,
+    AiQuery,
+    crate::recommend::RecommendQuery,
+    crate::experiments::ExperimentQuery,
+);
 
 /// Market data and per-user queries.
 #[derive(Debug, Default)]

@@ -46,6 +46,12 @@ pub struct Provenance {
     pub model: String,
     /// The trained model's version.
     pub model_version: String,
+    /// The strategy that made the list (`collaborative` outside experiments).
+    pub strategy: String,
+    /// The experiment the list was made for, if any.
+    pub experiment: Option<String>,
+    /// The experiment's variant that made it.
+    pub variant: Option<String>,
 }
 
 /// A customer's list.
@@ -80,6 +86,10 @@ impl RecommendationList {
             })
             .take(first)
             .collect();
+        let (experiment, variant) = match list.assignment {
+            Some(assignment) => (Some(assignment.experiment), Some(assignment.variant)),
+            None => (None, None),
+        };
         Self {
             id: list.id,
             generated_at: list.generated_at,
@@ -87,12 +97,33 @@ impl RecommendationList {
             provenance: Provenance {
                 model: list.list.model,
                 model_version: list.list.model_version,
+                strategy: list.list.strategy,
+                experiment,
+                variant,
             },
         }
     }
+
+    fn item_ids(&self) -> Vec<String> {
+        self.items.iter().map(|r| r.item.id.clone()).collect()
+    }
 }
 
-fn service(ctx: &Context<'_>) -> ApiResult<Arc<RecommendService>> {
+/// Hands a list to a client: logs it as shown (an experiment's impression) and maps it.
+async fn hand_over(
+    service: &RecommendService,
+    list: List,
+    model: &Recommender,
+    kinds: &[ItemKind],
+    first: usize,
+) -> RecommendationList {
+    let served = RecommendationList::of(list.clone(), model, kinds, first);
+    service.shown(&list, served.item_ids()).await;
+    served
+}
+
+/// The recommender of this server, or `UNAVAILABLE`.
+pub(crate) fn service(ctx: &Context<'_>) -> ApiResult<Arc<RecommendService>> {
     Ok(ctx
         .data::<GraphContext>()?
         .recommend
@@ -119,6 +150,7 @@ impl From<RecommendError> for ApiError {
     fn from(error: RecommendError) -> Self {
         match error {
             RecommendError::InvalidInput(message) => Self::BadUserInput(message),
+            RecommendError::NotFound(message) => Self::NotFound(message),
             RecommendError::NotReady => Self::Unavailable(error.to_string()),
             other => Self::Internal(Box::new(other)),
         }
@@ -150,7 +182,7 @@ impl RecommendQuery {
             .recommend(&user, first, &kinds)
             .await
             .map_err(ApiError::from)?;
-        Ok(RecommendationList::of(list, &model, &kinds, first))
+        Ok(hand_over(&service, list, &model, &kinds, first).await)
     }
 
     /// The model versions this server holds. Needs the `admin` role.
@@ -330,26 +362,28 @@ impl RecommendSubscription {
             .recommend(&user, PUSHED, &[])
             .await
             .map_err(ApiError::from)?;
-        let initial = RecommendationList::of(now, &model, &kinds, first);
+        let initial = hand_over(&service, now, &model, &kinds, first).await;
         let updates = pushed.filter_map(move |item| {
             let service = service.clone();
             let kinds = kinds.clone();
-            future::ready(match item {
-                FanOutItem::Message(bytes) => {
-                    match (serde_json::from_slice::<List>(&bytes), service.current()) {
-                        (Ok(list), Some(model)) => {
-                            Some(Ok(RecommendationList::of(list, &model, &kinds, first)))
+            async move {
+                match item {
+                    FanOutItem::Message(bytes) => {
+                        match (serde_json::from_slice::<List>(&bytes), service.current()) {
+                            (Ok(list), Some(model)) => {
+                                Some(Ok(hand_over(&service, list, &model, &kinds, first).await))
+                            }
+                            (Err(error), _) => {
+                                warn!(%error, "skipping an undecodable recommendations message");
+                                None
+                            }
+                            (_, None) => None,
                         }
-                        (Err(error), _) => {
-                            warn!(%error, "skipping an undecodable recommendations message");
-                            None
-                        }
-                        (_, None) => None,
                     }
+                    // A missed list is superseded by the next: nothing to report.
+                    FanOutItem::Lagged(_) => None,
                 }
-                // A missed list is superseded by the next: nothing to report.
-                FanOutItem::Lagged(_) => None,
-            })
+            }
         });
         Ok(stream::once(future::ready(Ok(initial))).chain(updates))
     }

@@ -22,7 +22,11 @@ use crate::{GraphContext, Need, Principal};
 
 /// The root of subscriptions: the market's and the recommender's.
 #[derive(Debug, Default, async_graphql::MergedSubscription)]
-pub struct SubscriptionRoot(MarketSubscription, crate::recommend::RecommendSubscription);
+pub struct SubscriptionRoot(
+    MarketSubscription,
+    crate::recommend::RecommendSubscription,
+    crate::experiments::ExperimentSubscription,
+);
 
 /// Market subscriptions.
 #[derive(Debug, Default)]
@@ -40,6 +44,8 @@ pub(crate) const POLICIES: &[FieldPolicy] = &[
     FieldPolicy::per_user("watchlistInsights"),
     // The caller's own recommendations (`graph/src/recommend.rs`): never shared.
     FieldPolicy::per_user("recommendations"),
+    // Operators only (`graph/src/experiments.rs`): each socket runs its own, guarded execution.
+    FieldPolicy::per_user("experimentResults"),
 ];
 
 fn decode<T: DeserializeOwned>(channel_kind: &str, bytes: &[u8]) -> Option<Published<T>> {

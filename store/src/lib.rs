@@ -1,9 +1,9 @@
 //! Persistence for finpulse.
 //!
 //! One small repository trait per concern — [`MarketData`], [`Watchlists`],
-//! [`ProcessorStates`], [`DeadLetters`], [`RecommendData`] and [`Health`] — each implemented by [`SqlStore`] on
-//! the embedded default (SQLite) and the distributed backend (PostgreSQL), and held to one
-//! conformance suite on both; [`CachedMarketData`] puts the Redis cache in front of market data
+//! [`ProcessorStates`], [`DeadLetters`], [`RecommendData`], [`ExperimentData`] and [`Health`] —
+//! each implemented by [`SqlStore`] on the embedded default (SQLite) and the distributed backend
+//! (PostgreSQL), and held to one conformance suite on both; [`CachedMarketData`] puts the Redis cache in front of market data
 //! only, and [`Repositories`] hands each caller the traits it needs. The traits are shaped
 //! around what callers do rather than around tables: the market processor writes one
 //! [`MarketWrite`] batch per poll inside a single transaction, the GraphQL layer reads. Domains
@@ -14,6 +14,7 @@
 
 mod cache;
 mod error;
+mod experiment;
 mod model;
 mod recommend;
 mod sql;
@@ -30,6 +31,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use finpulse_core::market::{Candle, Insight, InsightKind, Quote};
+use finpulse_core::recommend::experiment::{
+    Counts, Experiment, Impression, Outcome, TrafficBucket,
+};
 use finpulse_core::recommend::{Interaction, Item, ItemKind, UserProfile};
 
 /// Result type of every repository call.
@@ -167,6 +171,38 @@ pub trait RecommendData: Send + Sync + 'static {
     ) -> Result<Vec<Interaction>>;
 }
 
+/// The recommender's experiments: definitions, the lists shown under them and their outcomes.
+#[async_trait]
+pub trait ExperimentData: Send + Sync + 'static {
+    /// Keeps a new experiment; `false` (and nothing changed) when its id is taken.
+    async fn create_experiment(&self, experiment: &Experiment) -> Result<bool>;
+
+    /// Replaces a kept experiment; `false` when there is none with its id.
+    async fn update_experiment(&self, experiment: &Experiment) -> Result<bool>;
+
+    /// Every experiment, newest first.
+    async fn experiments(&self) -> Result<Vec<Experiment>>;
+
+    /// Keeps lists shown; one already kept (same recommendation id) is not kept twice.
+    async fn record_impressions(&self, impressions: &[Impression]) -> Result<()>;
+
+    /// The kept impressions among these recommendation ids.
+    async fn impressions(&self, recommendation_ids: &[String]) -> Result<Vec<Impression>>;
+
+    /// Flags what came of shown lists (by recommendation id); flagging twice changes nothing.
+    async fn record_outcomes(&self, outcomes: &[(String, Outcome)]) -> Result<()>;
+
+    /// Each variant's counts (variants with no list shown yet are absent), by variant name.
+    async fn experiment_counts(&self, experiment: &str) -> Result<Vec<(String, Counts)>>;
+
+    /// Lists shown per variant in buckets of `bucket_secs`, oldest first.
+    async fn experiment_traffic(
+        &self,
+        experiment: &str,
+        bucket_secs: u64,
+    ) -> Result<Vec<TrafficBucket>>;
+}
+
 /// Whether the store answers.
 #[async_trait]
 pub trait Health: Send + Sync + 'static {
@@ -176,12 +212,19 @@ pub trait Health: Send + Sync + 'static {
 
 /// A backend with every repository ([`SqlStore`]).
 pub trait Store:
-    MarketData + Watchlists + ProcessorStates + DeadLetters + RecommendData + Health
+    MarketData + Watchlists + ProcessorStates + DeadLetters + RecommendData + ExperimentData + Health
 {
 }
 
-impl<T: MarketData + Watchlists + ProcessorStates + DeadLetters + RecommendData + Health> Store
-    for T
+impl<
+    T: MarketData
+        + Watchlists
+        + ProcessorStates
+        + DeadLetters
+        + RecommendData
+        + ExperimentData
+        + Health,
+> Store for T
 {
 }
 
@@ -199,6 +242,8 @@ pub struct Repositories {
     pub dead_letters: Arc<dyn DeadLetters>,
     /// The recommender's catalogue, profiles and interactions.
     pub recommend: Arc<dyn RecommendData>,
+    /// The recommender's experiments.
+    pub experiments: Arc<dyn ExperimentData>,
     /// Readiness.
     pub health: Arc<dyn Health>,
 }
@@ -213,6 +258,7 @@ impl Repositories {
             processor_states: store.clone(),
             dead_letters: store.clone(),
             recommend: store.clone(),
+            experiments: store.clone(),
             health: store,
         }
     }

@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   buildSchema, parse, validate, print, getNamedType, isNonNullType, isListType, isEnumType,
-  isScalarType, isObjectType, GraphQLNonNull, TypeInfo, Kind, typeFromAST,
+  isScalarType, isObjectType, isInputObjectType, GraphQLNonNull, TypeInfo, Kind, typeFromAST,
 } from 'graphql';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -65,7 +65,16 @@ function flatten(selections) {
 function inputType(type) {
   if (type instanceof GraphQLNonNull) return inputType(type.ofType).replace(/ \| null$/, '');
   if (isListType(type)) return `Array<${inputType(type.ofType)}> | null`;
-  return `${scalar(getNamedType(type))} | null`;
+  const named = getNamedType(type);
+  if (isInputObjectType(named)) {
+    // A field with a default or a nullable type may be left out.
+    const fields = Object.values(named.getFields()).map((f) => {
+      const optional = !(f.type instanceof GraphQLNonNull) || f.defaultValue !== undefined;
+      return `${f.name}${optional ? '?' : ''}: ${inputType(f.type)}`;
+    });
+    return `{ ${fields.join('; ')} } | null`;
+  }
+  return `${scalar(named)} | null`;
 }
 
 const roots = { query: schema.getQueryType(), mutation: schema.getMutationType(), subscription: schema.getSubscriptionType() };

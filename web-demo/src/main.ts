@@ -8,7 +8,13 @@ import { visibleScreens, type Screen } from './screens/registry';
 import { DevSession, type Session } from './session';
 import { applyTheme, currentTheme } from './theme';
 
-const DEMO_USERS = ['alice', 'bob', 'carol'];
+/** Who the picker offers: demo customers, and an operator who sees the admin screens. */
+const DEMO_USERS: { id: string; label: string; roles?: string[] }[] = [
+  { id: 'alice', label: 'alice' },
+  { id: 'bob', label: 'bob' },
+  { id: 'carol', label: 'carol' },
+  { id: 'ops', label: 'ops (operator)', roles: ['admin'] },
+];
 const LINK_TEXT: Record<LinkState, string> = {
   connecting: 'Connecting…',
   live: 'Live',
@@ -24,10 +30,11 @@ function userPicker(session: Session): HTMLElement {
     }
     const select = h('select', { id: 'user-picker', 'aria-label': 'Signed-in user' },
       h('option', { value: '' }, 'Signed out'),
-      ...DEMO_USERS.map((id) => h('option', { value: id }, id)));
+      ...DEMO_USERS.map((user) => h('option', { value: user.id }, user.label)));
     select.value = session.user?.id ?? '';
     select.addEventListener('change', () => {
-      if (select.value) void session.signIn(select.value).catch((e) => console.info('sign-in failed:', String(e)));
+      const user = DEMO_USERS.find((u) => u.id === select.value);
+      if (user) void session.signIn(user.id, user.roles).catch((e) => console.info('sign-in failed:', String(e)));
       else session.signOut();
     });
     replaceChildren(box, h('label', { for: 'user-picker', class: 'visually-hidden' }, 'User'), select);

@@ -15,7 +15,8 @@ export interface Session {
   token(): Promise<string | null>;
   /** True when this server offers a way to sign in. */
   readonly canSignIn: boolean;
-  signIn(userId: string): Promise<void>;
+  /** Signs in as `userId` with `roles` (default: a customer). */
+  signIn(userId: string, roles?: string[]): Promise<void>;
   signOut(): void;
   /** Called after every sign-in, sign-out and renewal (the token changed). */
   onChange(listener: () => void): void;
@@ -29,6 +30,7 @@ interface Issued {
 }
 
 const STORAGE_KEY = 'finpulse.user';
+const ROLES_KEY = 'finpulse.roles';
 /** Asks for tokens of this lifetime (seconds) instead of the server's default: for trying renewal. */
 const TTL_KEY = 'finpulse.devTokenTtlSecs';
 /** Renew when this share of the token's lifetime has passed. */
@@ -46,7 +48,8 @@ export class DevSession implements Session {
     const session = new DevSession();
     const remembered = localStorage.getItem(STORAGE_KEY);
     try {
-      if (remembered) await session.signIn(remembered);
+      const roles = JSON.parse(localStorage.getItem(ROLES_KEY) ?? 'null') as string[] | null;
+      if (remembered) await session.signIn(remembered, roles ?? undefined);
     } catch (error) {
       if (error instanceof SignInUnavailable) session.canSignIn = false;
       else console.info('could not restore the previous user:', String(error));
@@ -65,11 +68,15 @@ export class DevSession implements Session {
     return this.issued?.token ?? null;
   }
 
-  async signIn(userId: string): Promise<void> {
+  async signIn(userId: string, roles?: string[]): Promise<void> {
     const response = await fetch('/dev/token', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ user: userId, ...(localStorage.getItem(TTL_KEY) ? { ttlSecs: Number(localStorage.getItem(TTL_KEY)) } : {}) }),
+      body: JSON.stringify({
+        user: userId,
+        ...(roles ? { roles } : {}),
+        ...(localStorage.getItem(TTL_KEY) ? { ttlSecs: Number(localStorage.getItem(TTL_KEY)) } : {}),
+      }),
     });
     if (response.status === 404) {
       // Not the embedded default: no development sign-in here (an identity provider's will be).
@@ -81,12 +88,15 @@ export class DevSession implements Session {
     if (!response.ok) throw new Error(body.error ?? `sign-in failed (${response.status})`);
     this.accept(body as Issued);
     localStorage.setItem(STORAGE_KEY, userId);
+    if (roles) localStorage.setItem(ROLES_KEY, JSON.stringify(roles));
+    else localStorage.removeItem(ROLES_KEY);
   }
 
   signOut(): void {
     this.issued = null;
     window.clearTimeout(this.renewal);
     localStorage.removeItem(STORAGE_KEY);
+    localStorage.removeItem(ROLES_KEY);
     this.emit();
   }
 
@@ -109,7 +119,7 @@ export class DevSession implements Session {
   private async renew(): Promise<void> {
     if (!this.issued) return;
     try {
-      await this.signIn(this.issued.user);
+      await this.signIn(this.issued.user, this.issued.roles);
     } catch (error) {
       console.info('token renewal failed, retrying:', String(error));
       this.renewal = window.setTimeout(() => void this.renew(), 5_000);

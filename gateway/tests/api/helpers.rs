@@ -48,6 +48,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     // The demo catalogue and a seeded history, but no live simulated customers: tests decide
     // every interaction.
     config.recommend.simulator.rate_per_sec = 0.0;
+    // No demo experiment either: a test that wants one starts it.
+    config.recommend.simulator.demo_experiment = false;
     // Tests that need the models turn them on (see `with_models`).
     config.inference.enabled = false;
     config.inference.manifest = models_manifest();
@@ -141,6 +143,21 @@ impl TestApp {
                 .await
                 .expect("append");
         }
+    }
+
+    /// A token for an operator (`admin` role).
+    pub fn admin_token(&self, user: &str) -> String {
+        self.handle
+            .auth()
+            .mint_with(
+                user,
+                None,
+                &finpulse_gateway::auth::Grant {
+                    roles: vec![finpulse_graph::Role::Admin],
+                    scopes: vec![],
+                },
+            )
+            .expect("token minted")
     }
 
     /// A token for `user` minted by the application's own key.

@@ -272,7 +272,8 @@ async fn introspection_is_on() {
             "candles",
             "insights",
             "watchlistInsights",
-            "recommendations"
+            "recommendations",
+            "experimentResults"
         ]
     );
 }

@@ -4,6 +4,7 @@ mod ai;
 mod dashboard;
 mod distributed;
 mod events;
+mod experiments;
 mod fuzz;
 mod helpers;
 mod http;

@@ -28,6 +28,9 @@ pub enum RecommendError {
     /// A model's parameters or data cannot be used.
     #[error("invalid model input: {0}")]
     InvalidInput(String),
+    /// What was asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
     /// No model has been trained yet.
     #[error("the recommender has no trained model yet")]
     NotReady,

@@ -8,6 +8,9 @@
 //!   the experienced), exclusions, boosts, freshness, caps and MMR diversity.
 //! - [`rank`]: the live recommender: a customer's state, updated per interaction, scored by the
 //!   model (or, cold, by segment popularity and interests), filtered by the rules, explained.
+//! - [`strategy`]: named ways of making lists (personal, no diversity, popularity) that
+//!   [`experiments`] compare: A/B by hash or a Thompson-sampling bandit, with a guardrail,
+//!   impressions and outcomes logged, Wilson intervals and a two-proportion test.
 //! - [`eval`]: `finpulse eval recommender`, the offline evaluation on MovieLens-style files, run
 //!   on the same model code the live recommender serves.
 //!
@@ -25,5 +28,6 @@ pub mod rank;
 pub mod rules;
 pub mod service;
 pub mod simulator;
+pub mod strategy;
 
 pub use error::RecommendError;

@@ -3,8 +3,9 @@
 //! Per batch from `user.interactions` (consumer group `recommend`): keep the interactions in
 //! the store (retried while the store is away, since committing past them would lose them),
 //! fold each into its customer's in-memory state (loaded from the store the first time the
-//! customer is seen here, which already holds the batch), re-rank those customers and push each
-//! one's list to their channel. Partitions are keyed by user, so in distributed mode a
+//! customer is seen here, which already holds the batch), flag the experiment lists they name
+//! (clicks, conversions, dismissals), re-rank those customers and push each one's list to their
+//! channel. Partitions are keyed by user, so in distributed mode a
 //! customer's state lives on the worker that owns their partition; a worker taking a partition
 //! over loads the state from the store on the customer's next event.
 
@@ -81,6 +82,12 @@ impl Handler for RecommendProcessor {
             what: "keep interactions",
             source: Box::new(e),
         })?;
+        let experiments = self.service.experiments().clone();
+        retry("attribute outcomes", shutdown, || {
+            experiments.attribute(&interactions)
+        })
+        .await
+        .map_err(dependency("attribute outcomes"))?;
         if self.states.len() > MAX_STATES {
             self.states.clear();
         }

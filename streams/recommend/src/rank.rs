@@ -19,6 +19,7 @@ use crate::RecommendError;
 use crate::catalogue::Catalogue;
 use crate::models::{self, Cf, CfConfig, Interactions, Profile};
 use crate::rules::{Context, Rules, attribute_similarity};
+use crate::strategy::{DEFAULT_STRATEGY, Scorer, Strategy};
 
 /// How much each kind of interaction says about taste.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,6 +82,8 @@ pub struct UserState {
     history: HashMap<String, (f32, DateTime<Utc>, InteractionKind)>,
     /// Dismissed item ids.
     pub dismissed: HashSet<String>,
+    /// Items saved, watched or bought (and not sold since): the customer has them already.
+    kept: HashSet<String>,
 }
 
 impl UserState {
@@ -90,11 +93,21 @@ impl UserState {
             profile,
             history: HashMap::new(),
             dismissed: HashSet::new(),
+            kept: HashSet::new(),
         }
     }
 
     /// Folds one interaction in.
     pub fn record(&mut self, interaction: &Interaction, weights: &Weights) {
+        match interaction.kind {
+            InteractionKind::Save | InteractionKind::Watch | InteractionKind::Buy => {
+                self.kept.insert(interaction.item.clone());
+            }
+            InteractionKind::Sell => {
+                self.kept.remove(&interaction.item);
+            }
+            _ => {}
+        }
         match weights.of(interaction) {
             None => {
                 self.dismissed.insert(interaction.item.clone());
@@ -138,10 +151,12 @@ pub struct Recommended {
 pub struct Recommendations {
     /// The items, best first.
     pub items: Vec<Recommended>,
-    /// `ease`, `als` or `popularity` (cold start).
+    /// `ease`, `als` or `popularity` (cold start, or the popularity strategy).
     pub model: String,
     /// The trained model's version.
     pub model_version: String,
+    /// The strategy that made it.
+    pub strategy: String,
 }
 
 /// The live recommender.
@@ -233,7 +248,8 @@ impl Recommender {
         &self.weights
     }
 
-    /// The `k` best items of the given kinds (all kinds when empty) for a customer now.
+    /// The `k` best items of the given kinds (all kinds when empty) for a customer now, by
+    /// the default strategy.
     pub fn recommend(
         &self,
         user: &UserState,
@@ -241,11 +257,34 @@ impl Recommender {
         kinds: &[ItemKind],
         now: DateTime<Utc>,
     ) -> Recommendations {
+        let default = Strategy {
+            scorer: Scorer::Personal,
+            diversity_lambda: None,
+            boosts: Vec::new(),
+        };
+        self.recommend_with(user, k, kinds, now, (DEFAULT_STRATEGY, &default))
+    }
+
+    /// The same by a named strategy.
+    pub fn recommend_with(
+        &self,
+        user: &UserState,
+        k: usize,
+        kinds: &[ItemKind],
+        now: DateTime<Utc>,
+        (strategy_name, strategy): (&str, &Strategy),
+    ) -> Recommendations {
         let items = self.matrix.item_count();
         let mut scores = vec![0f32; items];
         let profile = self.profile(user);
         let cold = profile.is_empty();
-        if cold {
+        let popular = strategy.scorer == Scorer::Popularity;
+        if popular && !cold {
+            let top = self.popularity.iter().copied().fold(1.0f32, f32::max);
+            for (score, count) in scores.iter_mut().zip(&self.popularity) {
+                *score = count / top;
+            }
+        } else if cold {
             let segment = self
                 .segment_popularity
                 .get(&segment(&user.profile))
@@ -268,7 +307,16 @@ impl Recommender {
         } else {
             self.model.score(&profile, &mut scores);
         }
-        let own: HashSet<u32> = profile.items.iter().map(|(item, _)| *item).collect();
+        // What the customer has (kept) or looked at lately is not news to them.
+        let reshow_after = chrono::Duration::milliseconds(
+            (f64::from(self.rules.reshow_after_hours.max(0.0)) * 3_600_000.0) as i64,
+        );
+        let own: HashSet<u32> = user
+            .history
+            .iter()
+            .filter(|(item, (_, at, _))| user.kept.contains(*item) || now - *at < reshow_after)
+            .filter_map(|(item, _)| self.matrix.item_index(item))
+            .collect();
         let candidates = self
             .catalogue
             .items()
@@ -283,25 +331,40 @@ impl Recommender {
             dismissed: &user.dismissed,
             now,
         };
-        let picked = self
-            .rules
-            .select(context, candidates, k, attribute_similarity);
+        let changed;
+        let rules = if strategy.diversity_lambda.is_none() && strategy.boosts.is_empty() {
+            &self.rules
+        } else {
+            let mut rules = self.rules.clone();
+            if let Some(lambda) = strategy.diversity_lambda {
+                rules.diversity_lambda = lambda;
+            }
+            rules.boosts.extend(strategy.boosts.iter().cloned());
+            changed = rules;
+            &changed
+        };
+        let picked = rules.select(context, candidates, k, attribute_similarity);
         let items = picked
             .into_iter()
             .map(|(item, score)| Recommended {
                 item: item.id.clone(),
                 score,
-                explanation: self.explain(user, &profile, item, cold),
+                explanation: if popular && !cold {
+                    "popular with customers right now".to_owned()
+                } else {
+                    self.explain(user, &profile, item, cold)
+                },
             })
             .collect();
         Recommendations {
             items,
-            model: if cold {
+            model: if cold || popular {
                 "popularity".into()
             } else {
                 self.model.name().into()
             },
             model_version: self.version.clone(),
+            strategy: strategy_name.to_owned(),
         }
     }
 

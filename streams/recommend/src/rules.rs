@@ -5,7 +5,8 @@
 //!    risk profile by more than the margin is never shown, nor a complex (leveraged, inverse,
 //!    contingent) product to anyone short of the required experience. Content is always
 //!    suitable. This is a filter, not a penalty: no score can buy its way past it.
-//! 2. **Exclusions**: items the customer holds (optionally) and items they dismissed.
+//! 2. **Exclusions**: items the customer holds (optionally), items they dismissed, saved,
+//!    watch or bought, and items they looked at within `reshow_after_hours`.
 //! 3. **Boosts and burials** ([`Boost`]): multiply the score of items with an attribute.
 //! 4. **Freshness**: news loses half its score every `news_half_life_hours`.
 //! 5. **Diversity and caps**: a greedy maximal-marginal-relevance pick (Carbonell and Goldstein
@@ -127,6 +128,9 @@ pub struct Rules {
     pub per_sector_cap: usize,
     /// MMR's weight of relevance against diversity: 1 ranks by score alone.
     pub diversity_lambda: f32,
+    /// An item the customer only looked at or opened may be shown again this many hours after
+    /// they last did (saved, watched and bought items are not shown again until sold).
+    pub reshow_after_hours: f32,
 }
 
 impl Default for Rules {
@@ -139,6 +143,7 @@ impl Default for Rules {
             per_kind_cap: 0,
             per_sector_cap: 3,
             diversity_lambda: 0.8,
+            reshow_after_hours: 24.0,
         }
     }
 }

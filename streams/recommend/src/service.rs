@@ -7,7 +7,7 @@
 //! (their profile and latest interactions) when asked for; the processor keeps the states of
 //! the customers it has seen in memory and updates them per event.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use finpulse_bus::envelope::Envelope;
 use finpulse_bus::{EventLog, FanOut};
 use finpulse_core::recommend::{Experience, Interaction, ItemKind, UserProfile};
-use finpulse_store::RecommendData;
+use finpulse_store::{ExperimentData, RecommendData};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use tracing::info;
@@ -25,9 +25,11 @@ use crate::catalogue::Catalogue;
 use crate::events::{
     INTERACTIONS_TOPIC, InteractionEvent, recommendations_channel, validate_interaction,
 };
+use crate::experiments::live::{Assignment, Experiments};
 use crate::models::CfConfig;
 use crate::rank::{Recommendations, Recommender, UserState, Weights};
 use crate::rules::Rules;
+use crate::strategy::{self, DEFAULT_STRATEGY, Strategy};
 
 /// How many of a customer's latest interactions make their state.
 pub const HISTORY: u32 = 500;
@@ -50,6 +52,8 @@ pub struct RecommendConfig {
     pub retrain_secs: u64,
     /// The profile of a customer the store has none for: cautious until assessed.
     pub default_profile: DefaultProfile,
+    /// Strategies besides (or replacing) the built-in ones, by name.
+    pub strategies: BTreeMap<String, Strategy>,
 }
 
 impl Default for RecommendConfig {
@@ -66,6 +70,7 @@ impl Default for RecommendConfig {
             rules: Rules::default(),
             retrain_secs: 300,
             default_profile: DefaultProfile::default(),
+            strategies: BTreeMap::new(),
         }
     }
 }
@@ -104,6 +109,9 @@ pub struct RecommendationList {
     /// The items and their provenance.
     #[serde(flatten)]
     pub list: Recommendations,
+    /// The experiment and variant that made it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment: Option<Assignment>,
 }
 
 /// What one training run produced.
@@ -127,6 +135,8 @@ pub struct RecommendService {
     store: Arc<dyn RecommendData>,
     log: Arc<dyn EventLog>,
     fanout: Arc<dyn FanOut>,
+    experiments: Arc<Experiments>,
+    strategies: BTreeMap<String, Strategy>,
     current: RwLock<Option<Arc<Recommender>>>,
     versions: RwLock<Vec<(String, Arc<Recommender>)>>,
 }
@@ -144,14 +154,18 @@ impl RecommendService {
     pub fn new(
         config: RecommendConfig,
         store: Arc<dyn RecommendData>,
+        experiments: Arc<dyn ExperimentData>,
         log: Arc<dyn EventLog>,
         fanout: Arc<dyn FanOut>,
     ) -> Self {
+        let strategies = strategy::resolve(&config.strategies);
         Self {
             config,
             store,
             log,
             fanout,
+            experiments: Arc::new(Experiments::new(experiments, rand::random())),
+            strategies,
             current: RwLock::new(None),
             versions: RwLock::new(Vec::new()),
         }
@@ -160,6 +174,16 @@ impl RecommendService {
     /// The settings.
     pub fn config(&self) -> &RecommendConfig {
         &self.config
+    }
+
+    /// The experiments.
+    pub fn experiments(&self) -> &Arc<Experiments> {
+        &self.experiments
+    }
+
+    /// The strategies by name (built-in and configured).
+    pub fn strategies(&self) -> &BTreeMap<String, Strategy> {
+        &self.strategies
     }
 
     /// The store's recommender repository.
@@ -342,7 +366,8 @@ impl RecommendService {
         Ok(state)
     }
 
-    /// A fresh list for a customer's state.
+    /// A fresh list for a customer's state, made by the strategy of their variant when an
+    /// experiment runs (the default strategy otherwise).
     pub fn list_for(
         &self,
         state: &UserState,
@@ -350,12 +375,40 @@ impl RecommendService {
         kinds: &[ItemKind],
     ) -> Result<RecommendationList, RecommendError> {
         let model = self.current().ok_or(RecommendError::NotReady)?;
+        let mut assignment = self.experiments.assign(&state.profile.id);
+        let strategy = assignment
+            .as_ref()
+            .and_then(|a| self.strategies.get_key_value(a.strategy.as_str()));
+        // A variant naming a strategy this server lacks (configured on another replica only)
+        // is served the default and not measured.
+        if strategy.is_none() {
+            assignment = None;
+        }
+        let (name, strategy) = strategy
+            .or_else(|| self.strategies.get_key_value(DEFAULT_STRATEGY))
+            .expect("the default strategy is built in");
         Ok(RecommendationList {
             id: uuid::Uuid::now_v7().to_string(),
             user: state.profile.id.clone(),
             generated_at: Utc::now(),
-            list: model.recommend(state, first, kinds, Utc::now()),
+            list: model.recommend_with(state, first, kinds, Utc::now(), (name, strategy)),
+            assignment,
         })
+    }
+
+    /// Logs a list handed to a client: an impression when an experiment made it. A failure is
+    /// logged, not returned: the customer gets their list either way.
+    pub async fn shown(&self, list: &RecommendationList, items: Vec<String>) {
+        let Some(assignment) = &list.assignment else {
+            return;
+        };
+        if let Err(error) = self
+            .experiments
+            .record_shown(&list.id, &list.user, assignment, items, Utc::now())
+            .await
+        {
+            tracing::warn!(%error, "failed to log an impression");
+        }
     }
 
     /// A fresh list for a customer, from their stored state.

@@ -6,11 +6,17 @@
 //! items of those sectors, sometimes with anything suitable, and dismiss what is not their
 //! taste. The named demo customers (`alice`, `bob`, `carol`, `dave`, `erin`) are among them,
 //! so the dashboard's user picker shows lists that move.
+//!
+//! Part of the time a customer opens their list instead ([`BehaviourSimulator::browse`]): the
+//! list counts as shown, and they open, save or dismiss its items by the same tastes, naming
+//! the list's recommendation id. That is what an experiment measures, so the demo experiment
+//! ([`demo_experiment`]) has a better strategy to find.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use finpulse_core::recommend::experiment::{Experiment, Guardrail, Mode, Status, Variant};
 use finpulse_core::recommend::{
     Experience, Interaction, InteractionKind, Item, ItemKind, UserProfile,
 };
@@ -37,6 +43,11 @@ pub struct BehaviourConfig {
     pub rate_per_sec: f64,
     /// Interactions written at start when the store has none, so the first model has history.
     pub history: usize,
+    /// Share of the ticks on which a customer opens their list rather than acting on their
+    /// own.
+    pub browse_share: f64,
+    /// Create and start [`demo_experiment`] when the store has no experiments.
+    pub demo_experiment: bool,
     /// Seed.
     pub seed: u64,
 }
@@ -45,12 +56,53 @@ impl Default for BehaviourConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            users: 60,
+            users: 200,
             rate_per_sec: 4.0,
-            history: 4_000,
+            history: 8_000,
+            browse_share: 0.5,
+            demo_experiment: true,
             seed: 42,
         }
     }
+}
+
+/// The id of the demo experiment.
+pub const DEMO_EXPERIMENT: &str = "demo-strategies";
+
+/// The demo experiment: a bandit over the built-in strategies, which with the simulated
+/// customers' tastes finds the personal ones better than popularity.
+pub fn demo_experiment() -> Experiment {
+    Experiment {
+        id: DEMO_EXPERIMENT.into(),
+        description: "Which way of making lists converts best: the personal model with \
+                      diversity, without it, or what is popular"
+            .into(),
+        salt: "demo".into(),
+        variants: ["collaborative", "no-diversity", "popularity"]
+            .map(|name| Variant {
+                name: name.into(),
+                strategy: name.into(),
+                weight: 1.0,
+            })
+            .to_vec(),
+        mode: Mode::Bandit,
+        guardrail: Guardrail::default(),
+        conversion_window_secs: 3600,
+        status: Status::Draft,
+        created_at: Utc::now(),
+        started_at: None,
+        stopped_at: None,
+        stopped_variants: Vec::new(),
+    }
+}
+
+/// What a simulated customer does on a tick.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Acts on an item of their own accord.
+    Interact(Interaction),
+    /// Opens their list (the customer's id).
+    Browse(String),
 }
 
 /// The named customers the demo shows.
@@ -73,13 +125,13 @@ impl BehaviourSimulator {
     /// Customers drawn from the seed over the catalogue `items`.
     pub fn new(config: BehaviourConfig, items: Vec<Item>) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-        let mut sectors: Vec<String> = items
+        // One entry per item: a favourite sector is drawn in proportion to its items, a taste
+        // the catalogue can feed.
+        let sectors: Vec<String> = items
             .iter()
             .map(|item| item.sector.clone())
             .filter(|s| !s.is_empty())
             .collect();
-        sectors.sort();
-        sectors.dedup();
         let countries = ["DE", "FR", "NL", "ES", "IT"];
         let customers = (0..config.users.max(DEMO_USERS.len()))
             .map(|n| {
@@ -123,7 +175,59 @@ impl BehaviourSimulator {
         self.customers.iter().map(|c| c.profile.clone()).collect()
     }
 
-    /// The next interaction.
+    /// What happens on the next tick.
+    pub fn next_action(&mut self) -> Option<Action> {
+        if self
+            .rng
+            .random_bool(self.config.browse_share.clamp(0.0, 1.0))
+        {
+            let customer = self.customers.choose(&mut self.rng)?;
+            return Some(Action::Browse(customer.profile.id.clone()));
+        }
+        self.next_interaction().map(Action::Interact)
+    }
+
+    /// `user` opens their list: it is logged as shown, and they react to its first items by
+    /// their tastes (open or save what is in a favourite sector, now and then dismiss what is
+    /// not). Returns the reactions, for the caller to send.
+    pub async fn browse(
+        &mut self,
+        service: &RecommendService,
+        user: &str,
+    ) -> Result<Vec<Interaction>, RecommendError> {
+        let Some(customer) = self.customers.iter().find(|c| c.profile.id == user) else {
+            return Ok(Vec::new());
+        };
+        let list = service.recommend(user, 8, &[]).await?;
+        let shown: Vec<String> = list.list.items.iter().map(|r| r.item.clone()).collect();
+        service.shown(&list, shown.clone()).await;
+        let mut reactions = Vec::new();
+        for id in shown.iter().take(6) {
+            let Some(item) = self.items.iter().find(|item| &item.id == id) else {
+                continue;
+            };
+            let liked = customer.sectors.contains(&item.sector);
+            let roll: f64 = self.rng.random();
+            let kind = match (liked, roll) {
+                (true, r) if r < 0.06 => InteractionKind::Save,
+                (true, r) if r < 0.25 => InteractionKind::Click,
+                (false, r) if r < 0.02 => InteractionKind::Click,
+                (false, r) if r > 0.985 => InteractionKind::Dismiss,
+                _ => continue,
+            };
+            reactions.push(Interaction {
+                user: user.to_owned(),
+                item: id.clone(),
+                kind,
+                rating: None,
+                recommendation_id: Some(list.id.clone()),
+                at: Utc::now(),
+            });
+        }
+        Ok(reactions)
+    }
+
+    /// The next interaction of a customer's own accord.
     pub fn next_interaction(&mut self) -> Option<Interaction> {
         let suitability = Suitability::default();
         let customer = self.customers.choose(&mut self.rng)?;
@@ -241,11 +345,23 @@ impl BehaviourSimulator {
                 _ = shutdown.cancelled() => return,
                 _ = ticker.tick() => {}
             }
-            let Some(interaction) = self.next_interaction() else {
-                return;
+            let interactions = match self.next_action() {
+                None => return,
+                Some(Action::Interact(interaction)) => vec![interaction],
+                Some(Action::Browse(user)) => match self.browse(&service, &user).await {
+                    Ok(reactions) => reactions,
+                    // No model yet: nothing to show.
+                    Err(RecommendError::NotReady) => Vec::new(),
+                    Err(error) => {
+                        warn!(%error, "behaviour simulator could not open a list");
+                        Vec::new()
+                    }
+                },
             };
-            if let Err(error) = service.track(interaction).await {
-                warn!(%error, "behaviour simulator could not send an interaction");
+            for interaction in interactions {
+                if let Err(error) = service.track(interaction).await {
+                    warn!(%error, "behaviour simulator could not send an interaction");
+                }
             }
         }
     }

@@ -1,12 +1,15 @@
 //! Experiments: bucketing is deterministic and balanced; the bandit finds the better arm and the
 //! guardrail stops a bad one, in seeded simulations.
 
-use finpulse_recommend::experiments::{Bandit, Experiment, Guardrail, Mode, Variant};
+use finpulse_recommend::experiments::{
+    Bandit, Experiment, Guardrail, Mode, Status, Variant, assign, validate,
+};
 use rand::{Rng, SeedableRng};
 
 fn experiment(weights: &[f64]) -> Experiment {
     Experiment {
         id: "e1".into(),
+        description: String::new(),
         salt: "spring-2026".into(),
         variants: weights
             .iter()
@@ -18,6 +21,13 @@ fn experiment(weights: &[f64]) -> Experiment {
             })
             .collect(),
         mode: Mode::AbTest,
+        guardrail: Guardrail::default(),
+        conversion_window_secs: 3600,
+        status: Status::Draft,
+        created_at: chrono::Utc::now(),
+        started_at: None,
+        stopped_at: None,
+        stopped_variants: Vec::new(),
     }
 }
 
@@ -25,27 +35,30 @@ fn experiment(weights: &[f64]) -> Experiment {
 fn bucketing_is_deterministic_and_balanced() {
     let even = experiment(&[1.0, 1.0]);
     let users: Vec<String> = (0..100_000).map(|n| format!("user-{n}")).collect();
-    let first: Vec<usize> = users.iter().map(|u| even.assign(u)).collect();
-    let again: Vec<usize> = users.iter().map(|u| even.assign(u)).collect();
+    let first: Vec<usize> = users.iter().map(|u| assign(&even, u)).collect();
+    let again: Vec<usize> = users.iter().map(|u| assign(&even, u)).collect();
     assert_eq!(first, again);
     let share = first.iter().filter(|&&v| v == 1).count() as f64 / users.len() as f64;
     // 100,000 fair coin flips: 4 standard deviations is ±0.63 %.
     assert!((share - 0.5).abs() < 0.0063, "share {share}");
     let weighted = experiment(&[1.0, 3.0]);
     let share =
-        users.iter().filter(|u| weighted.assign(u) == 1).count() as f64 / users.len() as f64;
+        users.iter().filter(|u| assign(&weighted, u) == 1).count() as f64 / users.len() as f64;
     assert!((share - 0.75).abs() < 0.0055, "share {share}");
     // Another salt reshuffles: about half the users change variant.
     let mut resalted = even.clone();
     resalted.salt = "autumn-2026".into();
     let moved = users
         .iter()
-        .filter(|u| resalted.assign(u) != even.assign(u))
+        .filter(|u| assign(&resalted, u) != assign(&even, u))
         .count() as f64
         / users.len() as f64;
     assert!((moved - 0.5).abs() < 0.01, "moved {moved}");
-    assert!(experiment(&[1.0]).validate().is_err());
-    assert!(experiment(&[1.0, 0.0]).validate().is_err());
+    let known = |name: &str| name.starts_with('s');
+    assert!(validate(&even, known).is_ok());
+    assert!(validate(&experiment(&[1.0]), known).is_err());
+    assert!(validate(&experiment(&[1.0, 0.0]), known).is_err());
+    assert!(validate(&even, |_| false).is_err(), "unknown strategies");
 }
 
 #[test]

@@ -50,7 +50,9 @@ async function firstSymbols(api: ScreenContext['api'], root: HTMLElement, stoppe
   let previous: string[] = [];
   for (;;) {
     const { symbols } = await api.request(Symbols, {});
-    if ((symbols.length > 0 && symbols.length === previous.length) || stopped()) {
+    // Unmounted meanwhile: `root` belongs to the next screen now; leave it alone.
+    if (stopped()) return [];
+    if (symbols.length > 0 && symbols.length === previous.length) {
       root.replaceChildren();
       return symbols;
     }

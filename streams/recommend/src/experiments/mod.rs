@@ -3,7 +3,7 @@
 //! A strategy is a named recommender configuration (CF only, hybrid, popularity, diversity on
 //! or off). An [`Experiment`] splits customers between strategies:
 //! - **A/B**: a customer's variant is a pure function of their id and the experiment's salt
-//!   ([`Experiment::assign`]: SHA-256 of `salt:user`, mapped onto the variants' weights), so it
+//!   ([`assign`]: SHA-256 of `salt:user`, mapped onto the variants' weights), so it
 //!   never changes between requests or replicas and needs no stored assignment;
 //! - **bandit**: Thompson sampling over Beta posteriors of each variant's conversion rate
 //!   ([`Bandit`]): traffic moves towards the variant that converts best, while a guardrail
@@ -11,101 +11,74 @@
 //!
 //! Results per variant ([`VariantResult`]): impressions, clicks, conversions, CTR and conversion
 //! rate with Wilson score intervals, and a two-proportion z-test of each variant against the
-//! first (the control).
+//! first (the control). [`live`] runs experiments on the serving path: the running one cached,
+//! lists assigned and logged, outcomes attributed.
 
+pub mod live;
+
+pub use finpulse_core::recommend::experiment::{
+    Counts, Experiment, Guardrail, Mode, Status, Variant,
+};
 use rand::Rng;
 use rand_distr::{Beta, Distribution};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-/// One arm of an experiment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Variant {
-    /// Its name (`control`, `hybrid`, …).
-    pub name: String,
-    /// The strategy it serves.
-    pub strategy: String,
-    /// Its share of traffic in A/B mode (relative to the others' weights).
-    pub weight: f64,
-}
-
-/// How customers are split.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// Fixed shares by hash.
-    AbTest,
-    /// Thompson sampling.
-    Bandit,
-}
-
-/// An experiment's definition.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Experiment {
-    /// Its id.
-    pub id: String,
-    /// The hash salt: a new salt reshuffles everyone.
-    pub salt: String,
-    /// The arms; the first is the control.
-    pub variants: Vec<Variant>,
-    /// How customers are split.
-    pub mode: Mode,
-}
-
-impl Experiment {
-    /// Checks the definition.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.variants.len() < 2 {
-            return Err("an experiment needs at least two variants".into());
-        }
-        if self
-            .variants
-            .iter()
-            .any(|v| !(v.weight.is_finite() && v.weight > 0.0))
-        {
-            return Err("every variant needs a positive weight".into());
-        }
-        let mut names: Vec<&str> = self.variants.iter().map(|v| v.name.as_str()).collect();
-        names.sort_unstable();
-        names.dedup();
-        if names.len() != self.variants.len() {
-            return Err("variant names must be distinct".into());
-        }
-        Ok(())
+/// Checks a definition: two or more variants with distinct names and positive weights, each
+/// serving a strategy `known` names.
+pub fn validate(experiment: &Experiment, known: impl Fn(&str) -> bool) -> Result<(), String> {
+    if experiment.id.trim().is_empty() || experiment.id.len() > 64 {
+        return Err("an experiment id is 1 to 64 characters".into());
     }
-
-    /// The customer's A/B variant (index into `variants`): deterministic, weighted.
-    pub fn assign(&self, user: &str) -> usize {
-        let digest = Sha256::digest(format!("{}:{user}", self.salt).as_bytes());
-        let mut head = [0u8; 8];
-        head.copy_from_slice(&digest[..8]);
-        // 53 bits: a uniform fraction in [0, 1) with every value an f64 can tell apart.
-        let fraction = (u64::from_be_bytes(head) >> 11) as f64 / (1u64 << 53) as f64;
-        let total: f64 = self.variants.iter().map(|v| v.weight).sum();
-        let mut edge = 0.0;
-        for (index, variant) in self.variants.iter().enumerate() {
-            edge += variant.weight / total;
-            if fraction < edge {
-                return index;
-            }
-        }
-        self.variants.len() - 1
+    if !(2..=8).contains(&experiment.variants.len()) {
+        return Err("an experiment needs 2 to 8 variants".into());
     }
+    if experiment
+        .variants
+        .iter()
+        .any(|v| !(v.weight.is_finite() && v.weight > 0.0))
+    {
+        return Err("every variant needs a positive weight".into());
+    }
+    let mut names: Vec<&str> = experiment
+        .variants
+        .iter()
+        .map(|v| v.name.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.len() != experiment.variants.len() || names.iter().any(|n| n.trim().is_empty()) {
+        return Err("variant names must be distinct and not empty".into());
+    }
+    if let Some(unknown) = experiment.variants.iter().find(|v| !known(&v.strategy)) {
+        return Err(format!("no strategy `{}`", unknown.strategy));
+    }
+    let guardrail = &experiment.guardrail;
+    if !(0.0..=1.0).contains(&guardrail.max_dismiss_rate) {
+        return Err("the guardrail's dismiss rate is 0 to 1".into());
+    }
+    if experiment.conversion_window_secs == 0 {
+        return Err("the conversion window must be positive".into());
+    }
+    Ok(())
 }
 
-/// What a variant has seen.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Counts {
-    /// Lists shown.
-    pub impressions: u64,
-    /// Shown items clicked.
-    pub clicks: u64,
-    /// Shown items saved or bought within the window.
-    pub conversions: u64,
-    /// Shown items dismissed.
-    pub dismissals: u64,
+/// The customer's A/B variant (index into `variants`): deterministic, weighted.
+pub fn assign(experiment: &Experiment, user: &str) -> usize {
+    let digest = Sha256::digest(format!("{}:{user}", experiment.salt).as_bytes());
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&digest[..8]);
+    // 53 bits: a uniform fraction in [0, 1) with every value an f64 can tell apart.
+    let fraction = (u64::from_be_bytes(head) >> 11) as f64 / (1u64 << 53) as f64;
+    let total: f64 = experiment.variants.iter().map(|v| v.weight).sum();
+    let mut edge = 0.0;
+    for (index, variant) in experiment.variants.iter().enumerate() {
+        edge += variant.weight / total;
+        if fraction < edge {
+            return index;
+        }
+    }
+    experiment.variants.len() - 1
 }
 
 /// A proportion with its 95 % Wilson score interval.
@@ -199,11 +172,14 @@ pub struct VariantResult {
     pub p_value: f64,
     /// Stopped by the guardrail.
     pub stopped: bool,
+    /// Its share of all impressions so far.
+    pub share: f64,
 }
 
 /// The figures of every variant.
 pub fn results(experiment: &Experiment, counts: &[Counts], stopped: &[bool]) -> Vec<VariantResult> {
     let control = counts.first().copied().unwrap_or_default();
+    let total: u64 = counts.iter().map(|c| c.impressions).sum();
     experiment
         .variants
         .iter()
@@ -228,37 +204,40 @@ pub fn results(experiment: &Experiment, counts: &[Counts], stopped: &[bool]) -> 
                 conversion: wilson(c.conversions, c.impressions),
                 p_value,
                 stopped: stopped.get(index).copied().unwrap_or(false),
+                share: if total == 0 {
+                    0.0
+                } else {
+                    c.impressions as f64 / total as f64
+                },
             }
         })
         .collect()
 }
 
-/// The guardrail: a variant whose dismiss rate's Wilson lower bound exceeds `max_dismiss_rate`
-/// after `min_impressions` is stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Guardrail {
-    /// The highest tolerated dismiss rate.
-    pub max_dismiss_rate: f64,
-    /// Impressions before the guardrail may act.
-    pub min_impressions: u64,
+/// Whether `counts` breach `guardrail`.
+pub fn breached(guardrail: &Guardrail, counts: &Counts) -> bool {
+    counts.impressions >= guardrail.min_impressions
+        && wilson(counts.dismissals, counts.impressions).low > guardrail.max_dismiss_rate
 }
 
-impl Default for Guardrail {
-    fn default() -> Self {
-        Self {
-            max_dismiss_rate: 0.2,
-            min_impressions: 200,
+/// A Thompson-sampling draw: each running arm's conversion rate from its Beta(1 + conversions,
+/// 1 + impressions − conversions) posterior, the highest wins. `None` when every arm is
+/// stopped.
+pub fn thompson(counts: &[Counts], stopped: &[bool], rng: &mut impl Rng) -> Option<usize> {
+    let mut best: Option<(usize, f64)> = None;
+    for (index, counts) in counts.iter().enumerate() {
+        if stopped.get(index).copied().unwrap_or(false) {
+            continue;
+        }
+        let failures = counts.impressions.saturating_sub(counts.conversions);
+        let posterior = Beta::new(1.0 + counts.conversions as f64, 1.0 + failures as f64)
+            .expect("positive shape parameters");
+        let draw = posterior.sample(rng);
+        if best.is_none_or(|(_, best_draw)| draw > best_draw) {
+            best = Some((index, draw));
         }
     }
-}
-
-impl Guardrail {
-    /// Whether `counts` breach the guardrail.
-    pub fn breached(&self, counts: &Counts) -> bool {
-        counts.impressions >= self.min_impressions
-            && wilson(counts.dismissals, counts.impressions).low > self.max_dismiss_rate
-    }
+    best.map(|(index, _)| index)
 }
 
 /// Thompson sampling over the variants' conversion rates, Beta(1 + conversions,
@@ -283,20 +262,7 @@ impl Bandit {
     /// Picks the variant for the next impression: a draw from each running arm's posterior,
     /// the highest wins. `None` when every arm is stopped.
     pub fn choose(&self, rng: &mut impl Rng) -> Option<usize> {
-        let mut best: Option<(usize, f64)> = None;
-        for (index, counts) in self.counts.iter().enumerate() {
-            if self.stopped[index] {
-                continue;
-            }
-            let failures = counts.impressions.saturating_sub(counts.conversions);
-            let posterior = Beta::new(1.0 + counts.conversions as f64, 1.0 + failures as f64)
-                .expect("positive shape parameters");
-            let draw = posterior.sample(rng);
-            if best.is_none_or(|(_, best_draw)| draw > best_draw) {
-                best = Some((index, draw));
-            }
-        }
-        best.map(|(index, _)| index)
+        thompson(&self.counts, &self.stopped, rng)
     }
 
     /// Records what an impression of `arm` led to, and applies the guardrail.
@@ -308,7 +274,7 @@ impl Bandit {
         counts.clicks += u64::from(clicked);
         counts.conversions += u64::from(converted);
         counts.dismissals += u64::from(dismissed);
-        if self.guardrail.breached(counts) {
+        if breached(&self.guardrail, counts) {
             self.stopped[arm] = true;
         }
     }

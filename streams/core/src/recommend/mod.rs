@@ -2,7 +2,9 @@
 //!
 //! `finpulse-recommend` ranks items for profiles from interactions; the store will keep all
 //! three, the log carries interactions (topic `user.interactions`) and the schema serves them.
-//! Serde names are the stored and wire names.
+//! Serde names are the stored and wire names. [`experiment`] holds what experiments keep.
+
+pub mod experiment;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,122 @@
+//! The demo experiment, live on a real store (SQLite, the embedded default): simulated
+//! customers open lists made by the bandit's variants and react by their tastes, outcomes are
+//! attributed from their interactions, and the bandit moves traffic away from popularity, the
+//! strategy that knows nothing of the customer.
+
+use std::sync::Arc;
+
+use finpulse_bus::{LocalFanOut, MemoryLog};
+use finpulse_core::recommend::experiment::Status;
+use finpulse_recommend::service::{RecommendConfig, RecommendService};
+use finpulse_recommend::simulator::{BehaviourConfig, BehaviourSimulator, demo_experiment};
+use finpulse_store::{RecommendData, SqlStore};
+
+async fn service() -> (Arc<RecommendService>, Arc<SqlStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite:{}", dir.path().join("demo.db").display());
+    let store = SqlStore::connect(&url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let store = Arc::new(store);
+    let service = RecommendService::new(
+        RecommendConfig::default(),
+        store.clone(),
+        store.clone(),
+        Arc::new(MemoryLog::default()),
+        Arc::new(LocalFanOut::default()),
+    );
+    (Arc::new(service), store, dir)
+}
+
+#[tokio::test]
+async fn the_bandit_finds_the_personal_strategies_better_than_popularity() {
+    let (service, store, _dir) = service().await;
+    service.seed_demo_catalogue().await.unwrap();
+    let items = store.items(&[], None, 10_000).await.unwrap();
+    // Many customers with a short history each, so that no one runs out of unseen items of
+    // their taste within the test (seen items are not shown again for a day).
+    let config = BehaviourConfig {
+        users: 300,
+        history: 3_000,
+        seed: 3,
+        ..BehaviourConfig::default()
+    };
+    let mut simulator = BehaviourSimulator::new(config, items);
+    simulator.seed(&service).await.unwrap();
+    service.train().await.unwrap();
+
+    let experiments = service.experiments();
+    let strategies = service.strategies();
+    let demo = experiments
+        .create(demo_experiment(), |name| strategies.contains_key(name))
+        .await
+        .unwrap();
+    let running = experiments.start(&demo.id).await.unwrap();
+    assert_eq!(running.status, Status::Running);
+
+    let users: Vec<String> = simulator.profiles().into_iter().map(|p| p.id).collect();
+    let mut early = Vec::new();
+    let mut late = Vec::new();
+    let rounds = 1_800;
+    for round in 0..rounds {
+        let user = &users[round % users.len()];
+        let reactions = simulator.browse(&service, user).await.unwrap();
+        // What the processor does with them: keep, then attribute.
+        store.record_interactions(&reactions).await.unwrap();
+        experiments.attribute(&reactions).await.unwrap();
+        if round % 20 == 19 {
+            // The refresh task's work, on the test's clock.
+            experiments.refresh().await.unwrap();
+        }
+        let assignment = service
+            .list_for(&service.load_state(user).await.unwrap(), 8, &[])
+            .unwrap()
+            .assignment
+            .expect("a running experiment assigns every list");
+        if round < 300 {
+            early.push(assignment.variant);
+        } else if round >= rounds - 600 {
+            late.push(assignment.variant);
+        }
+    }
+    let share = |lists: &[String], name: &str| {
+        lists.iter().filter(|v| *v == name).count() as f64 / lists.len() as f64
+    };
+    let results = experiments.results(&demo.id).await.unwrap();
+    let figures: Vec<(String, u64, f64)> = results
+        .variants
+        .iter()
+        .map(|v| (v.name.clone(), v.counts.impressions, v.conversion.value))
+        .collect();
+    let conversion = |name: &str| {
+        results
+            .variants
+            .iter()
+            .find(|v| v.name == name)
+            .unwrap()
+            .conversion
+            .value
+    };
+    eprintln!(
+        "figures {figures:?}; popularity's share early {:.3}, late {:.3}",
+        share(&early, "popularity"),
+        share(&late, "popularity")
+    );
+    let best_personal = conversion("collaborative").max(conversion("no-diversity"));
+    assert!(
+        best_personal > conversion("popularity") * 1.2,
+        "the personal strategies convert better: {figures:?}"
+    );
+    assert!(
+        share(&late, "popularity") < share(&early, "popularity")
+            && share(&late, "popularity") < 0.2,
+        "the bandit moves traffic away from popularity: early {:.2}, late {:.2}, {figures:?}",
+        share(&early, "popularity"),
+        share(&late, "popularity")
+    );
+    let impressions: u64 = results.variants.iter().map(|v| v.counts.impressions).sum();
+    assert_eq!(
+        impressions, rounds as u64,
+        "every list shown is one impression"
+    );
+    assert!(!results.traffic.is_empty());
+}
