@@ -91,6 +91,12 @@ pub enum Command {
         #[command(subcommand)]
         what: TrainCommand,
     },
+    /// The recommender's feature store: list the sets, show values, materialize them.
+    Features {
+        /// What to do.
+        #[command(subcommand)]
+        what: crate::features::FeaturesCommand,
+    },
     /// Load catalogue items, customer profiles or interactions from a file (.jsonl or .csv).
     ///
     /// Bad rows are named by line and skipped. Interactions go onto the `user.interactions`
@@ -312,6 +318,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             println!("migrations applied to {}", config.database_url());
             Ok(())
         }
+        Command::Features { what } => crate::features::run(&config, what).await,
         Command::Train {
             what: TrainCommand::Recommender { k, json },
         } => crate::offline::train_recommender(&config, usize::from(k), json).await,

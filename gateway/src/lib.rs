@@ -14,6 +14,7 @@ pub mod backends;
 pub mod cli;
 pub mod config;
 mod dashboard;
+pub mod features;
 mod graphiql;
 pub mod http;
 pub mod import;

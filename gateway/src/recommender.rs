@@ -3,7 +3,8 @@
 //!
 //! Every role trains a model from the store (a gateway answers `recommendations` queries with
 //! it); only a role that runs processors seeds the demo data, runs the recommend processor and
-//! the behaviour simulator (and, with it, the demo experiment). Every role keeps its view of the
+//! the behaviour simulator (and, with it, the demo experiment), and materializes the feature
+//! sets before each training. Every role keeps its view of the
 //! running experiment fresh.
 
 use std::sync::Arc;
@@ -12,9 +13,9 @@ use std::time::Duration;
 use anyhow::Context;
 use finpulse_bus::runtime::Registry;
 use finpulse_bus::{EventLog, FanOut};
-use finpulse_recommend::service::RecommendService;
+use finpulse_recommend::service::{RecommendService, RecommendStores};
 use finpulse_recommend::simulator::{BehaviourSimulator, demo_experiment};
-use finpulse_store::Repositories;
+use finpulse_store::{MemoryOnlineFeatures, OnlineFeatures, RedisOnlineFeatures, Repositories};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -36,10 +37,24 @@ pub async fn open(
     finpulse_recommend::processor::ensure_recommend_topics(log.as_ref(), config.log.partitions)
         .await
         .context("failed to create the recommender's topics")?;
+    // Online features where every replica reads them: Redis when there is one.
+    let online_features: Arc<dyn OnlineFeatures> = match &config.redis_url {
+        Some(url) => Arc::new(
+            RedisOnlineFeatures::connect(url, config.recommend.online_features_prefix.clone())
+                .await
+                .context("failed to connect the online feature store to Redis")?,
+        ),
+        None => Arc::new(MemoryOnlineFeatures::default()),
+    };
+    let stores = RecommendStores {
+        data: store.recommend.clone(),
+        experiments: store.experiments.clone(),
+        features: store.features.clone(),
+        online_features,
+    };
     Ok(Some(Arc::new(RecommendService::new(
         config.recommend.service.clone(),
-        store.recommend.clone(),
-        store.experiments.clone(),
+        stores,
         log,
         fanout,
     ))))
@@ -83,6 +98,9 @@ pub async fn start(
         }
         simulator = Some(behaviour_simulator);
     }
+    if runs_processors {
+        materialize(service).await;
+    }
     match service.train().await {
         Ok(trained) => {
             info!(version = %trained.version, items = trained.items, "first recommender model ready")
@@ -125,6 +143,9 @@ pub async fn start(
                     _ = shutdown.cancelled() => return Ok(()),
                     _ = ticker.tick() => {}
                 }
+                if runs_processors {
+                    materialize(&service).await;
+                }
                 if let Err(error) = service.train().await {
                     warn!(%error, "recommender retraining failed; the previous model keeps serving");
                 }
@@ -132,6 +153,14 @@ pub async fn start(
         });
     }
     Ok(())
+}
+
+/// Materializes the feature sets as of now (where processors run: the workers own the
+/// interactions); a failure is logged and the previous values keep serving.
+async fn materialize(service: &RecommendService) {
+    if let Err(error) = service.materialize_features(chrono::Utc::now()).await {
+        warn!(%error, "feature materialization failed; the previous values keep serving");
+    }
 }
 
 /// Creates and starts the demo experiment when the store has no experiments at all (an
@@ -169,6 +198,8 @@ pub struct RecommendSettings {
     pub service: finpulse_recommend::service::RecommendConfig,
     /// The user-behaviour simulator (on in the embedded default).
     pub simulator: finpulse_recommend::simulator::BehaviourConfig,
+    /// Put before every key of the online feature store in Redis.
+    pub online_features_prefix: String,
 }
 
 impl Default for RecommendSettings {
@@ -177,6 +208,7 @@ impl Default for RecommendSettings {
             enabled: true,
             service: finpulse_recommend::service::RecommendConfig::default(),
             simulator: finpulse_recommend::simulator::BehaviourConfig::default(),
+            online_features_prefix: "finpulse:features:".into(),
         }
     }
 }

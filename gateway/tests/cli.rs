@@ -421,3 +421,109 @@ fn train_recommender_evaluates_on_the_stored_interactions() {
         "{report}"
     );
 }
+
+#[test]
+fn features_are_materialized_listed_and_read_as_of_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalogue = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../streams/recommend/data/catalogue.jsonl"
+    );
+    let items: Vec<&str> = include_str!("../../streams/recommend/data/catalogue.jsonl")
+        .lines()
+        .take(2)
+        .collect();
+    let id = |line: &str| {
+        serde_json::from_str::<serde_json::Value>(line).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (first, second) = (id(items[0]), id(items[1]));
+    let imported = finpulse(dir.path())
+        .args(["import", "items", catalogue])
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{imported:?}");
+    let clicks = dir.path().join("clicks.csv");
+    std::fs::write(
+        &clicks,
+        format!(
+            "user,item,kind,at\nalice,{first},click,2026-11-30T09:00:00Z\nalice,{second},save,2026-11-30T10:00:00Z\nalice,{first},click,2026-11-30T15:00:00Z\n"
+        ),
+    )
+    .unwrap();
+    let imported = finpulse(dir.path())
+        .args(["import", "interactions"])
+        .arg(&clicks)
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{imported:?}");
+
+    let run = |args: &[&str]| {
+        let output = finpulse(dir.path())
+            .arg("features")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let (ok, out, err) = run(&["materialize", "--as-of", "2026-11-30T12:00:00Z"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("user_engagement@1: 1 rows"), "{out}");
+    let (ok, out, _) = run(&["list", "--json"]);
+    assert!(ok);
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed[0]["set"]["name"], "user_engagement");
+    assert_eq!(listed[0]["stored"]["rows"], 1);
+    assert!(
+        listed[1]["stored"]["rows"].as_u64().unwrap() > 100,
+        "every item: {}",
+        listed[1]
+    );
+
+    // As of 13:00 the 15:00 click had not happened; before 12:00 nothing was materialized.
+    let (ok, out, err) = run(&[
+        "show",
+        "user_engagement",
+        "--entity",
+        "alice",
+        "--as-of",
+        "2026-11-30T13:00:00Z",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let values = &shown["values"][0]["row"]["values"];
+    assert_eq!(
+        (
+            values["interactions_30d"].as_i64(),
+            values["saves_30d"].as_i64()
+        ),
+        (Some(2), Some(1)),
+        "{shown}"
+    );
+    let (_, out, _) = run(&[
+        "show",
+        "user_engagement",
+        "--entity",
+        "alice",
+        "--as-of",
+        "2026-11-30T11:00:00Z",
+        "--json",
+    ]);
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(shown["values"][0]["row"].is_null(), "{shown}");
+
+    let (ok, _, err) = run(&["show", "nope"]);
+    assert!(
+        !ok && err.contains("no feature set `nope`") && err.contains("item_popularity@1"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&["materialize", "--as-of", "yesterday"]);
+    assert!(!ok && err.contains("RFC 3339"), "{err}");
+}

@@ -52,6 +52,8 @@ pub struct Provenance {
     pub experiment: Option<String>,
     /// The experiment's variant that made it.
     pub variant: Option<String>,
+    /// The feature sets (`name@version`) the list read.
+    pub feature_sets: Vec<String>,
 }
 
 /// A customer's list.
@@ -100,6 +102,7 @@ impl RecommendationList {
                 strategy: list.list.strategy,
                 experiment,
                 variant,
+                feature_sets: list.list.feature_sets,
             },
         }
     }

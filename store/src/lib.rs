@@ -1,13 +1,15 @@
 //! Persistence for finpulse.
 //!
 //! One small repository trait per concern — [`MarketData`], [`Watchlists`],
-//! [`ProcessorStates`], [`DeadLetters`], [`RecommendData`], [`ExperimentData`] and [`Health`] —
-//! each implemented by [`SqlStore`] on the embedded default (SQLite) and the distributed backend
-//! (PostgreSQL), and held to one conformance suite on both; [`CachedMarketData`] puts the Redis cache in front of market data
-//! only, and [`Repositories`] hands each caller the traits it needs. The traits are shaped
-//! around what callers do rather than around tables: the market processor writes one
+//! [`ProcessorStates`], [`DeadLetters`], [`RecommendData`], [`ExperimentData`], [`FeatureData`]
+//! and [`Health`] — each implemented by [`SqlStore`] on the embedded default (SQLite) and the
+//! distributed backend (PostgreSQL), and held to one conformance suite on both;
+//! [`CachedMarketData`] puts the Redis cache in front of market data only, and [`Repositories`]
+//! hands each caller the traits it needs. [`OnlineFeatures`] is the feature store's serving
+//! side, in Redis ([`RedisOnlineFeatures`]) or in process ([`MemoryOnlineFeatures`]). The traits
+//! are shaped around what callers do rather than around tables: the market processor writes one
 //! [`MarketWrite`] batch per poll inside a single transaction, the GraphQL layer reads. Domains
-//! to come add their own trait here (interactions, portfolios, support, users, features).
+//! to come add their own trait here (portfolios, support, users).
 //!
 //! Timestamps cross this boundary as `chrono::DateTime<Utc>` and are stored as epoch
 //! milliseconds, which both engines index well and compare exactly.
@@ -15,6 +17,7 @@
 mod cache;
 mod error;
 mod experiment;
+mod features;
 mod model;
 mod recommend;
 mod sql;
@@ -23,6 +26,7 @@ pub mod testing;
 
 pub use cache::{CacheConfig, CachedMarketData};
 pub use error::StoreError;
+pub use features::{MemoryOnlineFeatures, RedisOnlineFeatures};
 pub use model::{MarketWrite, ParkedEvent, ProcessorState};
 pub use sql::{Engine, SqlStore};
 
@@ -30,6 +34,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use finpulse_core::features::{FeatureRow, FeatureSummary};
 use finpulse_core::market::{Candle, Insight, InsightKind, Quote};
 use finpulse_core::recommend::experiment::{
     Counts, Experiment, Impression, Outcome, TrafficBucket,
@@ -203,6 +208,44 @@ pub trait ExperimentData: Send + Sync + 'static {
     ) -> Result<Vec<TrafficBucket>>;
 }
 
+/// The feature store's offline rows: every event time of every entity, for point-in-time
+/// reads.
+#[async_trait]
+pub trait FeatureData: Send + Sync + 'static {
+    /// Keeps rows; a row with the same set, version, entity and event time is replaced (a
+    /// materialization run again for the same time).
+    async fn write_feature_rows(&self, rows: &[FeatureRow]) -> Result<()>;
+
+    /// Every row of `set@version` of these entities, by entity then event time.
+    async fn feature_rows(
+        &self,
+        set: &str,
+        version: u32,
+        entities: &[String],
+    ) -> Result<Vec<FeatureRow>>;
+
+    /// Entities with rows of `set@version`, in id order, at most `limit`.
+    async fn feature_entities(&self, set: &str, version: u32, limit: u32) -> Result<Vec<String>>;
+
+    /// How many rows and entities `set@version` has, and the span of their event times.
+    async fn feature_summary(&self, set: &str, version: u32) -> Result<FeatureSummary>;
+}
+
+/// The feature store's online values: the newest row per entity, for serving.
+#[async_trait]
+pub trait OnlineFeatures: Send + Sync + 'static {
+    /// Keeps each row unless a newer one (a later event time) of its entity is held.
+    async fn put(&self, rows: &[FeatureRow]) -> Result<()>;
+
+    /// The newest row of each entity (in the order asked), `None` where there is none.
+    async fn get(
+        &self,
+        set: &str,
+        version: u32,
+        entities: &[String],
+    ) -> Result<Vec<Option<FeatureRow>>>;
+}
+
 /// Whether the store answers.
 #[async_trait]
 pub trait Health: Send + Sync + 'static {
@@ -212,7 +255,14 @@ pub trait Health: Send + Sync + 'static {
 
 /// A backend with every repository ([`SqlStore`]).
 pub trait Store:
-    MarketData + Watchlists + ProcessorStates + DeadLetters + RecommendData + ExperimentData + Health
+    MarketData
+    + Watchlists
+    + ProcessorStates
+    + DeadLetters
+    + RecommendData
+    + ExperimentData
+    + FeatureData
+    + Health
 {
 }
 
@@ -223,6 +273,7 @@ impl<
         + DeadLetters
         + RecommendData
         + ExperimentData
+        + FeatureData
         + Health,
 > Store for T
 {
@@ -244,6 +295,8 @@ pub struct Repositories {
     pub recommend: Arc<dyn RecommendData>,
     /// The recommender's experiments.
     pub experiments: Arc<dyn ExperimentData>,
+    /// The feature store's offline rows.
+    pub features: Arc<dyn FeatureData>,
     /// Readiness.
     pub health: Arc<dyn Health>,
 }
@@ -259,6 +312,7 @@ impl Repositories {
             dead_letters: store.clone(),
             recommend: store.clone(),
             experiments: store.clone(),
+            features: store.clone(),
             health: store,
         }
     }

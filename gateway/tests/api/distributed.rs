@@ -68,6 +68,7 @@ impl Cluster {
             c.log.namespace = Some(namespace);
             c.redis_url = Some(redis_url);
             c.cache.key_prefix = format!("{prefix}cache:");
+            c.recommend.online_features_prefix = format!("{prefix}features:");
             c.fanout.channel_prefix = prefix;
             c.database_url = Some(database_url);
             // Replicas verify each other's tokens.

@@ -9,7 +9,7 @@ use crate::helpers::{TestApp, spawn_app};
 
 const CREATE: &str = "mutation($input: ExperimentInput!) { createExperiment(input: $input) { id status mode variants { name strategy weight } } }";
 const RESULTS: &str = "query($id: String!) { experimentResults(id: $id) { experiment { id status } variants { name strategy counts { impressions clicks conversions dismissals } ctr { value low high } conversion { value } pValue share } traffic { variant impressions share } bucketSecs } }";
-const LIST: &str = "{ recommendations(first: 5) { id items { item { id } recommendationId } provenance { strategy experiment variant } } }";
+const LIST: &str = "{ recommendations(first: 5) { id items { item { id } recommendationId } provenance { strategy experiment variant featureSets } } }";
 
 fn ab_test(id: &str) -> Value {
     json!({"input": {
@@ -143,6 +143,13 @@ async fn operators_run_an_experiment_and_its_results_follow_what_customers_do() 
         "popularity"
     };
     assert_eq!(list["provenance"]["strategy"], strategy);
+    // Popularity ranks by the feature store's recent engagement, and says so.
+    let feature_sets = if chosen == "control" {
+        json!([])
+    } else {
+        json!(["item_popularity@1"])
+    };
+    assert_eq!(list["provenance"]["featureSets"], feature_sets, "{list}");
     for _ in 0..3 {
         let again = call(&app, LIST, json!({}), &customer).await;
         assert_eq!(

@@ -11,6 +11,8 @@
 //! - [`strategy`]: named ways of making lists (personal, no diversity, popularity) that
 //!   [`experiments`] compare: A/B by hash or a Thompson-sampling bandit, with a guardrail,
 //!   impressions and outcomes logged, Wilson intervals and a two-proportion test.
+//! - [`features`]: the versioned feature sets (customer activity, item popularity), their
+//!   point-in-time materialization and the feature store (offline rows, online rows).
 //! - [`eval`]: `finpulse eval recommender`, the offline evaluation on MovieLens-style files, run
 //!   on the same model code the live recommender serves.
 //!
@@ -21,6 +23,7 @@ pub mod error;
 pub mod eval;
 pub mod events;
 pub mod experiments;
+pub mod features;
 pub mod import;
 pub mod models;
 pub mod processor;

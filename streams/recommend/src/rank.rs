@@ -157,6 +157,9 @@ pub struct Recommendations {
     pub model_version: String,
     /// The strategy that made it.
     pub strategy: String,
+    /// The feature sets (`name@version`) it read.
+    #[serde(default)]
+    pub feature_sets: Vec<String>,
 }
 
 /// The live recommender.
@@ -171,6 +174,8 @@ pub struct Recommender {
     recency: f32,
     popularity: Vec<f32>,
     segment_popularity: HashMap<(u8, String), Vec<f32>>,
+    /// Recent engagement per item (catalogue order) from the feature store, with the set's key.
+    trending: Option<(String, Vec<f32>)>,
 }
 
 impl Recommender {
@@ -225,7 +230,15 @@ impl Recommender {
             recency: config.recency,
             popularity,
             segment_popularity,
+            trending: None,
         })
+    }
+
+    /// The same model ranking the popularity strategy by recent engagement (`engagements`
+    /// per catalogue item, read from the feature set `key`).
+    pub fn with_trending(mut self, trending: Option<(String, Vec<f32>)>) -> Self {
+        self.trending = trending.filter(|(_, values)| values.len() == self.matrix.item_count());
+        self
     }
 
     /// The version this model was trained as.
@@ -279,10 +292,20 @@ impl Recommender {
         let profile = self.profile(user);
         let cold = profile.is_empty();
         let popular = strategy.scorer == Scorer::Popularity;
+        let mut feature_sets = Vec::new();
         if popular && !cold {
+            // What is engaged with now (the feature store's last 7 days) first, all-time
+            // popularity to break its ties; all-time alone before features are materialized.
             let top = self.popularity.iter().copied().fold(1.0f32, f32::max);
             for (score, count) in scores.iter_mut().zip(&self.popularity) {
                 *score = count / top;
+            }
+            if let Some((key, recent)) = &self.trending {
+                let recent_top = recent.iter().copied().fold(1.0f32, f32::max);
+                for (score, count) in scores.iter_mut().zip(recent) {
+                    *score = count / recent_top + 0.1 * *score;
+                }
+                feature_sets.push(key.clone());
             }
         } else if cold {
             let segment = self
@@ -365,6 +388,7 @@ impl Recommender {
             },
             model_version: self.version.clone(),
             strategy: strategy_name.to_owned(),
+            feature_sets,
         }
     }
 

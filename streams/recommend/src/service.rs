@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use finpulse_bus::envelope::Envelope;
 use finpulse_bus::{EventLog, FanOut};
 use finpulse_core::recommend::{Experience, Interaction, ItemKind, UserProfile};
-use finpulse_store::{ExperimentData, RecommendData};
+use finpulse_store::{ExperimentData, FeatureData, OnlineFeatures, RecommendData};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use tracing::info;
@@ -26,6 +26,7 @@ use crate::events::{
     INTERACTIONS_TOPIC, InteractionEvent, recommendations_channel, validate_interaction,
 };
 use crate::experiments::live::{Assignment, Experiments};
+use crate::features::{FeatureStore, ITEM_POPULARITY, Materializer};
 use crate::models::CfConfig;
 use crate::rank::{Recommendations, Recommender, UserState, Weights};
 use crate::rules::Rules;
@@ -129,6 +130,19 @@ pub struct Trained {
     pub model: &'static str,
 }
 
+/// Where the recommender keeps things.
+#[derive(Clone)]
+pub struct RecommendStores {
+    /// Catalogue, profiles, interactions.
+    pub data: Arc<dyn RecommendData>,
+    /// Experiments, impressions, outcomes.
+    pub experiments: Arc<dyn ExperimentData>,
+    /// The feature store's offline rows.
+    pub features: Arc<dyn FeatureData>,
+    /// The feature store's online rows (Redis, or in process).
+    pub online_features: Arc<dyn OnlineFeatures>,
+}
+
 /// The recommender service.
 pub struct RecommendService {
     config: RecommendConfig,
@@ -136,6 +150,7 @@ pub struct RecommendService {
     log: Arc<dyn EventLog>,
     fanout: Arc<dyn FanOut>,
     experiments: Arc<Experiments>,
+    features: Arc<FeatureStore>,
     strategies: BTreeMap<String, Strategy>,
     current: RwLock<Option<Arc<Recommender>>>,
     versions: RwLock<Vec<(String, Arc<Recommender>)>>,
@@ -153,18 +168,18 @@ impl RecommendService {
     /// A service with no model yet ([`RecommendService::train`] makes one).
     pub fn new(
         config: RecommendConfig,
-        store: Arc<dyn RecommendData>,
-        experiments: Arc<dyn ExperimentData>,
+        stores: RecommendStores,
         log: Arc<dyn EventLog>,
         fanout: Arc<dyn FanOut>,
     ) -> Self {
         let strategies = strategy::resolve(&config.strategies);
         Self {
             config,
-            store,
+            store: stores.data,
             log,
             fanout,
-            experiments: Arc::new(Experiments::new(experiments, rand::random())),
+            experiments: Arc::new(Experiments::new(stores.experiments, rand::random())),
+            features: Arc::new(FeatureStore::new(stores.features, stores.online_features)),
             strategies,
             current: RwLock::new(None),
             versions: RwLock::new(Vec::new()),
@@ -179,6 +194,69 @@ impl RecommendService {
     /// The experiments.
     pub fn experiments(&self) -> &Arc<Experiments> {
         &self.experiments
+    }
+
+    /// The feature store.
+    pub fn features(&self) -> &Arc<FeatureStore> {
+        &self.features
+    }
+
+    /// Computes every feature set as of `as_of` from the store's catalogue and the interactions
+    /// at or before it, and writes the rows offline and online. Returns rows written per set.
+    pub async fn materialize_features(
+        &self,
+        as_of: DateTime<Utc>,
+    ) -> Result<Vec<(String, usize)>, RecommendError> {
+        let catalogue = self.read_catalogue().await?;
+        let mut materializer = Materializer::new(as_of, catalogue.items());
+        self.for_each_interaction_page(|page| materializer.feed(page))
+            .await?;
+        let mut written = Vec::new();
+        for set in self.features.sets() {
+            let rows = materializer.rows(set);
+            self.features.write(set, &rows).await?;
+            written.push((set.key(), rows.len()));
+        }
+        info!(as_of = %as_of, sets = ?written, "features materialized");
+        Ok(written)
+    }
+
+    /// Every stored interaction, a page at a time.
+    async fn for_each_interaction_page(
+        &self,
+        mut each: impl FnMut(&[Interaction]),
+    ) -> Result<(), RecommendError> {
+        let mut after: Option<Interaction> = None;
+        loop {
+            let page = self
+                .store
+                .interactions_page(after.as_ref(), 20_000)
+                .await
+                .map_err(store_error)?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = Some(last.clone());
+            each(&page);
+        }
+    }
+
+    async fn read_catalogue(&self) -> Result<Catalogue, RecommendError> {
+        let mut catalogue = Catalogue::default();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .items(&[], after.as_deref(), 5_000)
+                .await
+                .map_err(store_error)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            for item in page {
+                catalogue.upsert(item);
+            }
+        }
+        Ok(catalogue)
     }
 
     /// The strategies by name (built-in and configured).
@@ -246,20 +324,8 @@ impl RecommendService {
 
     /// Trains a new model from everything in the store and serves it.
     pub async fn train(&self) -> Result<Trained, RecommendError> {
-        let mut catalogue = Catalogue::default();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .store
-                .items(&[], after.as_deref(), 5_000)
-                .await
-                .map_err(store_error)?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id.clone());
-            for item in page {
-                catalogue.upsert(item);
-            }
-        }
+        let catalogue = self.read_catalogue().await?;
+        let trending = self.trending(&catalogue).await?;
         let mut users: HashMap<String, UserState> = HashMap::new();
         let mut after: Option<String> = None;
         loop {
@@ -275,23 +341,16 @@ impl RecommendService {
             }
         }
         let mut count = 0usize;
-        let mut after: Option<Interaction> = None;
-        loop {
-            let page = self
-                .store
-                .interactions_page(after.as_ref(), 20_000)
-                .await
-                .map_err(store_error)?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.clone());
+        self.for_each_interaction_page(|page| {
             count += page.len();
-            for interaction in &page {
+            for interaction in page {
                 users
                     .entry(interaction.user.clone())
                     .or_insert_with(|| UserState::new(self.default_profile(&interaction.user)))
                     .record(interaction, &self.config.weights);
             }
-        }
+        })
+        .await?;
         let users: Vec<UserState> = users.into_values().collect();
         let mut version = format!("{}", Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
         // Two trainings within a millisecond still get distinct versions.
@@ -317,6 +376,7 @@ impl RecommendService {
                 config.rules,
                 trained_version,
             )
+            .map(|model| model.with_trending(trending))
         })
         .await
         .map_err(|e| RecommendError::Numerical(format!("training panicked: {e}")))??;
@@ -337,6 +397,30 @@ impl RecommendService {
             interactions: count,
             model: name,
         })
+    }
+
+    /// Each catalogue item's engagement of the last 7 days from the online feature store, with
+    /// the set's key, or `None` when nothing is materialized yet.
+    async fn trending(
+        &self,
+        catalogue: &Catalogue,
+    ) -> Result<Option<(String, Vec<f32>)>, RecommendError> {
+        let set = self.features.set(ITEM_POPULARITY, None)?;
+        let ids: Vec<String> = catalogue.items().iter().map(|i| i.id.clone()).collect();
+        let rows = self.features.online(set, &ids).await?;
+        if rows.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        let engagements = rows
+            .iter()
+            .map(|row| {
+                row.as_ref()
+                    .and_then(|row| row.values.get("engagements_7d"))
+                    .and_then(|value| value.as_f64())
+                    .unwrap_or(0.0) as f32
+            })
+            .collect();
+        Ok(Some((set.key(), engagements)))
     }
 
     fn default_profile(&self, user: &str) -> UserProfile {

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use finpulse_bus::{LocalFanOut, MemoryLog};
 use finpulse_core::recommend::experiment::Status;
-use finpulse_recommend::service::{RecommendConfig, RecommendService};
+use finpulse_recommend::service::{RecommendConfig, RecommendService, RecommendStores};
 use finpulse_recommend::simulator::{BehaviourConfig, BehaviourSimulator, demo_experiment};
-use finpulse_store::{RecommendData, SqlStore};
+use finpulse_store::{MemoryOnlineFeatures, RecommendData, SqlStore};
 
 async fn service() -> (Arc<RecommendService>, Arc<SqlStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -17,10 +17,15 @@ async fn service() -> (Arc<RecommendService>, Arc<SqlStore>, tempfile::TempDir) 
     let store = SqlStore::connect(&url).await.expect("connect");
     store.migrate().await.expect("migrate");
     let store = Arc::new(store);
+    let stores = RecommendStores {
+        data: store.clone(),
+        experiments: store.clone(),
+        features: store.clone(),
+        online_features: Arc::new(MemoryOnlineFeatures::default()),
+    };
     let service = RecommendService::new(
         RecommendConfig::default(),
-        store.clone(),
-        store.clone(),
+        stores,
         Arc::new(MemoryLog::default()),
         Arc::new(LocalFanOut::default()),
     );
@@ -42,6 +47,10 @@ async fn the_bandit_finds_the_personal_strategies_better_than_popularity() {
     };
     let mut simulator = BehaviourSimulator::new(config, items);
     simulator.seed(&service).await.unwrap();
+    service
+        .materialize_features(chrono::Utc::now())
+        .await
+        .unwrap();
     service.train().await.unwrap();
 
     let experiments = service.experiments();
