@@ -30,7 +30,7 @@ test('Experiments shows the demo bandit live to operators, and only to them', as
     await page.waitForSelector('#experiment-table tr[data-variant]', { timeout: 20_000 });
     assert.match(await page.textContent('#experiment-summary'), /bandit \(Thompson sampling\) · running/);
     const variants = await page.$$eval('#experiment-table tr[data-variant]', (rows) => rows.map((r) => r.dataset.variant));
-    assert.deepEqual(variants, ['collaborative', 'no-diversity', 'popularity']);
+    assert.deepEqual(variants, ['collaborative', 'no-diversity', 'ranked', 'popularity']);
 
     // The counts move while the simulated customers open lists, pushed to the page.
     const before = await shown(page);
@@ -42,7 +42,7 @@ test('Experiments shows the demo bandit live to operators, and only to them', as
     assert.match(ctr, /^\d+\.\d % \(\d+\.\d %–\d+\.\d %\)$/, `ctr cell: ${ctr}`);
     await page.waitForSelector('#experiment-traffic polyline[data-variant="popularity"]', { timeout: 20_000 });
     const lines = await page.$$eval('#experiment-traffic polyline', (ls) => ls.map((l) => l.dataset.variant));
-    assert.deepEqual(lines, ['collaborative', 'no-diversity', 'popularity']);
+    assert.deepEqual(lines, ['collaborative', 'no-diversity', 'ranked', 'popularity']);
     assert.deepEqual(await accessibilityViolations(page), [], 'axe: Experiments');
     await page.screenshot({ path: join(ARTIFACTS, 'experiments.png') });
 

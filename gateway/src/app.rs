@@ -207,13 +207,6 @@ impl Application {
             .map(|s| s.symbol.to_ascii_uppercase())
             .chain(config.instruments.iter().map(|s| s.to_ascii_uppercase()))
             .collect();
-        let recommend =
-            crate::recommender::open(&config, &store, log.clone(), fanout.clone()).await?;
-        let mut graph_context = GraphContext::new(&store, fanout.clone(), instruments);
-        if let Some(service) = &recommend {
-            graph_context = graph_context.with_recommender(service.clone());
-        }
-        let mut schema = finpulse_graph::schema_builder(graph_context);
         let settings = &config.inference;
         // Models run where requests are answered: in the gateway, or on the workers when remote.
         let runs_models = settings.enabled
@@ -226,6 +219,19 @@ impl Application {
             true => Some(load_models(&config, &metrics).await?),
             false => None,
         };
+        // The recommender embeds item descriptions with the model of this process, if any.
+        let embedder: Option<Arc<dyn finpulse_inference::Embeddings>> = match &models {
+            Some(models) => Some(Arc::new(models.embedder(None)?)),
+            None => None,
+        };
+        let recommend =
+            crate::recommender::open(&config, &store, log.clone(), fanout.clone(), embedder)
+                .await?;
+        let mut graph_context = GraphContext::new(&store, fanout.clone(), instruments);
+        if let Some(service) = &recommend {
+            graph_context = graph_context.with_recommender(service.clone());
+        }
+        let mut schema = finpulse_graph::schema_builder(graph_context);
         if settings.enabled && settings.remote {
             log.ensure_topic(INFERENCE.topic, config.log.partitions)
                 .await?;

@@ -72,6 +72,7 @@ async fn service(config: &Config) -> anyhow::Result<Arc<RecommendService>> {
         &repositories,
         Arc::new(MemoryLog::default()),
         Arc::new(LocalFanOut::default()),
+        None,
     )
     .await?
     .context("the recommender is disabled (recommend.enabled = false)")

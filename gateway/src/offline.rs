@@ -65,11 +65,21 @@ pub async fn train_recommender(config: &Config, k: usize, json: bool) -> anyhow:
     .await
     .context("training panicked")??;
     let report = &evaluation.report;
+    let ranker = train_ranker(config).await?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string(report).context("report to json")?
-        );
+        let mut value = serde_json::to_value(report).context("report to json")?;
+        value["ranker"] = match &ranker {
+            Some((report, path)) => serde_json::json!({
+                "file": path.display().to_string(),
+                "users_measured": report.users_measured,
+                "ndcg": report.ndcg_ranker,
+                "ndcg_collaborative_order": report.ndcg_collaborative,
+                "weights": report.model.weights,
+                "bias": report.model.bias,
+            }),
+            None => serde_json::Value::Null,
+        };
+        println!("{value}");
     } else {
         println!(
             "{} interactions; held out each customer's newest 20 %: {} customers, k = {k}",
@@ -87,8 +97,82 @@ pub async fn train_recommender(config: &Config, k: usize, json: bool) -> anyhow:
             report.baseline.ndcg,
             report.train_s
         );
+        match &ranker {
+            Some((report, path)) => println!(
+                "ranker written to {}: on {} customers' interactions after {}, ndcg@10 of its order {:.4} against {:.4} for the collaborative order of the same 50 candidates",
+                path.display(),
+                report.users_measured,
+                report.cutoff.to_rfc3339(),
+                report.ndcg_ranker,
+                report.ndcg_collaborative
+            ),
+            None => println!("no ranker: too little history, or no models set up (make models)"),
+        }
     }
     Ok(())
+}
+
+/// Trains the learned ranker from the store and writes it where the manifest's `[ranker]`
+/// says, for servers to load at their next training. `None` when models are not set up or the
+/// history is too short.
+async fn train_ranker(
+    config: &Config,
+) -> anyhow::Result<Option<(finpulse_recommend::ranker::RankerReport, PathBuf)>> {
+    if !config.inference.enabled {
+        return Ok(None);
+    }
+    let manifest_path = config.inference.manifest.clone();
+    let Ok(manifest) = finpulse_inference::Manifest::load(&manifest_path) else {
+        return Ok(None);
+    };
+    let Some(spec) = manifest.ranker.clone() else {
+        return Ok(None);
+    };
+    // Content similarity needs the embedding model, as serving has it.
+    let inference_config = finpulse_inference::InferenceConfig {
+        manifest: manifest_path.clone(),
+        ..finpulse_inference::InferenceConfig::default()
+    };
+    let models = tokio::task::spawn_blocking(move || {
+        finpulse_inference::Inference::load(
+            &inference_config,
+            &finpulse_inference::InferenceMetrics::unregistered(),
+        )
+    })
+    .await
+    .context("model loading panicked")?;
+    let embedder: Option<std::sync::Arc<dyn finpulse_inference::Embeddings>> = match models {
+        Ok(models) => Some(std::sync::Arc::new(models.embedder(None)?)),
+        Err(error) => {
+            tracing::warn!(%error, "no embedding model: the ranker is trained without content similarity");
+            None
+        }
+    };
+    let repositories = finpulse_store::Repositories::of(open_store(config).await?);
+    let service = crate::recommender::open(
+        config,
+        &repositories,
+        std::sync::Arc::new(finpulse_bus::MemoryLog::default()),
+        std::sync::Arc::new(finpulse_bus::LocalFanOut::default()),
+        embedder,
+    )
+    .await?
+    .context("the recommender is disabled (recommend.enabled = false)")?;
+    let Some((report, bytes)) = service.train_ranker().await? else {
+        return Ok(None);
+    };
+    let path = manifest.resolve(&spec.file);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("failed to create {}", parent.display()))?;
+    }
+    let partial = path.with_extension("onnx.partial");
+    std::fs::write(&partial, &bytes)
+        .with_context(|| format!("failed to write {}", partial.display()))?;
+    // A server reading the file at that moment sees the old one or the new one, never half.
+    std::fs::rename(&partial, &path)
+        .with_context(|| format!("failed to write {}", path.display()))?;
+    Ok(Some((report, path)))
 }
 
 /// Runs `finpulse eval recommender` and prints its report.

@@ -29,6 +29,7 @@ pub async fn open(
     store: &Repositories,
     log: Arc<dyn EventLog>,
     fanout: Arc<dyn FanOut>,
+    embedder: Option<Arc<dyn finpulse_inference::Embeddings>>,
 ) -> anyhow::Result<Option<Arc<RecommendService>>> {
     if !config.recommend.enabled {
         info!("recommender disabled");
@@ -52,12 +53,15 @@ pub async fn open(
         features: store.features.clone(),
         online_features,
     };
-    Ok(Some(Arc::new(RecommendService::new(
-        config.recommend.service.clone(),
-        stores,
-        log,
-        fanout,
-    ))))
+    // The learned ranker needs ONNX Runtime: only where models are set up.
+    let manifest = config
+        .inference
+        .enabled
+        .then(|| config.inference.manifest.clone());
+    Ok(Some(Arc::new(
+        RecommendService::new(config.recommend.service.clone(), stores, log, fanout)
+            .with_models(manifest, embedder),
+    )))
 }
 
 /// Seeds (where processors run and the simulator is on), trains the first model, registers

@@ -403,13 +403,50 @@ fn train_recommender_evaluates_on_the_stored_interactions() {
     }
     let file = dir.path().join("clicks.csv");
     std::fs::write(&file, csv).unwrap();
+    // A catalogue of the fixture's items, which the ranker's features describe.
+    let mut ids: Vec<&str> = tsv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split('\t').nth(1))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let catalogue: String = ids
+        .iter()
+        .map(|id| format!("{{\"id\": \"{id}\", \"kind\": \"article\", \"name\": \"Guide {id}\", \"sector\": \"topic {}\", \"description\": \"A guide to saving and investing, part {id}.\"}}\n", id.len()))
+        .collect();
+    let items = dir.path().join("items.jsonl");
+    std::fs::write(&items, catalogue).unwrap();
+    let imported = finpulse(dir.path())
+        .args(["import", "items"])
+        .arg(&items)
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{imported:?}");
     let imported = finpulse(dir.path())
         .args(["import", "interactions"])
         .arg(&file)
         .output()
         .unwrap();
     assert!(imported.status.success(), "{imported:?}");
+    // The repository's models, with the ranker written into this test's folder.
+    let repository_manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../models.toml");
+    let models_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../models");
+    let ranker = dir.path().join("ranker.onnx");
+    let manifest = dir.path().join("models.toml");
+    std::fs::write(
+        &manifest,
+        std::fs::read_to_string(repository_manifest)
+            .unwrap()
+            .replace("dir = \"models\"", &format!("dir = \"{models_dir}\""))
+            .replace(
+                "\"ranker/ranker.onnx\"",
+                &format!("\"{}\"", ranker.display()),
+            ),
+    )
+    .unwrap();
     let output = finpulse(dir.path())
+        .env("FINPULSE_INFERENCE__MANIFEST", &manifest)
         .args(["train", "recommender", "--json"])
         .output()
         .unwrap();
@@ -420,6 +457,15 @@ fn train_recommender_evaluates_on_the_stored_interactions() {
         report["ndcg"].as_f64().unwrap() > report["baseline"]["ndcg"].as_f64().unwrap(),
         "{report}"
     );
+    // The learned ranker, trained from the same interactions, written as ONNX for servers.
+    assert_eq!(
+        report["ranker"]["file"],
+        ranker.display().to_string(),
+        "{report}"
+    );
+    assert_eq!(report["ranker"]["weights"].as_array().unwrap().len(), 6);
+    let bytes = std::fs::read(&ranker).unwrap();
+    assert!(String::from_utf8_lossy(&bytes).contains("Sigmoid"));
 }
 
 #[test]

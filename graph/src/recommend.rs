@@ -125,6 +125,20 @@ async fn hand_over(
     served
 }
 
+/// The same for a list a subscription delivers: the impression is written in the background,
+/// so delivery never waits for the store.
+fn hand_over_live(
+    service: &Arc<RecommendService>,
+    list: List,
+    model: &Recommender,
+    kinds: &[ItemKind],
+    first: usize,
+) -> RecommendationList {
+    let served = RecommendationList::of(list.clone(), model, kinds, first);
+    service.shown_in_background(list, served.item_ids());
+    served
+}
+
 /// The recommender of this server, or `UNAVAILABLE`.
 pub(crate) fn service(ctx: &Context<'_>) -> ApiResult<Arc<RecommendService>> {
     Ok(ctx
@@ -365,28 +379,24 @@ impl RecommendSubscription {
             .recommend(&user, PUSHED, &[])
             .await
             .map_err(ApiError::from)?;
-        let initial = hand_over(&service, now, &model, &kinds, first).await;
+        let initial = hand_over_live(&service, now, &model, &kinds, first);
         let updates = pushed.filter_map(move |item| {
-            let service = service.clone();
-            let kinds = kinds.clone();
-            async move {
-                match item {
-                    FanOutItem::Message(bytes) => {
-                        match (serde_json::from_slice::<List>(&bytes), service.current()) {
-                            (Ok(list), Some(model)) => {
-                                Some(Ok(hand_over(&service, list, &model, &kinds, first).await))
-                            }
-                            (Err(error), _) => {
-                                warn!(%error, "skipping an undecodable recommendations message");
-                                None
-                            }
-                            (_, None) => None,
+            future::ready(match item {
+                FanOutItem::Message(bytes) => {
+                    match (serde_json::from_slice::<List>(&bytes), service.current()) {
+                        (Ok(list), Some(model)) => {
+                            Some(Ok(hand_over_live(&service, list, &model, &kinds, first)))
                         }
+                        (Err(error), _) => {
+                            warn!(%error, "skipping an undecodable recommendations message");
+                            None
+                        }
+                        (_, None) => None,
                     }
-                    // A missed list is superseded by the next: nothing to report.
-                    FanOutItem::Lagged(_) => None,
                 }
-            }
+                // A missed list is superseded by the next: nothing to report.
+                FanOutItem::Lagged(_) => None,
+            })
         });
         Ok(stream::once(future::ready(Ok(initial))).chain(updates))
     }

@@ -23,6 +23,8 @@ pub mod index;
 pub mod language;
 pub mod manifest;
 mod metrics;
+pub mod onnx;
+pub mod ranker;
 mod runtime;
 pub mod summarize;
 

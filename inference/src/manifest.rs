@@ -24,6 +24,9 @@ pub struct Manifest {
     /// The models.
     #[serde(default)]
     pub models: Vec<ModelSpec>,
+    /// The recommender's learned ranker, when there is one.
+    #[serde(default)]
+    pub ranker: Option<crate::ranker::RankerSpec>,
     /// The folder the manifest was read from (paths resolve against it).
     #[serde(skip)]
     pub base: PathBuf,

@@ -84,7 +84,7 @@ pub struct Inference {
 /// ONNX Runtime is loaded once per process; a second load must name the same library.
 static ENVIRONMENT: OnceLock<(PathBuf, Environment)> = OnceLock::new();
 
-fn environment(library: &Path) -> Result<&'static Environment, InferenceError> {
+pub(crate) fn environment(library: &Path) -> Result<&'static Environment, InferenceError> {
     if let Some((path, environment)) = ENVIRONMENT.get() {
         if path != library {
             return Err(InferenceError::Runtime {

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{spawn_app, spawn_app_with};
+use crate::helpers::{models_without_recommender, spawn_app, spawn_app_with};
 
 const NEWS: &str = "The Federal Reserve kept its benchmark rate unchanged on Wednesday. \
     Officials said inflation had eased but remained above the 2% target. \
@@ -11,7 +11,7 @@ const NEWS: &str = "The Federal Reserve kept its benchmark rate unchanged on Wed
 
 #[tokio::test]
 async fn summaries_languages_and_models_over_graphql() {
-    let app = spawn_app_with(|c| c.inference.enabled = true).await;
+    let app = spawn_app_with(models_without_recommender).await;
     let (status, body) = app
         .graphql(
             r#"query($text: String!) {
@@ -94,9 +94,9 @@ async fn without_models_summaries_are_unavailable_and_the_rest_works() {
 
 #[tokio::test]
 async fn remote_inference_in_one_process_goes_through_the_log_and_answers_the_same() {
-    let local = spawn_app_with(|c| c.inference.enabled = true).await;
+    let local = spawn_app_with(models_without_recommender).await;
     let remote = spawn_app_with(|c| {
-        c.inference.enabled = true;
+        models_without_recommender(c);
         c.inference.remote = true;
     })
     .await;
@@ -115,7 +115,7 @@ async fn remote_inference_in_one_process_goes_through_the_log_and_answers_the_sa
 
 #[tokio::test]
 async fn a_text_of_too_many_sentences_is_refused_before_any_model_work() {
-    let app = spawn_app_with(|c| c.inference.enabled = true).await;
+    let app = spawn_app_with(models_without_recommender).await;
     let text = "Short one. ".repeat(600);
     let (_, body) = app
         .graphql(
@@ -138,7 +138,7 @@ async fn a_text_of_too_many_sentences_is_refused_before_any_model_work() {
 #[tokio::test]
 async fn undecodable_inference_requests_are_parked_like_any_event() {
     let app = spawn_app_with(|c| {
-        c.inference.enabled = true;
+        models_without_recommender(c);
         c.inference.remote = true;
     })
     .await;

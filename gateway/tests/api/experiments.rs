@@ -107,7 +107,7 @@ async fn operators_run_an_experiment_and_its_results_follow_what_customers_do() 
     let body = call(&app, "{ recommendationStrategies }", json!({}), &admin).await;
     assert_eq!(
         body["data"]["recommendationStrategies"],
-        json!(["collaborative", "no-diversity", "popularity"])
+        json!(["collaborative", "no-diversity", "popularity", "ranked"])
     );
 
     // A draft changes nothing for customers.

@@ -76,6 +76,13 @@ impl Drop for TestApp {
     }
 }
 
+/// The models on, and the recommender off: tests that count model work see only their own
+/// (the recommender embeds the catalogue's descriptions at every training).
+pub fn models_without_recommender(config: &mut Config) {
+    config.inference.enabled = true;
+    config.recommend.enabled = false;
+}
+
 /// The repository's model manifest (`scripts/setup-models.sh` fetches its files).
 pub fn models_manifest() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models.toml")

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{eventually, spawn_app_with};
+use crate::helpers::{eventually, models_without_recommender, spawn_app_with};
 
 /// `count` distinct sentences.
 fn text_of(count: usize) -> String {
@@ -18,7 +18,7 @@ const MODEL_REQUESTS: &str = r#"finpulse_inference_requests_total{model="minilm-
 
 #[tokio::test]
 async fn summaries_cost_by_their_sentences_within_one_request() {
-    let app = spawn_app_with(|c| c.inference.enabled = true).await;
+    let app = spawn_app_with(models_without_recommender).await;
     // Two of the longest texts in one request are too much model work, whatever the aliases.
     let (_, body) = app
         .graphql(
@@ -53,7 +53,7 @@ async fn summaries_cost_by_their_sentences_within_one_request() {
 #[tokio::test]
 async fn each_caller_has_a_model_budget_over_time() {
     let app = spawn_app_with(|c| {
-        c.inference.enabled = true;
+        models_without_recommender(c);
         c.limits.model_units_per_minute = 1;
         c.limits.model_unit_burst = 15;
     })
@@ -79,7 +79,7 @@ async fn each_caller_has_a_model_budget_over_time() {
 #[tokio::test]
 async fn work_of_a_client_that_left_is_dropped_and_others_are_served() {
     let app = spawn_app_with(|c| {
-        c.inference.enabled = true;
+        models_without_recommender(c);
         // The budget is not what this is about.
         c.limits.model_unit_burst = 100_000;
     })

@@ -13,6 +13,9 @@
 //!   impressions and outcomes logged, Wilson intervals and a two-proportion test.
 //! - [`features`]: the versioned feature sets (customer activity, item popularity), their
 //!   point-in-time materialization and the feature store (offline rows, online rows).
+//! - [`ranker`]: the learned ranker over six signals (collaborative, content, popularity,
+//!   recent popularity, freshness, suitability headroom), trained from logged interactions,
+//!   written as ONNX and served by ONNX Runtime.
 //! - [`eval`]: `finpulse eval recommender`, the offline evaluation on MovieLens-style files, run
 //!   on the same model code the live recommender serves.
 //!
@@ -28,6 +31,7 @@ pub mod import;
 pub mod models;
 pub mod processor;
 pub mod rank;
+pub mod ranker;
 pub mod rules;
 pub mod service;
 pub mod simulator;

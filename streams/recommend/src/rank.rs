@@ -79,11 +79,11 @@ pub struct UserState {
     /// The profile.
     pub profile: UserProfile,
     /// Item id → (summed weight, latest time, latest kind).
-    history: HashMap<String, (f32, DateTime<Utc>, InteractionKind)>,
+    pub(crate) history: HashMap<String, (f32, DateTime<Utc>, InteractionKind)>,
     /// Dismissed item ids.
     pub dismissed: HashSet<String>,
     /// Items saved, watched or bought (and not sold since): the customer has them already.
-    kept: HashSet<String>,
+    pub(crate) kept: HashSet<String>,
 }
 
 impl UserState {
@@ -165,17 +165,21 @@ pub struct Recommendations {
 /// The live recommender.
 #[derive(Debug)]
 pub struct Recommender {
-    catalogue: Catalogue,
-    matrix: Interactions,
-    model: Cf,
+    pub(crate) catalogue: Catalogue,
+    pub(crate) matrix: Interactions,
+    pub(crate) model: Cf,
     version: String,
     weights: Weights,
     rules: Rules,
     recency: f32,
-    popularity: Vec<f32>,
+    pub(crate) popularity: Vec<f32>,
     segment_popularity: HashMap<(u8, String), Vec<f32>>,
     /// Recent engagement per item (catalogue order) from the feature store, with the set's key.
-    trending: Option<(String, Vec<f32>)>,
+    pub(crate) trending: Option<(String, Vec<f32>)>,
+    /// Description vectors, for content similarity (with an embedding model).
+    pub(crate) content: Option<crate::ranker::Content>,
+    /// The learned ranker the `ranked` strategy uses.
+    pub(crate) ranker: Option<std::sync::Arc<finpulse_inference::ranker::OnnxRanker>>,
 }
 
 impl Recommender {
@@ -231,6 +235,8 @@ impl Recommender {
             popularity,
             segment_popularity,
             trending: None,
+            content: None,
+            ranker: None,
         })
     }
 
@@ -307,6 +313,10 @@ impl Recommender {
                 }
                 feature_sets.push(key.clone());
             }
+        } else if strategy.scorer == Scorer::Ranked && !cold && self.ranker.is_some() {
+            if let Some(used) = self.ranked_scores(user, &profile, &mut scores, now) {
+                feature_sets.extend(used);
+            }
         } else if cold {
             let segment = self
                 .segment_popularity
@@ -381,10 +391,12 @@ impl Recommender {
             .collect();
         Recommendations {
             items,
-            model: if cold || popular {
-                "popularity".into()
-            } else {
-                self.model.name().into()
+            model: match (&self.ranker, strategy.scorer) {
+                _ if cold || popular => "popularity".into(),
+                (Some(ranker), Scorer::Ranked) => {
+                    format!("{}+{}", self.model.name(), ranker.name())
+                }
+                _ => self.model.name().into(),
             },
             model_version: self.version.clone(),
             strategy: strategy_name.to_owned(),
@@ -422,7 +434,7 @@ impl Recommender {
     }
 
     /// The profile the model scores: history (recency-faded) and holdings (as purchases).
-    fn profile(&self, user: &UserState) -> Profile {
+    pub(crate) fn profile(&self, user: &UserState) -> Profile {
         let mut entries: Vec<models::Entry> = user
             .history
             .iter()

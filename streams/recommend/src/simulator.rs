@@ -70,15 +70,16 @@ impl Default for BehaviourConfig {
 pub const DEMO_EXPERIMENT: &str = "demo-strategies";
 
 /// The demo experiment: a bandit over the built-in strategies, which with the simulated
-/// customers' tastes finds the personal ones better than popularity.
+/// customers' tastes finds the personal ones better than popularity (`ranked` serves the
+/// collaborative order where no ranker could be trained, as without models).
 pub fn demo_experiment() -> Experiment {
     Experiment {
         id: DEMO_EXPERIMENT.into(),
         description: "Which way of making lists converts best: the personal model with \
-                      diversity, without it, or what is popular"
+                      diversity, without it, reordered by the learned ranker, or what is popular"
             .into(),
         salt: "demo".into(),
-        variants: ["collaborative", "no-diversity", "popularity"]
+        variants: ["collaborative", "no-diversity", "ranked", "popularity"]
             .map(|name| Variant {
                 name: name.into(),
                 strategy: name.into(),

@@ -20,6 +20,9 @@ pub enum Scorer {
     Personal,
     /// What everyone engages with most, the same for every customer.
     Popularity,
+    /// The personal model's candidates reordered by the learned ranker (the personal model
+    /// alone while no ranker is trained).
+    Ranked,
 }
 
 /// A named way of making lists.
@@ -40,7 +43,8 @@ pub struct Strategy {
 pub const DEFAULT_STRATEGY: &str = "collaborative";
 
 /// The built-in strategies: `collaborative` (the default: the personal model, the rules'
-/// diversity), `no-diversity` (the same ranked by score alone) and `popularity`.
+/// diversity), `no-diversity` (the same ranked by score alone), `ranked` (the learned ranker
+/// over the personal model's candidates) and `popularity`.
 pub fn builtin() -> BTreeMap<String, Strategy> {
     BTreeMap::from([
         (
@@ -56,6 +60,14 @@ pub fn builtin() -> BTreeMap<String, Strategy> {
             Strategy {
                 scorer: Scorer::Personal,
                 diversity_lambda: Some(1.0),
+                boosts: Vec::new(),
+            },
+        ),
+        (
+            "ranked".to_owned(),
+            Strategy {
+                scorer: Scorer::Ranked,
+                diversity_lambda: None,
                 boosts: Vec::new(),
             },
         ),
@@ -93,7 +105,13 @@ mod tests {
         let names: Vec<&str> = all.keys().map(String::as_str).collect();
         assert_eq!(
             names,
-            ["collaborative", "esg-first", "no-diversity", "popularity"]
+            [
+                "collaborative",
+                "esg-first",
+                "no-diversity",
+                "popularity",
+                "ranked"
+            ]
         );
         assert_eq!(all["esg-first"].boosts.len(), 1);
         assert_eq!(all["popularity"].diversity_lambda, Some(1.0), "replaced");

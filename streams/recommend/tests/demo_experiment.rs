@@ -17,12 +17,7 @@ async fn service() -> (Arc<RecommendService>, Arc<SqlStore>, tempfile::TempDir) 
     let store = SqlStore::connect(&url).await.expect("connect");
     store.migrate().await.expect("migrate");
     let store = Arc::new(store);
-    let stores = RecommendStores {
-        data: store.clone(),
-        experiments: store.clone(),
-        features: store.clone(),
-        online_features: Arc::new(MemoryOnlineFeatures::default()),
-    };
+    let stores = RecommendStores::of(store.clone(), Arc::new(MemoryOnlineFeatures::default()));
     let service = RecommendService::new(
         RecommendConfig::default(),
         stores,
@@ -110,16 +105,24 @@ async fn the_bandit_finds_the_personal_strategies_better_than_popularity() {
         share(&early, "popularity"),
         share(&late, "popularity")
     );
-    let best_personal = conversion("collaborative").max(conversion("no-diversity"));
+    let best_personal = conversion("collaborative")
+        .max(conversion("no-diversity"))
+        .max(conversion("ranked"));
     assert!(
         best_personal > conversion("popularity") * 1.2,
         "the personal strategies convert better: {figures:?}"
     );
+    // An even split would give popularity a quarter of the lists; the bandit gives it far
+    // less, and next to none by the end.
+    let popularity_share = results
+        .variants
+        .iter()
+        .find(|v| v.name == "popularity")
+        .unwrap()
+        .share;
     assert!(
-        share(&late, "popularity") < share(&early, "popularity")
-            && share(&late, "popularity") < 0.2,
-        "the bandit moves traffic away from popularity: early {:.2}, late {:.2}, {figures:?}",
-        share(&early, "popularity"),
+        popularity_share < 0.15 && share(&late, "popularity") < 0.1,
+        "the bandit moves traffic away from popularity: overall {popularity_share:.2}, late {:.2}, {figures:?}",
         share(&late, "popularity")
     );
     let impressions: u64 = results.variants.iter().map(|v| v.counts.impressions).sum();

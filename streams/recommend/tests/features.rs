@@ -26,12 +26,7 @@ async fn point_in_time_reads_never_leak_the_future() {
     let store = Arc::new(store);
     let service = RecommendService::new(
         RecommendConfig::default(),
-        RecommendStores {
-            data: store.clone(),
-            experiments: store.clone(),
-            features: store.clone(),
-            online_features: Arc::new(MemoryOnlineFeatures::default()),
-        },
+        RecommendStores::of(store.clone(), Arc::new(MemoryOnlineFeatures::default())),
         Arc::new(MemoryLog::default()),
         Arc::new(LocalFanOut::default()),
     );

@@ -63,13 +63,18 @@ pub fn validate(experiment: &Experiment, known: impl Fn(&str) -> bool) -> Result
     Ok(())
 }
 
-/// The customer's A/B variant (index into `variants`): deterministic, weighted.
-pub fn assign(experiment: &Experiment, user: &str) -> usize {
-    let digest = Sha256::digest(format!("{}:{user}", experiment.salt).as_bytes());
+/// A uniform fraction in [0, 1) from SHA-256 of `salt:user`: the same every time.
+pub fn assign_fraction(user: &str, salt: &str) -> f64 {
+    let digest = Sha256::digest(format!("{salt}:{user}").as_bytes());
     let mut head = [0u8; 8];
     head.copy_from_slice(&digest[..8]);
     // 53 bits: a uniform fraction in [0, 1) with every value an f64 can tell apart.
-    let fraction = (u64::from_be_bytes(head) >> 11) as f64 / (1u64 << 53) as f64;
+    (u64::from_be_bytes(head) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The customer's A/B variant (index into `variants`): deterministic, weighted.
+pub fn assign(experiment: &Experiment, user: &str) -> usize {
+    let fraction = assign_fraction(user, &experiment.salt);
     let total: f64 = experiment.variants.iter().map(|v| v.weight).sum();
     let mut edge = 0.0;
     for (index, variant) in experiment.variants.iter().enumerate() {

@@ -26,16 +26,20 @@ use crate::events::{
     INTERACTIONS_TOPIC, InteractionEvent, recommendations_channel, validate_interaction,
 };
 use crate::experiments::live::{Assignment, Experiments};
-use crate::features::{FeatureStore, ITEM_POPULARITY, Materializer};
+use crate::features::FeatureStore;
 use crate::models::CfConfig;
 use crate::rank::{Recommendations, Recommender, UserState, Weights};
 use crate::rules::Rules;
+
+mod training;
 use crate::strategy::{self, DEFAULT_STRATEGY, Strategy};
 
 /// How many of a customer's latest interactions make their state.
 pub const HISTORY: u32 = 500;
 /// How many items a pushed list holds (subscriptions take their `first` of them).
 pub const PUSHED: usize = 50;
+/// Impression writes of pushed lists in flight at most.
+pub const IMPRESSION_WRITES: usize = 256;
 /// How many trained versions are kept for rollback.
 const KEPT_VERSIONS: usize = 5;
 
@@ -53,6 +57,8 @@ pub struct RecommendConfig {
     pub retrain_secs: u64,
     /// The profile of a customer the store has none for: cautious until assessed.
     pub default_profile: DefaultProfile,
+    /// Train the learned ranker at every training when the manifest's ranker file is absent.
+    pub train_ranker: bool,
     /// Strategies besides (or replacing) the built-in ones, by name.
     pub strategies: BTreeMap<String, Strategy>,
 }
@@ -71,6 +77,7 @@ impl Default for RecommendConfig {
             rules: Rules::default(),
             retrain_secs: 300,
             default_profile: DefaultProfile::default(),
+            train_ranker: true,
             strategies: BTreeMap::new(),
         }
     }
@@ -116,7 +123,7 @@ pub struct RecommendationList {
 }
 
 /// What one training run produced.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Trained {
     /// The new version.
     pub version: String,
@@ -128,6 +135,8 @@ pub struct Trained {
     pub interactions: usize,
     /// The model (`ease` or `als`).
     pub model: &'static str,
+    /// The learned ranker, when one serves the `ranked` strategy.
+    pub ranker: Option<crate::ranker::BuiltRanker>,
 }
 
 /// Where the recommender keeps things.
@@ -143,6 +152,22 @@ pub struct RecommendStores {
     pub online_features: Arc<dyn OnlineFeatures>,
 }
 
+impl RecommendStores {
+    /// Every store from one backend that implements them all (a [`finpulse_store::SqlStore`]),
+    /// with `online` for the online features.
+    pub fn of<S>(store: Arc<S>, online: Arc<dyn OnlineFeatures>) -> Self
+    where
+        S: RecommendData + ExperimentData + FeatureData,
+    {
+        Self {
+            data: store.clone(),
+            experiments: store.clone(),
+            features: store,
+            online_features: online,
+        }
+    }
+}
+
 /// The recommender service.
 pub struct RecommendService {
     config: RecommendConfig,
@@ -152,6 +177,15 @@ pub struct RecommendService {
     experiments: Arc<Experiments>,
     features: Arc<FeatureStore>,
     strategies: BTreeMap<String, Strategy>,
+    /// The model manifest (ONNX Runtime, the ranker's contract), when models are set up.
+    manifest: Option<std::path::PathBuf>,
+    /// Impression writes in flight from pushed lists (see `shown_in_background`).
+    impression_writes: Arc<tokio::sync::Semaphore>,
+    impressions_dropped: std::sync::atomic::AtomicU64,
+    /// Description embeddings, for content similarity.
+    embedder: Option<Arc<dyn finpulse_inference::Embeddings>>,
+    /// Embedded descriptions by item id: (the text embedded, its vector).
+    embedded: parking_lot::Mutex<HashMap<String, (String, Vec<f32>)>>,
     current: RwLock<Option<Arc<Recommender>>>,
     versions: RwLock<Vec<(String, Arc<Recommender>)>>,
 }
@@ -181,6 +215,11 @@ impl RecommendService {
             experiments: Arc::new(Experiments::new(stores.experiments, rand::random())),
             features: Arc::new(FeatureStore::new(stores.features, stores.online_features)),
             strategies,
+            manifest: None,
+            impression_writes: Arc::new(tokio::sync::Semaphore::new(IMPRESSION_WRITES)),
+            impressions_dropped: std::sync::atomic::AtomicU64::new(0),
+            embedder: None,
+            embedded: parking_lot::Mutex::new(HashMap::new()),
             current: RwLock::new(None),
             versions: RwLock::new(Vec::new()),
         }
@@ -191,6 +230,18 @@ impl RecommendService {
         &self.config
     }
 
+    /// The same service with the model manifest (for the learned ranker) and an embedding
+    /// model (for content similarity).
+    pub fn with_models(
+        mut self,
+        manifest: Option<std::path::PathBuf>,
+        embedder: Option<Arc<dyn finpulse_inference::Embeddings>>,
+    ) -> Self {
+        self.manifest = manifest;
+        self.embedder = embedder;
+        self
+    }
+
     /// The experiments.
     pub fn experiments(&self) -> &Arc<Experiments> {
         &self.experiments
@@ -199,64 +250,6 @@ impl RecommendService {
     /// The feature store.
     pub fn features(&self) -> &Arc<FeatureStore> {
         &self.features
-    }
-
-    /// Computes every feature set as of `as_of` from the store's catalogue and the interactions
-    /// at or before it, and writes the rows offline and online. Returns rows written per set.
-    pub async fn materialize_features(
-        &self,
-        as_of: DateTime<Utc>,
-    ) -> Result<Vec<(String, usize)>, RecommendError> {
-        let catalogue = self.read_catalogue().await?;
-        let mut materializer = Materializer::new(as_of, catalogue.items());
-        self.for_each_interaction_page(|page| materializer.feed(page))
-            .await?;
-        let mut written = Vec::new();
-        for set in self.features.sets() {
-            let rows = materializer.rows(set);
-            self.features.write(set, &rows).await?;
-            written.push((set.key(), rows.len()));
-        }
-        info!(as_of = %as_of, sets = ?written, "features materialized");
-        Ok(written)
-    }
-
-    /// Every stored interaction, a page at a time.
-    async fn for_each_interaction_page(
-        &self,
-        mut each: impl FnMut(&[Interaction]),
-    ) -> Result<(), RecommendError> {
-        let mut after: Option<Interaction> = None;
-        loop {
-            let page = self
-                .store
-                .interactions_page(after.as_ref(), 20_000)
-                .await
-                .map_err(store_error)?;
-            let Some(last) = page.last() else {
-                return Ok(());
-            };
-            after = Some(last.clone());
-            each(&page);
-        }
-    }
-
-    async fn read_catalogue(&self) -> Result<Catalogue, RecommendError> {
-        let mut catalogue = Catalogue::default();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .store
-                .items(&[], after.as_deref(), 5_000)
-                .await
-                .map_err(store_error)?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id.clone());
-            for item in page {
-                catalogue.upsert(item);
-            }
-        }
-        Ok(catalogue)
     }
 
     /// The strategies by name (built-in and configured).
@@ -320,107 +313,6 @@ impl RecommendService {
             .await
             .map_err(store_error)?;
         Ok(catalogue.len())
-    }
-
-    /// Trains a new model from everything in the store and serves it.
-    pub async fn train(&self) -> Result<Trained, RecommendError> {
-        let catalogue = self.read_catalogue().await?;
-        let trending = self.trending(&catalogue).await?;
-        let mut users: HashMap<String, UserState> = HashMap::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .store
-                .user_profiles(after.as_deref(), 5_000)
-                .await
-                .map_err(store_error)?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id.clone());
-            for profile in page {
-                users.insert(profile.id.clone(), UserState::new(profile));
-            }
-        }
-        let mut count = 0usize;
-        self.for_each_interaction_page(|page| {
-            count += page.len();
-            for interaction in page {
-                users
-                    .entry(interaction.user.clone())
-                    .or_insert_with(|| UserState::new(self.default_profile(&interaction.user)))
-                    .record(interaction, &self.config.weights);
-            }
-        })
-        .await?;
-        let users: Vec<UserState> = users.into_values().collect();
-        let mut version = format!("{}", Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
-        // Two trainings within a millisecond still get distinct versions.
-        let taken = |v: &str| self.versions.read().iter().any(|(kept, _)| kept == v);
-        let base = version.clone();
-        let mut suffix = 1;
-        while taken(&version) {
-            suffix += 1;
-            version = format!("{base}-{suffix}");
-        }
-        let (items, active) = (
-            catalogue.len(),
-            users.iter().filter(|u| !u.is_cold()).count(),
-        );
-        let config = self.config.clone();
-        let trained_version = version.clone();
-        let model = tokio::task::spawn_blocking(move || {
-            Recommender::train(
-                catalogue,
-                &users,
-                &config.model,
-                config.weights,
-                config.rules,
-                trained_version,
-            )
-            .map(|model| model.with_trending(trending))
-        })
-        .await
-        .map_err(|e| RecommendError::Numerical(format!("training panicked: {e}")))??;
-        let model = Arc::new(model);
-        let name = model.model_name();
-        {
-            let mut versions = self.versions.write();
-            versions.push((version.clone(), model.clone()));
-            let excess = versions.len().saturating_sub(KEPT_VERSIONS);
-            versions.drain(..excess);
-        }
-        *self.current.write() = Some(model);
-        info!(%version, items, users = active, interactions = count, model = name, "recommender trained");
-        Ok(Trained {
-            version,
-            items,
-            users: active,
-            interactions: count,
-            model: name,
-        })
-    }
-
-    /// Each catalogue item's engagement of the last 7 days from the online feature store, with
-    /// the set's key, or `None` when nothing is materialized yet.
-    async fn trending(
-        &self,
-        catalogue: &Catalogue,
-    ) -> Result<Option<(String, Vec<f32>)>, RecommendError> {
-        let set = self.features.set(ITEM_POPULARITY, None)?;
-        let ids: Vec<String> = catalogue.items().iter().map(|i| i.id.clone()).collect();
-        let rows = self.features.online(set, &ids).await?;
-        if rows.iter().all(Option::is_none) {
-            return Ok(None);
-        }
-        let engagements = rows
-            .iter()
-            .map(|row| {
-                row.as_ref()
-                    .and_then(|row| row.values.get("engagements_7d"))
-                    .and_then(|value| value.as_f64())
-                    .unwrap_or(0.0) as f32
-            })
-            .collect();
-        Ok(Some((set.key(), engagements)))
     }
 
     fn default_profile(&self, user: &str) -> UserProfile {
@@ -493,6 +385,39 @@ impl RecommendService {
         {
             tracing::warn!(%error, "failed to log an impression");
         }
+    }
+
+    /// [`RecommendService::shown`] without waiting: for lists pushed to subscribers, whose
+    /// delivery must not wait for the store. At most [`IMPRESSION_WRITES`] writes are in flight;
+    /// past that an impression is dropped and counted ([`RecommendService::impressions_dropped`]),
+    /// which loses a measurement, never a list.
+    pub fn shown_in_background(self: &Arc<Self>, list: RecommendationList, items: Vec<String>) {
+        if list.assignment.is_none() {
+            return;
+        }
+        let Ok(permit) = self.impression_writes.clone().try_acquire_owned() else {
+            let dropped = self
+                .impressions_dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if dropped.is_power_of_two() {
+                tracing::warn!(
+                    dropped = dropped + 1,
+                    "impressions dropped: the store is behind"
+                );
+            }
+            return;
+        };
+        let service = self.clone();
+        tokio::spawn(async move {
+            service.shown(&list, items).await;
+            drop(permit);
+        });
+    }
+
+    /// Impressions dropped because too many writes were in flight.
+    pub fn impressions_dropped(&self) -> u64 {
+        self.impressions_dropped
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A fresh list for a customer, from their stored state.

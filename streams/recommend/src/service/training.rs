@@ -1,0 +1,296 @@
+//! Training: reading the store into a model, the feature sets, description embeddings and the
+//! learned ranker. Everything heavy runs off the async workers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use finpulse_core::recommend::Interaction;
+use tracing::info;
+
+use super::{KEPT_VERSIONS, RecommendService, Trained, store_error};
+use crate::RecommendError;
+use crate::catalogue::Catalogue;
+use crate::features::{ITEM_POPULARITY, Materializer};
+use crate::rank::{Recommender, UserState};
+
+impl RecommendService {
+    /// Computes every feature set as of `as_of` from the store's catalogue and the interactions
+    /// at or before it, and writes the rows offline and online. Returns rows written per set.
+    pub async fn materialize_features(
+        &self,
+        as_of: DateTime<Utc>,
+    ) -> Result<Vec<(String, usize)>, RecommendError> {
+        let catalogue = self.read_catalogue().await?;
+        let mut materializer = Materializer::new(as_of, catalogue.items());
+        self.for_each_interaction_page(|page| materializer.feed(page))
+            .await?;
+        let mut written = Vec::new();
+        for set in self.features.sets() {
+            let rows = materializer.rows(set);
+            self.features.write(set, &rows).await?;
+            written.push((set.key(), rows.len()));
+        }
+        info!(as_of = %as_of, sets = ?written, "features materialized");
+        Ok(written)
+    }
+
+    /// Every stored interaction, a page at a time.
+    async fn for_each_interaction_page(
+        &self,
+        mut each: impl FnMut(&[Interaction]),
+    ) -> Result<(), RecommendError> {
+        let mut after: Option<Interaction> = None;
+        loop {
+            let page = self
+                .store
+                .interactions_page(after.as_ref(), 20_000)
+                .await
+                .map_err(store_error)?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = Some(last.clone());
+            each(&page);
+        }
+    }
+
+    async fn read_catalogue(&self) -> Result<Catalogue, RecommendError> {
+        let mut catalogue = Catalogue::default();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .items(&[], after.as_deref(), 5_000)
+                .await
+                .map_err(store_error)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            for item in page {
+                catalogue.upsert(item);
+            }
+        }
+        Ok(catalogue)
+    }
+
+    /// Description vectors of the catalogue's items, in its order (new or changed texts are
+    /// embedded, the rest reused); `None` without an embedding model or when it fails.
+    async fn content(&self, catalogue: &Catalogue) -> Option<crate::ranker::Content> {
+        let embedder = self.embedder.as_ref()?;
+        let texts: Vec<(String, String)> = catalogue
+            .items()
+            .iter()
+            .map(|item| {
+                (
+                    item.id.clone(),
+                    format!("{}. {}", item.name, item.description),
+                )
+            })
+            .collect();
+        let missing: Vec<(String, String)> = {
+            let embedded = self.embedded.lock();
+            texts
+                .iter()
+                .filter(|(id, text)| embedded.get(id).is_none_or(|(kept, _)| kept != text))
+                .cloned()
+                .collect()
+        };
+        for chunk in missing.chunks(64) {
+            let batch: Vec<String> = chunk.iter().map(|(_, text)| text.clone()).collect();
+            match embedder.embed_as("recommender", batch).await {
+                Ok(vectors) => {
+                    let mut embedded = self.embedded.lock();
+                    for ((id, text), vector) in chunk.iter().zip(vectors) {
+                        embedded.insert(id.clone(), (text.clone(), vector));
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "failed to embed item descriptions; no content similarity");
+                    return None;
+                }
+            }
+        }
+        let embedded = self.embedded.lock();
+        let vectors = texts
+            .iter()
+            .map(|(id, _)| embedded.get(id).map(|(_, v)| v.clone()))
+            .collect::<Option<Vec<_>>>()?;
+        Some(crate::ranker::Content::new(vectors))
+    }
+
+    /// Every customer's state from the store (profiles, then all interactions), and how many
+    /// interactions were read.
+    async fn read_users(&self) -> Result<(Vec<UserState>, usize), RecommendError> {
+        let mut users: HashMap<String, UserState> = HashMap::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .user_profiles(after.as_deref(), 5_000)
+                .await
+                .map_err(store_error)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            for profile in page {
+                users.insert(profile.id.clone(), UserState::new(profile));
+            }
+        }
+        let mut count = 0usize;
+        self.for_each_interaction_page(|page| {
+            count += page.len();
+            for interaction in page {
+                users
+                    .entry(interaction.user.clone())
+                    .or_insert_with(|| UserState::new(self.default_profile(&interaction.user)))
+                    .record(interaction, &self.config.weights);
+            }
+        })
+        .await?;
+        Ok((users.into_values().collect(), count))
+    }
+
+    /// Trains the learned ranker from the store now (whether or not a ranker file exists) and
+    /// returns what it found with its ONNX file, for `finpulse train recommender` to write.
+    /// `None` without enough history or without a manifest `[ranker]` entry.
+    pub async fn train_ranker(
+        &self,
+    ) -> Result<Option<(crate::ranker::RankerReport, Vec<u8>)>, RecommendError> {
+        let Some(manifest) = self.manifest.clone() else {
+            return Ok(None);
+        };
+        let manifest = finpulse_inference::Manifest::load(&manifest)
+            .map_err(|e| RecommendError::InvalidInput(e.to_string()))?;
+        let Some(spec) = manifest.ranker else {
+            return Ok(None);
+        };
+        let catalogue = self.read_catalogue().await?;
+        let content = self.content(&catalogue).await;
+        let (users, _) = self.read_users().await?;
+        let config = self.config.clone();
+        tokio::task::spawn_blocking(move || {
+            let prefix = |prefix: Vec<UserState>, recent: Vec<f32>| {
+                Recommender::train(
+                    catalogue.clone(),
+                    &prefix,
+                    &config.model,
+                    config.weights.clone(),
+                    config.rules.clone(),
+                    "prefix",
+                )
+                .map(|model| {
+                    model
+                        .with_trending(Some(("recent".into(), recent)))
+                        .with_content(content.clone())
+                })
+            };
+            let report = crate::ranker::train(&users, &catalogue, prefix, Utc::now())?;
+            Ok(report.map(|report| {
+                let bytes = report.model.to_onnx(&spec.input, &spec.output);
+                (report, bytes)
+            }))
+        })
+        .await
+        .map_err(|e| RecommendError::Numerical(format!("ranker training panicked: {e}")))?
+    }
+
+    /// Trains a new model from everything in the store and serves it.
+    pub async fn train(&self) -> Result<Trained, RecommendError> {
+        let catalogue = self.read_catalogue().await?;
+        let trending = self.trending(&catalogue).await?;
+        let content = self.content(&catalogue).await;
+        let (users, count) = self.read_users().await?;
+        let mut version = format!("{}", Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
+        // Two trainings within a millisecond still get distinct versions.
+        let taken = |v: &str| self.versions.read().iter().any(|(kept, _)| kept == v);
+        let base = version.clone();
+        let mut suffix = 1;
+        while taken(&version) {
+            suffix += 1;
+            version = format!("{base}-{suffix}");
+        }
+        let (items, active) = (
+            catalogue.len(),
+            users.iter().filter(|u| !u.is_cold()).count(),
+        );
+        let config = self.config.clone();
+        let trained_version = version.clone();
+        let manifest = self.manifest.clone();
+        let (model, ranker) = tokio::task::spawn_blocking(move || {
+            let fit = |catalogue: Catalogue, users: &[UserState], version: &str| {
+                Recommender::train(
+                    catalogue,
+                    users,
+                    &config.model,
+                    config.weights.clone(),
+                    config.rules.clone(),
+                    version,
+                )
+            };
+            let ranker = manifest.as_deref().and_then(|manifest| {
+                crate::ranker::build(
+                    manifest,
+                    config.train_ranker,
+                    &users,
+                    &catalogue,
+                    |prefix, recent| {
+                        fit(catalogue.clone(), &prefix, "prefix").map(|model| {
+                            model
+                                .with_trending(Some(("recent".into(), recent)))
+                                .with_content(content.clone())
+                        })
+                    },
+                    &trained_version,
+                )
+            });
+            let model = fit(catalogue, &users, &trained_version)?
+                .with_trending(trending)
+                .with_content(content)
+                .with_ranker(ranker.as_ref().map(|built| built.ranker.clone()));
+            Ok::<_, RecommendError>((model, ranker))
+        })
+        .await
+        .map_err(|e| RecommendError::Numerical(format!("training panicked: {e}")))??;
+        let model = Arc::new(model);
+        let name = model.model_name();
+        {
+            let mut versions = self.versions.write();
+            versions.push((version.clone(), model.clone()));
+            let excess = versions.len().saturating_sub(KEPT_VERSIONS);
+            versions.drain(..excess);
+        }
+        *self.current.write() = Some(model);
+        info!(%version, items, users = active, interactions = count, model = name, ranker = ?ranker.as_ref().map(|r| r.ranker.name()), "recommender trained");
+        Ok(Trained {
+            version,
+            items,
+            users: active,
+            interactions: count,
+            model: name,
+            ranker,
+        })
+    }
+
+    /// Each catalogue item's engagement of the last 7 days from the online feature store, with
+    /// the set's key, or `None` when nothing is materialized yet.
+    async fn trending(
+        &self,
+        catalogue: &Catalogue,
+    ) -> Result<Option<(String, Vec<f32>)>, RecommendError> {
+        let set = self.features.set(ITEM_POPULARITY, None)?;
+        let ids: Vec<String> = catalogue.items().iter().map(|i| i.id.clone()).collect();
+        let rows = self.features.online(set, &ids).await?;
+        if rows.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        let engagements = rows
+            .iter()
+            .map(|row| {
+                row.as_ref()
+                    .and_then(|row| row.values.get("engagements_7d"))
+                    .and_then(|value| value.as_f64())
+                    .unwrap_or(0.0) as f32
+            })
+            .collect();
+        Ok(Some((set.key(), engagements)))
+    }
+}
