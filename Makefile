@@ -45,7 +45,7 @@ rust-test:
 
 e2e:
 	cargo build -p finpulse-gateway --bin finpulse
-	cd e2e && node --test --test-concurrency=1 web/
+	cd e2e && node --test --test-concurrency=1 --test-timeout=600000 web/
 
 ## WebSocket fan-out benchmark (see BENCHMARKS.md): make bench CONNECTIONS=10000
 CONNECTIONS ?= 1000

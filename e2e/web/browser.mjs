@@ -14,7 +14,15 @@ export const ARTIFACTS = join(process.cwd(), 'artifacts');
 export async function launch() {
   assert.ok(existsSync(executablePath), `no browser at ${executablePath}: run scripts/setup-test.sh`);
   mkdirSync(ARTIFACTS, { recursive: true });
-  return chromium.launch({ executablePath, args: ['--no-sandbox'] });
+  // A launch has once hung in CI with no browser process in sight: give it a minute, then one
+  // more try, so a stuck start fails (or recovers) instead of holding the run.
+  const start = () => chromium.launch({ executablePath, args: ['--no-sandbox'], timeout: 60_000 });
+  try {
+    return await start();
+  } catch (error) {
+    console.info(`browser launch failed, retrying once: ${error}`);
+    return start();
+  }
 }
 
 /** A page whose problems are collected in `problems`. */

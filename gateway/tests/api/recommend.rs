@@ -373,3 +373,76 @@ async fn interactions_on_one_gateway_push_lists_to_another() {
     })
     .await;
 }
+
+/// Two workers share the interaction partitions; one dies mid-stream. The survivor takes its
+/// partitions over and loads each customer's state from the store on their next event, so what
+/// a customer did before the handover still shapes the lists made after it.
+#[tokio::test]
+async fn a_workers_customers_keep_their_state_when_another_worker_takes_over() {
+    use crate::distributed::Cluster;
+    use crate::helpers::PATIENCE;
+    use finpulse_gateway::config::Role;
+    let cluster = Cluster::new().await;
+    let mut doomed = cluster.spawn(Role::Worker).await;
+    let survivor = cluster.spawn(Role::Worker).await;
+    let gateway = cluster.spawn(Role::Gateway).await;
+    let customers: Vec<String> = (0..8).map(|n| format!("handover-{n}")).collect();
+    let mut sockets = Vec::new();
+    for customer in &customers {
+        let token = gateway.token(customer, None);
+        let mut ws = gateway.ws(TRANSPORT).await;
+        ws.init(Some(&token)).await;
+        ws.subscribe(
+            "r",
+            "subscription { recommendations(first: 8) { id items { item { id } } } }",
+            json!({}),
+        )
+        .await;
+        let first = next_list(&mut ws).await;
+        cluster
+            .wait_for_redis_subscribers(&format!("recommendations.{customer}"), 1)
+            .await;
+        sockets.push((token, ws, ids(&first)));
+    }
+    // Waits for a list without any of `gone` (lists made before the last event may come first).
+    async fn list_without(ws: &mut Ws, gone: &[String]) -> Vec<String> {
+        tokio::time::timeout(PATIENCE * 2, async {
+            loop {
+                let list = next_list(ws).await;
+                let shown = ids(&list);
+                if !shown.iter().any(|id| gone.contains(id)) {
+                    return shown;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no list without {gone:?}"))
+    }
+
+    // Before: each customer dismisses their top item; both workers are handling partitions.
+    let mut dismissed: Vec<Vec<String>> = Vec::new();
+    for (token, ws, shown) in &mut sockets {
+        let top = shown[0].clone();
+        let body = track(&gateway, token, &top, "DISMISS").await;
+        assert_eq!(body["data"]["trackInteraction"], true, "{body}");
+        *shown = list_without(ws, std::slice::from_ref(&top)).await;
+        dismissed.push(vec![top]);
+    }
+    survivor.handle.wait_until_drained().await;
+
+    // One worker dies without a goodbye; the survivor gets its partitions.
+    doomed.server.take().expect("running").abort();
+    drop(doomed);
+
+    // After: each customer dismisses their new top item. The list that follows leaves out
+    // both: the earlier dismissal was kept in the store and reloaded by whichever worker holds
+    // the customer's partition now.
+    for ((token, ws, shown), gone) in sockets.iter_mut().zip(&mut dismissed) {
+        let top = shown[0].clone();
+        let body = track(&gateway, token, &top, "DISMISS").await;
+        assert_eq!(body["data"]["trackInteraction"], true, "{body}");
+        gone.push(top);
+        let after = list_without(ws, gone).await;
+        assert!(after.len() >= 5, "{after:?}");
+    }
+}
