@@ -6,6 +6,11 @@
 //! measures from sending the mutation to receiving that customer's next pushed list: the whole
 //! path (HTTP, the log, the recommend processor with its store write, ranking, the fan-out and
 //! the socket). `scripts/bench-recommend.sh` runs it against a release build.
+//!
+//! Distributed (`scripts/bench-recommend.sh --distributed`): `--server A,B` lists gateways;
+//! customer n subscribes on one and sends its interactions to the next, so every measured push
+//! crosses replicas (gateway → Kafka → worker → Redis → the other gateway), and `--jwt-secret`
+//! signs the customers' tokens the way the replicas verify them (no development tokens there).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -25,9 +30,14 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Host and port of the server (embedded default, development tokens on).
-    #[arg(long, default_value = "127.0.0.1:8000")]
-    server: String,
+    /// Host and port of the server (embedded default, development tokens on), or several
+    /// gateways separated by commas.
+    #[arg(long, default_value = "127.0.0.1:8000", value_delimiter = ',')]
+    server: Vec<String>,
+    /// Sign tokens with this HS256 secret (the replicas' `auth.jwt_secret`) instead of asking
+    /// the server for development tokens.
+    #[arg(long, env = "FP_JWT_SECRET")]
+    jwt_secret: Option<String>,
     /// Customers signed in and subscribed.
     #[arg(long, default_value_t = 200)]
     users: usize,
@@ -41,11 +51,33 @@ struct Args {
 
 struct Customer {
     token: String,
+    /// Where its interactions are sent.
+    mutations: String,
     /// When the interaction in flight was sent.
     sent: Mutex<Option<Instant>>,
 }
 
-async fn token(http: &reqwest::Client, server: &str, user: &str) -> anyhow::Result<String> {
+/// A token as the gateway mints it (issuer and audience `finpulse`, one hour).
+fn signed_token(secret: &str, user: &str) -> anyhow::Result<String> {
+    let now = chrono::Utc::now().timestamp();
+    let claims =
+        json!({"sub": user, "iss": "finpulse", "aud": "finpulse", "iat": now, "exp": now + 3600});
+    Ok(jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )?)
+}
+
+async fn token(
+    http: &reqwest::Client,
+    server: &str,
+    secret: Option<&str>,
+    user: &str,
+) -> anyhow::Result<String> {
+    if let Some(secret) = secret {
+        return signed_token(secret, user);
+    }
     let body: Value = http
         .post(format!("http://{server}/dev/token"))
         .json(&json!({"user": user, "ttlSecs": 3600}))
@@ -65,8 +97,11 @@ async fn token(http: &reqwest::Client, server: &str, user: &str) -> anyhow::Resu
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let http = reqwest::Client::new();
+    if args.server.is_empty() {
+        bail!("no --server");
+    }
     let items: Value = http
-        .post(format!("http://{}/graphql", args.server))
+        .post(format!("http://{}/graphql", args.server[0]))
         .json(&json!({"query": "{ items(first: 200) { id } }"}))
         .send()
         .await?
@@ -88,11 +123,13 @@ async fn main() -> anyhow::Result<()> {
     let mut ready = Vec::new();
     for n in 0..args.users {
         let user = format!("load-{n:04}");
+        let subscribed = &args.server[n % args.server.len()];
         let customer = Arc::new(Customer {
-            token: token(&http, &args.server, &user).await?,
+            token: token(&http, subscribed, args.jwt_secret.as_deref(), &user).await?,
+            mutations: args.server[(n + 1) % args.server.len()].clone(),
             sent: Mutex::new(None),
         });
-        let mut request = format!("ws://{}/graphql", args.server).into_client_request()?;
+        let mut request = format!("ws://{subscribed}/graphql").into_client_request()?;
         request
             .headers_mut()
             .insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse()?);
@@ -164,7 +201,7 @@ async fn main() -> anyhow::Result<()> {
         let item = items.choose(&mut rng).expect("items is not empty").clone();
         *customer.sent.lock() = Some(Instant::now());
         sent += 1;
-        let (http, server, errors) = (http.clone(), args.server.clone(), errors.clone());
+        let (http, server, errors) = (http.clone(), customer.mutations.clone(), errors.clone());
         tokio::spawn(async move {
             let answer = http
                 .post(format!("http://{server}/graphql"))

@@ -52,6 +52,7 @@ pub async fn open(
         experiments: store.experiments.clone(),
         features: store.features.clone(),
         online_features,
+        market: store.market.clone(),
     };
     // The learned ranker needs ONNX Runtime: only where models are set up.
     let manifest = config

@@ -440,7 +440,7 @@ fn train_recommender_evaluates_on_the_stored_interactions() {
             .unwrap()
             .replace("dir = \"models\"", &format!("dir = \"{models_dir}\""))
             .replace(
-                "\"ranker/ranker.onnx\"",
+                "\"ranker/ranker-v2.onnx\"",
                 &format!("\"{}\"", ranker.display()),
             ),
     )
@@ -463,7 +463,7 @@ fn train_recommender_evaluates_on_the_stored_interactions() {
         ranker.display().to_string(),
         "{report}"
     );
-    assert_eq!(report["ranker"]["weights"].as_array().unwrap().len(), 6);
+    assert_eq!(report["ranker"]["weights"].as_array().unwrap().len(), 8);
     let bytes = std::fs::read(&ranker).unwrap();
     assert!(String::from_utf8_lossy(&bytes).contains("Sigmoid"));
 }

@@ -294,21 +294,21 @@ fn a_logistic_scorer_written_by_us_runs_in_onnx_runtime() {
         .ranker
         .clone()
         .expect("models.toml has a [ranker] entry");
-    assert_eq!(spec.features.len(), 6);
-    let weights = [1.5f32, -0.75, 0.25, 2.0, -1.0, 0.5];
+    assert_eq!(spec.features.len(), 8);
+    let weights = [1.5f32, -0.75, 0.25, 2.0, -1.0, 0.5, 0.8, -0.2];
     let bytes = logistic_scorer(&weights, -0.3, &spec.input, &spec.output, "test");
     let ranker =
         OnnxRanker::from_bytes(&manifest, spec, &bytes, "test").expect("ONNX Runtime reads it");
-    let rows: Vec<f32> = (0..18).map(|n| (n as f32 * 0.37).sin().abs()).collect();
+    let rows: Vec<f32> = (0..24).map(|n| (n as f32 * 0.37).sin().abs()).collect();
     let scores = ranker.score(&rows).unwrap();
     assert_eq!(scores.len(), 3);
     // The same function by hand.
-    for (row, score) in rows.chunks(6).zip(&scores) {
+    for (row, score) in rows.chunks(8).zip(&scores) {
         let z: f32 = row.iter().zip(&weights).map(|(x, w)| x * w).sum::<f32>() - 0.3;
         let expected = 1.0 / (1.0 + (-z).exp());
         assert!((score - expected).abs() < 1e-5, "{score} vs {expected}");
     }
-    assert!(ranker.score(&rows[..5]).is_err(), "a partial row");
+    assert!(ranker.score(&rows[..7]).is_err(), "a partial row");
     assert!(ranker.score(&[]).unwrap().is_empty());
     // A model without the contract's input is refused.
     let mut wrong = manifest.ranker.clone().unwrap();

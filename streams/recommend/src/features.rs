@@ -28,6 +28,8 @@ use crate::RecommendError;
 pub const USER_ENGAGEMENT: &str = "user_engagement";
 /// The item-popularity set's name.
 pub const ITEM_POPULARITY: &str = "item_popularity";
+/// The price-momentum set's name (instruments with end-of-day prices; see [`crate::momentum`]).
+pub const ITEM_MOMENTUM: &str = "item_momentum";
 
 fn spec(name: &str, kind: FeatureType, description: &str) -> FeatureSpec {
     FeatureSpec {
@@ -89,7 +91,65 @@ pub fn sets() -> Vec<FeatureSet> {
             source: "rec_interaction: the item's interactions in the 14 days up to the event time"
                 .into(),
         },
+        FeatureSet {
+            name: ITEM_MOMENTUM.into(),
+            version: 1,
+            entity: Entity::Item,
+            features: vec![
+                spec("close", Float, "the last daily close known"),
+                spec(
+                    "return_5d",
+                    Float,
+                    "log return over the last 5 daily closes",
+                ),
+                spec(
+                    "return_20d",
+                    Float,
+                    "log return over the last 20 daily closes",
+                ),
+                spec(
+                    "volatility_20d",
+                    Float,
+                    "standard deviation of the daily log returns over the last 20 closes",
+                ),
+                spec("days", Int, "daily closes the 20-day window had"),
+            ],
+            source: "candles: the instrument's daily bars (symbol = item id) that had closed by \
+                     the event time; instruments without prices have no row"
+                .into(),
+        },
     ]
+}
+
+/// The `item_momentum@1` rows as of `as_of` from each instrument's daily candles.
+pub fn momentum_rows<'a>(
+    set: &FeatureSet,
+    as_of: DateTime<Utc>,
+    candles: impl IntoIterator<Item = (&'a str, &'a [finpulse_core::market::Candle])>,
+) -> Vec<FeatureRow> {
+    candles
+        .into_iter()
+        .filter_map(|(item, candles)| {
+            let m = crate::momentum::Momentum::from_candles(candles, as_of)?;
+            let values = [
+                ("close", FeatureValue::Float(m.close)),
+                ("return_5d", FeatureValue::Float(m.return_short)),
+                ("return_20d", FeatureValue::Float(m.return_long)),
+                ("volatility_20d", FeatureValue::Float(m.volatility)),
+                ("days", FeatureValue::Int(m.days as i64)),
+            ];
+            Some(FeatureRow {
+                set: set.name.clone(),
+                version: set.version,
+                entity_id: item.to_owned(),
+                event_time: as_of,
+                values: values
+                    .into_iter()
+                    .map(|(name, value)| (name.to_owned(), value))
+                    .collect(),
+            })
+        })
+        .collect()
 }
 
 #[derive(Debug, Default)]

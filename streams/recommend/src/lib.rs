@@ -11,11 +11,13 @@
 //! - [`strategy`]: named ways of making lists (personal, no diversity, popularity) that
 //!   [`experiments`] compare: A/B by hash or a Thompson-sampling bandit, with a guardrail,
 //!   impressions and outcomes logged, Wilson intervals and a two-proportion test.
-//! - [`features`]: the versioned feature sets (customer activity, item popularity), their
-//!   point-in-time materialization and the feature store (offline rows, online rows).
-//! - [`ranker`]: the learned ranker over six signals (collaborative, content, popularity,
-//!   recent popularity, freshness, suitability headroom), trained from logged interactions,
-//!   written as ONNX and served by ONNX Runtime.
+//! - [`features`]: the versioned feature sets (customer activity, item popularity, price
+//!   momentum), their point-in-time materialization and the feature store (offline rows,
+//!   online rows).
+//! - [`momentum`]: price momentum from instruments' end-of-day candles, and the demo's prices.
+//! - [`ranker`]: the learned ranker over seven signals (collaborative, content, popularity,
+//!   recent popularity, freshness, suitability headroom, price momentum), trained from logged
+//!   interactions, written as ONNX and served by ONNX Runtime.
 //! - [`eval`]: `finpulse eval recommender`, the offline evaluation on MovieLens-style files, run
 //!   on the same model code the live recommender serves.
 //!
@@ -29,6 +31,7 @@ pub mod experiments;
 pub mod features;
 pub mod import;
 pub mod models;
+pub mod momentum;
 pub mod processor;
 pub mod rank;
 pub mod ranker;

@@ -176,6 +176,9 @@ pub struct Recommender {
     segment_popularity: HashMap<(u8, String), Vec<f32>>,
     /// Recent engagement per item (catalogue order) from the feature store, with the set's key.
     pub(crate) trending: Option<(String, Vec<f32>)>,
+    /// Price momentum per item (catalogue order: the 20-day log return, `None` without
+    /// prices) from the feature store, with the set's key.
+    pub(crate) momentum: Option<(String, Vec<Option<f64>>)>,
     /// Description vectors, for content similarity (with an embedding model).
     pub(crate) content: Option<crate::ranker::Content>,
     /// The learned ranker the `ranked` strategy uses.
@@ -235,6 +238,7 @@ impl Recommender {
             popularity,
             segment_popularity,
             trending: None,
+            momentum: None,
             content: None,
             ranker: None,
         })
@@ -244,6 +248,13 @@ impl Recommender {
     /// per catalogue item, read from the feature set `key`).
     pub fn with_trending(mut self, trending: Option<(String, Vec<f32>)>) -> Self {
         self.trending = trending.filter(|(_, values)| values.len() == self.matrix.item_count());
+        self
+    }
+
+    /// The same model with each item's price momentum (the 20-day log return per catalogue
+    /// item, `None` without prices, read from the feature set `key`), for the ranker.
+    pub fn with_momentum(mut self, momentum: Option<(String, Vec<Option<f64>>)>) -> Self {
+        self.momentum = momentum.filter(|(_, values)| values.len() == self.matrix.item_count());
         self
     }
 

@@ -1,15 +1,20 @@
-//! The learned ranker: a score per candidate from six signals, trained by the project from
+//! The learned ranker: a score per candidate from eight signals, trained by the project from
 //! logged interactions, written as an ONNX graph and served through ONNX Runtime.
 //!
 //! The signals ([`FEATURES`], the contract in `models.toml`'s `[ranker]`): the collaborative
 //! score, content similarity (description embeddings against the customer's recency-weighted
 //! content profile), all-time popularity, recent popularity (the feature store's
-//! `item_popularity@1`), freshness of news and articles, and suitability headroom.
+//! `item_popularity@1`), freshness of news and articles, suitability headroom, price momentum
+//! (`item_momentum@1`, from end-of-day prices), and momentum affinity: the item's momentum times
+//! the customer's own tilt towards rising or falling instruments. The cross term is what lets a
+//! linear ranker personalize on momentum: a trend follower's lists lean to what is rising while
+//! everyone else's do not (the item's momentum alone can only move everyone's lists alike).
 //!
 //! Training ([`train`]) holds out time: the interactions after a cutoff (the newest 20 % of
 //! the store's history) are the labels, everything the features see is from before it (the
-//! collaborative model is refitted on the earlier interactions only, and recent popularity is
-//! counted up to the cutoff). Candidates are each customer's collaborative top 50; a logistic
+//! collaborative model is refitted on the earlier interactions only, and recent popularity and
+//! momentum are the feature store's rows as of the cutoff, read point in time as serving read
+//! them then). Candidates are each customer's collaborative top 50; a logistic
 //! regression is fitted on half the customers, and the other half measures nDCG@10 of the
 //! ranker's order against the collaborative order of the same candidates: the report says
 //! whether the ranker earns its place. The fitted weights become an ONNX file
@@ -17,7 +22,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use finpulse_core::recommend::{ItemKind, UserProfile};
 use serde::Serialize;
 
@@ -28,13 +33,15 @@ use crate::models::{Profile, top_k};
 use crate::rank::{Recommender, UserState};
 
 /// The ranker's inputs, in column order.
-pub const FEATURES: [&str; 6] = [
+pub const FEATURES: [&str; 8] = [
     "cf",
     "content",
     "popularity",
     "trending",
     "freshness",
     "suitability",
+    "momentum",
+    "momentum_affinity",
 ];
 
 /// Candidates a ranker orders per customer.
@@ -92,7 +99,7 @@ impl Content {
     }
 }
 
-/// The six signals of `candidates` for a customer, row-major.
+/// The signals ([`FEATURES`]) of `candidates` for a customer, row-major.
 pub(crate) fn candidate_features(
     model: &Recommender,
     user: &UserProfile,
@@ -112,6 +119,29 @@ pub(crate) fn candidate_features(
     let top_trending = trending.map_or(1.0, |t| t.iter().copied().fold(1.0f32, f32::max));
     let content_profile = model.content().and_then(|content| content.profile(profile));
     let items = model.catalogue().items();
+    // Momentum in (−1, 1) per item, and the customer's tilt: the weighted mean momentum of the
+    // priced instruments they engaged with over its mean magnitude, in [−1, 1].
+    let momentum = |index: usize| {
+        model
+            .momentum
+            .as_ref()
+            .and_then(|(_, values)| values[index])
+            .map(crate::momentum::Momentum::direction)
+    };
+    let (towards, magnitude) = profile
+        .items
+        .iter()
+        .fold((0f32, 0f32), |(t, m), (item, w)| {
+            match momentum(*item as usize) {
+                Some(direction) => (t + w * direction, m + w * direction.abs()),
+                None => (t, m),
+            }
+        });
+    let tilt = if magnitude > 0.0 {
+        towards / magnitude
+    } else {
+        0.0
+    };
     let mut rows = Vec::with_capacity(candidates.len() * FEATURES.len());
     for &candidate in candidates {
         let index = candidate as usize;
@@ -135,6 +165,8 @@ pub(crate) fn candidate_features(
             trending.map_or(0.0, |t| t[index] / top_trending),
             freshness,
             ((headroom + 6.0) / 12.0).clamp(0.0, 1.0),
+            0.5 + 0.5 * momentum(index).unwrap_or(0.0),
+            0.5 + 0.5 * momentum(index).unwrap_or(0.0) * tilt,
         ]);
     }
     rows
@@ -170,9 +202,59 @@ impl LinearRanker {
 }
 
 /// Logistic regression by full-batch gradient descent with L2, positives weighted up to
-/// balance the classes (a few positives among many candidates).
+/// balance the classes (a few positives among many candidates). Columns are standardized for
+/// the descent (a signal that varies little, such as a cross term, would otherwise barely move
+/// in the epochs given, and L2 would weigh columns by their scale), and the weights are mapped
+/// back so the model reads the raw columns the contract defines.
 pub fn fit_logistic(rows: &[f32], labels: &[bool], l2: f32, epochs: usize) -> LinearRanker {
     let width = FEATURES.len();
+    let count = (rows.len() / width).max(1) as f64;
+    let mut mean = vec![0f64; width];
+    for row in rows.chunks(width) {
+        for (m, x) in mean.iter_mut().zip(row) {
+            *m += f64::from(*x) / count;
+        }
+    }
+    let mut variance = vec![0f64; width];
+    for row in rows.chunks(width) {
+        for ((v, x), m) in variance.iter_mut().zip(row).zip(&mean) {
+            *v += (f64::from(*x) - m).powi(2) / count;
+        }
+    }
+    // A column that does not vary (no signal in this history, e.g. no prices) is left out of
+    // the descent and gets weight 0.
+    let scale: Vec<Option<f64>> = variance
+        .iter()
+        .zip(&mean)
+        .map(|(v, m)| (v.sqrt() > 1e-4 * m.abs().max(1.0)).then(|| v.sqrt()))
+        .collect();
+    let standardized: Vec<f32> = rows
+        .chunks(width)
+        .flat_map(|row| {
+            row.iter()
+                .zip(&mean)
+                .zip(&scale)
+                .map(|((x, m), s)| s.map_or(0.0, |s| ((f64::from(*x) - m) / s) as f32))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let fitted = descend(&standardized, labels, l2, epochs, width);
+    let weights: Vec<f32> = fitted
+        .weights
+        .iter()
+        .zip(&scale)
+        .map(|(w, s)| s.map_or(0.0, |s| (f64::from(*w) / s) as f32))
+        .collect();
+    let shift: f64 = weights
+        .iter()
+        .zip(&mean)
+        .map(|(w, m)| f64::from(*w) * m)
+        .sum();
+    let bias = (f64::from(fitted.bias) - shift) as f32;
+    LinearRanker { weights, bias }
+}
+
+fn descend(rows: &[f32], labels: &[bool], l2: f32, epochs: usize, width: usize) -> LinearRanker {
     let n = labels.len().max(1) as f32;
     let positives = labels.iter().filter(|l| **l).count().max(1) as f32;
     let positive_weight = ((n - positives) / positives).max(1.0);
@@ -220,27 +302,34 @@ pub struct RankerReport {
     pub model: LinearRanker,
 }
 
-/// Trains a ranker on the customers' histories (see the module's notes), with `prefix_model`
-/// building a model from the histories before the cutoff (the caller's own training code, so
-/// the features are those serving computes).
-pub fn train(
-    users: &[UserState],
-    catalogue: &Catalogue,
-    prefix_model: impl FnOnce(Vec<UserState>, Vec<f32>) -> Result<Recommender, RecommendError>,
-    now: DateTime<Utc>,
-) -> Result<Option<RankerReport>, RecommendError> {
+/// The time a ranker training splits the customers' histories at: the newest 20 % of the
+/// interactions are after it. `None` with fewer than 50 interactions.
+pub fn cutoff(users: &[UserState]) -> Option<DateTime<Utc>> {
     let mut times: Vec<DateTime<Utc>> = users
         .iter()
         .flat_map(|u| u.history().map(|(_, (_, at, _))| *at))
         .collect();
     if times.len() < 50 {
-        return Ok(None);
+        return None;
     }
     times.sort_unstable();
-    let cutoff = times[times.len() * 4 / 5];
+    Some(times[times.len() * 4 / 5])
+}
+
+/// Trains a ranker on the customers' histories (see the module's notes), with `prefix_model`
+/// building a model from the histories before the cutoff (the caller's own training code, with
+/// the feature store's rows as of the cutoff, so the features are those serving computed then).
+pub fn train(
+    users: &[UserState],
+    catalogue: &Catalogue,
+    prefix_model: impl FnOnce(Vec<UserState>) -> Result<Recommender, RecommendError>,
+    now: DateTime<Utc>,
+) -> Result<Option<RankerReport>, RecommendError> {
+    let Some(cutoff) = cutoff(users) else {
+        return Ok(None);
+    };
     let mut prefixes = Vec::with_capacity(users.len());
     let mut held_out: HashMap<String, HashSet<String>> = HashMap::new();
-    let mut recent = vec![0f32; catalogue.len()];
     let index: HashMap<&str, usize> = catalogue
         .items()
         .iter()
@@ -249,19 +338,12 @@ pub fn train(
         .collect();
     for user in users {
         let (before, after) = user.split_at(cutoff);
-        for (item, at) in before.history().map(|(item, (_, at, _))| (item, *at)) {
-            if cutoff - at <= Duration::days(7)
-                && let Some(&i) = index.get(item.as_str())
-            {
-                recent[i] += 1.0;
-            }
-        }
         if !after.is_empty() && !before.is_cold() {
             held_out.insert(user.profile.id.clone(), after);
         }
         prefixes.push(before);
     }
-    let model = prefix_model(prefixes.clone(), recent)?;
+    let model = prefix_model(prefixes.clone())?;
     let mut fit_rows = Vec::new();
     let mut fit_labels = Vec::new();
     let mut measured: Vec<(Vec<u32>, Vec<f32>, Vec<u32>)> = Vec::new();
@@ -438,7 +520,13 @@ impl Recommender {
         for (candidate, score) in candidates.iter().zip(ranked) {
             scores[*candidate as usize] = 1.0 + score.clamp(0.0, 1.0);
         }
-        Some(self.trending.iter().map(|(key, _)| key.clone()).collect())
+        Some(
+            self.trending
+                .iter()
+                .map(|(key, _)| key.clone())
+                .chain(self.momentum.iter().map(|(key, _)| key.clone()))
+                .collect(),
+        )
     }
 }
 
@@ -471,7 +559,7 @@ pub fn build(
     train_here: bool,
     users: &[UserState],
     catalogue: &Catalogue,
-    prefix_model: impl FnOnce(Vec<UserState>, Vec<f32>) -> Result<Recommender, RecommendError>,
+    prefix_model: impl FnOnce(Vec<UserState>) -> Result<Recommender, RecommendError>,
     version: &str,
 ) -> Option<BuiltRanker> {
     use finpulse_inference::ranker::OnnxRanker;
@@ -538,7 +626,16 @@ mod tests {
         for n in 0..600u32 {
             let noise = |k: u32| ((n * 7919 + k * 104_729) % 1000) as f32 / 1000.0;
             let signal = noise(0);
-            rows.extend([signal, noise(1), noise(2), noise(3), noise(4), noise(5)]);
+            rows.extend([
+                signal,
+                noise(1),
+                noise(2),
+                noise(3),
+                noise(4),
+                noise(5),
+                noise(6),
+                noise(7),
+            ]);
             labels.push(signal > 0.6);
         }
         let ranker = fit_logistic(&rows, &labels, 1e-4, 600);
@@ -552,10 +649,25 @@ mod tests {
         assert_eq!(strongest, 0, "{ranker:?}");
         assert!(ranker.weights[0] > 0.0);
         let correct = rows
-            .chunks(6)
+            .chunks(FEATURES.len())
             .zip(&labels)
             .filter(|(row, label)| (ranker.logit(row) > 0.0) == **label)
             .count();
         assert!(correct > 540, "{correct} of 600");
+    }
+
+    #[test]
+    fn a_constant_column_gets_no_weight() {
+        let mut rows = Vec::new();
+        let mut labels = Vec::new();
+        for n in 0..400u32 {
+            let signal = (n % 10) as f32 / 10.0;
+            rows.extend([signal, 0.5, 0.5, 0.0, 0.0, 0.5, 0.5, 0.5]);
+            labels.push(signal > 0.6);
+        }
+        let ranker = fit_logistic(&rows, &labels, 1e-3, 300);
+        assert!(ranker.weights[0] > 1.0, "{ranker:?}");
+        assert!(ranker.weights[1..].iter().all(|w| *w == 0.0), "{ranker:?}");
+        assert!(ranker.bias.is_finite());
     }
 }

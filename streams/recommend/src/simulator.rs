@@ -7,15 +7,23 @@
 //! taste. The named demo customers (`alice`, `bob`, `carol`, `dave`, `erin`) are among them,
 //! so the dashboard's user picker shows lists that move.
 //!
+//! Some customers (two in five, by a hash of their id) also follow trends: half of what they
+//! do of their own accord, and what they react to in their lists, goes to the suitable
+//! instruments whose 20-day price momentum is in the top quarter at that moment. The prices
+//! are the demo's end-of-day history ([`crate::momentum::demo_prices`]), seeded into the store
+//! for the momentum feature set to read, so the learned ranker has a real price signal to find.
+//!
 //! Part of the time a customer opens their list instead ([`BehaviourSimulator::browse`]): the
 //! list counts as shown, and they open, save or dismiss its items by the same tastes, naming
 //! the list's recommendation id. That is what an experiment measures, so the demo experiment
 //! ([`demo_experiment`]) has a better strategy to find.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use finpulse_core::market::Candle;
 use finpulse_core::recommend::experiment::{Experiment, Guardrail, Mode, Status, Variant};
 use finpulse_core::recommend::{
     Experience, Interaction, InteractionKind, Item, ItemKind, UserProfile,
@@ -28,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::RecommendError;
+use crate::momentum::{DAY_SECS, LONG_DAYS, Momentum, demo_prices};
 use crate::rules::Suitability;
 use crate::service::RecommendService;
 
@@ -109,9 +118,15 @@ pub enum Action {
 /// The named customers the demo shows.
 pub const DEMO_USERS: [&str; 5] = ["alice", "bob", "carol", "dave", "erin"];
 
+/// Days of end-of-day prices the simulator seeds.
+pub const PRICE_DAYS: usize = 60;
+/// Share of the customers who follow trends.
+pub const TREND_FOLLOWERS: f64 = 0.4;
+
 struct Customer {
     profile: UserProfile,
     sectors: [String; 2],
+    trend_follower: bool,
 }
 
 /// The simulator.
@@ -119,6 +134,10 @@ pub struct BehaviourSimulator {
     config: BehaviourConfig,
     customers: Vec<Customer>,
     items: Vec<Item>,
+    /// Daily candles per instrument id, oldest first.
+    prices: HashMap<String, Vec<Candle>>,
+    /// The instruments in the top quarter of momentum, per day (days since the epoch).
+    rising: HashMap<i64, Vec<String>>,
     rng: ChaCha8Rng,
 }
 
@@ -147,7 +166,10 @@ impl BehaviourSimulator {
                 };
                 let pick = |rng: &mut ChaCha8Rng| sectors.choose(rng).cloned().unwrap_or_default();
                 let favourites = [pick(&mut rng), pick(&mut rng)];
+                let trend_follower =
+                    crate::experiments::assign_fraction(&id, "trend-follower") < TREND_FOLLOWERS;
                 Customer {
+                    trend_follower,
                     profile: UserProfile {
                         id,
                         risk_profile,
@@ -163,12 +185,67 @@ impl BehaviourSimulator {
                 }
             })
             .collect();
-        Self {
-            config,
+        let mut simulator = Self {
             customers,
             items,
+            prices: HashMap::new(),
+            rising: HashMap::new(),
             rng,
+            config,
+        };
+        let prices = demo_prices(
+            &simulator.items,
+            simulator.config.seed,
+            Utc::now(),
+            PRICE_DAYS,
+        );
+        simulator.set_prices(prices);
+        simulator
+    }
+
+    fn set_prices(&mut self, candles: Vec<Candle>) {
+        self.prices.clear();
+        self.rising.clear();
+        for candle in candles {
+            self.prices
+                .entry(candle.symbol.clone())
+                .or_default()
+                .push(candle);
         }
+        for candles in self.prices.values_mut() {
+            candles.sort_by_key(|c| c.start);
+        }
+    }
+
+    /// The instruments whose 20-day momentum was in the top quarter at `at` (from the bars
+    /// closed by then), cached per day.
+    fn rising_at(&mut self, at: DateTime<Utc>) -> &[String] {
+        let day = at.timestamp().div_euclid(DAY_SECS);
+        let prices = &self.prices;
+        self.rising.entry(day).or_insert_with(|| {
+            let as_of = DateTime::<Utc>::from_timestamp(day * DAY_SECS, 0).unwrap_or(at);
+            let mut ranked: Vec<(f64, &String)> = prices
+                .iter()
+                .filter_map(|(id, candles)| {
+                    let start = candles.len().saturating_sub(3 * LONG_DAYS);
+                    Momentum::from_candles(&candles[start..], as_of).map(|m| (m.return_long, id))
+                })
+                .collect();
+            ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+            let quarter = ranked.len().div_ceil(4);
+            ranked
+                .into_iter()
+                .take(quarter)
+                .map(|(_, id)| id.clone())
+                .collect()
+        })
+    }
+
+    /// Whether `user` is one of the trend followers.
+    pub fn follows_trends(&self, user: &str) -> bool {
+        self.customers
+            .iter()
+            .any(|c| c.profile.id == user && c.trend_follower)
     }
 
     /// The simulated customers' profiles.
@@ -196,9 +273,15 @@ impl BehaviourSimulator {
         service: &RecommendService,
         user: &str,
     ) -> Result<Vec<Interaction>, RecommendError> {
-        let Some(customer) = self.customers.iter().find(|c| c.profile.id == user) else {
+        let Some(index) = self.customers.iter().position(|c| c.profile.id == user) else {
             return Ok(Vec::new());
         };
+        let rising: Vec<String> = if self.customers[index].trend_follower {
+            self.rising_at(Utc::now()).to_vec()
+        } else {
+            Vec::new()
+        };
+        let customer = &self.customers[index];
         let list = service.recommend(user, 8, &[]).await?;
         let shown: Vec<String> = list.list.items.iter().map(|r| r.item.clone()).collect();
         service.shown(&list, shown.clone()).await;
@@ -207,7 +290,7 @@ impl BehaviourSimulator {
             let Some(item) = self.items.iter().find(|item| &item.id == id) else {
                 continue;
             };
-            let liked = customer.sectors.contains(&item.sector);
+            let liked = customer.sectors.contains(&item.sector) || rising.contains(&item.id);
             let roll: f64 = self.rng.random();
             let kind = match (liked, roll) {
                 (true, r) if r < 0.06 => InteractionKind::Save,
@@ -228,10 +311,23 @@ impl BehaviourSimulator {
         Ok(reactions)
     }
 
-    /// The next interaction of a customer's own accord.
+    /// The next interaction of a customer's own accord, now.
     pub fn next_interaction(&mut self) -> Option<Interaction> {
+        self.next_interaction_at(Utc::now())
+    }
+
+    /// The next interaction of a customer's own accord, at `at` (what a trend follower chases
+    /// depends on the prices known then).
+    pub fn next_interaction_at(&mut self, at: DateTime<Utc>) -> Option<Interaction> {
         let suitability = Suitability::default();
-        let customer = self.customers.choose(&mut self.rng)?;
+        let index = self.rng.random_range(0..self.customers.len().max(1));
+        let chases = self.customers.get(index)?.trend_follower && self.rng.random_bool(0.5);
+        let rising: Vec<String> = if chases {
+            self.rising_at(at).to_vec()
+        } else {
+            Vec::new()
+        };
+        let customer = &self.customers[index];
         let suitable: Vec<&Item> = self
             .items
             .iter()
@@ -240,7 +336,13 @@ impl BehaviourSimulator {
         let liked: Vec<&Item> = suitable
             .iter()
             .copied()
-            .filter(|item| customer.sectors.contains(&item.sector))
+            .filter(|item| {
+                if rising.is_empty() {
+                    customer.sectors.contains(&item.sector)
+                } else {
+                    rising.contains(&item.id)
+                }
+            })
             .collect();
         let roll: f64 = self.rng.random();
         let (pool, kind) = if roll < 0.05 {
@@ -276,7 +378,7 @@ impl BehaviourSimulator {
             kind,
             rating: None,
             recommendation_id: None,
-            at: Utc::now(),
+            at,
         })
     }
 
@@ -302,6 +404,7 @@ impl BehaviourSimulator {
             .upsert_user_profiles(&missing)
             .await
             .map_err(|e| RecommendError::Store(e.to_string()))?;
+        self.seed_prices(service).await?;
         let empty = store
             .interactions_page(None, 1)
             .await
@@ -314,10 +417,10 @@ impl BehaviourSimulator {
         let start = Utc::now() - week;
         let mut history = Vec::with_capacity(self.config.history);
         for n in 0..self.config.history {
-            let Some(mut interaction) = self.next_interaction() else {
+            let at = start + week * (n as i32) / (self.config.history.max(1) as i32);
+            let Some(interaction) = self.next_interaction_at(at) else {
                 break;
             };
-            interaction.at = start + week * (n as i32) / (self.config.history.max(1) as i32);
             history.push(interaction);
         }
         store
@@ -325,6 +428,41 @@ impl BehaviourSimulator {
             .await
             .map_err(|e| RecommendError::Store(e.to_string()))?;
         Ok(history.len())
+    }
+
+    /// Writes the demo's end-of-day prices when the store has none for the catalogue's
+    /// instruments; when it has some (a restart), the simulator follows the stored ones.
+    async fn seed_prices(&mut self, service: &RecommendService) -> Result<(), RecommendError> {
+        let market = service.market();
+        let now = Utc::now();
+        let from = now - chrono::Duration::days(PRICE_DAYS as i64 + 7);
+        let mut stored = Vec::new();
+        for id in self.prices.keys() {
+            let candles = market
+                .candles(id, DAY_SECS, from, now, PRICE_DAYS as u32)
+                .await
+                .map_err(|e| RecommendError::Store(e.to_string()))?;
+            stored.extend(candles);
+        }
+        if stored.is_empty() {
+            let candles: Vec<Candle> = self.prices.values().flatten().cloned().collect();
+            let write = finpulse_store::MarketWrite {
+                candles,
+                ..Default::default()
+            };
+            market
+                .record_market(&write)
+                .await
+                .map_err(|e| RecommendError::Store(e.to_string()))?;
+            info!(
+                instruments = self.prices.len(),
+                days = PRICE_DAYS,
+                "demo end-of-day prices seeded"
+            );
+        } else {
+            self.set_prices(stored);
+        }
+        Ok(())
     }
 
     /// Sends interactions through the service (onto the log) at the configured rate until
@@ -365,5 +503,43 @@ impl BehaviourSimulator {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trend_followers_chase_the_rising_instruments() {
+        let catalogue = crate::catalogue::Catalogue::demo();
+        let mut simulator =
+            BehaviourSimulator::new(BehaviourConfig::default(), catalogue.items().to_vec());
+        let now = Utc::now();
+        let rising: Vec<String> = simulator.rising_at(now).to_vec();
+        assert!(!rising.is_empty());
+        let (mut followers, mut followers_rising, mut others, mut others_rising) = (0, 0, 0, 0);
+        for _ in 0..8_000 {
+            let interaction = simulator.next_interaction_at(now).unwrap();
+            let on_rising = rising.contains(&interaction.item);
+            if simulator.follows_trends(&interaction.user) {
+                followers += 1;
+                followers_rising += usize::from(on_rising);
+            } else {
+                others += 1;
+                others_rising += usize::from(on_rising);
+            }
+        }
+        let share = |hits: usize, all: usize| hits as f64 / all.max(1) as f64;
+        eprintln!(
+            "rising {} items; followers {followers} ({:.3} on rising), others {others} ({:.3})",
+            rising.len(),
+            share(followers_rising, followers),
+            share(others_rising, others)
+        );
+        assert!(
+            share(followers_rising, followers) > 2.0 * share(others_rising, others),
+            "trend followers go to rising instruments more than twice as often"
+        );
     }
 }

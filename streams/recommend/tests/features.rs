@@ -95,3 +95,100 @@ async fn point_in_time_reads_never_leak_the_future() {
     assert_eq!(summary.rows, 10 * summary.entities);
     assert!(features.set("no_such_set", None).is_err());
 }
+
+/// The momentum set reads instruments' daily candles in the store: a row as of a time knows
+/// only the days closed by then, instruments without prices get none, and the ranker's
+/// training reads (backfilling when needed) the row as of its cutoff.
+#[tokio::test]
+async fn momentum_rows_come_from_closed_daily_bars_only() {
+    use finpulse_core::market::Candle;
+    use finpulse_recommend::features::ITEM_MOMENTUM;
+    use finpulse_recommend::momentum::DAY_SECS;
+    use finpulse_store::{MarketData, MarketWrite};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("momentum.db").display());
+    let store = SqlStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let store = Arc::new(store);
+    let service = RecommendService::new(
+        RecommendConfig::default(),
+        RecommendStores::of(store.clone(), Arc::new(MemoryOnlineFeatures::default())),
+        Arc::new(MemoryLog::default()),
+        Arc::new(LocalFanOut::default()),
+    );
+    service.seed_demo_catalogue().await.unwrap();
+    let items = store.items(&[], None, 10_000).await.unwrap();
+    let instrument = items
+        .iter()
+        .find(|i| i.kind == finpulse_core::recommend::ItemKind::Instrument)
+        .unwrap()
+        .id
+        .clone();
+    // Thirty days of closes 100, 101, …, 129 (day d closes at 100 + d).
+    let candles: Vec<Candle> = (0..30)
+        .map(|d| Candle {
+            symbol: instrument.clone(),
+            interval_secs: DAY_SECS,
+            start: start() + Duration::days(d),
+            open: 100.0 + d as f64,
+            high: 100.0 + d as f64,
+            low: 100.0 + d as f64,
+            close: 100.0 + d as f64,
+            volume: 0.0,
+            trades: 0,
+        })
+        .collect();
+    store
+        .record_market(&MarketWrite {
+            candles,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    // As of day 25 at 15:00, days 0..=24 have closed: last close 124, 20 closes back 104.
+    let as_of = start() + Duration::days(25) + Duration::hours(15);
+    let written = service.materialize_features(as_of).await.unwrap();
+    let momentum_written = written
+        .iter()
+        .find(|(key, _)| key == "item_momentum@1")
+        .unwrap()
+        .1;
+    assert_eq!(
+        momentum_written, 1,
+        "only the instrument with prices has a row"
+    );
+    let features = service.features();
+    let set = features.set(ITEM_MOMENTUM, Some(1)).unwrap();
+    let row = features
+        .online(set, std::slice::from_ref(&instrument))
+        .await
+        .unwrap()[0]
+        .clone()
+        .unwrap();
+    assert_eq!(row.values["close"], FeatureValue::Float(124.0));
+    let expected = (124.0f64 / 104.0).ln();
+    let got = row.values["return_20d"].as_f64().unwrap();
+    assert!((got - expected).abs() < 1e-12, "{got} vs {expected}");
+    assert_eq!(row.values["days"], FeatureValue::Int(20));
+    // A read as of just before that materialization has no row yet: nothing from the future.
+    let before = features
+        .as_of(set, &[(instrument.clone(), as_of - Duration::seconds(1))])
+        .await
+        .unwrap();
+    assert_eq!(before, vec![None]);
+    // The candles of the days after did not leak into the row: the store holds closes up to
+    // 129, the row says 124.
+    let later = store
+        .candles(
+            &instrument,
+            DAY_SECS,
+            start(),
+            start() + Duration::days(40),
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(later.last().unwrap().close, 129.0);
+}

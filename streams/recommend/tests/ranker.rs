@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use finpulse_bus::{LocalFanOut, MemoryLog};
 use finpulse_inference::{Inference, InferenceConfig, InferenceMetrics};
-use finpulse_recommend::ranker::RankerSource;
+use finpulse_recommend::ranker::{FEATURES, RankerSource};
 use finpulse_recommend::service::{RecommendConfig, RecommendService, RecommendStores};
 use finpulse_recommend::simulator::{BehaviourConfig, BehaviourSimulator};
 use finpulse_recommend::strategy::Scorer;
@@ -45,7 +45,7 @@ async fn the_ranker_is_trained_served_and_measured() {
                 "dir = \"models\"",
                 &format!("dir = \"{}\"", models_dir.display()),
             )
-            .replace("ranker/ranker.onnx", "ranker/absent-in-this-test.onnx"),
+            .replace("ranker/ranker-v2.onnx", "ranker/absent-in-this-test.onnx"),
     )
     .unwrap();
     let service = RecommendService::new(
@@ -82,6 +82,13 @@ async fn the_ranker_is_trained_served_and_measured() {
         report.users_fitted,
         report.model
     );
+    // The simulated trend followers chase rising instruments: the momentum cross term must
+    // come out positive (its column order is the manifest's contract).
+    let affinity = FEATURES
+        .iter()
+        .position(|f| *f == "momentum_affinity")
+        .unwrap();
+    assert!(report.model.weights[affinity] > 0.0, "{report:?}");
     assert!(
         report.ndcg_ranker >= report.ndcg_collaborative,
         "the ranker must not order worse than the collaborative scores it starts from: {report:?}"
@@ -94,7 +101,10 @@ async fn the_ranker_is_trained_served_and_measured() {
     let state = service.load_state("alice").await.unwrap();
     let ranked = model.recommend_with(&state, 10, &[], chrono::Utc::now(), ("ranked", &strategy));
     assert!(ranked.model.contains("+ranker-"), "{}", ranked.model);
-    assert_eq!(ranked.feature_sets, ["item_popularity@1"]);
+    assert_eq!(
+        ranked.feature_sets,
+        ["item_popularity@1", "item_momentum@1"]
+    );
     assert_eq!(ranked.items.len(), 10);
     let collaborative = model.recommend(&state, 10, &[], chrono::Utc::now());
     assert_ne!(

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use finpulse_bus::envelope::Envelope;
 use finpulse_bus::{EventLog, FanOut};
 use finpulse_core::recommend::{Experience, Interaction, ItemKind, UserProfile};
-use finpulse_store::{ExperimentData, FeatureData, OnlineFeatures, RecommendData};
+use finpulse_store::{ExperimentData, FeatureData, MarketData, OnlineFeatures, RecommendData};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use tracing::info;
@@ -150,6 +150,8 @@ pub struct RecommendStores {
     pub features: Arc<dyn FeatureData>,
     /// The feature store's online rows (Redis, or in process).
     pub online_features: Arc<dyn OnlineFeatures>,
+    /// Prices: instruments' daily candles, for the momentum features.
+    pub market: Arc<dyn MarketData>,
 }
 
 impl RecommendStores {
@@ -157,13 +159,14 @@ impl RecommendStores {
     /// with `online` for the online features.
     pub fn of<S>(store: Arc<S>, online: Arc<dyn OnlineFeatures>) -> Self
     where
-        S: RecommendData + ExperimentData + FeatureData,
+        S: RecommendData + ExperimentData + FeatureData + MarketData,
     {
         Self {
             data: store.clone(),
             experiments: store.clone(),
-            features: store,
+            features: store.clone(),
             online_features: online,
+            market: store,
         }
     }
 }
@@ -172,6 +175,7 @@ impl RecommendStores {
 pub struct RecommendService {
     config: RecommendConfig,
     store: Arc<dyn RecommendData>,
+    market: Arc<dyn MarketData>,
     log: Arc<dyn EventLog>,
     fanout: Arc<dyn FanOut>,
     experiments: Arc<Experiments>,
@@ -210,6 +214,7 @@ impl RecommendService {
         Self {
             config,
             store: stores.data,
+            market: stores.market,
             log,
             fanout,
             experiments: Arc::new(Experiments::new(stores.experiments, rand::random())),
@@ -260,6 +265,11 @@ impl RecommendService {
     /// The store's recommender repository.
     pub fn store(&self) -> &Arc<dyn RecommendData> {
         &self.store
+    }
+
+    /// The prices the momentum features read (and the behaviour simulator seeds).
+    pub fn market(&self) -> &Arc<dyn MarketData> {
+        &self.market
     }
 
     /// The model being served, if any.

@@ -11,7 +11,7 @@ use tracing::info;
 use super::{KEPT_VERSIONS, RecommendService, Trained, store_error};
 use crate::RecommendError;
 use crate::catalogue::Catalogue;
-use crate::features::{ITEM_POPULARITY, Materializer};
+use crate::features::{ITEM_MOMENTUM, ITEM_POPULARITY, Materializer, momentum_rows};
 use crate::rank::{Recommender, UserState};
 
 impl RecommendService {
@@ -22,17 +22,80 @@ impl RecommendService {
         as_of: DateTime<Utc>,
     ) -> Result<Vec<(String, usize)>, RecommendError> {
         let catalogue = self.read_catalogue().await?;
+        let written = self.materialize(&catalogue, as_of, None).await?;
+        info!(as_of = %as_of, sets = ?written, "features materialized");
+        Ok(written)
+    }
+
+    /// Materializes the sets (all, or only the one named) as of `as_of`.
+    async fn materialize(
+        &self,
+        catalogue: &Catalogue,
+        as_of: DateTime<Utc>,
+        only: Option<&str>,
+    ) -> Result<Vec<(String, usize)>, RecommendError> {
+        let wanted = |name: &str| only.is_none_or(|only| only == name);
         let mut materializer = Materializer::new(as_of, catalogue.items());
-        self.for_each_interaction_page(|page| materializer.feed(page))
-            .await?;
+        if self
+            .features
+            .sets()
+            .iter()
+            .any(|set| set.name != ITEM_MOMENTUM && wanted(&set.name))
+        {
+            self.for_each_interaction_page(|page| materializer.feed(page))
+                .await?;
+        }
+        let prices = if wanted(ITEM_MOMENTUM) {
+            self.daily_candles(catalogue, as_of).await?
+        } else {
+            Vec::new()
+        };
         let mut written = Vec::new();
-        for set in self.features.sets() {
-            let rows = materializer.rows(set);
+        for set in self.features.sets().iter().filter(|set| wanted(&set.name)) {
+            let rows = if set.name == ITEM_MOMENTUM {
+                momentum_rows(
+                    set,
+                    as_of,
+                    prices.iter().map(|(id, c)| (id.as_str(), c.as_slice())),
+                )
+            } else {
+                materializer.rows(set)
+            };
             self.features.write(set, &rows).await?;
             written.push((set.key(), rows.len()));
         }
-        info!(as_of = %as_of, sets = ?written, "features materialized");
         Ok(written)
+    }
+
+    /// The daily candles of the catalogue's instruments that started before `as_of` (enough
+    /// for the momentum windows); instruments without prices are left out.
+    async fn daily_candles(
+        &self,
+        catalogue: &Catalogue,
+        as_of: DateTime<Utc>,
+    ) -> Result<Vec<(String, Vec<finpulse_core::market::Candle>)>, RecommendError> {
+        let from = as_of - chrono::Duration::days(3 * crate::momentum::LONG_DAYS as i64);
+        let mut prices = Vec::new();
+        for item in catalogue.items() {
+            if item.kind != finpulse_core::recommend::ItemKind::Instrument {
+                continue;
+            }
+            let candles = self
+                .market
+                .candles(
+                    &item.id,
+                    crate::momentum::DAY_SECS,
+                    from,
+                    as_of,
+                    crate::momentum::LONG_DAYS as u32 + 2,
+                )
+                .await
+                .map_err(store_error)?;
+            if !candles.is_empty() {
+                prices.push((item.id.clone(), candles));
+            }
+        }
+        Ok(prices)
     }
 
     /// Every stored interaction, a page at a time.
@@ -166,9 +229,10 @@ impl RecommendService {
         let catalogue = self.read_catalogue().await?;
         let content = self.content(&catalogue).await;
         let (users, _) = self.read_users().await?;
+        let at_cutoff = self.at_cutoff(&catalogue, &users).await?;
         let config = self.config.clone();
         tokio::task::spawn_blocking(move || {
-            let prefix = |prefix: Vec<UserState>, recent: Vec<f32>| {
+            let prefix = |prefix: Vec<UserState>| {
                 Recommender::train(
                     catalogue.clone(),
                     &prefix,
@@ -179,7 +243,8 @@ impl RecommendService {
                 )
                 .map(|model| {
                     model
-                        .with_trending(Some(("recent".into(), recent)))
+                        .with_trending(at_cutoff.trending)
+                        .with_momentum(at_cutoff.momentum)
                         .with_content(content.clone())
                 })
             };
@@ -197,8 +262,10 @@ impl RecommendService {
     pub async fn train(&self) -> Result<Trained, RecommendError> {
         let catalogue = self.read_catalogue().await?;
         let trending = self.trending(&catalogue).await?;
+        let momentum = self.momentum(&catalogue).await?;
         let content = self.content(&catalogue).await;
         let (users, count) = self.read_users().await?;
+        let at_cutoff = self.at_cutoff(&catalogue, &users).await?;
         let mut version = format!("{}", Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
         // Two trainings within a millisecond still get distinct versions.
         let taken = |v: &str| self.versions.read().iter().any(|(kept, _)| kept == v);
@@ -232,10 +299,11 @@ impl RecommendService {
                     config.train_ranker,
                     &users,
                     &catalogue,
-                    |prefix, recent| {
+                    |prefix| {
                         fit(catalogue.clone(), &prefix, "prefix").map(|model| {
                             model
-                                .with_trending(Some(("recent".into(), recent)))
+                                .with_trending(at_cutoff.trending)
+                                .with_momentum(at_cutoff.momentum)
                                 .with_content(content.clone())
                         })
                     },
@@ -244,6 +312,7 @@ impl RecommendService {
             });
             let model = fit(catalogue, &users, &trained_version)?
                 .with_trending(trending)
+                .with_momentum(momentum)
                 .with_content(content)
                 .with_ranker(ranker.as_ref().map(|built| built.ranker.clone()));
             Ok::<_, RecommendError>((model, ranker))
@@ -293,4 +362,90 @@ impl RecommendService {
             .collect();
         Ok(Some((set.key(), engagements)))
     }
+
+    /// Each catalogue item's 20-day price momentum from the online feature store (`None` for
+    /// an item without prices), with the set's key; `None` when no item has any.
+    async fn momentum(
+        &self,
+        catalogue: &Catalogue,
+    ) -> Result<Option<(String, Vec<Option<f64>>)>, RecommendError> {
+        let set = self.features.set(ITEM_MOMENTUM, None)?;
+        let ids: Vec<String> = catalogue.items().iter().map(|i| i.id.clone()).collect();
+        let rows = self.features.online(set, &ids).await?;
+        Ok(momentum_column(set, &rows))
+    }
+
+    /// What the ranker's training reads of the feature store: each catalogue item's row of
+    /// `item_popularity` and `item_momentum` as of the training cutoff (point in time, offline),
+    /// so training sees what serving saw then. When the store has no row of a set from then (a
+    /// history imported or seeded after the fact), that set is backfilled as of the cutoff
+    /// first, from the interactions and prices known by then: the rows serving would have read
+    /// had it been materialized at that time.
+    async fn at_cutoff(
+        &self,
+        catalogue: &Catalogue,
+        users: &[UserState],
+    ) -> Result<AtCutoff, RecommendError> {
+        let Some(cutoff) = crate::ranker::cutoff(users) else {
+            return Ok(AtCutoff::default());
+        };
+        let requests: Vec<(String, DateTime<Utc>)> = catalogue
+            .items()
+            .iter()
+            .map(|i| (i.id.clone(), cutoff))
+            .collect();
+        let mut read = Vec::new();
+        for name in [ITEM_POPULARITY, ITEM_MOMENTUM] {
+            let set = self.features.set(name, None)?;
+            let mut rows = self.features.as_of(set, &requests).await?;
+            if rows.iter().all(Option::is_none) {
+                let written = self.materialize(catalogue, cutoff, Some(name)).await?;
+                info!(as_of = %cutoff, sets = ?written, "features backfilled for the ranker's training");
+                rows = self.features.as_of(set, &requests).await?;
+            }
+            read.push((set, rows));
+        }
+        let (popularity, popularity_rows) = &read[0];
+        let trending = popularity_rows
+            .iter()
+            .map(|row| {
+                row.as_ref()
+                    .and_then(|row| row.values.get("engagements_7d"))
+                    .and_then(|value| value.as_f64())
+                    .unwrap_or(0.0) as f32
+            })
+            .collect();
+        let (momentum, momentum_rows) = &read[1];
+        Ok(AtCutoff {
+            trending: Some((popularity.key(), trending)),
+            momentum: momentum_column(momentum, momentum_rows),
+        })
+    }
+}
+
+/// The feature-store columns a ranker training reads as of its cutoff.
+#[derive(Debug, Clone, Default)]
+struct AtCutoff {
+    trending: Option<(String, Vec<f32>)>,
+    momentum: Option<(String, Vec<Option<f64>>)>,
+}
+
+/// The 20-day returns of `rows` (catalogue order) with the set's key; `None` when all are
+/// missing.
+fn momentum_column(
+    set: &finpulse_core::features::FeatureSet,
+    rows: &[Option<finpulse_core::features::FeatureRow>],
+) -> Option<(String, Vec<Option<f64>>)> {
+    let values: Vec<Option<f64>> = rows
+        .iter()
+        .map(|row| {
+            row.as_ref()
+                .and_then(|row| row.values.get("return_20d"))
+                .and_then(|value| value.as_f64())
+        })
+        .collect();
+    values
+        .iter()
+        .any(Option::is_some)
+        .then(|| (set.key(), values))
 }
