@@ -17,9 +17,8 @@ fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap()
 }
 
-#[tokio::test]
-async fn point_in_time_reads_never_leak_the_future() {
-    let dir = tempfile::tempdir().unwrap();
+/// A fresh SQLite store in `dir` and a recommender service over it with the demo catalogue.
+async fn service_on_sqlite(dir: &tempfile::TempDir) -> (Arc<SqlStore>, RecommendService) {
     let url = format!("sqlite:{}", dir.path().join("features.db").display());
     let store = SqlStore::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
@@ -31,6 +30,13 @@ async fn point_in_time_reads_never_leak_the_future() {
         Arc::new(LocalFanOut::default()),
     );
     service.seed_demo_catalogue().await.unwrap();
+    (store, service)
+}
+
+#[tokio::test]
+async fn point_in_time_reads_never_leak_the_future() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, service) = service_on_sqlite(&dir).await;
     let item = store.items(&[], None, 1).await.unwrap()[0].id.clone();
 
     // Day n: user `ann` clicks `item` n times, at noon; features materialized each midnight.
@@ -97,8 +103,7 @@ async fn point_in_time_reads_never_leak_the_future() {
 }
 
 /// The momentum set reads instruments' daily candles in the store: a row as of a time knows
-/// only the days closed by then, instruments without prices get none, and the ranker's
-/// training reads (backfilling when needed) the row as of its cutoff.
+/// only the days closed by then, and instruments without prices get none.
 #[tokio::test]
 async fn momentum_rows_come_from_closed_daily_bars_only() {
     use finpulse_core::market::Candle;
@@ -107,17 +112,7 @@ async fn momentum_rows_come_from_closed_daily_bars_only() {
     use finpulse_store::{MarketData, MarketWrite};
 
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("momentum.db").display());
-    let store = SqlStore::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    let store = Arc::new(store);
-    let service = RecommendService::new(
-        RecommendConfig::default(),
-        RecommendStores::of(store.clone(), Arc::new(MemoryOnlineFeatures::default())),
-        Arc::new(MemoryLog::default()),
-        Arc::new(LocalFanOut::default()),
-    );
-    service.seed_demo_catalogue().await.unwrap();
+    let (store, service) = service_on_sqlite(&dir).await;
     let items = store.items(&[], None, 10_000).await.unwrap();
     let instrument = items
         .iter()

@@ -348,19 +348,7 @@ impl RecommendService {
         let set = self.features.set(ITEM_POPULARITY, None)?;
         let ids: Vec<String> = catalogue.items().iter().map(|i| i.id.clone()).collect();
         let rows = self.features.online(set, &ids).await?;
-        if rows.iter().all(Option::is_none) {
-            return Ok(None);
-        }
-        let engagements = rows
-            .iter()
-            .map(|row| {
-                row.as_ref()
-                    .and_then(|row| row.values.get("engagements_7d"))
-                    .and_then(|value| value.as_f64())
-                    .unwrap_or(0.0) as f32
-            })
-            .collect();
-        Ok(Some((set.key(), engagements)))
+        Ok(feature_column(set, &rows, "engagements_7d").map(counts))
     }
 
     /// Each catalogue item's 20-day price momentum from the online feature store (`None` for
@@ -372,7 +360,7 @@ impl RecommendService {
         let set = self.features.set(ITEM_MOMENTUM, None)?;
         let ids: Vec<String> = catalogue.items().iter().map(|i| i.id.clone()).collect();
         let rows = self.features.online(set, &ids).await?;
-        Ok(momentum_column(set, &rows))
+        Ok(feature_column(set, &rows, "return_20d"))
     }
 
     /// What the ranker's training reads of the feature store: each catalogue item's row of
@@ -406,19 +394,10 @@ impl RecommendService {
             read.push((set, rows));
         }
         let (popularity, popularity_rows) = &read[0];
-        let trending = popularity_rows
-            .iter()
-            .map(|row| {
-                row.as_ref()
-                    .and_then(|row| row.values.get("engagements_7d"))
-                    .and_then(|value| value.as_f64())
-                    .unwrap_or(0.0) as f32
-            })
-            .collect();
         let (momentum, momentum_rows) = &read[1];
         Ok(AtCutoff {
-            trending: Some((popularity.key(), trending)),
-            momentum: momentum_column(momentum, momentum_rows),
+            trending: feature_column(popularity, popularity_rows, "engagements_7d").map(counts),
+            momentum: feature_column(momentum, momentum_rows, "return_20d"),
         })
     }
 }
@@ -430,17 +409,18 @@ struct AtCutoff {
     momentum: Option<(String, Vec<Option<f64>>)>,
 }
 
-/// The 20-day returns of `rows` (catalogue order) with the set's key; `None` when all are
-/// missing.
-fn momentum_column(
+/// One feature of `rows` (catalogue order) with the set's key, `None` where a row or the
+/// value is missing; `None` when every one is.
+fn feature_column(
     set: &finpulse_core::features::FeatureSet,
     rows: &[Option<finpulse_core::features::FeatureRow>],
+    feature: &str,
 ) -> Option<(String, Vec<Option<f64>>)> {
     let values: Vec<Option<f64>> = rows
         .iter()
         .map(|row| {
             row.as_ref()
-                .and_then(|row| row.values.get("return_20d"))
+                .and_then(|row| row.values.get(feature))
                 .and_then(|value| value.as_f64())
         })
         .collect();
@@ -448,4 +428,12 @@ fn momentum_column(
         .iter()
         .any(Option::is_some)
         .then(|| (set.key(), values))
+}
+
+/// A column of counts, a missing value read as none counted.
+fn counts((key, values): (String, Vec<Option<f64>>)) -> (String, Vec<f32>) {
+    (
+        key,
+        values.iter().map(|v| v.unwrap_or(0.0) as f32).collect(),
+    )
 }
