@@ -257,3 +257,131 @@ pub async fn eval_recommender(
     );
     Ok(())
 }
+
+/// `finpulse eval faq`: retrieval quality on labelled queries, lexical, dense and fused.
+pub async fn eval_faq(
+    config: &Config,
+    faq: &std::path::Path,
+    queries: &std::path::Path,
+    json: bool,
+    model: Option<&str>,
+) -> anyhow::Result<()> {
+    use finpulse_support::eval::{FaqEvaluationJson, evaluate_faq};
+    use finpulse_support::retrieval::DenseModel;
+    let parsed = finpulse_support::faq::read(faq)?;
+    for skipped in parsed.skipped.iter().take(20) {
+        eprintln!(
+            "{}:{}: skipped: {}",
+            faq.display(),
+            skipped.line,
+            skipped.reason
+        );
+    }
+    if parsed.skipped.len() > 20 {
+        eprintln!("… {} FAQ rows skipped in all", parsed.skipped.len());
+    }
+    let finpulse_support::faq::LabelledQueries {
+        queries: queries_read,
+        skipped,
+    } = finpulse_support::faq::read_queries(queries)?;
+    for row in skipped.iter().take(20) {
+        eprintln!(
+            "{}:{}: skipped: {}",
+            queries.display(),
+            row.line,
+            row.reason
+        );
+    }
+    let inference_config = config.inference.models_config();
+    let inference = tokio::task::spawn_blocking(move || {
+        finpulse_inference::Inference::load(
+            &inference_config,
+            &finpulse_inference::InferenceMetrics::unregistered(),
+        )
+    })
+    .await
+    .context("model loading panicked")?
+    .context("dense retrieval needs the embedding model (run `make models`)")?;
+    let embedder = inference.embedder(model)?;
+    let entries = parsed.entries.len();
+    let bar = ProgressBar::new(queries_read.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} queries {msg}")
+            .context("progress template")?,
+    );
+    if json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let evaluation = evaluate_faq(
+        parsed.entries,
+        &queries_read,
+        DenseModel::new(std::sync::Arc::new(embedder)),
+        |done| bar.set_position(done as u64),
+    )
+    .await?;
+    bar.finish_and_clear();
+    if evaluation.unknown_ids > 0 {
+        eprintln!(
+            "{} queries name an id the FAQ does not have (counted as misses)",
+            evaluation.unknown_ids
+        );
+    }
+    let calibration = &evaluation.calibration;
+    let fusion = if calibration.tried.is_empty() {
+        format!(
+            "{} (default: only {} leave-one-out questions to calibrate on)",
+            calibration.chosen, calibration.queries
+        )
+    } else {
+        format!(
+            "{} (calibrated on {} leave-one-out questions of the FAQ)",
+            calibration.chosen, calibration.queries
+        )
+    };
+    if json {
+        eprintln!("dense model: {}; fusion: {fusion}", evaluation.model);
+        println!(
+            "{}",
+            serde_json::to_string(&FaqEvaluationJson::from(&evaluation))
+                .context("report to json")?
+        );
+        return Ok(());
+    }
+    println!(
+        "{entries} FAQ entries, {} queries; dense model {}; fusion: {fusion}",
+        evaluation.queries, evaluation.model
+    );
+    println!(
+        "{:<10} {:>8} {:>9} {:>9}",
+        "", "mrr@5", "recall@1", "recall@5"
+    );
+    for (name, metrics) in [
+        ("lexical", evaluation.lexical),
+        ("dense", evaluation.dense),
+        ("fused", evaluation.fused),
+    ] {
+        println!(
+            "{name:<10} {:>8.4} {:>9.4} {:>9.4}",
+            metrics.mrr5, metrics.recall1, metrics.recall5
+        );
+    }
+    if !calibration.tried.is_empty() {
+        println!();
+        println!("calibration on the FAQ (leave-one-out mrr@5):");
+        for (fusion, metrics) in &calibration.tried {
+            println!("  {:<44} {:>8.4}", fusion.to_string(), metrics.mrr5);
+        }
+    }
+    println!();
+    println!(
+        "{:<22} {:>7} {:>14} {:>14} {:>14}",
+        "by query language", "queries", "lexical mrr@5", "dense mrr@5", "fused mrr@5"
+    );
+    for (group, metrics) in &evaluation.groups {
+        println!(
+            "{group:<22} {:>7} {:>14.4} {:>14.4} {:>14.4}",
+            metrics.queries, metrics.lexical.mrr5, metrics.dense.mrr5, metrics.fused.mrr5
+        );
+    }
+    Ok(())
+}

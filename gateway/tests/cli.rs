@@ -573,3 +573,103 @@ fn features_are_materialized_listed_and_read_as_of_a_time() {
     let (ok, _, err) = run(&["materialize", "--as-of", "yesterday"]);
     assert!(!ok && err.contains("RFC 3339"), "{err}");
 }
+
+/// The shipped knowledge base written as the CSV `eval faq` reads, and the shipped queries.
+fn faq_fixture(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    use finpulse_support::faq::{FaqFormat, demo, write};
+    let faq = dir.join("faq.csv");
+    std::fs::write(&faq, write(&demo(), FaqFormat::Csv).unwrap()).unwrap();
+    let queries = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../streams/support/data/faq-queries.csv");
+    (faq, queries)
+}
+
+#[test]
+fn eval_faq_prints_the_contracted_json_and_fusion_does_not_lose_to_dense() {
+    let dir = tempfile::tempdir().unwrap();
+    let (faq, queries) = faq_fixture(dir.path());
+    let output = finpulse(dir.path())
+        .args(["eval", "faq", "--json", "--faq"])
+        .arg(&faq)
+        .arg("--queries")
+        .arg(&queries)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut keys: Vec<&str> = report
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["dense", "lexical", "mrr5", "recall1", "recall5"]);
+    for part in ["lexical", "dense"] {
+        let mut inner: Vec<&str> = report[part]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        inner.sort_unstable();
+        assert_eq!(inner, ["mrr5", "recall1", "recall5"], "{report}");
+    }
+    let value = |path: &[&str]| {
+        let mut v = &report;
+        for key in path {
+            v = &v[key];
+        }
+        v.as_f64().unwrap()
+    };
+    for path in [
+        &["mrr5"][..],
+        &["recall1"],
+        &["recall5"],
+        &["dense", "mrr5"],
+        &["lexical", "recall5"],
+    ] {
+        assert!((0.0..=1.0).contains(&value(path)), "{path:?}: {report}");
+    }
+    assert!(value(&["recall1"]) <= value(&["recall5"]));
+    // Sentence embeddings find paraphrases BM25 cannot; the fusion, calibrated on the FAQ
+    // alone, must not do worse than dense.
+    assert!(
+        value(&["dense", "mrr5"]) > value(&["lexical", "mrr5"]) + 0.05,
+        "{report}"
+    );
+    assert!(
+        value(&["mrr5"]) >= value(&["dense", "mrr5"]) - 0.01,
+        "{report}"
+    );
+}
+
+#[test]
+fn eval_faq_refuses_bad_files_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (faq, queries) = faq_fixture(dir.path());
+    let wrong_header = dir.path().join("queries.csv");
+    std::fs::write(&wrong_header, "text,label\nmy card,card-declined\n").unwrap();
+    let not_utf8 = dir.path().join("faq-latin1.csv");
+    std::fs::write(
+        &not_utf8,
+        b"id,question,answer,language\nx,Gr\xfc\xdfe,Hallo,de\n".as_slice(),
+    )
+    .unwrap();
+    for (faq_file, queries_file, expected) in [
+        (&faq, &wrong_header, "must name query and id"),
+        (&not_utf8, &queries, "is not UTF-8"),
+        (&faq, &dir.path().join("missing.csv"), "failed to read"),
+    ] {
+        let output = finpulse(dir.path())
+            .args(["eval", "faq", "--faq"])
+            .arg(faq_file)
+            .arg("--queries")
+            .arg(queries_file)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+}

@@ -111,6 +111,12 @@ pub struct ModelSpec {
     pub dimension: usize,
     /// Longest input in tokens; longer texts are truncated.
     pub max_length: usize,
+    /// Put before a text embedded as a search query (`query: ` for the e5 family).
+    #[serde(default)]
+    pub query_prefix: String,
+    /// Put before a text embedded as a searched passage (`passage: ` for the e5 family).
+    #[serde(default)]
+    pub passage_prefix: String,
 }
 
 /// The inputs a model may take.

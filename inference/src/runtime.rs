@@ -58,6 +58,10 @@ pub struct ModelInfo {
     pub license: String,
     /// For people.
     pub description: String,
+    /// What to put before a search query (empty for symmetric models).
+    pub query_prefix: String,
+    /// What to put before a searched passage.
+    pub passage_prefix: String,
 }
 
 impl From<&ModelSpec> for ModelInfo {
@@ -69,6 +73,8 @@ impl From<&ModelSpec> for ModelInfo {
             dimension: spec.dimension,
             max_length: spec.max_length,
             license: spec.license.clone(),
+            query_prefix: spec.query_prefix.clone(),
+            passage_prefix: spec.passage_prefix.clone(),
             description: spec.description.clone(),
         }
     }

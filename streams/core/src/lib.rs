@@ -6,10 +6,11 @@
 //! a type both need can only sit under both. Nothing here does IO or holds logic beyond naming
 //! and parsing its own values; a domain's logic stays in its crate under `streams/`.
 //!
-//! One module per domain, named like the domain's crate: [`market`], [`recommend`]; support,
+//! One module per domain, named like the domain's crate: [`market`], [`recommend`], [`support`];
 //! news and portfolio add theirs beside it. [`features`] is the feature store's, which any
 //! domain's models may read.
 
 pub mod features;
 pub mod market;
 pub mod recommend;
+pub mod support;

@@ -1,0 +1,16 @@
+//! The support domain's errors.
+
+/// What can go wrong in the support desk.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SupportError {
+    /// A file, row or request that cannot be used as it is.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The lexical index failed.
+    #[error("search index failed: {0}")]
+    Index(String),
+    /// The embedding model failed.
+    #[error("embedding model failed: {0}")]
+    Inference(String),
+}

@@ -1,0 +1,762 @@
+//! Hybrid FAQ retrieval: which entries answer a customer's message, lexical, dense and fused.
+//!
+//! Every question variant and every answer of every entry is a *passage*. [`lexical`] scores
+//! passages with BM25 in their own language; [`dense`] with the cosine of sentence embeddings
+//! (the inference crate's model, so a multilingual encoder finds an English entry for a German
+//! question). An entry's score in each is its best passage's, and entries are ranked by id:
+//! the languages of one entry are one result.
+//!
+//! Fusion has to earn its place. Reciprocal-rank fusion treats a weak lexical ranking as an
+//! equal voter and can score below dense alone on short questions; a weighted sum lets the
+//! lexical signal only break near-ties. Which to use, and the weight, is not a constant tuned
+//! to one data set: [`FaqIndex::calibrate`] picks it on the knowledge base itself, by asking
+//! each question variant against the rest (leave-one-out), and keeps dense alone when nothing
+//! beats it there.
+
+pub mod combiner;
+pub mod dense;
+pub mod lexical;
+mod metrics;
+
+use finpulse_core::support::FaqEntry;
+use std::collections::HashMap;
+
+pub use combiner::Combiner;
+pub use dense::DenseModel;
+pub use lexical::LexicalIndex;
+pub use metrics::{Metrics, RankOutcome};
+
+use crate::SupportError;
+
+/// How lexical and dense scores become one ranking.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fusion {
+    /// Dense scores alone.
+    Dense,
+    /// BM25 alone.
+    Lexical,
+    /// Reciprocal-rank fusion: Σ 1 / (k + rank) over both rankings.
+    Rrf {
+        /// The rank offset (60 in the original paper).
+        k: f32,
+    },
+    /// cosine + weight · BM25 / (the query's best BM25).
+    Weighted {
+        /// The lexical signal's weight.
+        lexical_weight: f32,
+    },
+    /// A linear combiner over both rankings' scores and ranks, fitted on the knowledge base
+    /// ([`combiner`]); it reorders the union of both rankings' top candidates.
+    Learned(Combiner),
+}
+
+impl std::fmt::Display for Fusion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Dense => write!(f, "dense only"),
+            Self::Lexical => write!(f, "lexical only"),
+            Self::Rrf { k } => write!(f, "reciprocal-rank fusion (k = {k})"),
+            Self::Weighted { lexical_weight } => {
+                write!(f, "weighted sum (lexical weight {lexical_weight})")
+            }
+            Self::Learned(_) => write!(f, "learned combiner (5-fold cross-validated)"),
+        }
+    }
+}
+
+/// The fusions [`FaqIndex::calibrate`] tries, simplest first (ties keep the simpler one).
+const CANDIDATES: &[Fusion] = &[
+    Fusion::Dense,
+    Fusion::Weighted {
+        lexical_weight: 0.05,
+    },
+    Fusion::Weighted {
+        lexical_weight: 0.1,
+    },
+    Fusion::Weighted {
+        lexical_weight: 0.15,
+    },
+    Fusion::Weighted {
+        lexical_weight: 0.2,
+    },
+    Fusion::Weighted {
+        lexical_weight: 0.3,
+    },
+    Fusion::Weighted {
+        lexical_weight: 0.4,
+    },
+    Fusion::Weighted {
+        lexical_weight: 0.6,
+    },
+    Fusion::Weighted {
+        lexical_weight: 0.8,
+    },
+    Fusion::Weighted {
+        lexical_weight: 1.0,
+    },
+    Fusion::Rrf { k: 60.0 },
+    Fusion::Lexical,
+];
+
+/// The weight used when the knowledge base has too few variants to calibrate on.
+const DEFAULT_FUSION: Fusion = Fusion::Weighted {
+    lexical_weight: 0.2,
+};
+
+/// Fewest leave-one-out questions worth calibrating on.
+const MIN_CALIBRATION_QUERIES: usize = 20;
+
+/// How deep into each ranking the learned combiner looks for candidates.
+const COMBINER_DEPTH: usize = 20;
+
+/// Folds of the learned combiner's cross-validation.
+const FOLDS: usize = 5;
+
+/// The combiner's L2 penalty and passes.
+const COMBINER_L2: f32 = 0.01;
+const COMBINER_EPOCHS: usize = 300;
+
+/// What a passage is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassageKind {
+    /// The entry's n-th question variant.
+    Question(usize),
+    /// The entry's answer.
+    Answer,
+}
+
+/// One indexed text of one entry.
+#[derive(Debug, Clone, Copy)]
+pub struct Passage {
+    /// Position of the entry (language version) in [`FaqIndex::entries`].
+    pub entry: usize,
+    /// Position of the entry's id in the index's id list.
+    id: usize,
+    /// Question or answer.
+    pub kind: PassageKind,
+}
+
+/// One entry (by id) a query retrieved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranked {
+    /// The entry's id.
+    pub id: String,
+    /// Its score under the ranking it came from (higher is better).
+    pub score: f32,
+    /// Its best BM25 over the query's best BM25, when any passage matched lexically.
+    pub lexical: Option<f32>,
+    /// Its best cosine, when dense retrieval ran.
+    pub dense: Option<f32>,
+    /// The passage that matched best (densely when dense ran, lexically otherwise).
+    pub passage: usize,
+}
+
+/// The three rankings of one query.
+#[derive(Debug, Clone, Default)]
+pub struct Rankings {
+    /// BM25 alone.
+    pub lexical: Vec<Ranked>,
+    /// Dense alone (empty without a model).
+    pub dense: Vec<Ranked>,
+    /// The index's fusion of both.
+    pub fused: Vec<Ranked>,
+}
+
+/// Per-id scores of one query before ranking.
+#[derive(Debug, Default)]
+struct Scores {
+    /// id position → (best BM25, its passage).
+    lexical: HashMap<usize, (f32, usize)>,
+    /// id position → (best cosine, its passage).
+    dense: HashMap<usize, (f32, usize)>,
+}
+
+/// The knowledge base ready to be searched.
+pub struct FaqIndex {
+    entries: Vec<FaqEntry>,
+    ids: Vec<String>,
+    passages: Vec<Passage>,
+    lexical: LexicalIndex,
+    /// One unit vector per passage, or none without a model.
+    vectors: Vec<Vec<f32>>,
+    model: Option<DenseModel>,
+    fusion: Fusion,
+}
+
+impl std::fmt::Debug for FaqIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaqIndex")
+            .field("entries", &self.entries.len())
+            .field("passages", &self.passages.len())
+            .field("dense", &self.model.is_some())
+            .field("fusion", &self.fusion)
+            .finish()
+    }
+}
+
+/// Builds the passage list of `entries`: every question variant, then the answer.
+fn passages_of(entries: &[FaqEntry]) -> (Vec<String>, Vec<Passage>) {
+    let mut ids: Vec<String> = Vec::new();
+    let mut id_positions: HashMap<&str, usize> = HashMap::new();
+    let mut passages = Vec::new();
+    for (entry_position, entry) in entries.iter().enumerate() {
+        let id = *id_positions.entry(entry.id.as_str()).or_insert_with(|| {
+            ids.push(entry.id.clone());
+            ids.len() - 1
+        });
+        for question in 0..entry.questions.len() {
+            passages.push(Passage {
+                entry: entry_position,
+                id,
+                kind: PassageKind::Question(question),
+            });
+        }
+        passages.push(Passage {
+            entry: entry_position,
+            id,
+            kind: PassageKind::Answer,
+        });
+    }
+    (ids, passages)
+}
+
+impl FaqIndex {
+    /// Indexes `entries`: lexically always, densely when `model` is given (its embeddings of
+    /// every passage are computed now). The fusion starts at a default; call
+    /// [`FaqIndex::calibrate`] to fit it to the knowledge base.
+    pub async fn build(
+        entries: Vec<FaqEntry>,
+        model: Option<DenseModel>,
+    ) -> Result<Self, SupportError> {
+        let (ids, passages) = passages_of(&entries);
+        let texts: Vec<(String, String)> = passages
+            .iter()
+            .map(|passage| {
+                let entry = &entries[passage.entry];
+                (
+                    entry.language.clone(),
+                    passage_text(entry, passage.kind).to_owned(),
+                )
+            })
+            .collect();
+        let lexical_texts = texts.clone();
+        let lexical = tokio::task::spawn_blocking(move || {
+            LexicalIndex::build(
+                lexical_texts
+                    .iter()
+                    .map(|(language, text)| (language.as_str(), text.as_str())),
+            )
+        })
+        .await
+        .map_err(|error| SupportError::Index(format!("lexical indexing panicked: {error}")))??;
+        let vectors = match &model {
+            Some(model) => {
+                model
+                    .embed_passages(texts.into_iter().map(|(_, text)| text).collect())
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        let fusion = if model.is_some() {
+            DEFAULT_FUSION
+        } else {
+            Fusion::Lexical
+        };
+        Ok(Self {
+            entries,
+            ids,
+            passages,
+            lexical,
+            vectors,
+            model,
+            fusion,
+        })
+    }
+
+    /// The indexed entries (every language version), in the order given.
+    pub fn entries(&self) -> &[FaqEntry] {
+        &self.entries
+    }
+
+    /// A passage by its position (as [`Ranked::passage`] names it).
+    pub fn passage(&self, position: usize) -> Option<&Passage> {
+        self.passages.get(position)
+    }
+
+    /// The text of a passage.
+    pub fn passage_text(&self, position: usize) -> Option<&str> {
+        let passage = self.passages.get(position)?;
+        Some(passage_text(&self.entries[passage.entry], passage.kind))
+    }
+
+    /// The fusion in use.
+    pub fn fusion(&self) -> Fusion {
+        self.fusion
+    }
+
+    /// Uses `fusion` from now on.
+    pub fn set_fusion(&mut self, fusion: Fusion) {
+        self.fusion = fusion;
+    }
+
+    /// True when dense retrieval runs.
+    pub fn is_dense(&self) -> bool {
+        self.model.is_some()
+    }
+
+    /// Picks the fusion that ranks best on the knowledge base itself: each question variant of
+    /// an entry with more than one passage is asked with that variant left out, and the
+    /// candidate with the best MRR@5 is kept (the simplest on a tie). Returns what was tried
+    /// and how each scored; too few variants (fewer than 20 such questions) keep the default.
+    pub async fn calibrate(&mut self) -> Result<Calibration, SupportError> {
+        let Some(model) = &self.model else {
+            return Ok(Calibration {
+                queries: 0,
+                tried: Vec::new(),
+                chosen: self.fusion,
+            });
+        };
+        let held_out: Vec<usize> = (0..self.passages.len())
+            .filter(|&position| {
+                let passage = &self.passages[position];
+                matches!(passage.kind, PassageKind::Question(_))
+                    && self
+                        .passages
+                        .iter()
+                        .enumerate()
+                        .any(|(other, p)| other != position && p.id == passage.id)
+            })
+            .collect();
+        if held_out.len() < MIN_CALIBRATION_QUERIES {
+            return Ok(Calibration {
+                queries: held_out.len(),
+                tried: Vec::new(),
+                chosen: self.fusion,
+            });
+        }
+        let texts: Vec<String> = held_out
+            .iter()
+            .map(|&position| self.passage_text(position).unwrap_or_default().to_owned())
+            .collect();
+        // Asked as a customer would ask (the model's query prefix, where it has one).
+        let query_vectors = model.embed_queries(texts.clone()).await?;
+        let mut scored: Vec<(Fusion, Vec<RankOutcome>)> = CANDIDATES
+            .iter()
+            .map(|fusion| (*fusion, Vec::with_capacity(held_out.len())))
+            .collect();
+        let mut examples: Vec<(usize, Vec<(usize, combiner::Features)>)> = Vec::new();
+        for ((&position, text), vector) in held_out.iter().zip(&texts).zip(&query_vectors) {
+            let scores = self.scores(text, Some(vector), Some(position))?;
+            let target = self.passages[position].id;
+            examples.push((target, self.combiner_candidates(&scores)));
+            for (fusion, outcomes) in &mut scored {
+                let ranking = self.rank(&scores, *fusion);
+                outcomes.push(RankOutcome::of(
+                    ranking.iter().position(|ranked| ranked.0 == target),
+                ));
+            }
+        }
+        let mut tried: Vec<(Fusion, Metrics)> = scored
+            .into_iter()
+            .map(|(fusion, outcomes)| (fusion, Metrics::of(&outcomes)))
+            .collect();
+        if let Some(learned) = self.cross_validate_combiner(&examples) {
+            tried.push(learned);
+        }
+        let mut best = tried[0];
+        for candidate in &tried[1..] {
+            if candidate.1.mrr5 > best.1.mrr5 + 1e-9 {
+                best = *candidate;
+            }
+        }
+        self.fusion = match best.0 {
+            // Cross-validation chose the combiner; serve one fitted on every question.
+            Fusion::Learned(_) => Fusion::Learned(Combiner::fit(
+                &training_examples(examples.iter()),
+                COMBINER_L2,
+                COMBINER_EPOCHS,
+            )),
+            other => other,
+        };
+        best.0 = self.fusion;
+        Ok(Calibration {
+            queries: held_out.len(),
+            tried,
+            chosen: best.0,
+        })
+    }
+
+    /// The best `k` entries for `query`, lexical, dense and fused.
+    pub async fn search(&self, query: &str, k: usize) -> Result<Rankings, SupportError> {
+        let vector = match &self.model {
+            Some(model) => Some(model.embed_query(query).await?),
+            None => None,
+        };
+        self.search_with_vector(query, vector.as_deref(), k)
+    }
+
+    /// [`FaqIndex::search`] with the query's embedding already computed (many queries embed
+    /// faster as one batch).
+    pub fn search_with_vector(
+        &self,
+        query: &str,
+        vector: Option<&[f32]>,
+        k: usize,
+    ) -> Result<Rankings, SupportError> {
+        let scores = self.scores(query, vector, None)?;
+        let to_ranked = |ranking: Vec<(usize, f32)>| -> Vec<Ranked> {
+            ranking
+                .into_iter()
+                .take(k)
+                .map(|(id, score)| self.ranked(&scores, id, score))
+                .collect()
+        };
+        let dense = if vector.is_some() {
+            to_ranked(self.rank(&scores, Fusion::Dense))
+        } else {
+            Vec::new()
+        };
+        let fusion = if vector.is_some() {
+            self.fusion
+        } else {
+            Fusion::Lexical
+        };
+        Ok(Rankings {
+            lexical: to_ranked(self.rank(&scores, Fusion::Lexical)),
+            dense,
+            fused: to_ranked(self.rank(&scores, fusion)),
+        })
+    }
+
+    /// The model's embedding of `query` as a customer's question.
+    pub async fn embed_queries(&self, queries: Vec<String>) -> Result<Vec<Vec<f32>>, SupportError> {
+        match &self.model {
+            Some(model) => model.embed_queries(queries).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The learned combiner's mean leave-one-out quality over folds by entry id: fitted on
+    /// the other folds' questions, asked the fold's. `None` with too few questions.
+    fn cross_validate_combiner(
+        &self,
+        examples: &[(usize, Vec<(usize, combiner::Features)>)],
+    ) -> Option<(Fusion, Metrics)> {
+        if examples.len() < MIN_CALIBRATION_QUERIES {
+            return None;
+        }
+        let mut outcomes = Vec::with_capacity(examples.len());
+        let mut last = None;
+        for fold in 0..FOLDS {
+            let training = training_examples(examples.iter().filter(|(id, _)| id % FOLDS != fold));
+            let fitted = Combiner::fit(&training, COMBINER_L2, COMBINER_EPOCHS);
+            for (target, candidates) in examples.iter().filter(|(id, _)| id % FOLDS == fold) {
+                let ranking = rank_candidates(&fitted, candidates);
+                outcomes.push(RankOutcome::of(ranking.iter().position(|id| id == target)));
+            }
+            last = Some(fitted);
+        }
+        Some((Fusion::Learned(last?), Metrics::of(&outcomes)))
+    }
+
+    /// The learned combiner's candidates for `scores` (the union of both rankings' tops) with
+    /// their features, in dense order then lexical order.
+    fn combiner_candidates(&self, scores: &Scores) -> Vec<(usize, combiner::Features)> {
+        let dense = self.rank(scores, Fusion::Dense);
+        let lexical = self.rank(scores, Fusion::Lexical);
+        let best_cosine = dense.first().map_or(0.0, |d| d.1);
+        let best_lexical = lexical.first().map_or(0.0, |l| l.1).max(f32::MIN_POSITIVE);
+        let dense_rank: HashMap<usize, usize> = dense
+            .iter()
+            .enumerate()
+            .map(|(r, (id, _))| (*id, r))
+            .collect();
+        let lexical_rank: HashMap<usize, usize> = lexical
+            .iter()
+            .enumerate()
+            .map(|(r, (id, _))| (*id, r))
+            .collect();
+        let mut ids: Vec<usize> = Vec::new();
+        for (id, _) in dense
+            .iter()
+            .take(COMBINER_DEPTH)
+            .chain(lexical.iter().take(COMBINER_DEPTH))
+        {
+            if !ids.contains(id) {
+                ids.push(*id);
+            }
+        }
+        ids.into_iter()
+            .map(|id| {
+                let cosine = scores.dense.get(&id).map_or(0.0, |d| d.0);
+                let lexical = scores.lexical.get(&id).map(|l| l.0 / best_lexical);
+                (
+                    id,
+                    combiner::features(
+                        cosine,
+                        best_cosine,
+                        dense_rank.get(&id).copied(),
+                        lexical,
+                        lexical_rank.get(&id).copied(),
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    fn ranked(&self, scores: &Scores, id: usize, score: f32) -> Ranked {
+        let best_lexical = scores
+            .lexical
+            .values()
+            .map(|(score, _)| *score)
+            .fold(0.0_f32, f32::max);
+        let lexical = scores.lexical.get(&id);
+        let dense = scores.dense.get(&id);
+        Ranked {
+            id: self.ids[id].clone(),
+            score,
+            lexical: lexical.map(|(score, _)| score / best_lexical.max(f32::MIN_POSITIVE)),
+            dense: dense.map(|(score, _)| *score),
+            passage: dense.or(lexical).map(|(_, passage)| *passage).unwrap_or(0),
+        }
+    }
+
+    /// Each id's best lexical and dense score, leaving out one passage (calibration).
+    fn scores(
+        &self,
+        query: &str,
+        vector: Option<&[f32]>,
+        excluded: Option<usize>,
+    ) -> Result<Scores, SupportError> {
+        let mut scores = Scores::default();
+        for (position, score) in self.lexical.search(query, self.passages.len())? {
+            if Some(position) == excluded {
+                continue;
+            }
+            let id = self.passages[position].id;
+            let best = scores.lexical.entry(id).or_insert((score, position));
+            if score > best.0 {
+                *best = (score, position);
+            }
+        }
+        if let Some(vector) = vector {
+            for (position, passage_vector) in self.vectors.iter().enumerate() {
+                if Some(position) == excluded {
+                    continue;
+                }
+                let cosine = dense::dot(vector, passage_vector);
+                let id = self.passages[position].id;
+                let best = scores.dense.entry(id).or_insert((cosine, position));
+                if cosine > best.0 {
+                    *best = (cosine, position);
+                }
+            }
+        }
+        Ok(scores)
+    }
+
+    /// Ids by `fusion` of `scores`, best first; ties by id position so rankings are stable.
+    fn rank(&self, scores: &Scores, fusion: Fusion) -> Vec<(usize, f32)> {
+        let ordered = |map: &HashMap<usize, (f32, usize)>| -> Vec<(usize, f32)> {
+            let mut list: Vec<(usize, f32)> =
+                map.iter().map(|(id, (score, _))| (*id, *score)).collect();
+            list.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            list
+        };
+        let mut ranking = match fusion {
+            Fusion::Learned(combiner) => {
+                let candidates = self.combiner_candidates(scores);
+                let mut ranked: Vec<(usize, f32)> = candidates
+                    .iter()
+                    .map(|(id, features)| (*id, combiner.score(features)))
+                    .collect();
+                ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                // Beyond the candidates, dense order (scored below every candidate).
+                for (id, _) in ordered(&scores.dense) {
+                    if !ranked.iter().any(|(r, _)| *r == id) {
+                        ranked.push((id, f32::NEG_INFINITY));
+                    }
+                }
+                return ranked;
+            }
+            Fusion::Dense => return ordered(&scores.dense),
+            Fusion::Lexical => return ordered(&scores.lexical),
+            Fusion::Rrf { k } => {
+                let mut fused: HashMap<usize, f32> = HashMap::new();
+                for list in [ordered(&scores.lexical), ordered(&scores.dense)] {
+                    for (rank, (id, _)) in list.into_iter().enumerate() {
+                        *fused.entry(id).or_default() += 1.0 / (k + rank as f32 + 1.0);
+                    }
+                }
+                fused.into_iter().collect::<Vec<_>>()
+            }
+            Fusion::Weighted { lexical_weight } => {
+                let best_lexical = scores
+                    .lexical
+                    .values()
+                    .map(|(score, _)| *score)
+                    .fold(0.0_f32, f32::max);
+                scores
+                    .dense
+                    .iter()
+                    .map(|(id, (cosine, _))| {
+                        let lexical = scores
+                            .lexical
+                            .get(id)
+                            .map(|(score, _)| score / best_lexical.max(f32::MIN_POSITIVE))
+                            .unwrap_or(0.0);
+                        (*id, cosine + lexical_weight * lexical)
+                    })
+                    .collect::<Vec<_>>()
+            }
+        };
+        ranking.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranking
+    }
+}
+
+/// Training examples from leave-one-out questions whose right entry is among the candidates.
+fn training_examples<'a>(
+    examples: impl Iterator<Item = &'a (usize, Vec<(usize, combiner::Features)>)>,
+) -> Vec<combiner::Example> {
+    examples
+        .filter_map(|(target, candidates)| {
+            let right = candidates.iter().position(|(id, _)| id == target)?;
+            Some(combiner::Example {
+                candidates: candidates.iter().map(|(_, features)| *features).collect(),
+                right,
+            })
+        })
+        .collect()
+}
+
+/// Candidate ids by the combiner's score, best first.
+fn rank_candidates(combiner: &Combiner, candidates: &[(usize, combiner::Features)]) -> Vec<usize> {
+    let mut scored: Vec<(usize, f32)> = candidates
+        .iter()
+        .map(|(id, features)| (*id, combiner.score(features)))
+        .collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    scored.into_iter().map(|(id, _)| id).collect()
+}
+
+fn passage_text(entry: &FaqEntry, kind: PassageKind) -> &str {
+    match kind {
+        PassageKind::Question(n) => entry.questions.get(n).map(String::as_str).unwrap_or(""),
+        PassageKind::Answer => &entry.answer,
+    }
+}
+
+/// What [`FaqIndex::calibrate`] tried and kept.
+#[derive(Debug, Clone)]
+pub struct Calibration {
+    /// How many leave-one-out questions it asked.
+    pub queries: usize,
+    /// Each candidate with its scores (empty when it did not calibrate).
+    pub tried: Vec<(Fusion, Metrics)>,
+    /// The fusion in use now.
+    pub chosen: Fusion,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, language: &str, questions: &[&str], answer: &str) -> FaqEntry {
+        FaqEntry {
+            id: id.into(),
+            language: language.into(),
+            intent: String::new(),
+            tags: Vec::new(),
+            questions: questions.iter().map(|q| q.to_string()).collect(),
+            answer: answer.into(),
+        }
+    }
+
+    fn kb() -> Vec<FaqEntry> {
+        vec![
+            entry(
+                "card-declined",
+                "en",
+                &["Why was my card declined?", "My card payment failed"],
+                "Payments fail when the card is blocked or the limit is reached.",
+            ),
+            entry(
+                "card-declined",
+                "de",
+                &["Warum wurde meine Karte abgelehnt?"],
+                "Zahlungen schlagen fehl, wenn die Karte gesperrt ist.",
+            ),
+            entry(
+                "reset-password",
+                "en",
+                &["How do I reset my password?"],
+                "Open the app's sign-in screen and choose 'Forgot password'.",
+            ),
+        ]
+    }
+
+    #[tokio::test]
+    async fn languages_of_one_entry_are_one_result() {
+        let index = FaqIndex::build(kb(), None).await.unwrap();
+        let rankings = index
+            .search("karte abgelehnt card declined", 5)
+            .await
+            .unwrap();
+        let ids: Vec<&str> = rankings.fused.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["card-declined"], "{rankings:?}");
+        // Without a model the index is lexical only.
+        assert!(rankings.dense.is_empty());
+        assert_eq!(index.fusion(), Fusion::Lexical);
+    }
+
+    #[tokio::test]
+    async fn the_passage_named_is_the_one_that_matched() {
+        let index = FaqIndex::build(kb(), None).await.unwrap();
+        let rankings = index.search("forgot password", 5).await.unwrap();
+        let best = &rankings.fused[0];
+        assert_eq!(best.id, "reset-password");
+        assert_eq!(
+            index.passage_text(best.passage),
+            Some("Open the app's sign-in screen and choose 'Forgot password'.")
+        );
+        assert_eq!(best.lexical, Some(1.0));
+    }
+
+    fn scores(lexical: &[(usize, f32)], dense: &[(usize, f32)]) -> Scores {
+        Scores {
+            lexical: lexical.iter().map(|(id, s)| (*id, (*s, 0))).collect(),
+            dense: dense.iter().map(|(id, s)| (*id, (*s, 0))).collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn weighted_fusion_lets_lexical_break_near_ties_only() {
+        let index = FaqIndex::build(kb(), None).await.unwrap();
+        // Dense prefers 0 narrowly and 1 is far behind; lexical prefers 2 strongly.
+        let s = scores(&[(2, 10.0), (1, 9.0)], &[(0, 0.80), (2, 0.79), (1, 0.40)]);
+        let ranking = index.rank(
+            &s,
+            Fusion::Weighted {
+                lexical_weight: 0.1,
+            },
+        );
+        let order: Vec<usize> = ranking.iter().map(|r| r.0).collect();
+        assert_eq!(order, [2, 0, 1]);
+        // RRF counts the weak dense candidate 1's lexical rank as much as a dense one.
+        let rrf: Vec<usize> = index
+            .rank(&s, Fusion::Rrf { k: 60.0 })
+            .iter()
+            .map(|r| r.0)
+            .collect();
+        assert_eq!(rrf[0], 2);
+        assert_eq!(
+            index
+                .rank(&s, Fusion::Dense)
+                .iter()
+                .map(|r| r.0)
+                .collect::<Vec<_>>(),
+            [0, 2, 1]
+        );
+    }
+}
