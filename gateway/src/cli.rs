@@ -212,9 +212,14 @@ pub enum EvalCommand {
         /// Print `{"mrr5","recall1","recall5","lexical":{…},"dense":{…}}` instead of a table.
         #[arg(long)]
         json: bool,
-        /// The embedding model of the manifest to use (default: the support desk's).
-        #[arg(long)]
-        model: Option<String>,
+        /// An embedding model of the manifest for dense retrieval; repeat for several (the
+        /// first is the primary, the one the `dense` figures are of; the fusion may use all).
+        /// Default: multilingual-e5-small, then minilm-l6-v2.
+        #[arg(long = "model", default_values_t = [
+            "multilingual-e5-small".to_owned(),
+            "minilm-l6-v2".to_owned(),
+        ])]
+        models: Vec<String>,
     },
 }
 
@@ -381,9 +386,9 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                     faq,
                     queries,
                     json,
-                    model,
+                    models,
                 },
-        } => crate::offline::eval_faq(&config, &faq, &queries, json, model.as_deref()).await,
+        } => crate::offline::eval_faq(&config, &faq, &queries, json, &models).await,
         Command::Import { what, file } => crate::import::run(&config, what, &file).await,
         Command::Token {
             user,

@@ -30,6 +30,9 @@ pub enum ImportKind {
     Users,
     /// Interactions.
     Interactions,
+    /// Support FAQ entries: JSON Lines of entries, or CSV with `id,question,answer,language`
+    /// (optional `intent`, `tags`), one question variant a row.
+    Faq,
 }
 
 /// Rows written per store transaction.
@@ -39,11 +42,15 @@ const LISTED: usize = 50;
 
 /// Runs the import.
 pub async fn run(config: &Config, kind: ImportKind, file: &Path) -> anyhow::Result<()> {
-    let format = Format::of(file)?;
+    let format = match kind {
+        ImportKind::Faq => return import_faq(config, file).await,
+        _ => Format::of(file)?,
+    };
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("failed to read {}", file.display()))?;
     let store = open_store(config).await?;
     let (imported, skipped, total) = match kind {
+        ImportKind::Faq => unreachable!("FAQ files are imported above"),
         ImportKind::Items => {
             write(parse::<Item>(&text, format), "items", |batch| {
                 let store = store.clone();
@@ -118,6 +125,43 @@ pub async fn run(config: &Config, kind: ImportKind, file: &Path) -> anyhow::Resu
     }
     if skipped.len() > LISTED {
         eprintln!("  … and {} more", skipped.len() - LISTED);
+    }
+    Ok(())
+}
+
+/// Loads FAQ entries into the store, replacing those with the same id and language.
+async fn import_faq(config: &Config, file: &Path) -> anyhow::Result<()> {
+    use finpulse_store::SupportData;
+    let parsed = finpulse_support::faq::read(file)?;
+    let store = open_store(config).await?;
+    let bar = ProgressBar::new(parsed.entries.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} FAQ entries ({eta})")
+            .context("progress template")?,
+    );
+    let mut imported = 0;
+    for chunk in parsed.entries.chunks(BATCH) {
+        store
+            .upsert_faq_entries(chunk)
+            .await
+            .context("failed to store FAQ entries")?;
+        imported += chunk.len();
+        bar.set_position(imported as u64);
+    }
+    bar.finish_and_clear();
+    let languages: std::collections::BTreeSet<&str> =
+        parsed.entries.iter().map(|e| e.language.as_str()).collect();
+    eprintln!(
+        "imported {imported} FAQ entries ({}) from {}; skipped {} rows",
+        languages.into_iter().collect::<Vec<_>>().join(", "),
+        file.display(),
+        parsed.skipped.len()
+    );
+    for row in parsed.skipped.iter().take(LISTED) {
+        eprintln!("  line {}: {}", row.line, row.reason);
+    }
+    if parsed.skipped.len() > LISTED {
+        eprintln!("  … and {} more", parsed.skipped.len() - LISTED);
     }
     Ok(())
 }

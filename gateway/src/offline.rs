@@ -264,7 +264,7 @@ pub async fn eval_faq(
     faq: &std::path::Path,
     queries: &std::path::Path,
     json: bool,
-    model: Option<&str>,
+    models: &[String],
 ) -> anyhow::Result<()> {
     use finpulse_support::eval::{FaqEvaluationJson, evaluate_faq};
     use finpulse_support::retrieval::DenseModel;
@@ -302,7 +302,13 @@ pub async fn eval_faq(
     .await
     .context("model loading panicked")?
     .context("dense retrieval needs the embedding model (run `make models`)")?;
-    let embedder = inference.embedder(model)?;
+    let mut dense = Vec::with_capacity(models.len());
+    for name in models {
+        let embedder = inference.embedder(Some(name)).with_context(|| {
+            format!("--model {name}: the manifest has no such embedding model (run `make models`)")
+        })?;
+        dense.push(DenseModel::new(std::sync::Arc::new(embedder)));
+    }
     let entries = parsed.entries.len();
     let bar = ProgressBar::new(queries_read.len() as u64);
     bar.set_style(
@@ -312,12 +318,9 @@ pub async fn eval_faq(
     if json {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let evaluation = evaluate_faq(
-        parsed.entries,
-        &queries_read,
-        DenseModel::new(std::sync::Arc::new(embedder)),
-        |done| bar.set_position(done as u64),
-    )
+    let evaluation = evaluate_faq(parsed.entries, &queries_read, dense, |done| {
+        bar.set_position(done as u64)
+    })
     .await?;
     bar.finish_and_clear();
     if evaluation.unknown_ids > 0 {

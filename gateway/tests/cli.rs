@@ -673,3 +673,42 @@ fn eval_faq_refuses_bad_files_clearly() {
         assert!(stderr.contains(expected), "{expected}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn import_faq_stores_the_entries_and_names_bad_rows() {
+    use finpulse_store::{SqlStore, SupportData};
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = finpulse_support::faq::DEMO_FAQ.to_owned();
+    text.push_str("{\"id\":\"broken\",\"language\":\"en\",\"questions\":[],\"answer\":\"x\"}\n");
+    let file = dir.path().join("faq.jsonl");
+    std::fs::write(&file, text).unwrap();
+    let output = finpulse(dir.path())
+        .args(["import", "faq"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("imported 131 FAQ entries (de, en, es, fr)")
+            && stderr.contains("line 132: an entry needs at least one question"),
+        "{stderr}"
+    );
+    let url = format!("sqlite:{}", dir.path().join("finpulse.db").display());
+    let store = SqlStore::connect(&url).await.unwrap();
+    let entries = store.faq_entries().await.unwrap();
+    assert_eq!(entries.len(), 131);
+    let declined = entries
+        .iter()
+        .find(|e| e.id == "card-declined" && e.language == "de")
+        .expect("the German version is stored");
+    assert!(declined.answer.contains("{card_status}"));
+    // Importing again replaces rather than duplicates.
+    let again = finpulse(dir.path())
+        .args(["import", "faq"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    assert_eq!(store.faq_entries().await.unwrap().len(), 131);
+}

