@@ -77,8 +77,8 @@ impl Combiner {
 
     /// Fits the weights on `examples`.
     pub fn fit(examples: &[Example], l2: f32, epochs: usize) -> Self {
-        // Start from the primary dense model alone (weight on its cosine), so an empty or useless training set
-        // leaves the dense ranking in place.
+        // Start from the primary dense model alone (weight on its cosine), so an empty or
+        // useless training set leaves the dense ranking in place.
         let mut weights = [0.0_f32; FEATURES];
         weights[4] = 10.0;
         let learning_rate = 0.5;
