@@ -97,7 +97,8 @@ pub enum Command {
         #[command(subcommand)]
         what: crate::features::FeaturesCommand,
     },
-    /// Load catalogue items, customer profiles or interactions from a file (.jsonl or .csv).
+    /// Load catalogue items, customer profiles, interactions or FAQ entries from a file (.jsonl
+    /// or .csv).
     ///
     /// Bad rows are named by line and skipped. Interactions go onto the `user.interactions`
     /// topic when Kafka is configured, into the store otherwise (learned at the next retraining).
@@ -106,6 +107,15 @@ pub enum Command {
         #[arg(value_enum)]
         what: crate::import::ImportKind,
         /// The file: JSON Lines (.jsonl, .ndjson) or CSV with a header (.csv).
+        file: PathBuf,
+    },
+    /// Write the support desk's FAQ knowledge base from the store to a file (.jsonl or .csv,
+    /// the layouts `finpulse import faq` reads).
+    Export {
+        /// What to write.
+        #[arg(value_enum)]
+        what: crate::import::ExportKind,
+        /// The file to write (replaced when it exists).
         file: PathBuf,
     },
     /// Evaluate a model offline on held-out data.
@@ -390,6 +400,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 },
         } => crate::offline::eval_faq(&config, &faq, &queries, json, &models).await,
         Command::Import { what, file } => crate::import::run(&config, what, &file).await,
+        Command::Export { what, file } => crate::import::export(&config, what, &file).await,
         Command::Token {
             user,
             ttl,

@@ -35,6 +35,13 @@ pub enum ImportKind {
     Faq,
 }
 
+/// What `finpulse export` writes.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportKind {
+    /// The support desk's FAQ entries, every language.
+    Faq,
+}
+
 /// Rows written per store transaction.
 const BATCH: usize = 500;
 /// Skipped rows listed one by one; past this only counted.
@@ -126,6 +133,31 @@ pub async fn run(config: &Config, kind: ImportKind, file: &Path) -> anyhow::Resu
     if skipped.len() > LISTED {
         eprintln!("  … and {} more", skipped.len() - LISTED);
     }
+    Ok(())
+}
+
+/// Writes what the store holds to `file`, in the format its extension names.
+pub async fn export(config: &Config, kind: ExportKind, file: &Path) -> anyhow::Result<()> {
+    use finpulse_store::SupportData;
+    use finpulse_support::faq::{FaqFormat, write};
+    let ExportKind::Faq = kind;
+    let format = FaqFormat::of(file)?;
+    let store = open_store(config).await?;
+    let entries = store
+        .faq_entries()
+        .await
+        .context("failed to read FAQ entries")?;
+    let text = write(&entries, format)?;
+    let partial = file.with_extension("partial");
+    std::fs::write(&partial, text)
+        .with_context(|| format!("failed to write {}", partial.display()))?;
+    std::fs::rename(&partial, file)
+        .with_context(|| format!("failed to write {}", file.display()))?;
+    eprintln!(
+        "exported {} FAQ entries to {}",
+        entries.len(),
+        file.display()
+    );
     Ok(())
 }
 

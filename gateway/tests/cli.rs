@@ -711,4 +711,17 @@ async fn import_faq_stores_the_entries_and_names_bad_rows() {
         .unwrap();
     assert!(again.status.success());
     assert_eq!(store.faq_entries().await.unwrap().len(), 131);
+    // Exported and read back, in both formats, it is the same knowledge base.
+    for name in ["export.csv", "export.jsonl"] {
+        let exported = dir.path().join(name);
+        let output = finpulse(dir.path())
+            .args(["export", "faq"])
+            .arg(&exported)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let back = finpulse_support::faq::read(&exported).unwrap();
+        assert!(back.skipped.is_empty(), "{name}: {:?}", back.skipped);
+        assert_eq!(back.entries, entries, "{name}");
+    }
 }

@@ -13,7 +13,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use tracing::{instrument, warn};
 
-use crate::sql::{from_ms, to_ms};
+use crate::sql::{decode_all, from_ms, to_ms};
 use crate::{RecommendData, Result, SqlStore};
 
 fn wire_name<T: serde::Serialize>(value: &T) -> String {
@@ -25,18 +25,6 @@ fn wire_name<T: serde::Serialize>(value: &T) -> String {
 
 fn parse_name<T: DeserializeOwned>(name: &str) -> Option<T> {
     serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
-}
-
-fn decode_all<T: DeserializeOwned>(rows: Vec<AnyRow>, what: &'static str) -> Result<Vec<T>> {
-    let mut values = Vec::with_capacity(rows.len());
-    for row in rows {
-        let data: String = row.try_get("data")?;
-        match serde_json::from_str(&data) {
-            Ok(value) => values.push(value),
-            Err(error) => warn!(what, %error, "skipped a row this build cannot read"),
-        }
-    }
-    Ok(values)
 }
 
 fn interactions_from(rows: Vec<AnyRow>) -> Result<Vec<Interaction>> {

@@ -105,6 +105,23 @@ impl SqlStore {
     }
 }
 
+/// The `data` column of each row, read as JSON; a row this build cannot read (written by a
+/// newer release) is left out with a warning naming `what`.
+pub(crate) fn decode_all<T: serde::de::DeserializeOwned>(
+    rows: Vec<AnyRow>,
+    what: &'static str,
+) -> Result<Vec<T>> {
+    let mut values = Vec::with_capacity(rows.len());
+    for row in rows {
+        let data: String = row.try_get("data")?;
+        match serde_json::from_str(&data) {
+            Ok(value) => values.push(value),
+            Err(error) => warn!(what, %error, "skipped a row this build cannot read"),
+        }
+    }
+    Ok(values)
+}
+
 pub(crate) fn to_ms(ts: DateTime<Utc>) -> i64 {
     ts.timestamp_millis()
 }

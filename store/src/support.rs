@@ -8,28 +8,14 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use finpulse_core::support::{Conversation, ConversationStatus, FaqEntry, Message, Participant};
-use serde::de::DeserializeOwned;
 use sqlx::Row;
-use sqlx::any::AnyRow;
 use tracing::{instrument, warn};
 
-use crate::sql::to_ms;
+use crate::sql::{decode_all, to_ms};
 use crate::{Result, SqlStore, SupportData};
 
 /// Most rows one listing call returns.
 const MAX_LIMIT: u32 = 10_000;
-
-fn decode_all<T: DeserializeOwned>(rows: Vec<AnyRow>, what: &'static str) -> Result<Vec<T>> {
-    let mut values = Vec::with_capacity(rows.len());
-    for row in rows {
-        let data: String = row.try_get("data")?;
-        match serde_json::from_str(&data) {
-            Ok(value) => values.push(value),
-            Err(error) => warn!(what, %error, "skipped a row this build cannot read"),
-        }
-    }
-    Ok(values)
-}
 
 fn encode<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("support values serialise")

@@ -1,4 +1,5 @@
-//! Test support (feature `test-support`): a fresh PostgreSQL database per test.
+//! Test support (feature `test-support`): a fresh PostgreSQL database per test, and a migrated
+//! store on either engine.
 
 use sqlx::Connection;
 
@@ -60,4 +61,23 @@ impl Drop for FreshPostgres {
             eprintln!("failed to drop a test database");
         }
     }
+}
+
+/// A migrated store on a new SQLite file in a temporary folder (removed with the guard).
+pub async fn fresh_sqlite() -> (crate::SqlStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite:{}", dir.path().join("test.db").display());
+    let store = crate::SqlStore::connect(&url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    (store, dir)
+}
+
+/// A migrated store on a new PostgreSQL database (dropped with the guard).
+pub async fn fresh_postgres() -> (crate::SqlStore, FreshPostgres) {
+    let database = FreshPostgres::create().await;
+    let store = crate::SqlStore::connect(&database.url)
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    (store, database)
 }

@@ -5,8 +5,7 @@ use chrono::{Duration, TimeZone, Utc};
 use finpulse_core::recommend::experiment::{
     Experiment, Guardrail, Impression, Mode, Outcome, Status, Variant,
 };
-use finpulse_store::testing::FreshPostgres;
-use finpulse_store::{ExperimentData, SqlStore};
+use finpulse_store::ExperimentData;
 
 fn experiment(id: &str, created_secs: i64) -> Experiment {
     Experiment {
@@ -150,20 +149,7 @@ async fn impressions_count_once_with_flagged_outcomes(store: impl ExperimentData
     );
 }
 
-async fn sqlite() -> (SqlStore, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite:{}", dir.path().join("test.db").display());
-    let store = SqlStore::connect(&url).await.expect("connect");
-    store.migrate().await.expect("migrate");
-    (store, dir)
-}
-
-async fn postgres() -> (SqlStore, FreshPostgres) {
-    let database = FreshPostgres::create().await;
-    let store = SqlStore::connect(&database.url).await.expect("connect");
-    store.migrate().await.expect("migrate");
-    (store, database)
-}
+use finpulse_store::testing::{fresh_postgres as postgres, fresh_sqlite as sqlite};
 
 macro_rules! experiment_conformance {
     ($engine:ident) => {

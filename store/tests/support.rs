@@ -4,7 +4,6 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use finpulse_core::support::{Conversation, ConversationStatus, FaqEntry, Message, Participant};
-use finpulse_store::testing::FreshPostgres;
 use finpulse_store::{SqlStore, SupportData};
 
 fn at(secs: i64) -> DateTime<Utc> {
@@ -196,20 +195,7 @@ async fn messages_are_kept_once_and_read_in_order(store: SqlStore) {
     );
 }
 
-async fn sqlite() -> (SqlStore, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite:{}", dir.path().join("test.db").display());
-    let store = SqlStore::connect(&url).await.expect("connect");
-    store.migrate().await.expect("migrate");
-    (store, dir)
-}
-
-async fn postgres() -> (SqlStore, FreshPostgres) {
-    let database = FreshPostgres::create().await;
-    let store = SqlStore::connect(&database.url).await.expect("connect");
-    store.migrate().await.expect("migrate");
-    (store, database)
-}
+use finpulse_store::testing::{fresh_postgres as postgres, fresh_sqlite as sqlite};
 
 macro_rules! support_conformance {
     ($engine:ident) => {

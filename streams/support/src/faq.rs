@@ -111,17 +111,22 @@ fn is_language_code(code: &str) -> bool {
 /// Reads the file at `path` in the format its extension names.
 pub fn read(path: &Path) -> Result<ParsedFaq, SupportError> {
     let format = FaqFormat::of(path)?;
+    let text = read_utf8(path)?;
+    parse(&text, format)
+}
+
+/// The file at `path` as text: an unreadable or non-UTF-8 file is a clear error.
+fn read_utf8(path: &Path) -> Result<String, SupportError> {
     let bytes = std::fs::read(path).map_err(|error| {
         SupportError::InvalidInput(format!("failed to read {}: {error}", path.display()))
     })?;
-    let text = String::from_utf8(bytes).map_err(|error| {
+    String::from_utf8(bytes).map_err(|error| {
         SupportError::InvalidInput(format!(
             "{} is not UTF-8 (first bad byte at {})",
             path.display(),
             error.utf8_error().valid_up_to()
         ))
-    })?;
-    parse(&text, format)
+    })
 }
 
 /// Reads `text` in `format`.
@@ -319,14 +324,7 @@ pub struct LabelledQueries {
 
 /// Query/answer pairs for `finpulse eval faq`: a header `query,id`.
 pub fn read_queries(path: &Path) -> Result<LabelledQueries, SupportError> {
-    let text = std::fs::read(path)
-        .map_err(|error| {
-            SupportError::InvalidInput(format!("failed to read {}: {error}", path.display()))
-        })
-        .and_then(|bytes| {
-            String::from_utf8(bytes)
-                .map_err(|_| SupportError::InvalidInput(format!("{} is not UTF-8", path.display())))
-        })?;
+    let text = read_utf8(path)?;
     parse_queries(&text)
 }
 
