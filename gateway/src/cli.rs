@@ -156,7 +156,8 @@ pub enum TrainCommand {
         #[arg(long)]
         json: bool,
     },
-    /// A text classifier: a softmax head on sentence embeddings, evaluated on a held-out split.
+    /// A text classifier: a softmax head on sentence embeddings, evaluated on a held-out split
+    /// of `--data`, or, with `--test`, trained on all of `--data` and evaluated on `--test`.
     Classifier {
         /// CSV with a header and `text` and `label` columns.
         #[arg(long)]
@@ -164,6 +165,9 @@ pub enum TrainCommand {
         /// Where to write the trained classifier (JSON).
         #[arg(long)]
         out: PathBuf,
+        /// A separate labelled CSV to report on; the whole of `--data` is trained on.
+        #[arg(long)]
+        test: Option<PathBuf>,
         /// Share of each label held out for evaluation (0 to 0.5).
         #[arg(long, default_value_t = 0.25)]
         holdout: f32,
@@ -179,6 +183,19 @@ pub enum TrainCommand {
 /// What `finpulse eval` evaluates.
 #[derive(Debug, Subcommand)]
 pub enum EvalCommand {
+    /// A classifier saved by `finpulse train classifier`, on a labelled CSV (`text,label`):
+    /// accuracy, macro-F1 and per-label scores; `--json` prints `{"accuracy":…,"macro_f1":…}`.
+    Classifier {
+        /// The saved classifier (JSON).
+        #[arg(long)]
+        model: PathBuf,
+        /// CSV with a header and `text` and `label` columns.
+        #[arg(long)]
+        data: PathBuf,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// The recommender's collaborative model against a popularity baseline.
     ///
     /// Both files are tab-separated with the header `user item rating timestamp` (MovieLens
@@ -244,35 +261,22 @@ pub enum EvalModel {
     Als,
 }
 
-/// Trains, evaluates and saves a classifier; prints the held-out report.
-async fn train_classifier(
-    config: &Config,
-    data: &std::path::Path,
-    out: &std::path::Path,
-    train: TrainConfig,
-) -> anyhow::Result<()> {
-    let examples = read_labelled_csv(data)?;
+/// Loads the models, off the async workers.
+async fn load_models(config: &Config) -> anyhow::Result<Inference> {
     let inference_config = config.inference.models_config();
-    let inference = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         Inference::load(&inference_config, &InferenceMetrics::unregistered())
     })
     .await
-    .context("model loading panicked")??;
-    let embedder = inference.embedder(None)?;
+    .context("model loading panicked")?
+    .context("the classifier needs the embedding model (run `make models`)")
+}
+
+/// Prints a classifier's report as a table.
+fn print_report(report: &finpulse_inference::classifier::Report, against: &str) {
     println!(
-        "training on {} examples with {} embeddings",
-        examples.len(),
-        embedder.info().name
-    );
-    let classifier = Classifier::train(&embedder, &examples, &train).await?;
-    let report = &classifier.report;
-    println!(
-        "held out {} of {}: accuracy {:.3} (majority baseline {:.3}), macro-F1 {:.3}",
-        report.held_out,
-        report.trained_on + report.held_out,
-        report.accuracy,
-        report.majority_baseline,
-        report.macro_f1
+        "{against}: {} examples, accuracy {:.4} (majority baseline {:.4}), macro-F1 {:.4}",
+        report.held_out, report.accuracy, report.majority_baseline, report.macro_f1
     );
     println!(
         "{:<24} {:>9} {:>9} {:>9} {:>8}",
@@ -284,8 +288,69 @@ async fn train_classifier(
             score.precision, score.recall, score.f1, score.support
         );
     }
+}
+
+/// Trains, evaluates and saves a classifier; prints the report on the held-out split or on
+/// the test file.
+async fn train_classifier(
+    config: &Config,
+    data: &std::path::Path,
+    out: &std::path::Path,
+    test: Option<&std::path::Path>,
+    train: TrainConfig,
+) -> anyhow::Result<()> {
+    let examples = read_labelled_csv(data)?;
+    let test_examples = test.map(read_labelled_csv).transpose()?;
+    let inference = load_models(config).await?;
+    let embedder = inference.embedder(None)?;
+    println!(
+        "training on {} examples with {} embeddings",
+        examples.len() - (examples.len() as f32 * train.holdout).round() as usize,
+        embedder.info().name
+    );
+    let mut classifier = Classifier::train(&embedder, &examples, &train).await?;
+    match (test, test_examples) {
+        (Some(test), Some(test_examples)) => {
+            classifier.report = classifier
+                .evaluate_examples(&embedder, &test_examples)
+                .await?;
+            print_report(&classifier.report, &format!("test {}", test.display()));
+        }
+        _ => print_report(&classifier.report, "held-out split"),
+    }
     classifier.save(out)?;
     println!("saved to {}", out.display());
+    Ok(())
+}
+
+/// `finpulse eval classifier`: a saved classifier on a labelled file.
+async fn eval_classifier(
+    config: &Config,
+    model: &std::path::Path,
+    data: &std::path::Path,
+    json: bool,
+) -> anyhow::Result<()> {
+    let classifier = Classifier::load(model)?;
+    let examples = read_labelled_csv(data)?;
+    let inference = load_models(config).await?;
+    let embedder = inference
+        .embedder(Some(&classifier.embedding_model))
+        .with_context(|| {
+            format!(
+                "{} was trained on `{}`, which the manifest does not have",
+                model.display(),
+                classifier.embedding_model
+            )
+        })?;
+    let report = classifier.evaluate_examples(&embedder, &examples).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"accuracy": report.accuracy, "macro_f1": report.macro_f1})
+        );
+        return Ok(());
+    }
+    print_report(&report, &data.display().to_string());
     Ok(())
 }
 
@@ -363,18 +428,20 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 TrainCommand::Classifier {
                     data,
                     out,
+                    test,
                     holdout,
                     epochs,
                     seed,
                 },
         } => {
             let train = TrainConfig {
-                holdout,
+                // With a test file every row of the training file is trained on.
+                holdout: if test.is_some() { 0.0 } else { holdout },
                 epochs,
                 seed,
                 ..TrainConfig::default()
             };
-            train_classifier(&config, &data, &out, train).await
+            train_classifier(&config, &data, &out, test.as_deref(), train).await
         }
         Command::Eval {
             what:
@@ -390,6 +457,9 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             crate::offline::eval_recommender(train, test, usize::from(k), json, model, !no_tune)
                 .await
         }
+        Command::Eval {
+            what: EvalCommand::Classifier { model, data, json },
+        } => eval_classifier(&config, &model, &data, json).await,
         Command::Eval {
             what:
                 EvalCommand::Faq {

@@ -169,7 +169,7 @@ fn train_classifier_reports_held_out_accuracy_and_saves_the_model() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("accuracy"), "{stdout}");
-    assert!(stdout.contains("majority baseline 0.250"), "{stdout}");
+    assert!(stdout.contains("majority baseline 0.2500"), "{stdout}");
     assert!(stdout.contains("card_payment"), "{stdout}");
     assert!(out.is_file());
 
@@ -724,4 +724,88 @@ async fn import_faq_stores_the_entries_and_names_bad_rows() {
         assert!(back.skipped.is_empty(), "{name}: {:?}", back.skipped);
         assert_eq!(back.entries, entries, "{name}");
     }
+}
+
+#[test]
+fn train_classifier_with_a_test_file_and_eval_classifier_print_the_contracted_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../inference/tests/fixtures/support_tickets.csv"
+    ))
+    .unwrap();
+    let mut lines = fixture.lines();
+    let header = lines.next().unwrap();
+    let (mut train, mut test) = (vec![header], vec![header]);
+    for (i, line) in lines.enumerate() {
+        if i % 4 == 3 {
+            test.push(line)
+        } else {
+            train.push(line)
+        }
+    }
+    let (train_file, test_file) = (dir.path().join("train.csv"), dir.path().join("test.csv"));
+    std::fs::write(&train_file, train.join("\n")).unwrap();
+    std::fs::write(&test_file, test.join("\n")).unwrap();
+    let model = dir.path().join("model.json");
+    let output = finpulse(dir.path())
+        .args(["train", "classifier", "--data"])
+        .arg(&train_file)
+        .arg("--out")
+        .arg(&model)
+        .arg("--test")
+        .arg(&test_file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        stdout.contains(&format!("training on {} examples", train.len() - 1)),
+        "every training row is trained on: {stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{} examples, accuracy", test.len() - 1)),
+        "{stdout}"
+    );
+
+    let output = finpulse(dir.path())
+        .args(["eval", "classifier", "--json", "--model"])
+        .arg(&model)
+        .arg("--data")
+        .arg(&test_file)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut keys: Vec<&str> = report
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["accuracy", "macro_f1"]);
+    let accuracy = report["accuracy"].as_f64().unwrap();
+    // Four balanced labels: a model that learned nothing scores about 0.25.
+    assert!(accuracy > 0.5 && accuracy <= 1.0, "{report}");
+    assert!((0.0..=1.0).contains(&report["macro_f1"].as_f64().unwrap()));
+
+    // The table names each label; a missing model file is a clear error.
+    let table = finpulse(dir.path())
+        .args(["eval", "classifier", "--model"])
+        .arg(&model)
+        .arg("--data")
+        .arg(&test_file)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&table.stdout).contains("card_payment"));
+    let missing = finpulse(dir.path())
+        .args(["eval", "classifier", "--model"])
+        .arg(dir.path().join("none.json"))
+        .arg("--data")
+        .arg(&test_file)
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("none.json"));
 }

@@ -272,8 +272,7 @@ impl Classifier {
     }
 
     fn evaluate(&self, train: &[(&[f32], usize)], test: &[(&[f32], usize)]) -> Report {
-        let classes = self.labels.len();
-        let mut counts = vec![0usize; classes];
+        let mut counts = vec![0usize; self.labels.len()];
         for (_, y) in train {
             counts[*y] += 1;
         }
@@ -282,58 +281,11 @@ impl Classifier {
             .enumerate()
             .max_by_key(|(_, c)| **c)
             .map_or(0, |(i, _)| i);
-        let (mut tp, mut fp, mut fn_, mut support) = (
-            vec![0usize; classes],
-            vec![0usize; classes],
-            vec![0usize; classes],
-            vec![0usize; classes],
-        );
-        let mut correct = 0;
-        let mut baseline = 0;
-        for (x, y) in test {
-            let predicted = self.predict_index(x);
-            support[*y] += 1;
-            if predicted == *y {
-                correct += 1;
-                tp[*y] += 1;
-            } else {
-                fp[predicted] += 1;
-                fn_[*y] += 1;
-            }
-            if majority == *y {
-                baseline += 1;
-            }
-        }
-        let share = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f32 / b as f32 };
-        let mut per_label = BTreeMap::new();
-        let mut f1_sum = 0.0;
-        for c in 0..classes {
-            let precision = share(tp[c], tp[c] + fp[c]);
-            let recall = share(tp[c], tp[c] + fn_[c]);
-            let f1 = if precision + recall > 0.0 {
-                2.0 * precision * recall / (precision + recall)
-            } else {
-                0.0
-            };
-            f1_sum += f1;
-            per_label.insert(
-                self.labels[c].clone(),
-                LabelScore {
-                    precision,
-                    recall,
-                    f1,
-                    support: support[c],
-                },
-            );
-        }
-        Report {
-            trained_on: train.len(),
-            held_out: test.len(),
-            accuracy: share(correct, test.len()),
-            macro_f1: f1_sum / classes as f32,
-            majority_baseline: share(baseline, test.len()),
-            per_label,
-        }
+        let truth: Vec<usize> = test.iter().map(|(_, y)| *y).collect();
+        let predicted: Vec<usize> = test.iter().map(|(x, _)| self.predict_index(x)).collect();
+        let mut report = score(&self.labels, &truth, &predicted, majority);
+        report.trained_on = train.len();
+        report
     }
 
     fn predict_index(&self, vector: &[f32]) -> usize {
@@ -364,6 +316,52 @@ impl Classifier {
             confidence: scores[0].1,
             scores,
         })
+    }
+
+    /// Embeds labelled `examples` and scores the classifier on them: accuracy, macro-F1 (over
+    /// every label of the classifier or the examples; a label the classifier never learned
+    /// scores 0) and per label. The majority baseline here is the most common label of
+    /// `examples` itself (an optimistic baseline: it knows the test distribution).
+    pub async fn evaluate_examples(
+        &self,
+        embedder: &Embedder,
+        examples: &[(String, String)],
+    ) -> Result<Report, InferenceError> {
+        self.check_embedder(embedder)?;
+        if examples.is_empty() {
+            return Err(InferenceError::BadInput(
+                "no examples to evaluate on".into(),
+            ));
+        }
+        let vectors = embedder
+            .embed(examples.iter().map(|(text, _)| text.clone()).collect())
+            .await?;
+        // Labels the classifier does not know get positions after its own.
+        let mut names = self.labels.clone();
+        let mut truth = Vec::with_capacity(examples.len());
+        for (_, label) in examples {
+            let position = match names.iter().position(|l| l == label) {
+                Some(position) => position,
+                None => {
+                    names.push(label.clone());
+                    names.len() - 1
+                }
+            };
+            truth.push(position);
+        }
+        let mut counts = vec![0usize; names.len()];
+        for &y in &truth {
+            counts[y] += 1;
+        }
+        let majority = counts
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, c)| **c)
+            .map_or(0, |(i, _)| i);
+        let predicted: Vec<usize> = vectors.iter().map(|v| self.predict_index(v)).collect();
+        let mut report = score(&names, &truth, &predicted, majority);
+        report.trained_on = self.report.trained_on;
+        Ok(report)
     }
 
     /// Embeds `text` and predicts its label.
@@ -412,6 +410,67 @@ impl Classifier {
             return Err(bad("weights do not fit the labels and dimension".into()));
         }
         Ok(classifier)
+    }
+}
+
+/// Accuracy, macro-F1 and per-label scores of `predicted` against `truth` (positions in
+/// `labels`), with the accuracy of always answering `majority`.
+fn score(labels: &[String], truth: &[usize], predicted: &[usize], majority: usize) -> Report {
+    let classes = labels.len();
+    let (mut tp, mut fp, mut fn_, mut support) = (
+        vec![0usize; classes],
+        vec![0usize; classes],
+        vec![0usize; classes],
+        vec![0usize; classes],
+    );
+    let mut correct = 0;
+    let mut baseline = 0;
+    for (&y, &p) in truth.iter().zip(predicted) {
+        support[y] += 1;
+        if p == y {
+            correct += 1;
+            tp[y] += 1;
+        } else {
+            fp[p] += 1;
+            fn_[y] += 1;
+        }
+        if majority == y {
+            baseline += 1;
+        }
+    }
+    let share = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f32 / b as f32 };
+    let mut per_label = BTreeMap::new();
+    let mut f1_sum = 0.0;
+    for c in 0..classes {
+        let precision = share(tp[c], tp[c] + fp[c]);
+        let recall = share(tp[c], tp[c] + fn_[c]);
+        let f1 = if precision + recall > 0.0 {
+            2.0 * precision * recall / (precision + recall)
+        } else {
+            0.0
+        };
+        f1_sum += f1;
+        per_label.insert(
+            labels[c].clone(),
+            LabelScore {
+                precision,
+                recall,
+                f1,
+                support: support[c],
+            },
+        );
+    }
+    Report {
+        trained_on: 0,
+        held_out: truth.len(),
+        accuracy: share(correct, truth.len()),
+        macro_f1: if classes == 0 {
+            0.0
+        } else {
+            f1_sum / classes as f32
+        },
+        majority_baseline: share(baseline, truth.len()),
+        per_label,
     }
 }
 
