@@ -205,6 +205,18 @@ fn token_lifetimes_and_users_are_checked() {
     }
 }
 
+/// The keys of a JSON object, sorted: what a contract test compares.
+fn sorted_keys(value: &serde_json::Value) -> Vec<String> {
+    let mut keys: Vec<String> = value
+        .as_object()
+        .expect("a JSON object")
+        .keys()
+        .cloned()
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
 fn recommender_fixture(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../streams/recommend/tests/fixtures")
@@ -223,16 +235,8 @@ fn eval_recommender_prints_the_contracted_json() {
         .unwrap();
     assert!(output.status.success(), "{output:?}");
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let keys: Vec<&str> = report
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    let mut sorted = keys.clone();
-    sorted.sort_unstable();
     assert_eq!(
-        sorted,
+        sorted_keys(&report),
         [
             "baseline",
             "ndcg",
@@ -597,22 +601,10 @@ fn eval_faq_prints_the_contracted_json_and_fusion_does_not_lose_to_dense() {
         .unwrap();
     assert!(output.status.success(), "{output:?}");
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let mut keys: Vec<&str> = report
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
+    let keys = sorted_keys(&report);
     assert_eq!(keys, ["dense", "lexical", "mrr5", "recall1", "recall5"]);
     for part in ["lexical", "dense"] {
-        let mut inner: Vec<&str> = report[part]
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        inner.sort_unstable();
+        let inner = sorted_keys(&report[part]);
         assert_eq!(inner, ["mrr5", "recall1", "recall5"], "{report}");
     }
     let value = |path: &[&str]| {
@@ -777,13 +769,7 @@ fn train_classifier_with_a_test_file_and_eval_classifier_print_the_contracted_fi
         .unwrap();
     assert!(output.status.success(), "{output:?}");
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let mut keys: Vec<&str> = report
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
+    let keys = sorted_keys(&report);
     assert_eq!(keys, ["accuracy", "macro_f1"]);
     let accuracy = report["accuracy"].as_f64().unwrap();
     // Four balanced labels: a model that learned nothing scores about 0.25.

@@ -173,7 +173,8 @@ fn parse_json_lines(text: &str) -> ParsedFaq {
     parsed
 }
 
-fn parse_csv(text: &str) -> Result<ParsedFaq, SupportError> {
+/// A CSV reader over `text` (every row as wide as the header) and its header row.
+fn csv_with_header(text: &str) -> Result<(csv::Reader<&[u8]>, csv::StringRecord), SupportError> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .trim(csv::Trim::Headers)
@@ -182,6 +183,11 @@ fn parse_csv(text: &str) -> Result<ParsedFaq, SupportError> {
         .headers()
         .map_err(|error| SupportError::InvalidInput(format!("unreadable CSV header: {error}")))?
         .clone();
+    Ok((reader, headers))
+}
+
+fn parse_csv(text: &str) -> Result<ParsedFaq, SupportError> {
+    let (mut reader, headers) = csv_with_header(text)?;
     let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
     let (Some(id_col), Some(question_col), Some(answer_col), Some(language_col)) = (
         column("id"),
@@ -330,13 +336,7 @@ pub fn read_queries(path: &Path) -> Result<LabelledQueries, SupportError> {
 
 /// [`read_queries`] on text.
 pub fn parse_queries(text: &str) -> Result<LabelledQueries, SupportError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::Headers)
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|error| SupportError::InvalidInput(format!("unreadable CSV header: {error}")))?
-        .clone();
+    let (mut reader, headers) = csv_with_header(text)?;
     let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
     let (Some(query_col), Some(id_col)) = (column("query"), column("id")) else {
         return Err(SupportError::InvalidInput(
