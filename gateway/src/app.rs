@@ -227,9 +227,21 @@ impl Application {
         let recommend =
             crate::recommender::open(&config, &store, log.clone(), fanout.clone(), embedder)
                 .await?;
+        let support = crate::support::open(
+            &config,
+            &store,
+            log.clone(),
+            fanout.clone(),
+            models.as_ref(),
+            &metrics.registry,
+        )
+        .await?;
         let mut graph_context = GraphContext::new(&store, fanout.clone(), instruments);
         if let Some(service) = &recommend {
             graph_context = graph_context.with_recommender(service.clone());
+        }
+        if let Some(desk) = &support {
+            graph_context = graph_context.with_support(desk.clone());
         }
         let mut schema = finpulse_graph::schema_builder(graph_context);
         if settings.enabled && settings.remote {
@@ -295,6 +307,9 @@ impl Application {
         if let Some(service) = &recommend {
             crate::recommender::start(&config, service, &mut registry, &mut tasks, &shutdown)
                 .await?;
+        }
+        if let Some(desk) = &support {
+            crate::support::start(&config, desk, &mut registry, &mut tasks).await?;
         }
         if let (Some(models), true) = (models, settings.remote) {
             registry

@@ -66,6 +66,8 @@ pub struct Config {
     pub simulator: SimulatorConfig,
     /// The recommender and its user-behaviour simulator.
     pub recommend: crate::recommender::RecommendSettings,
+    /// The support desk: retrieval models, demo seeding, the responder's thresholds.
+    pub support: crate::support::SupportSettings,
     /// Symbols that live subscriptions may name before any market data of theirs arrived,
     /// besides the simulator's (a symbol with stored data is always known); others are refused.
     pub instruments: Vec<String>,
@@ -303,6 +305,7 @@ impl Default for Config {
             log: LogConfig::default(),
             simulator: SimulatorConfig::default(),
             recommend: crate::recommender::RecommendSettings::default(),
+            support: crate::support::SupportSettings::default(),
             instruments: Vec::new(),
         }
     }

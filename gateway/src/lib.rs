@@ -25,5 +25,6 @@ pub mod operation;
 pub mod recommender;
 pub mod server;
 pub mod state;
+pub mod support;
 pub mod telemetry;
 pub mod ws;

@@ -17,6 +17,7 @@ mod query;
 pub mod recommend;
 mod recovery;
 mod subscription;
+pub mod support;
 #[cfg(feature = "test-support")]
 pub mod testing;
 mod types;
@@ -58,6 +59,8 @@ pub struct GraphContext {
     pub instruments: Arc<HashSet<String>>,
     /// The recommender, when this server runs one.
     pub recommend: Option<Arc<RecommendService>>,
+    /// The support desk, when this server runs one.
+    pub support: Option<Arc<finpulse_support::SupportDesk>>,
 }
 
 impl GraphContext {
@@ -74,12 +77,19 @@ impl GraphContext {
             fanout,
             instruments: Arc::new(instruments),
             recommend: None,
+            support: None,
         }
     }
 
     /// The same, serving `service`'s recommendations.
     pub fn with_recommender(mut self, service: Arc<RecommendService>) -> Self {
         self.recommend = Some(service);
+        self
+    }
+
+    /// The same, serving `desk`'s conversations.
+    pub fn with_support(mut self, desk: Arc<finpulse_support::SupportDesk>) -> Self {
+        self.support = Some(desk);
         self
     }
 }

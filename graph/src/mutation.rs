@@ -14,6 +14,7 @@ pub struct MutationRoot(
     WatchlistMutation,
     crate::recommend::RecommendMutation,
     crate::experiments::ExperimentMutation,
+    crate::support::SupportMutation,
 );
 
 /// Watchlist mutations.

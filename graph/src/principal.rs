@@ -106,8 +106,10 @@ pub enum Need {
     Role(Role),
     /// A signed-in user whose token allows this scope.
     Scope(&'static str),
-    /// Both.
+    /// Every one of these.
     All(Vec<Need>),
+    /// At least one of these.
+    Any(Vec<Need>),
 }
 
 impl Need {
@@ -126,6 +128,15 @@ impl Need {
         Self::All(vec![Self::Role(Role::Customer), Self::Scope(scope)])
     }
 
+    /// A customer or an agent whose token allows `scope`: the support desk's conversations,
+    /// which each reads as their role allows.
+    pub fn customer_or_agent(scope: &'static str) -> Self {
+        Self::All(vec![
+            Self::Any(vec![Self::Role(Role::Customer), Self::Role(Role::Agent)]),
+            Self::Scope(scope),
+        ])
+    }
+
     fn check_principal(&self, principal: &Principal) -> Result<(), ApiError> {
         principal.require_user()?;
         match self {
@@ -137,6 +148,18 @@ impl Need {
                 "this needs the `{scope}` scope"
             ))),
             Self::All(needs) => needs.iter().try_for_each(|n| n.check_principal(principal)),
+            Self::Any(needs) => {
+                let mut first_refusal = None;
+                for need in needs {
+                    match need.check_principal(principal) {
+                        Ok(()) => return Ok(()),
+                        Err(refusal) => {
+                            first_refusal.get_or_insert(refusal);
+                        }
+                    }
+                }
+                first_refusal.map_or(Ok(()), Err)
+            }
             _ => Ok(()),
         }
     }
@@ -192,6 +215,14 @@ mod tests {
         assert!(matches!(
             Need::role(Role::Admin).check_principal(&Principal::anonymous()),
             Err(ApiError::Unauthenticated)
+        ));
+        let support = Need::customer_or_agent("support:write");
+        assert!(support.check_principal(&agent).is_ok());
+        assert!(support.check_principal(&customer).is_ok());
+        let admin = Principal::user("ops", None).with_roles([Role::Admin]);
+        assert!(matches!(
+            support.check_principal(&admin),
+            Err(ApiError::Forbidden(m)) if m.contains("customer")
         ));
         assert_eq!(Role::parse("admin"), Some(Role::Admin));
         assert_eq!(Role::parse("root"), None);

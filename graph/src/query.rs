@@ -60,6 +60,7 @@ pub struct QueryRoot(
     AiQuery,
     crate::recommend::RecommendQuery,
     crate::experiments::ExperimentQuery,
+    crate::support::SupportQuery,
 );
 
 /// Market data and per-user queries.

@@ -26,6 +26,7 @@ pub struct SubscriptionRoot(
     MarketSubscription,
     crate::recommend::RecommendSubscription,
     crate::experiments::ExperimentSubscription,
+    crate::support::SupportSubscription,
 );
 
 /// Market subscriptions.
@@ -46,6 +47,8 @@ pub(crate) const POLICIES: &[FieldPolicy] = &[
     FieldPolicy::per_user("recommendations"),
     // Operators only (`graph/src/experiments.rs`): each socket runs its own, guarded execution.
     FieldPolicy::per_user("experimentResults"),
+    // One conversation, readable by its customer and agents only (`graph/src/support.rs`).
+    FieldPolicy::per_user("chat"),
 ];
 
 fn decode<T: DeserializeOwned>(channel_kind: &str, bytes: &[u8]) -> Option<Published<T>> {
@@ -67,7 +70,7 @@ fn lock(watched: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<S
 
 /// `missed` is 0 when the number is unknown: the replica lost its fan-out connection for a
 /// while and anything published meanwhile did not reach it.
-fn lagged_error(missed: u64, what: &str) -> async_graphql::Error {
+pub(crate) fn lagged_error(missed: u64, what: &str) -> async_graphql::Error {
     let message = if missed == 0 {
         format!("{what} may have been missed while this server was cut off from the fan-out")
     } else {
@@ -79,7 +82,7 @@ fn lagged_error(missed: u64, what: &str) -> async_graphql::Error {
     })
 }
 
-fn fanout_error(e: finpulse_bus::StreamError) -> ApiError {
+pub(crate) fn fanout_error(e: finpulse_bus::StreamError) -> ApiError {
     match e {
         finpulse_bus::StreamError::TooManyChannels(_) => {
             ApiError::Unavailable(crate::error::TOO_MANY_CHANNELS.into())

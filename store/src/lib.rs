@@ -41,7 +41,9 @@ use finpulse_core::recommend::experiment::{
     Counts, Experiment, Impression, Outcome, TrafficBucket,
 };
 use finpulse_core::recommend::{Interaction, Item, ItemKind, UserProfile};
-use finpulse_core::support::{Conversation, ConversationStatus, FaqEntry, Message, Participant};
+use finpulse_core::support::{
+    Conversation, ConversationStatus, CustomerAccount, FaqEntry, Message, Participant,
+};
 
 /// Result type of every repository call.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -300,6 +302,12 @@ pub trait SupportData: Send + Sync + 'static {
 
     /// Who took part, in the order they joined.
     async fn participants(&self, conversation: &str) -> Result<Vec<(String, Participant)>>;
+
+    /// Adds customers' account facts or replaces those of the same customer, atomically.
+    async fn upsert_customer_accounts(&self, accounts: &[CustomerAccount]) -> Result<()>;
+
+    /// A customer's account facts, when the desk has any.
+    async fn customer_account(&self, customer: &str) -> Result<Option<CustomerAccount>>;
 }
 
 /// Whether the store answers.

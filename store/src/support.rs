@@ -1,5 +1,6 @@
 //! The support desk's repository on the SQL engines (`migrations/*/0006_support.sql`): FAQ
-//! entries, conversations, participants and messages.
+//! entries, conversations, participants and messages; `0007_support_accounts.sql`: the account
+//! facts replies quote.
 //!
 //! Values are stored whole as JSON in the shape of their `finpulse-core` types, with the
 //! columns queries select by beside them; a row this build cannot read (written by a newer
@@ -7,7 +8,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use finpulse_core::support::{Conversation, ConversationStatus, FaqEntry, Message, Participant};
+use finpulse_core::support::{
+    Conversation, ConversationStatus, CustomerAccount, FaqEntry, Message, Participant,
+};
 use sqlx::Row;
 use tracing::{instrument, warn};
 
@@ -226,5 +229,33 @@ impl SupportData for SqlStore {
             }
         }
         Ok(participants)
+    }
+
+    #[instrument(skip_all, fields(accounts = accounts.len()), err)]
+    async fn upsert_customer_accounts(&self, accounts: &[CustomerAccount]) -> Result<()> {
+        let now = to_ms(Utc::now());
+        let mut tx = self.pool.begin().await?;
+        for account in accounts {
+            sqlx::query(
+                "INSERT INTO sup_customer (id, data, updated_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (id) DO UPDATE SET data = excluded.data,
+                     updated_ms = excluded.updated_ms",
+            )
+            .bind(&account.customer)
+            .bind(encode(account))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn customer_account(&self, customer: &str) -> Result<Option<CustomerAccount>> {
+        let rows = sqlx::query("SELECT data FROM sup_customer WHERE id = $1")
+            .bind(customer)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(decode_all(rows, "customer account")?.into_iter().next())
     }
 }

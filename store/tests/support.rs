@@ -1,9 +1,13 @@
 //! The support repository on both engines, each test on a fresh database: FAQ entries
 //! round-trip and are replaced by id and language; conversations are per customer, queue in
-//! waiting order and cannot change customer; messages are kept once and read in order.
+//! waiting order and cannot change customer; messages are kept once and read in order;
+//! customers' account facts are replaced whole.
 
 use chrono::{DateTime, TimeZone, Utc};
-use finpulse_core::support::{Conversation, ConversationStatus, FaqEntry, Message, Participant};
+use finpulse_core::support::{
+    Card, CardStatus, Conversation, ConversationStatus, CustomerAccount, CustomerTier, FaqEntry,
+    Message, Participant,
+};
 use finpulse_store::{SqlStore, SupportData};
 
 fn at(secs: i64) -> DateTime<Utc> {
@@ -195,6 +199,37 @@ async fn messages_are_kept_once_and_read_in_order(store: SqlStore) {
     );
 }
 
+async fn account_facts_are_replaced_whole_per_customer(store: SqlStore) {
+    let mut alice = CustomerAccount {
+        customer: "alice".into(),
+        name: "Alice Martin".into(),
+        tier: CustomerTier::Premium,
+        cards: vec![Card {
+            id: "card-1".into(),
+            last4: "4242".into(),
+            status: CardStatus::Active,
+        }],
+    };
+    let bob = CustomerAccount {
+        customer: "bob".into(),
+        name: "Bob Stone".into(),
+        tier: CustomerTier::Standard,
+        cards: Vec::new(),
+    };
+    store
+        .upsert_customer_accounts(&[alice.clone(), bob.clone()])
+        .await
+        .unwrap();
+    alice.cards[0].status = CardStatus::Blocked;
+    store
+        .upsert_customer_accounts(std::slice::from_ref(&alice))
+        .await
+        .unwrap();
+    assert_eq!(store.customer_account("alice").await.unwrap(), Some(alice));
+    assert_eq!(store.customer_account("bob").await.unwrap(), Some(bob));
+    assert_eq!(store.customer_account("carol").await.unwrap(), None);
+}
+
 use finpulse_store::testing::{fresh_postgres as postgres, fresh_sqlite as sqlite};
 
 macro_rules! support_conformance {
@@ -214,6 +249,11 @@ macro_rules! support_conformance {
             async fn messages_are_kept_once_and_read_in_order() {
                 let (store, _guard) = super::$engine().await;
                 super::messages_are_kept_once_and_read_in_order(store).await;
+            }
+            #[tokio::test]
+            async fn account_facts_are_replaced_whole_per_customer() {
+                let (store, _guard) = super::$engine().await;
+                super::account_facts_are_replaced_whole_per_customer(store).await;
             }
         }
     };

@@ -273,7 +273,8 @@ async fn introspection_is_on() {
             "insights",
             "watchlistInsights",
             "recommendations",
-            "experimentResults"
+            "experimentResults",
+            "chat"
         ]
     );
 }

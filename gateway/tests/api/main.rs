@@ -13,4 +13,5 @@ mod model_cost;
 mod pipeline;
 mod rates;
 mod recommend;
+mod support;
 mod websocket;

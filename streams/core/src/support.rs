@@ -1,5 +1,6 @@
 //! The support desk's vocabulary: FAQ entries (the knowledge base the automated responder
-//! answers from). Conversations, messages and tickets join them here as the desk grows.
+//! answers from), conversations and their messages, and the account facts the responder may
+//! quote (name, tier, cards). Tickets join them here as the desk grows.
 //!
 //! `finpulse-support` indexes and retrieves entries; the store will keep them and the schema
 //! serves them. Serde names are the stored and file names (`finpulse import faq`).
@@ -148,4 +149,79 @@ pub struct Message {
     pub evidence: Option<serde_json::Value>,
     /// When it was written.
     pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What a payment card can do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
+pub enum CardStatus {
+    /// Pays and withdraws.
+    Active,
+    /// Paused by the customer in the app; unfreezing restores it.
+    Frozen,
+    /// Stopped by the bank (fraud suspicion, loss, too many wrong PINs); a new card is needed
+    /// or the bank lifts it.
+    Blocked,
+    /// Past its expiry date.
+    Expired,
+    /// Ordered and on its way; not yet activated.
+    Ordered,
+}
+
+impl CardStatus {
+    /// The name in files and templates (`card-status-blocked`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Frozen => "frozen",
+            Self::Blocked => "blocked",
+            Self::Expired => "expired",
+            Self::Ordered => "ordered",
+        }
+    }
+}
+
+/// One of a customer's payment cards, as the support desk may quote it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Card {
+    /// The card's id in the bank's systems.
+    pub id: String,
+    /// The last four digits of its number: all the desk ever shows.
+    pub last4: String,
+    /// What it can do now.
+    pub status: CardStatus,
+}
+
+/// How the bank serves a customer; it weighs on ticket priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
+pub enum CustomerTier {
+    /// Everyone.
+    #[default]
+    Standard,
+    /// Paying for a premium plan.
+    Premium,
+    /// Private banking.
+    Private,
+}
+
+/// What the support desk knows of a customer's account: the facts a reply may quote. The
+/// bank's core systems own them; finpulse keeps the copy it is sent (`finpulse import
+/// customers`, later a feed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerAccount {
+    /// The customer's user id (the token's `sub`).
+    pub customer: String,
+    /// The name a reply greets them by.
+    pub name: String,
+    /// Their service tier.
+    #[serde(default)]
+    pub tier: CustomerTier,
+    /// Their payment cards.
+    #[serde(default)]
+    pub cards: Vec<Card>,
 }

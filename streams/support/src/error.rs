@@ -13,4 +13,13 @@ pub enum SupportError {
     /// The embedding model failed.
     #[error("embedding model failed: {0}")]
     Inference(String),
+    /// No such conversation, or none the caller may read.
+    #[error("{0}")]
+    NotFound(String),
+    /// The store failed.
+    #[error("store failed: {0}")]
+    Store(String),
+    /// The event log or the fan-out failed.
+    #[error("event bus failed: {0}")]
+    Bus(String),
 }

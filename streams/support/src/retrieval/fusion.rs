@@ -105,6 +105,8 @@ pub(crate) struct Scores {
     pub(crate) lexical: HashMap<usize, (f32, usize)>,
     /// Per dense model (the primary first): id position → (best cosine, its passage).
     pub(crate) dense: Vec<HashMap<usize, (f32, usize)>>,
+    /// Words in the query (at least 1): BM25 grows with them, so a confidence divides by it.
+    pub(crate) query_words: usize,
 }
 
 /// Ids by `fusion` of `scores`, best first; ties by id position so rankings are stable.
@@ -285,6 +287,7 @@ mod tests {
         Scores {
             lexical: lexical.iter().map(|(id, s)| (*id, (*s, 0))).collect(),
             dense: vec![dense.iter().map(|(id, s)| (*id, (*s, 0))).collect()],
+            query_words: 1,
         }
     }
 

@@ -67,6 +67,9 @@ pub struct Ranked {
     pub dense: Option<f32>,
     /// The passage that matched best (densely when dense ran, lexically otherwise).
     pub passage: usize,
+    /// How sure a match it is, comparable across queries of one index: its primary dense
+    /// cosine when dense ran, else its best BM25 per query word.
+    pub confidence: f32,
 }
 
 /// The three rankings of one query.
@@ -223,17 +226,7 @@ impl FaqIndex {
                 chosen: self.fusion,
             });
         }
-        let held_out: Vec<usize> = (0..self.passages.len())
-            .filter(|&position| {
-                let passage = &self.passages[position];
-                matches!(passage.kind, PassageKind::Question(_))
-                    && self
-                        .passages
-                        .iter()
-                        .enumerate()
-                        .any(|(other, p)| other != position && p.id == passage.id)
-            })
-            .collect();
+        let held_out = self.held_out_positions();
         if held_out.len() < MIN_CALIBRATION_QUERIES {
             return Ok(Calibration {
                 queries: held_out.len(),
@@ -295,6 +288,57 @@ impl FaqIndex {
             tried,
             chosen: best.0,
         })
+    }
+
+    /// The question variants calibration can ask: those of entries with another passage left
+    /// when they are taken out.
+    fn held_out_positions(&self) -> Vec<usize> {
+        (0..self.passages.len())
+            .filter(|&position| {
+                let passage = &self.passages[position];
+                matches!(passage.kind, PassageKind::Question(_))
+                    && self
+                        .passages
+                        .iter()
+                        .enumerate()
+                        .any(|(other, p)| other != position && p.id == passage.id)
+            })
+            .collect()
+    }
+
+    /// Every question variant calibration asks, asked with itself left out and ranked by the
+    /// fusion in use (the best `k`): the id it should find, beside what was found. The
+    /// responder sets its confidence thresholds from these.
+    pub async fn held_out_rankings(
+        &self,
+        k: usize,
+    ) -> Result<Vec<(String, Vec<Ranked>)>, SupportError> {
+        let held_out = self.held_out_positions();
+        let texts: Vec<String> = held_out
+            .iter()
+            .map(|&position| self.passage_text(position).unwrap_or_default().to_owned())
+            .collect();
+        let query_vectors = self.embed_queries(texts.clone()).await?;
+        let mut out = Vec::with_capacity(held_out.len());
+        for (query, (&position, text)) in held_out.iter().zip(&texts).enumerate() {
+            let vectors: Vec<&[f32]> = query_vectors
+                .iter()
+                .map(|per_model| per_model[query].as_slice())
+                .collect();
+            let scores = self.scores(text, &vectors, Some(position))?;
+            let fusion = if scores.dense.is_empty() {
+                Fusion::Lexical
+            } else {
+                self.fusion
+            };
+            let ranking = rank(&scores, fusion)
+                .into_iter()
+                .take(k)
+                .map(|(id, score)| self.ranked(&scores, id, score))
+                .collect();
+            out.push((self.ids[self.passages[position].id].clone(), ranking));
+        }
+        Ok(out)
     }
 
     /// The best `k` entries for `query`, lexical, dense and fused.
@@ -366,12 +410,18 @@ impl FaqIndex {
             .fold(0.0_f32, f32::max);
         let lexical = scores.lexical.get(&id);
         let dense = scores.dense.first().and_then(|primary| primary.get(&id));
+        let confidence = match (dense, lexical) {
+            (Some((cosine, _)), _) => *cosine,
+            (None, Some((bm25, _))) => bm25 / scores.query_words.max(1) as f32,
+            (None, None) => 0.0,
+        };
         Ranked {
             id: self.ids[id].clone(),
             score,
             lexical: lexical.map(|(score, _)| score / best_lexical.max(f32::MIN_POSITIVE)),
             dense: dense.map(|(score, _)| *score),
             passage: dense.or(lexical).map(|(_, passage)| *passage).unwrap_or(0),
+            confidence,
         }
     }
 
@@ -382,7 +432,13 @@ impl FaqIndex {
         vectors: &[&[f32]],
         excluded: Option<usize>,
     ) -> Result<Scores, SupportError> {
-        let mut scores = Scores::default();
+        let mut scores = Scores {
+            query_words: query
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|word| !word.is_empty())
+                .count(),
+            ..Scores::default()
+        };
         for (position, score) in self.lexical.search(query, self.passages.len())? {
             if Some(position) == excluded {
                 continue;

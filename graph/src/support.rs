@@ -1,0 +1,361 @@
+//! The support desk's API: sending messages, reading conversations, the live chat.
+//!
+//! A conversation is its customer's and the agents': a customer reads only their own, an agent
+//! (role `agent`) any. To everyone else it does not exist (`NOT_FOUND`, whether or not the id
+//! is taken). The bot's evidence (intent, confidence, the entries it retrieved) is for agents:
+//! a customer's view of a bot message has no evidence.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, Json, Object, Subscription};
+use chrono::{DateTime, Utc};
+use futures::future;
+use futures::stream::{Stream, StreamExt};
+use tracing::{instrument, warn};
+
+use finpulse_bus::fanout::FanOutItem;
+use finpulse_core::support::{
+    Conversation as StoredConversation, ConversationStatus, Message, Participant,
+};
+use finpulse_support::events::{ChatUpdate, chat_channel};
+use finpulse_support::{SupportDesk, SupportError, Viewer};
+
+use crate::error::{ApiError, ApiResult};
+use crate::{GraphContext, Need, Principal, Role};
+
+/// Most messages one `messages` field returns.
+const MAX_MESSAGES: i32 = 500;
+/// Most conversations one `conversations` field returns.
+const MAX_CONVERSATIONS: i32 = 100;
+
+impl From<SupportError> for ApiError {
+    fn from(error: SupportError) -> Self {
+        match error {
+            SupportError::InvalidInput(message) => Self::BadUserInput(message),
+            SupportError::NotFound(message) => Self::NotFound(message),
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+/// The desk of this server, or `UNAVAILABLE`.
+fn desk(ctx: &Context<'_>) -> ApiResult<Arc<SupportDesk>> {
+    Ok(ctx.data::<GraphContext>()?.support.clone().ok_or_else(|| {
+        ApiError::Unavailable("the support desk is not running on this server".into())
+    })?)
+}
+
+/// Who is asking, as the desk sees it: an agent when the token has the role.
+fn viewer(principal: &Principal) -> Result<Viewer<'_>, ApiError> {
+    let user = principal.require_user()?;
+    Ok(if principal.has_role(Role::Agent) {
+        Viewer::Agent(user)
+    } else {
+        Viewer::Customer(user)
+    })
+}
+
+fn bounded(value: i32, max: i32, what: &str) -> Result<u32, ApiError> {
+    if (1..=max).contains(&value) {
+        Ok(value as u32)
+    } else {
+        Err(ApiError::BadUserInput(format!("{what} must be 1 to {max}")))
+    }
+}
+
+/// One message of a conversation.
+pub struct ChatMessage {
+    message: Message,
+    /// True for agents: the bot's evidence is theirs to see.
+    for_agent: bool,
+}
+
+#[Object]
+impl ChatMessage {
+    /// Stable id.
+    async fn id(&self) -> ID {
+        ID(self.message.id.clone())
+    }
+
+    /// The conversation it belongs to.
+    async fn conversation_id(&self) -> ID {
+        ID(self.message.conversation.clone())
+    }
+
+    /// Who wrote it.
+    async fn author(&self) -> Participant {
+        self.message.author
+    }
+
+    /// The writer's user id (`bot` for the bot).
+    async fn author_id(&self) -> &str {
+        &self.message.author_id
+    }
+
+    /// What it says.
+    async fn text(&self) -> &str {
+        &self.message.text
+    }
+
+    /// Its language (ISO 639-1), when known.
+    async fn language(&self) -> Option<&str> {
+        self.message.language.as_deref()
+    }
+
+    /// When it was written.
+    async fn at(&self) -> DateTime<Utc> {
+        self.message.at
+    }
+
+    /// For agents, on the bot's messages: what it found and decided (decision, detected
+    /// language, intent, confidence, threshold, the entries retrieved). Null for customers.
+    async fn evidence(&self) -> Option<Json<serde_json::Value>> {
+        self.for_agent
+            .then(|| self.message.evidence.clone().map(Json))
+            .flatten()
+    }
+}
+
+/// A support conversation.
+pub struct SupportConversation {
+    conversation: StoredConversation,
+    for_agent: bool,
+}
+
+#[Object(name = "Conversation")]
+impl SupportConversation {
+    /// Stable id.
+    async fn id(&self) -> ID {
+        ID(self.conversation.id.clone())
+    }
+
+    /// The customer's user id.
+    async fn customer(&self) -> &str {
+        &self.conversation.customer
+    }
+
+    /// Where it stands: the bot answering, waiting for an agent, with one, resolved.
+    async fn status(&self) -> ConversationStatus {
+        self.conversation.status
+    }
+
+    /// The agent who claimed it, while one has.
+    async fn agent(&self) -> Option<&str> {
+        self.conversation.agent.as_deref()
+    }
+
+    /// The customer's language as last detected.
+    async fn language(&self) -> Option<&str> {
+        self.conversation.language.as_deref()
+    }
+
+    /// The customer's rating after resolution, 1 to 5.
+    async fn csat(&self) -> Option<u8> {
+        self.conversation.csat
+    }
+
+    /// When it was opened.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.conversation.created_at
+    }
+
+    /// When anything last happened in it.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.conversation.updated_at
+    }
+
+    /// Its `last` most recent messages (1 to 500), oldest first.
+    #[graphql(complexity = "(last.max(0) as usize) * child_complexity")]
+    async fn messages(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50)] last: i32,
+    ) -> ApiResult<Vec<ChatMessage>> {
+        let last = bounded(last, MAX_MESSAGES, "last")?;
+        let messages = desk(ctx)?
+            .store()
+            .messages(&self.conversation.id, last)
+            .await
+            .map_err(|e| ApiError::Internal(Box::new(e)))?;
+        Ok(messages
+            .into_iter()
+            .map(|message| ChatMessage {
+                message,
+                for_agent: self.for_agent,
+            })
+            .collect())
+    }
+}
+
+/// What the `chat` subscription delivers: a message, with the conversation as it stands
+/// after it.
+pub struct ChatEvent {
+    update: ChatUpdate,
+    for_agent: bool,
+}
+
+#[Object]
+impl ChatEvent {
+    /// The message.
+    async fn message(&self) -> ChatMessage {
+        ChatMessage {
+            message: self.update.message.clone(),
+            for_agent: self.for_agent,
+        }
+    }
+
+    /// The conversation after it (a handoff shows here as `WAITING_FOR_AGENT`).
+    async fn conversation(&self) -> SupportConversation {
+        SupportConversation {
+            conversation: self.update.conversation.clone(),
+            for_agent: self.for_agent,
+        }
+    }
+}
+
+/// Support queries.
+#[derive(Debug, Default)]
+pub struct SupportQuery;
+
+#[Object]
+impl SupportQuery {
+    /// The signed-in customer's conversations, most recently active first (`first`: 1 to 100).
+    #[instrument(skip_all, err(Debug))]
+    #[graphql(guard = "Need::customer(\"support:read\")")]
+    async fn conversations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+    ) -> ApiResult<Vec<SupportConversation>> {
+        let user = ctx.data::<Principal>()?.require_user()?.to_owned();
+        let first = bounded(first, MAX_CONVERSATIONS, "first")?;
+        let conversations = desk(ctx)?
+            .store()
+            .conversations_of(&user, first)
+            .await
+            .map_err(|e| ApiError::Internal(Box::new(e)))?;
+        Ok(conversations
+            .into_iter()
+            .map(|conversation| SupportConversation {
+                conversation,
+                for_agent: false,
+            })
+            .collect())
+    }
+
+    /// One conversation: the caller's own, or any for an agent.
+    #[instrument(skip_all, err(Debug))]
+    #[graphql(guard = "Need::customer_or_agent(\"support:read\")")]
+    async fn conversation(&self, ctx: &Context<'_>, id: ID) -> ApiResult<SupportConversation> {
+        let principal = ctx.data::<Principal>()?;
+        let viewer = viewer(principal)?;
+        let conversation = desk(ctx)?
+            .conversation_for(viewer, &id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(SupportConversation {
+            conversation,
+            for_agent: matches!(viewer, Viewer::Agent(_)),
+        })
+    }
+}
+
+/// Support mutations.
+#[derive(Debug, Default)]
+pub struct SupportMutation;
+
+#[Object]
+impl SupportMutation {
+    /// Opens a conversation for the signed-in customer (`language`: the client's, such as the
+    /// browser's). Subscribe to `chat` with its id, then send: no reply can be missed.
+    #[instrument(skip_all, err(Debug))]
+    #[graphql(guard = "Need::customer(\"support:write\")")]
+    async fn start_conversation(
+        &self,
+        ctx: &Context<'_>,
+        language: Option<String>,
+    ) -> ApiResult<SupportConversation> {
+        let user = ctx.data::<Principal>()?.require_user()?.to_owned();
+        let conversation = desk(ctx)?
+            .open(&user, language.as_deref())
+            .await
+            .map_err(ApiError::from)?;
+        Ok(SupportConversation {
+            conversation,
+            for_agent: false,
+        })
+    }
+
+    /// Sends a message. A customer without `conversationId` opens a new conversation
+    /// (`language`: the client's language, such as the browser's, for messages too short to
+    /// tell); an agent names the conversation, and their first message claims it. The reply
+    /// arrives on the `chat` subscription.
+    #[instrument(skip_all, err(Debug))]
+    #[graphql(guard = "Need::customer_or_agent(\"support:write\")")]
+    async fn send_message(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: Option<ID>,
+        text: String,
+        language: Option<String>,
+    ) -> ApiResult<ChatMessage> {
+        let principal = ctx.data::<Principal>()?;
+        let viewer = viewer(principal)?;
+        let (_, message) = desk(ctx)?
+            .send(
+                viewer,
+                conversation_id.as_ref().map(|id| id.as_str()),
+                &text,
+                language.as_deref(),
+            )
+            .await
+            .map_err(ApiError::from)?;
+        Ok(ChatMessage {
+            message,
+            for_agent: matches!(viewer, Viewer::Agent(_)),
+        })
+    }
+}
+
+/// Support subscriptions.
+#[derive(Debug, Default)]
+pub struct SupportSubscription;
+
+#[Subscription]
+impl SupportSubscription {
+    /// Every message of a conversation from now on (the customer's, the bot's, agents'), each
+    /// with the conversation as it stands. Read the history with `conversation(id)`.
+    #[graphql(guard = "Need::customer_or_agent(\"support:read\")")]
+    async fn chat(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: ID,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<ChatEvent>> + use<>> {
+        let principal = ctx.data::<Principal>()?;
+        let viewer = viewer(principal)?;
+        let for_agent = matches!(viewer, Viewer::Agent(_));
+        let desk = desk(ctx)?;
+        desk.conversation_for(viewer, &conversation_id)
+            .await
+            .map_err(ApiError::from)?;
+        let pushed = desk
+            .fanout()
+            .try_subscribe(&chat_channel(&conversation_id))
+            .map_err(crate::subscription::fanout_error)?;
+        Ok(pushed.filter_map(move |item| {
+            future::ready(match item {
+                FanOutItem::Message(bytes) => match serde_json::from_slice::<ChatUpdate>(&bytes) {
+                    Ok(update) => Some(Ok(ChatEvent { update, for_agent })),
+                    Err(error) => {
+                        warn!(%error, "skipping an undecodable chat message");
+                        None
+                    }
+                },
+                // Every message is kept: a client told it lagged reads the conversation.
+                FanOutItem::Lagged(missed) => {
+                    Some(Err(crate::subscription::lagged_error(missed, "messages")))
+                }
+            })
+        }))
+    }
+}

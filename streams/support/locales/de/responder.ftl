@@ -1,0 +1,19 @@
+# Die Sätze des automatischen Antwortdienstes auf Deutsch (dieselben IDs wie auf Englisch).
+greeting = Hallo { $name },
+greeting-anonymous = Guten Tag,
+fallback-language = Auf Deutsch habe ich dazu noch keine Antwort, deshalb hier auf Englisch:
+clarify = Ich möchte sicher die richtige Frage beantworten. Meinten Sie:
+clarify-option = { $number }. { $question }
+clarify-close = Antworten Sie mit der Nummer oder erzählen Sie mir etwas mehr. Sie können jederzeit „Mitarbeiter“ schreiben, um mit einem Menschen zu sprechen.
+rephrase = Ich bin nicht sicher, ob ich Sie verstanden habe. Können Sie es anders formulieren? Sie können jederzeit „Mitarbeiter“ schreiben, um mit einem Menschen zu sprechen.
+handoff-requested = Gern. Ich verbinde Sie mit einer Kollegin oder einem Kollegen aus unserem Team, der unser bisheriges Gespräch sieht.
+handoff-unsure = Das kann ich nicht verlässlich beantworten, deshalb verbinde ich Sie mit unserem Team; es sieht unser bisheriges Gespräch.
+waiting-for-agent = Ihr Gespräch ist in der Warteschlange unseres Teams; gleich ist jemand für Sie da.
+card-status-active = aktiv
+card-status-frozen = eingefroren (Sie können sie in der App wieder freigeben)
+card-status-blocked = gesperrt
+card-status-expired = abgelaufen
+card-status-ordered = bestellt und unterwegs
+card-with-number = { $status } (Karte mit Endziffern { $last4 })
+no-card = bei uns nicht hinterlegt: wir führen keine Karte für Sie
+fact-unknown = etwas, das ich von hier aus nicht sehe; ein Mitarbeiter kann es für Sie prüfen

@@ -1,0 +1,19 @@
+# Las frases del respondedor automático en español (los mismos identificadores que en inglés).
+greeting = Hola, { $name }:
+greeting-anonymous = Hola:
+fallback-language = Todavía no tengo una respuesta en español, así que aquí está en inglés:
+clarify = Quiero asegurarme de responder a la pregunta correcta. ¿Querías decir:
+clarify-option = { $number }. { $question }
+clarify-close = Responde con el número o cuéntame un poco más. Puedes escribir «agente» en cualquier momento para hablar con una persona.
+rephrase = No estoy seguro de haberte entendido. ¿Puedes decirlo de otra forma? Puedes escribir «agente» en cualquier momento para hablar con una persona.
+handoff-requested = Por supuesto. Te paso con una persona de nuestro equipo; verá nuestra conversación hasta ahora.
+handoff-unsure = No puedo responder a eso con seguridad, así que te paso con nuestro equipo; verá nuestra conversación hasta ahora.
+waiting-for-agent = Tu conversación está en la cola de nuestro equipo; enseguida te atiende alguien.
+card-status-active = activa
+card-status-frozen = congelada (puedes descongelarla en la app)
+card-status-blocked = bloqueada
+card-status-expired = caducada
+card-status-ordered = pedida y en camino
+card-with-number = { $status } (tarjeta terminada en { $last4 })
+no-card = no consta aquí: no tenemos ninguna tarjeta tuya registrada
+fact-unknown = algo que no puedo ver desde aquí; un agente puede comprobarlo

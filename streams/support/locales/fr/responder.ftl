@@ -1,0 +1,19 @@
+# Les phrases du répondeur automatique en français (mêmes identifiants qu'en anglais).
+greeting = Bonjour { $name },
+greeting-anonymous = Bonjour,
+fallback-language = Je n'ai pas encore de réponse en français, la voici donc en anglais :
+clarify = Je veux être sûr de répondre à la bonne question. Vouliez-vous dire :
+clarify-option = { $number }. { $question }
+clarify-close = Répondez par le numéro, ou dites-m'en un peu plus. Vous pouvez écrire « conseiller » à tout moment pour parler à une personne.
+rephrase = Je ne suis pas sûr d'avoir compris. Pouvez-vous le formuler autrement ? Vous pouvez écrire « conseiller » à tout moment pour parler à une personne.
+handoff-requested = Bien sûr. Je vous mets en relation avec un membre de notre équipe ; il verra notre conversation.
+handoff-unsure = Je ne peux pas répondre à cela de façon fiable, je vous mets donc en relation avec notre équipe ; elle verra notre conversation.
+waiting-for-agent = Votre conversation est dans la file de notre équipe ; quelqu'un va vous répondre sous peu.
+card-status-active = active
+card-status-frozen = gelée (vous pouvez la dégeler dans l'application)
+card-status-blocked = bloquée
+card-status-expired = expirée
+card-status-ordered = commandée et en route
+card-with-number = { $status } (carte se terminant par { $last4 })
+no-card = introuvable ici : nous n'avons aucune carte enregistrée pour vous
+fact-unknown = une information que je ne vois pas d'ici ; un conseiller peut la vérifier pour vous

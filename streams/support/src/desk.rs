@@ -1,0 +1,355 @@
+//! The support desk as a service: who may read a conversation, sending messages onto the
+//! log, and the responder over the current knowledge base (rebuilt live when the FAQ changes).
+//!
+//! The API and the processor share one [`SupportDesk`]. The API checks and appends; the
+//! processor keeps, answers and pushes (`processor`). A conversation is only ever readable by
+//! its customer and by agents; to anyone else it does not exist (`NOT_FOUND`, so ids cannot be
+//! probed).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::Utc;
+use finpulse_bus::envelope::Envelope;
+use finpulse_bus::{EventLog, FanOut};
+use finpulse_core::support::{
+    Card, CardStatus, Conversation, ConversationStatus, CustomerAccount, CustomerTier, Message,
+    Participant,
+};
+use finpulse_store::SupportData;
+use parking_lot::RwLock;
+use prometheus::{HistogramOpts, HistogramVec, Registry};
+use tokio_util::sync::CancellationToken;
+
+use crate::SupportError;
+use crate::events::{
+    ChatUpdate, MESSAGES_TOPIC, MessageEvent, chat_channel, validate_id, validate_text,
+};
+use crate::responder::{Responder, ResponderConfig};
+use crate::retrieval::DenseModel;
+
+/// Who is asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewer<'a> {
+    /// A signed-in customer: their own conversations only.
+    Customer(&'a str),
+    /// A signed-in user with the `agent` role: every conversation.
+    Agent(&'a str),
+}
+
+impl Viewer<'_> {
+    fn may_read(&self, conversation: &Conversation) -> bool {
+        match self {
+            Self::Customer(user) => conversation.customer == *user,
+            Self::Agent(_) => true,
+        }
+    }
+}
+
+/// The desk's metrics.
+#[derive(Debug, Clone)]
+pub struct SupportMetrics {
+    /// `finpulse_support_reply_seconds{decision}`: a customer's message kept to the bot's reply
+    /// pushed, by what the bot decided.
+    pub reply_seconds: HistogramVec,
+}
+
+impl SupportMetrics {
+    /// Creates the metrics and registers them in `registry`.
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let metrics = Self::unregistered();
+        registry.register(Box::new(metrics.reply_seconds.clone()))?;
+        Ok(metrics)
+    }
+
+    /// The metrics, counted but rendered nowhere (tools and tests).
+    pub fn unregistered() -> Self {
+        Self {
+            reply_seconds: HistogramVec::new(
+                HistogramOpts::new(
+                    "finpulse_support_reply_seconds",
+                    "Customer message kept to the bot's reply pushed",
+                )
+                .buckets(vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5,
+                ]),
+                &["decision"],
+            )
+            .expect("the metric's definition is valid"),
+        }
+    }
+}
+
+/// The support desk.
+pub struct SupportDesk {
+    store: Arc<dyn SupportData>,
+    log: Arc<dyn EventLog>,
+    fanout: Arc<dyn FanOut>,
+    models: Vec<DenseModel>,
+    config: ResponderConfig,
+    responder: RwLock<Option<Arc<Responder>>>,
+    ready: tokio::sync::Notify,
+    /// One rebuild at a time: two admins editing at once get two rebuilds in turn, the
+    /// second seeing both edits.
+    reindexing: tokio::sync::Mutex<()>,
+    metrics: SupportMetrics,
+}
+
+impl std::fmt::Debug for SupportDesk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SupportDesk")
+            .field("responder", &self.responder.read().is_some())
+            .finish()
+    }
+}
+
+fn store_error(error: finpulse_store::StoreError) -> SupportError {
+    SupportError::Store(error.to_string())
+}
+
+impl SupportDesk {
+    /// A desk over `store`, appending to `log`, pushing on `fanout`, retrieving with
+    /// `models` (none: lexical only). No responder until [`SupportDesk::reindex`].
+    pub fn new(
+        store: Arc<dyn SupportData>,
+        log: Arc<dyn EventLog>,
+        fanout: Arc<dyn FanOut>,
+        models: Vec<DenseModel>,
+        config: ResponderConfig,
+        metrics: SupportMetrics,
+    ) -> Self {
+        Self {
+            store,
+            log,
+            fanout,
+            models,
+            config,
+            responder: RwLock::new(None),
+            ready: tokio::sync::Notify::new(),
+            reindexing: tokio::sync::Mutex::new(()),
+            metrics,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn SupportData> {
+        &self.store
+    }
+
+    /// The fan-out, for subscriptions.
+    pub fn fanout(&self) -> &Arc<dyn FanOut> {
+        &self.fanout
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &SupportMetrics {
+        &self.metrics
+    }
+
+    /// The responder over the knowledge base as last indexed.
+    pub fn responder(&self) -> Option<Arc<Responder>> {
+        self.responder.read().clone()
+    }
+
+    /// The responder, waiting for the first index; `None` on shutdown.
+    pub async fn wait_for_responder(&self, shutdown: &CancellationToken) -> Option<Arc<Responder>> {
+        loop {
+            let notified = self.ready.notified();
+            if let Some(responder) = self.responder() {
+                return Some(responder);
+            }
+            tokio::select! {
+                () = notified => {}
+                () = shutdown.cancelled() => return None,
+            }
+        }
+    }
+
+    /// Stores the shipped FAQ when the store has none, and the demo customers' account facts;
+    /// returns how many FAQ entries it stored.
+    pub async fn seed_demo(&self, customers: &[&str]) -> Result<usize, SupportError> {
+        let accounts: Vec<CustomerAccount> = customers
+            .iter()
+            .enumerate()
+            .map(|(n, customer)| demo_account(customer, n))
+            .collect();
+        self.store
+            .upsert_customer_accounts(&accounts)
+            .await
+            .map_err(store_error)?;
+        if !self
+            .store
+            .faq_entries()
+            .await
+            .map_err(store_error)?
+            .is_empty()
+        {
+            return Ok(0);
+        }
+        let entries = crate::faq::demo();
+        self.store
+            .upsert_faq_entries(&entries)
+            .await
+            .map_err(store_error)?;
+        Ok(entries.len())
+    }
+
+    /// Rebuilds the responder from the FAQ as stored now and swaps it in; messages being
+    /// answered meanwhile finish on the old one.
+    pub async fn reindex(&self) -> Result<Arc<Responder>, SupportError> {
+        let _one_at_a_time = self.reindexing.lock().await;
+        let entries = self.store.faq_entries().await.map_err(store_error)?;
+        let responder =
+            Arc::new(Responder::build(entries, self.models.clone(), self.config.clone()).await?);
+        *self.responder.write() = Some(responder.clone());
+        self.ready.notify_waiters();
+        Ok(responder)
+    }
+
+    /// The conversation `id`, when `viewer` may read it; `NotFound` otherwise.
+    pub async fn conversation_for(
+        &self,
+        viewer: Viewer<'_>,
+        id: &str,
+    ) -> Result<Conversation, SupportError> {
+        validate_id("conversation", id).map_err(SupportError::InvalidInput)?;
+        self.store
+            .conversation(id)
+            .await
+            .map_err(store_error)?
+            .filter(|conversation| viewer.may_read(conversation))
+            .ok_or_else(|| SupportError::NotFound(format!("no conversation `{id}`")))
+    }
+
+    /// Opens a conversation for `customer`, in `language` when the client knows it.
+    pub async fn open(
+        &self,
+        customer: &str,
+        language: Option<&str>,
+    ) -> Result<Conversation, SupportError> {
+        let language = match language {
+            Some(code) => Some(language_arg(code)?),
+            None => None,
+        };
+        let now = Utc::now();
+        let conversation = Conversation {
+            id: uuid::Uuid::now_v7().to_string(),
+            customer: customer.to_owned(),
+            status: ConversationStatus::Open,
+            agent: None,
+            language,
+            csat: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store
+            .create_conversation(&conversation)
+            .await
+            .map_err(store_error)?;
+        Ok(conversation)
+    }
+
+    /// Checks a message and appends it to the log; the processor keeps it, answers a
+    /// customer's, and pushes both. A customer without a `conversation` opens one (in
+    /// `language`, a client's hint); an agent must name one.
+    pub async fn send(
+        &self,
+        viewer: Viewer<'_>,
+        conversation: Option<&str>,
+        text: &str,
+        language: Option<&str>,
+    ) -> Result<(Conversation, Message), SupportError> {
+        validate_text(text).map_err(SupportError::InvalidInput)?;
+        let language = match language {
+            Some(code) => Some(language_arg(code)?),
+            None => None,
+        };
+        let conversation = match (conversation, viewer) {
+            (Some(id), _) => self.conversation_for(viewer, id).await?,
+            (None, Viewer::Customer(customer)) => self.open(customer, language.as_deref()).await?,
+            (None, Viewer::Agent(_)) => {
+                return Err(SupportError::InvalidInput(
+                    "an agent's message must name its conversation".into(),
+                ));
+            }
+        };
+        let (author, author_id) = match viewer {
+            Viewer::Customer(user) => (Participant::Customer, user),
+            Viewer::Agent(user) => (Participant::Agent, user),
+        };
+        let message = Message {
+            id: uuid::Uuid::now_v7().to_string(),
+            conversation: conversation.id.clone(),
+            author,
+            author_id: author_id.to_owned(),
+            text: text.to_owned(),
+            language,
+            evidence: None,
+            at: Utc::now(),
+        };
+        let event = MessageEvent(message);
+        let bytes = Envelope::wrap(&event)
+            .and_then(|envelope| envelope.to_bytes())
+            .map_err(|e| SupportError::InvalidInput(e.to_string()))?;
+        self.log
+            .append(MESSAGES_TOPIC, &conversation.id, Bytes::from(bytes))
+            .await
+            .map_err(|e| SupportError::Bus(e.to_string()))?;
+        Ok((conversation, event.0))
+    }
+
+    /// Pushes a kept message to the conversation's channel.
+    pub async fn push(&self, update: &ChatUpdate) -> Result<(), SupportError> {
+        let bytes = serde_json::to_vec(update).expect("chat updates serialise");
+        self.fanout
+            .publish(&chat_channel(&update.conversation.id), Bytes::from(bytes))
+            .await
+            .map_err(|e| SupportError::Bus(e.to_string()))
+    }
+}
+
+/// A language code as clients send it (`de`, `de-DE`): its primary subtag, lowercased.
+fn language_arg(code: &str) -> Result<String, SupportError> {
+    let primary = code.split(['-', '_']).next().unwrap_or_default();
+    if (2..=3).contains(&primary.len()) && primary.chars().all(|c| c.is_ascii_alphabetic()) {
+        Ok(primary.to_ascii_lowercase())
+    } else {
+        Err(SupportError::InvalidInput(format!(
+            "language must be a language tag such as `en` or `de-DE`, not `{}`",
+            code.chars().take(16).collect::<String>()
+        )))
+    }
+}
+
+/// A demo customer's account facts: one card, its status varying across customers so the
+/// demo shows a frozen and a blocked card as well as active ones.
+fn demo_account(customer: &str, n: usize) -> CustomerAccount {
+    const NAMES: [&str; 6] = [
+        "Alex Morgan",
+        "Lena Schneider",
+        "Camille Durand",
+        "Lucía García",
+        "Sam Taylor",
+        "Jonas Weber",
+    ];
+    const STATUSES: [CardStatus; 4] = [
+        CardStatus::Active,
+        CardStatus::Frozen,
+        CardStatus::Active,
+        CardStatus::Blocked,
+    ];
+    CustomerAccount {
+        customer: customer.to_owned(),
+        name: NAMES[n % NAMES.len()].to_owned(),
+        tier: if n % 3 == 2 {
+            CustomerTier::Premium
+        } else {
+            CustomerTier::Standard
+        },
+        cards: vec![Card {
+            id: format!("card-{customer}"),
+            last4: format!("{:04}", (n * 1_217 + 4_242) % 10_000),
+            status: STATUSES[n % STATUSES.len()],
+        }],
+    }
+}
