@@ -234,23 +234,12 @@ impl FaqIndex {
                 chosen: self.fusion,
             });
         }
-        let texts: Vec<String> = held_out
-            .iter()
-            .map(|&position| self.passage_text(position).unwrap_or_default().to_owned())
-            .collect();
-        // Asked as a customer would ask (the model's query prefix, where it has one).
-        let query_vectors = self.embed_queries(texts.clone()).await?;
         let mut scored: Vec<(Fusion, Vec<RankOutcome>)> = CANDIDATES
             .iter()
             .map(|fusion| (*fusion, Vec::with_capacity(held_out.len())))
             .collect();
         let mut examples: Vec<(usize, Vec<(usize, combiner::Features)>)> = Vec::new();
-        for (query, (&position, text)) in held_out.iter().zip(&texts).enumerate() {
-            let vectors: Vec<&[f32]> = query_vectors
-                .iter()
-                .map(|per_model| per_model[query].as_slice())
-                .collect();
-            let scores = self.scores(text, &vectors, Some(position))?;
+        for (&position, scores) in held_out.iter().zip(self.held_out_scores(&held_out).await?) {
             let target = self.passages[position].id;
             examples.push((target, fusion::combiner_candidates(&scores)));
             for (fusion, outcomes) in &mut scored {
@@ -306,14 +295,9 @@ impl FaqIndex {
             .collect()
     }
 
-    /// Every question variant calibration asks, asked with itself left out and ranked by the
-    /// fusion in use (the best `k`): the id it should find, beside what was found. The
-    /// responder sets its confidence thresholds from these.
-    pub async fn held_out_rankings(
-        &self,
-        k: usize,
-    ) -> Result<Vec<(String, Vec<Ranked>)>, SupportError> {
-        let held_out = self.held_out_positions();
+    /// The scores of each passage at `held_out` asked as a question with itself left out, as
+    /// a customer would ask it (the models' query prefixes, where they have one).
+    async fn held_out_scores(&self, held_out: &[usize]) -> Result<Vec<Scores>, SupportError> {
         let texts: Vec<String> = held_out
             .iter()
             .map(|&position| self.passage_text(position).unwrap_or_default().to_owned())
@@ -325,7 +309,21 @@ impl FaqIndex {
                 .iter()
                 .map(|per_model| per_model[query].as_slice())
                 .collect();
-            let scores = self.scores(text, &vectors, Some(position))?;
+            out.push(self.scores(text, &vectors, Some(position))?);
+        }
+        Ok(out)
+    }
+
+    /// Every question variant calibration asks, asked with itself left out and ranked by the
+    /// fusion in use (the best `k`): the id it should find, beside what was found. The
+    /// responder sets its confidence thresholds from these.
+    pub async fn held_out_rankings(
+        &self,
+        k: usize,
+    ) -> Result<Vec<(String, Vec<Ranked>)>, SupportError> {
+        let held_out = self.held_out_positions();
+        let mut out = Vec::with_capacity(held_out.len());
+        for (&position, scores) in held_out.iter().zip(self.held_out_scores(&held_out).await?) {
             let fusion = if scores.dense.is_empty() {
                 Fusion::Lexical
             } else {
