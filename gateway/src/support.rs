@@ -130,6 +130,8 @@ pub async fn start(
             answer_threshold = thresholds.answer,
             margin = thresholds.margin,
             calibrated_on = thresholds.calibrated_on,
+            held_out_precision = thresholds.precision,
+            held_out_coverage = thresholds.coverage,
             "support desk ready"
         );
         Ok(())

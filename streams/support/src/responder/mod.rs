@@ -7,8 +7,9 @@
 //! - **answer**: the top entry is confident and clearly ahead; the reply is that entry's
 //!   answer in the customer's language (English with a note when it has none), its
 //!   `{placeholders}` filled from the customer's account row ([`compose`]);
-//! - **clarify**: confident but the next entry is too close; the reply lists both and asks,
-//!   and a numbered answer ("2") picks one on the next turn;
+//! - **clarify**: confident but the next entry is too close, or the fusion and the primary
+//!   model disagree on which entry is best; the reply lists them and asks, and a numbered
+//!   answer ("2") picks one on the next turn;
 //! - **rephrase**: not confident; the reply asks for other words, once;
 //! - **hand off**: asked for, or still not confident after a rephrase.
 //!
@@ -29,7 +30,7 @@ use crate::SupportError;
 use crate::retrieval::{DenseModel, FaqIndex, Ranked};
 use crate::templates::{FALLBACK_LANGUAGE, Templates};
 pub use thresholds::Thresholds;
-use thresholds::{confidence, lead};
+use thresholds::{confidence, lead, more_confident_than_top};
 
 /// How the responder decides; the thresholds it leaves unset are calibrated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -282,6 +283,16 @@ impl Responder {
         evidence.intent = Some(intent);
         evidence.confidence = Some(confidence(top));
         evidence.lead = Some(lead(&ranking));
+        // The fusion ranked first an entry the primary model is less sure of than another by
+        // more than the margin: the rankers disagree, so ask which was meant rather than
+        // answer either (when the surer one passes its own threshold).
+        if let Some(rival) = more_confident_than_top(&ranking, self.thresholds.margin)
+            && confidence(rival)
+                >= self.threshold_for(&self.intent_of(&rival.id).unwrap_or_default())
+        {
+            let options = vec![rival.id.clone(), top.id.clone()];
+            return Ok(self.clarify(options, evidence));
+        }
         if confidence(top) < evidence.threshold {
             return Ok(self.unsure(evidence, turn.previous));
         }

@@ -39,6 +39,17 @@ pub fn lead(ranking: &[Ranked]) -> f32 {
     }
 }
 
+/// The retrieved entry most confident of all, when it beats the first-ranked one's confidence
+/// by more than `margin`: the fusion ranked first an entry the primary model is less sure of.
+pub fn more_confident_than_top(ranking: &[Ranked], margin: f32) -> Option<&Ranked> {
+    let top = ranking.first()?;
+    ranking
+        .iter()
+        .skip(1)
+        .max_by(|a, b| confidence(a).total_cmp(&confidence(b)))
+        .filter(|best| confidence(best) - confidence(top) > margin)
+}
+
 /// The thresholds in use and where they came from.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Thresholds {
@@ -216,6 +227,25 @@ mod tests {
         // The wrong answers' lead is 0.005: asking back catches them, right ones lead by 0.05.
         assert!((thresholds.margin - 0.005).abs() < 1e-6, "{thresholds:?}");
         assert_eq!(thresholds.precision, Some(1.0));
+    }
+
+    #[test]
+    fn a_surer_entry_below_the_top_is_found_beyond_the_margin_only() {
+        // The shipped desk, "¿Cómo cambio mi PIN?": the fusion put card-pin-blocked (0.901)
+        // above card-pin-change (0.965).
+        let ranking = [
+            ranked("card-pin-blocked", 0.901),
+            ranked("card-pin-change", 0.965),
+            ranked("account-close", 0.875),
+        ];
+        assert_eq!(
+            more_confident_than_top(&ranking, 0.01).map(|r| r.id.as_str()),
+            Some("card-pin-change")
+        );
+        assert!(more_confident_than_top(&ranking, 0.1).is_none());
+        assert!(more_confident_than_top(&ranking[..1], 0.0).is_none());
+        let agreeing = [ranked("a", 0.95), ranked("b", 0.90)];
+        assert!(more_confident_than_top(&agreeing, 0.0).is_none());
     }
 
     #[test]
