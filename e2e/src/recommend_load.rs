@@ -57,41 +57,9 @@ struct Customer {
     sent: Mutex<Option<Instant>>,
 }
 
-/// A token as the gateway mints it (issuer and audience `finpulse`, one hour).
-fn signed_token(secret: &str, user: &str) -> anyhow::Result<String> {
-    let now = chrono::Utc::now().timestamp();
-    let claims =
-        json!({"sub": user, "iss": "finpulse", "aud": "finpulse", "iat": now, "exp": now + 3600});
-    Ok(jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-    )?)
-}
-
-async fn token(
-    http: &reqwest::Client,
-    server: &str,
-    secret: Option<&str>,
-    user: &str,
-) -> anyhow::Result<String> {
-    if let Some(secret) = secret {
-        return signed_token(secret, user);
-    }
-    let body: Value = http
-        .post(format!("http://{server}/dev/token"))
-        .json(&json!({"user": user, "ttlSecs": 3600}))
-        .send()
-        .await?
-        .error_for_status()
-        .context("POST /dev/token (run the embedded default)")?
-        .json()
-        .await?;
-    body["token"]
-        .as_str()
-        .map(str::to_owned)
-        .context("no token in the answer")
-}
+#[path = "tokens.rs"]
+mod tokens;
+use tokens::token;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
