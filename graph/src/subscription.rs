@@ -49,6 +49,8 @@ pub(crate) const POLICIES: &[FieldPolicy] = &[
     FieldPolicy::per_user("experimentResults"),
     // One conversation, readable by its customer and agents only (`graph/src/support.rs`).
     FieldPolicy::per_user("chat"),
+    // Agents only (`graph/src/support.rs`): each socket runs its own, guarded execution.
+    FieldPolicy::per_user("supportQueue"),
 ];
 
 fn decode<T: DeserializeOwned>(channel_kind: &str, bytes: &[u8]) -> Option<Published<T>> {

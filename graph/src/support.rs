@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, ID, Json, Object, Subscription};
+use async_graphql::{Context, ID, Json, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures::future;
 use futures::stream::{Stream, StreamExt};
@@ -15,9 +15,10 @@ use tracing::{instrument, warn};
 
 use finpulse_bus::fanout::FanOutItem;
 use finpulse_core::support::{
-    Conversation as StoredConversation, ConversationStatus, Message, Participant,
+    Conversation as StoredConversation, ConversationAction, ConversationStatus, Message,
+    Participant,
 };
-use finpulse_support::events::{ChatUpdate, chat_channel};
+use finpulse_support::events::{ChatUpdate, chat_channel, queue_channel};
 use finpulse_support::{SupportDesk, SupportError, Viewer};
 
 use crate::error::{ApiError, ApiResult};
@@ -33,6 +34,7 @@ impl From<SupportError> for ApiError {
         match error {
             SupportError::InvalidInput(message) => Self::BadUserInput(message),
             SupportError::NotFound(message) => Self::NotFound(message),
+            SupportError::Forbidden(message) => Self::Forbidden(message),
             other => Self::Internal(Box::new(other)),
         }
     }
@@ -213,6 +215,19 @@ impl ChatEvent {
     }
 }
 
+/// How customers rated resolved conversations (the 10,000 most recently resolved).
+#[derive(Debug, Clone, SimpleObject)]
+pub struct CsatSummary {
+    /// Resolved conversations counted.
+    pub resolved: i32,
+    /// How many of them were rated.
+    pub ratings: i32,
+    /// The mean rating, 1 to 5, when any.
+    pub average: Option<f64>,
+    /// How many ratings of 1, 2, 3, 4 and 5.
+    pub counts: Vec<i32>,
+}
+
 /// Support queries.
 #[derive(Debug, Default)]
 pub struct SupportQuery;
@@ -241,6 +256,35 @@ impl SupportQuery {
                 for_agent: false,
             })
             .collect())
+    }
+
+    /// The customers' ratings of resolved conversations (CSAT). Needs the `agent` role.
+    #[instrument(skip_all, err(Debug))]
+    #[graphql(guard = "Need::role(Role::Agent)")]
+    async fn csat_summary(&self, ctx: &Context<'_>) -> ApiResult<CsatSummary> {
+        let resolved = desk(ctx)?
+            .store()
+            .conversations_in(ConversationStatus::Resolved, 10_000)
+            .await
+            .map_err(|e| ApiError::Internal(Box::new(e)))?;
+        let mut counts = vec![0; 5];
+        for score in resolved.iter().filter_map(|c| c.csat) {
+            if let Some(count) = counts.get_mut(usize::from(score).wrapping_sub(1)) {
+                *count += 1;
+            }
+        }
+        let ratings: i32 = counts.iter().sum();
+        let total: i32 = counts
+            .iter()
+            .zip(1..)
+            .map(|(count, score)| count * score)
+            .sum();
+        Ok(CsatSummary {
+            resolved: resolved.len() as i32,
+            ratings,
+            average: (ratings > 0).then(|| f64::from(total) / f64::from(ratings)),
+            counts,
+        })
     }
 
     /// One conversation: the caller's own, or any for an agent.
@@ -315,6 +359,64 @@ impl SupportMutation {
             for_agent: matches!(viewer, Viewer::Agent(_)),
         })
     }
+
+    /// Takes a conversation from the queue (an agent's first message does too). Needs the
+    /// `agent` role.
+    #[graphql(guard = "Need::role(Role::Agent)")]
+    async fn claim_conversation(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ChatMessage> {
+        act(ctx, &id, ConversationAction::Claim).await
+    }
+
+    /// Hands a conversation to agent `to`. Needs the `agent` role.
+    #[graphql(guard = "Need::role(Role::Agent)")]
+    async fn transfer_conversation(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        to: String,
+    ) -> ApiResult<ChatMessage> {
+        act(ctx, &id, ConversationAction::Transfer { to }).await
+    }
+
+    /// Closes a conversation; the customer may then rate it. Needs the `agent` role.
+    #[graphql(guard = "Need::role(Role::Agent)")]
+    async fn resolve_conversation(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ChatMessage> {
+        act(ctx, &id, ConversationAction::Resolve).await
+    }
+
+    /// The customer rates a resolved conversation once, 1 to 5 (CSAT).
+    #[graphql(guard = "Need::customer(\"support:write\")")]
+    async fn rate_conversation(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        score: i32,
+    ) -> ApiResult<ChatMessage> {
+        let score = u8::try_from(score)
+            .ok()
+            .filter(|score| (1..=5).contains(score))
+            .ok_or_else(|| ApiError::BadUserInput("a rating is 1 to 5".into()))?;
+        act(ctx, &id, ConversationAction::Rate { score }).await
+    }
+}
+
+/// Appends `action` on conversation `id` as the caller.
+async fn act(ctx: &Context<'_>, id: &str, action: ConversationAction) -> ApiResult<ChatMessage> {
+    let principal = ctx.data::<Principal>()?;
+    // A customer acts on their own conversation even with the agent role too.
+    let user = principal.require_user()?;
+    let viewer = match (&action, principal.has_role(Role::Agent)) {
+        (ConversationAction::Rate { .. }, _) | (_, false) => Viewer::Customer(user),
+        (_, true) => Viewer::Agent(user),
+    };
+    let message = desk(ctx)?
+        .act(viewer, id, action)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(ChatMessage {
+        message,
+        for_agent: matches!(viewer, Viewer::Agent(_)),
+    })
 }
 
 /// Support subscriptions.
@@ -323,6 +425,43 @@ pub struct SupportSubscription;
 
 #[Subscription]
 impl SupportSubscription {
+    /// The agents' queue: the conversations waiting for an agent, longest waiting first (at
+    /// most 100), now and again whenever a conversation's status or agent changes. Needs the
+    /// `agent` role.
+    #[graphql(guard = "Need::role(Role::Agent)")]
+    async fn support_queue(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<
+        impl Stream<Item = async_graphql::Result<Vec<SupportConversation>>> + use<>,
+    > {
+        let desk = desk(ctx)?;
+        // Subscribe before the first read, so no change falls between the two.
+        let changes = desk
+            .fanout()
+            .try_subscribe(&queue_channel())
+            .map_err(crate::subscription::fanout_error)?;
+        let waiting = move |desk: Arc<SupportDesk>| async move {
+            desk.store()
+                .conversations_in(ConversationStatus::WaitingForAgent, 100)
+                .await
+                .map(|conversations| {
+                    conversations
+                        .into_iter()
+                        .map(|conversation| SupportConversation {
+                            conversation,
+                            for_agent: true,
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .map_err(|e| ApiError::Internal(Box::new(e)).into())
+        };
+        let first = waiting(desk.clone()).await?;
+        // Every change (or gap) re-reads the queue from the store: nothing is lost to a lag.
+        let updates = changes.then(move |_| waiting(desk.clone()));
+        Ok(futures::stream::once(future::ready(Ok(first))).chain(updates))
+    }
+
     /// Every message of a conversation from now on (the customer's, the bot's, agents'), each
     /// with the conversation as it stands. Read the history with `conversation(id)`.
     #[graphql(guard = "Need::customer_or_agent(\"support:read\")")]

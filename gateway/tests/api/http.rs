@@ -274,6 +274,7 @@ async fn introspection_is_on() {
             "watchlistInsights",
             "recommendations",
             "experimentResults",
+            "supportQueue",
             "chat"
         ]
     );

@@ -1,7 +1,8 @@
 //! The support desk over the API: a customer's message gets a pushed, grounded reply (in
 //! their language, with their account facts); asking for a person hands off and an agent's
 //! reply reaches the customer; nobody else reads or writes a conversation; bad messages get a
-//! clear error. The app runs lexical retrieval (no model files), as on a machine without
+//! clear error; agents see the queue, claim and resolve, and the customer rates (CSAT). The
+//! app runs lexical retrieval (no model files), as on a machine without
 //! `make models`.
 
 use serde_json::{Value, json};
@@ -385,4 +386,129 @@ async fn bad_messages_get_a_clear_error() {
         json!([]),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn agents_see_the_queue_claim_resolve_and_the_customer_rates() {
+    let app = spawn_app().await;
+    let agent = agent_token(&app, "agent-3");
+    let mut queue = app.ws(TRANSPORT).await;
+    queue.init(Some(&agent)).await;
+    queue
+        .subscribe(
+            "queue",
+            "subscription { supportQueue { id status customer } }",
+            json!({}),
+        )
+        .await;
+    let first = tokio::time::timeout(PATIENCE, queue.recv_skip_ka())
+        .await
+        .expect("the queue now");
+    assert_eq!(
+        first["payload"]["data"]["supportQueue"],
+        json!([]),
+        "{first}"
+    );
+    app.wait_for_subscribers("support.queue", 1).await;
+
+    let token = app.token("dave", None);
+    let conversation = start(&app, &token, None).await;
+    let mut customer = chat(&app, &token, &conversation).await;
+    send(&app, &token, Some(&conversation), "agent please").await;
+    let waiting = tokio::time::timeout(PATIENCE, queue.recv_skip_ka())
+        .await
+        .expect("the queue after the handoff");
+    assert_eq!(
+        waiting["payload"]["data"]["supportQueue"],
+        json!([{ "id": conversation, "status": "WAITING_FOR_AGENT", "customer": "dave" }]),
+        "{waiting}"
+    );
+
+    // A customer cannot claim; rating before resolution is refused.
+    let (_, body) = app
+        .graphql(
+            "mutation($id: ID!) { claimConversation(id: $id) { id } }",
+            json!({ "id": conversation }),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(code(&body), "FORBIDDEN", "{body}");
+    let rate =
+        "mutation($id: ID!, $score: Int!) { rateConversation(id: $id, score: $score) { id } }";
+    let (_, body) = app
+        .graphql(
+            rate,
+            json!({ "id": conversation, "score": 5 }),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+
+    let (_, body) = app
+        .graphql(
+            "mutation($id: ID!) { claimConversation(id: $id) { author } }",
+            json!({ "id": conversation }),
+            Some(&agent),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["claimConversation"]["author"], "AGENT",
+        "{body}"
+    );
+    let claimed = next_from(&mut customer, "AGENT").await;
+    assert_eq!(claimed["conversation"]["status"], "WITH_AGENT", "{claimed}");
+    assert_eq!(claimed["conversation"]["agent"], "agent-3");
+    let emptied = tokio::time::timeout(PATIENCE, queue.recv_skip_ka())
+        .await
+        .expect("the queue after the claim");
+    assert_eq!(
+        emptied["payload"]["data"]["supportQueue"],
+        json!([]),
+        "{emptied}"
+    );
+
+    app.graphql(
+        "mutation($id: ID!) { resolveConversation(id: $id) { id } }",
+        json!({ "id": conversation }),
+        Some(&agent),
+    )
+    .await;
+    let resolved = next_from(&mut customer, "AGENT").await;
+    assert_eq!(resolved["conversation"]["status"], "RESOLVED", "{resolved}");
+    let (_, body) = app
+        .graphql(
+            rate,
+            json!({ "id": conversation, "score": 6 }),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+    let (_, body) = app
+        .graphql(
+            rate,
+            json!({ "id": conversation, "score": 4 }),
+            Some(&token),
+        )
+        .await;
+    assert!(body["data"]["rateConversation"]["id"].is_string(), "{body}");
+    let rated = next_from(&mut customer, "CUSTOMER").await;
+    assert_eq!(rated["conversation"]["status"], "RESOLVED", "{rated}");
+    let summary = "{ csatSummary { resolved ratings average counts } }";
+    let (_, body) = app.graphql(summary, json!({}), Some(&agent)).await;
+    assert_eq!(
+        body["data"]["csatSummary"],
+        json!({ "resolved": 1, "ratings": 1, "average": 4.0, "counts": [0, 0, 0, 1, 0] }),
+        "{body}"
+    );
+    let (_, body) = app.graphql(summary, json!({}), Some(&token)).await;
+    assert_eq!(code(&body), "FORBIDDEN", "{body}");
+    // Rated once only.
+    let (_, body) = app
+        .graphql(
+            rate,
+            json!({ "id": conversation, "score": 1 }),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
 }

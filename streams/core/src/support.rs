@@ -149,6 +149,31 @@ pub struct Message {
     pub evidence: Option<serde_json::Value>,
     /// When it was written.
     pub at: chrono::DateTime<chrono::Utc>,
+    /// What the message does to its conversation besides saying something (an agent claims,
+    /// transfers or resolves it; the customer rates it), in the conversation's order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<ConversationAction>,
+}
+
+/// A change to a conversation, carried by a message so it travels in the conversation's order
+/// with everything else said in it (one writer: the support processor).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ConversationAction {
+    /// The writing agent takes the conversation.
+    Claim,
+    /// The writing agent hands it to agent `to`.
+    Transfer {
+        /// The agent's user id.
+        to: String,
+    },
+    /// The writing agent closes it.
+    Resolve,
+    /// The customer rates how it went, 1 to 5 (CSAT).
+    Rate {
+        /// 1 (very unsatisfied) to 5 (very satisfied).
+        score: u8,
+    },
 }
 
 /// What a payment card can do now.

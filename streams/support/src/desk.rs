@@ -13,8 +13,8 @@ use chrono::Utc;
 use finpulse_bus::envelope::Envelope;
 use finpulse_bus::{EventLog, FanOut};
 use finpulse_core::support::{
-    Card, CardStatus, Conversation, ConversationStatus, CustomerAccount, CustomerTier, Message,
-    Participant,
+    Card, CardStatus, Conversation, ConversationAction, ConversationStatus, CustomerAccount,
+    CustomerTier, Message, Participant,
 };
 use finpulse_store::SupportData;
 use parking_lot::RwLock;
@@ -23,7 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::SupportError;
 use crate::events::{
-    ChatUpdate, MESSAGES_TOPIC, MessageEvent, chat_channel, validate_id, validate_text,
+    ChatUpdate, MESSAGES_TOPIC, MessageEvent, chat_channel, queue_channel, validate_id,
+    validate_text,
 };
 use crate::responder::{Responder, ResponderConfig};
 use crate::retrieval::DenseModel;
@@ -273,6 +274,79 @@ impl SupportDesk {
                 ));
             }
         };
+        let message = self
+            .append(&conversation, viewer, text.to_owned(), language, None)
+            .await?;
+        Ok((conversation, message))
+    }
+
+    /// Checks a change to conversation `id` by `viewer` against its state now and appends it
+    /// to the log in the conversation's order (the processor applies it, and re-checks it
+    /// against the state it finds then). Agents claim, transfer and resolve; the customer
+    /// rates a resolved conversation once.
+    pub async fn act(
+        &self,
+        viewer: Viewer<'_>,
+        id: &str,
+        action: ConversationAction,
+    ) -> Result<Message, SupportError> {
+        let conversation = self.conversation_for(viewer, id).await?;
+        let invalid = |message: &str| Err(SupportError::InvalidInput(message.to_owned()));
+        let text = match (&action, viewer) {
+            (ConversationAction::Rate { .. }, Viewer::Agent(_)) => {
+                return Err(SupportError::Forbidden(
+                    "only the conversation's customer rates it".into(),
+                ));
+            }
+            (ConversationAction::Rate { score }, Viewer::Customer(_)) => {
+                if !(1..=5).contains(score) {
+                    return invalid("a rating is 1 to 5");
+                }
+                if conversation.status != ConversationStatus::Resolved {
+                    return invalid("a conversation is rated once it is resolved");
+                }
+                if conversation.csat.is_some() {
+                    return invalid("this conversation is rated already");
+                }
+                format!("rated the conversation {score} of 5")
+            }
+            (_, Viewer::Customer(_)) => {
+                return Err(SupportError::Forbidden(
+                    "only agents claim, transfer and resolve conversations".into(),
+                ));
+            }
+            _ if conversation.status == ConversationStatus::Resolved => {
+                return invalid("this conversation is resolved");
+            }
+            (ConversationAction::Claim, Viewer::Agent(agent)) => match &conversation.agent {
+                Some(other) if other != agent => {
+                    return invalid(&format!(
+                        "`{other}` has this conversation; they can transfer it"
+                    ));
+                }
+                _ => "joined the conversation".to_owned(),
+            },
+            (ConversationAction::Transfer { to }, Viewer::Agent(_)) => {
+                validate_id("agent", to).map_err(SupportError::InvalidInput)?;
+                format!("transferred the conversation to {to}")
+            }
+            (ConversationAction::Resolve, Viewer::Agent(_)) => {
+                "resolved the conversation".to_owned()
+            }
+        };
+        self.append(&conversation, viewer, text, None, Some(action))
+            .await
+    }
+
+    /// Appends a message by `viewer` to `conversation` on the log.
+    async fn append(
+        &self,
+        conversation: &Conversation,
+        viewer: Viewer<'_>,
+        text: String,
+        language: Option<String>,
+        action: Option<ConversationAction>,
+    ) -> Result<Message, SupportError> {
         let (author, author_id) = match viewer {
             Viewer::Customer(user) => (Participant::Customer, user),
             Viewer::Agent(user) => (Participant::Agent, user),
@@ -282,10 +356,11 @@ impl SupportDesk {
             conversation: conversation.id.clone(),
             author,
             author_id: author_id.to_owned(),
-            text: text.to_owned(),
+            text,
             language,
             evidence: None,
             at: Utc::now(),
+            action,
         };
         let event = MessageEvent(message);
         let bytes = Envelope::wrap(&event)
@@ -295,7 +370,16 @@ impl SupportDesk {
             .append(MESSAGES_TOPIC, &conversation.id, Bytes::from(bytes))
             .await
             .map_err(|e| SupportError::Bus(e.to_string()))?;
-        Ok((conversation, event.0))
+        Ok(event.0)
+    }
+
+    /// Tells agents' queues that `conversation` changed status or agent.
+    pub async fn announce(&self, conversation: &Conversation) -> Result<(), SupportError> {
+        let bytes = serde_json::to_vec(conversation).expect("conversations serialise");
+        self.fanout
+            .publish(&queue_channel(), Bytes::from(bytes))
+            .await
+            .map_err(|e| SupportError::Bus(e.to_string()))
     }
 
     /// Pushes a kept message to the conversation's channel.

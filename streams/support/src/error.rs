@@ -13,6 +13,9 @@ pub enum SupportError {
     /// The embedding model failed.
     #[error("embedding model failed: {0}")]
     Inference(String),
+    /// The caller may read the conversation but not do this to it.
+    #[error("{0}")]
+    Forbidden(String),
     /// No such conversation, or none the caller may read.
     #[error("{0}")]
     NotFound(String),

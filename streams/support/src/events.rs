@@ -86,6 +86,12 @@ pub struct ChatUpdate {
     pub message: Message,
 }
 
+/// The fan-out channel agents' queues listen on: a conversation whose status or agent
+/// changed. Built here only.
+pub fn queue_channel() -> String {
+    "support.queue".to_owned()
+}
+
 /// The fan-out channel of one conversation's updates. Built here only.
 pub fn chat_channel(conversation: &str) -> String {
     format!("support.chat.{conversation}")

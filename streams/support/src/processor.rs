@@ -20,7 +20,9 @@ use async_trait::async_trait;
 use chrono::Utc;
 use finpulse_bus::StreamError;
 use finpulse_bus::runtime::{Decoded, Handler, Registry, Spec, retry};
-use finpulse_core::support::{Conversation, ConversationStatus, Message, Participant};
+use finpulse_core::support::{
+    Conversation, ConversationAction, ConversationStatus, Message, Participant,
+};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -76,26 +78,32 @@ impl SupportProcessor {
             warn!(conversation = %message.conversation, "skipping a message for an unknown conversation");
             return Ok(());
         };
+        let before = (conversation.status, conversation.agent.clone());
         move_on(&mut conversation, &message);
         self.keep(&conversation, &message, shutdown).await?;
+        let mut agents: Vec<&str> = Vec::new();
         if message.author == Participant::Agent {
+            agents.push(&message.author_id);
+        }
+        if let Some(ConversationAction::Transfer { to }) = &message.action {
+            agents.push(to);
+        }
+        for agent in agents {
             retry("add a participant", shutdown, || {
-                store.add_participant(
-                    &conversation.id,
-                    &message.author_id,
-                    Participant::Agent,
-                    message.at,
-                )
+                store.add_participant(&conversation.id, agent, Participant::Agent, message.at)
             })
             .await
             .map_err(dependency("add a participant"))?;
         }
         self.push(&conversation, message.clone()).await;
+        self.announce_if_moved(&before, &conversation).await;
         if message.author != Participant::Customer
+            || message.action.is_some()
             || conversation.status != ConversationStatus::Open
         {
             return Ok(());
         }
+        let before = (conversation.status, conversation.agent.clone());
         let Some(responder) = self.desk.wait_for_responder(shutdown).await else {
             return Err(StreamError::Dependency {
                 what: "answer a message",
@@ -154,9 +162,11 @@ impl SupportProcessor {
             language: Some(reply.evidence.reply_language.clone()),
             evidence: Some(serde_json::to_value(&reply.evidence).expect("evidence serialises")),
             at: now,
+            action: None,
         };
         self.keep(&conversation, &bot, shutdown).await?;
         self.push(&conversation, bot).await;
+        self.announce_if_moved(&before, &conversation).await;
         self.desk
             .metrics()
             .reply_seconds
@@ -185,6 +195,21 @@ impl SupportProcessor {
         Ok(())
     }
 
+    /// Tells agents' queues when the conversation's status or agent is not what it was.
+    async fn announce_if_moved(
+        &self,
+        before: &(ConversationStatus, Option<String>),
+        conversation: &Conversation,
+    ) {
+        if before.0 == conversation.status && before.1 == conversation.agent {
+            return;
+        }
+        if let Err(error) = self.desk.announce(conversation).await {
+            // Queues re-read the store on the next change; a missed one is not lost.
+            warn!(%error, conversation = %conversation.id, "failed to announce a queue change");
+        }
+    }
+
     async fn push(&self, conversation: &Conversation, message: Message) {
         let update = ChatUpdate {
             conversation: conversation.clone(),
@@ -204,19 +229,45 @@ fn reply_id(message: &Message) -> String {
 }
 
 /// The conversation after `message`: an agent's first message claims it, a customer writing
-/// into a resolved one reopens it.
+/// into a resolved one reopens it; actions claim, transfer, resolve and rate. An action that
+/// no longer fits the conversation (the API checked an older state) changes nothing.
 fn move_on(conversation: &mut Conversation, message: &Message) {
-    match (message.author, conversation.status) {
-        (Participant::Agent, ConversationStatus::Open | ConversationStatus::WaitingForAgent) => {
-            conversation.status = ConversationStatus::WithAgent;
+    use ConversationStatus::{Open, Resolved, WaitingForAgent, WithAgent};
+    let resolved = conversation.status == Resolved;
+    match (&message.action, message.author) {
+        (Some(ConversationAction::Claim), Participant::Agent)
+            if !resolved
+                && conversation
+                    .agent
+                    .as_ref()
+                    .is_none_or(|agent| *agent == message.author_id) =>
+        {
+            conversation.status = WithAgent;
             conversation.agent = Some(message.author_id.clone());
         }
-        (Participant::Customer, ConversationStatus::Resolved) => {
-            conversation.status = ConversationStatus::Open;
+        (Some(ConversationAction::Transfer { to }), Participant::Agent) if !resolved => {
+            conversation.status = WithAgent;
+            conversation.agent = Some(to.clone());
+        }
+        (Some(ConversationAction::Resolve), Participant::Agent) => {
+            conversation.status = Resolved;
+        }
+        (Some(ConversationAction::Rate { score }), Participant::Customer)
+            if resolved && conversation.csat.is_none() && (1..=5).contains(score) =>
+        {
+            conversation.csat = Some(*score);
+        }
+        (Some(_), _) => {}
+        (None, Participant::Agent) if matches!(conversation.status, Open | WaitingForAgent) => {
+            conversation.status = WithAgent;
+            conversation.agent = Some(message.author_id.clone());
+        }
+        (None, Participant::Customer) if resolved => {
+            conversation.status = Open;
             conversation.agent = None;
             conversation.csat = None;
         }
-        _ => {}
+        (None, _) => {}
     }
     if let Some(language) = &message.language
         && message.author == Participant::Customer
@@ -298,6 +349,7 @@ mod tests {
             language: Some("de".into()),
             evidence: None,
             at: Utc.timestamp_opt(1_700_000_060, 0).unwrap(),
+            action: None,
         }
     }
 
@@ -317,5 +369,64 @@ mod tests {
         assert_eq!(resolved.csat, None);
         assert_eq!(resolved.language.as_deref(), Some("de"));
         assert_eq!(resolved.updated_at.timestamp(), 1_700_000_060);
+    }
+
+    fn action(author: Participant, author_id: &str, action: ConversationAction) -> Message {
+        Message {
+            action: Some(action),
+            language: None,
+            ..message(author, author_id)
+        }
+    }
+
+    #[test]
+    fn actions_move_a_conversation_only_when_they_still_fit() {
+        use ConversationAction::*;
+        let mut c = conversation(ConversationStatus::WaitingForAgent);
+        c.csat = None;
+        move_on(&mut c, &action(Participant::Agent, "a1", Claim));
+        assert_eq!(
+            (c.status, c.agent.as_deref()),
+            (ConversationStatus::WithAgent, Some("a1"))
+        );
+        // Someone else's claim, or a customer's resolve, changes nothing.
+        move_on(&mut c, &action(Participant::Agent, "a2", Claim));
+        move_on(&mut c, &action(Participant::Customer, "alice", Resolve));
+        assert_eq!(
+            (c.status, c.agent.as_deref()),
+            (ConversationStatus::WithAgent, Some("a1"))
+        );
+        move_on(
+            &mut c,
+            &action(Participant::Agent, "a1", Transfer { to: "a2".into() }),
+        );
+        assert_eq!(c.agent.as_deref(), Some("a2"));
+        // Rated only once resolved, once, 1 to 5.
+        move_on(
+            &mut c,
+            &action(Participant::Customer, "alice", Rate { score: 4 }),
+        );
+        assert_eq!(c.csat, None);
+        move_on(&mut c, &action(Participant::Agent, "a2", Resolve));
+        assert_eq!(c.status, ConversationStatus::Resolved);
+        move_on(
+            &mut c,
+            &action(Participant::Customer, "alice", Rate { score: 9 }),
+        );
+        assert_eq!(c.csat, None);
+        move_on(
+            &mut c,
+            &action(Participant::Customer, "alice", Rate { score: 5 }),
+        );
+        move_on(
+            &mut c,
+            &action(Participant::Customer, "alice", Rate { score: 1 }),
+        );
+        assert_eq!(c.csat, Some(5));
+        assert_eq!(
+            c.status,
+            ConversationStatus::Resolved,
+            "a rating does not reopen"
+        );
     }
 }
