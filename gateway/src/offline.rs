@@ -70,7 +70,8 @@ pub async fn train_recommender(config: &Config, k: usize, json: bool) -> anyhow:
         let mut value = serde_json::to_value(report).context("report to json")?;
         value["ranker"] = match &ranker {
             Some((report, path)) => serde_json::json!({
-                "file": path.display().to_string(),
+                "file": path.as_ref().map(|p| p.display().to_string()),
+                "served": path.is_some(),
                 "users_measured": report.users_measured,
                 "ndcg": report.ndcg_ranker,
                 "ndcg_collaborative_order": report.ndcg_collaborative,
@@ -99,8 +100,11 @@ pub async fn train_recommender(config: &Config, k: usize, json: bool) -> anyhow:
         );
         match &ranker {
             Some((report, path)) => println!(
-                "ranker written to {}: on {} customers' interactions after {}, ndcg@10 of its order {:.4} against {:.4} for the collaborative order of the same 50 candidates",
-                path.display(),
+                "ranker {}: on {} customers' interactions after {}, ndcg@10 of its order {:.4} against {:.4} for the collaborative order of the same 50 candidates",
+                match path {
+                    Some(path) => format!("written to {}", path.display()),
+                    None => "not written (it orders worse than the collaborative scores; lists keep the collaborative order)".to_owned(),
+                },
                 report.users_measured,
                 report.cutoff.to_rfc3339(),
                 report.ndcg_ranker,
@@ -113,11 +117,12 @@ pub async fn train_recommender(config: &Config, k: usize, json: bool) -> anyhow:
 }
 
 /// Trains the learned ranker from the store and writes it where the manifest's `[ranker]`
-/// says, for servers to load at their next training. `None` when models are not set up or the
-/// history is too short.
+/// says, for servers to load at their next training, when it orders the held-out customers'
+/// candidates at least as well as the collaborative scores (the path is `None` when it does
+/// not). `None` when models are not set up or the history is too short.
 async fn train_ranker(
     config: &Config,
-) -> anyhow::Result<Option<(finpulse_recommend::ranker::RankerReport, PathBuf)>> {
+) -> anyhow::Result<Option<(finpulse_recommend::ranker::RankerReport, Option<PathBuf>)>> {
     if !config.inference.enabled {
         return Ok(None);
     }
@@ -161,6 +166,9 @@ async fn train_ranker(
     let Some((report, bytes)) = service.train_ranker().await? else {
         return Ok(None);
     };
+    if !report.earns_its_place() {
+        return Ok(Some((report, None)));
+    }
     let path = manifest.resolve(&spec.file);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
@@ -172,7 +180,7 @@ async fn train_ranker(
     // A server reading the file at that moment sees the old one or the new one, never half.
     std::fs::rename(&partial, &path)
         .with_context(|| format!("failed to write {}", path.display()))?;
-    Ok(Some((report, path)))
+    Ok(Some((report, Some(path))))
 }
 
 /// Runs `finpulse eval recommender` and prints its report.

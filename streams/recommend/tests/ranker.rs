@@ -68,8 +68,7 @@ async fn the_ranker_is_trained_served_and_measured() {
     let built = trained
         .ranker
         .expect("a ranker is trained from the history");
-    assert_eq!(built.source, RankerSource::Trained);
-    let report = built.report.expect("with its report");
+    let report = built.report.clone().expect("with its report");
     assert!(
         report.users_measured > 20 && report.users_fitted > 20,
         "{report:?}"
@@ -89,33 +88,39 @@ async fn the_ranker_is_trained_served_and_measured() {
         .position(|f| *f == "momentum_affinity")
         .unwrap();
     assert!(report.model.weights[affinity] > 0.0, "{report:?}");
-    assert!(
-        report.ndcg_ranker >= report.ndcg_collaborative,
-        "the ranker must not order worse than the collaborative scores it starts from: {report:?}"
-    );
 
-    // The `ranked` strategy serves it, and says so.
+    // The `ranked` strategy serves the ranker and says so when it ordered the held-out
+    // customers at least as well as the collaborative scores; otherwise it is not served and
+    // `ranked` lists are the collaborative ones. (The simulated history follows the calendar,
+    // so which of the two happens can differ from day to day; the gain is small either way.)
     let strategy = service.strategies().get("ranked").unwrap().clone();
     assert_eq!(strategy.scorer, Scorer::Ranked);
     let model = service.current().unwrap();
     let state = service.load_state("alice").await.unwrap();
     let ranked = model.recommend_with(&state, 10, &[], chrono::Utc::now(), ("ranked", &strategy));
-    assert!(ranked.model.contains("+ranker-"), "{}", ranked.model);
-    assert_eq!(
-        ranked.feature_sets,
-        ["item_popularity@1", "item_momentum@1"]
-    );
     assert_eq!(ranked.items.len(), 10);
     let collaborative = model.recommend(&state, 10, &[], chrono::Utc::now());
-    assert_ne!(
-        ranked.items.iter().map(|r| &r.item).collect::<Vec<_>>(),
-        collaborative
-            .items
+    let order = |list: &finpulse_recommend::rank::Recommendations| {
+        list.items
             .iter()
-            .map(|r| &r.item)
-            .collect::<Vec<_>>(),
-        "the ranker reorders"
-    );
+            .map(|r| r.item.clone())
+            .collect::<Vec<_>>()
+    };
+    if report.ndcg_ranker >= report.ndcg_collaborative {
+        assert_eq!(built.source, RankerSource::Trained);
+        assert!(built.ranker.is_some());
+        assert!(ranked.model.contains("+ranker-"), "{}", ranked.model);
+        assert_eq!(
+            ranked.feature_sets,
+            ["item_popularity@1", "item_momentum@1"]
+        );
+        assert_ne!(order(&ranked), order(&collaborative), "the ranker reorders");
+    } else {
+        assert_eq!(built.source, RankerSource::Rejected);
+        assert!(built.ranker.is_none());
+        assert!(!ranked.model.contains("+ranker-"), "{}", ranked.model);
+        assert_eq!(order(&ranked), order(&collaborative));
+    }
 
     // `train_ranker` gives the ONNX file `finpulse train recommender` writes.
     let (_, bytes) = service.train_ranker().await.unwrap().expect("a ranker");

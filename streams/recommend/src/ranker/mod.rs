@@ -192,6 +192,16 @@ pub struct RankerReport {
     pub model: LinearRanker,
 }
 
+impl RankerReport {
+    /// Whether the ranker's order is at least as good as the collaborative order it reranks,
+    /// on the customers it was not fitted on. A ranker that is not is neither served nor
+    /// written: on a small or unlucky history the blend can lose to the scores it starts from,
+    /// and serving it then would make every list worse.
+    pub fn earns_its_place(&self) -> bool {
+        self.ndcg_ranker >= self.ndcg_collaborative
+    }
+}
+
 /// The time a ranker training splits the customers' histories at: the newest 20 % of the
 /// interactions are after it. `None` with fewer than 50 interactions.
 pub fn cutoff(users: &[UserState]) -> Option<DateTime<Utc>> {
@@ -427,13 +437,16 @@ pub enum RankerSource {
     File(std::path::PathBuf),
     /// Trained at this training, in memory.
     Trained,
+    /// Trained at this training, but its order measured below the collaborative order on the
+    /// held-out customers, so it is not served (lists keep the collaborative order).
+    Rejected,
 }
 
 /// The ranker a training serves, and where it came from.
 #[derive(Debug, Clone)]
 pub struct BuiltRanker {
-    /// The loaded ranker.
-    pub ranker: std::sync::Arc<finpulse_inference::ranker::OnnxRanker>,
+    /// The loaded ranker; `None` when it was [`RankerSource::Rejected`].
+    pub ranker: Option<std::sync::Arc<finpulse_inference::ranker::OnnxRanker>>,
     /// Where it came from.
     pub source: RankerSource,
     /// What training it found (when trained here).
@@ -441,7 +454,8 @@ pub struct BuiltRanker {
 }
 
 /// The manifest's ranker file when it is there; otherwise, with `train_here`, one trained now
-/// (see [`train`]) and loaded from memory. `None` without a manifest `[ranker]` entry, without
+/// (see [`train`]) and loaded from memory unless it measured worse than the collaborative order
+/// ([`RankerSource::Rejected`]). `None` without a manifest `[ranker]` entry, without
 /// enough history, or when ONNX Runtime cannot be loaded (logged): lists fall back to the
 /// collaborative order. Blocking.
 pub fn build(
@@ -469,7 +483,7 @@ pub fn build(
     if file.exists() {
         return match OnnxRanker::load(&manifest, spec) {
             Ok(ranker) => Some(BuiltRanker {
-                ranker: std::sync::Arc::new(ranker),
+                ranker: Some(std::sync::Arc::new(ranker)),
                 source: RankerSource::File(file),
                 report: None,
             }),
@@ -490,10 +504,23 @@ pub fn build(
             return None;
         }
     };
+    if !report.earns_its_place() {
+        tracing::warn!(
+            ndcg_ranker = report.ndcg_ranker,
+            ndcg_collaborative = report.ndcg_collaborative,
+            users = report.users_measured,
+            "the trained ranker orders the held-out customers' candidates worse than the collaborative scores; not served"
+        );
+        return Some(BuiltRanker {
+            ranker: None,
+            source: RankerSource::Rejected,
+            report: Some(report),
+        });
+    }
     let bytes = report.model.to_onnx(&spec.input, &spec.output);
     match OnnxRanker::from_bytes(&manifest, spec, &bytes, format!("ranker-{version}")) {
         Ok(ranker) => Some(BuiltRanker {
-            ranker: std::sync::Arc::new(ranker),
+            ranker: Some(std::sync::Arc::new(ranker)),
             source: RankerSource::Trained,
             report: Some(report),
         }),

@@ -314,7 +314,7 @@ impl RecommendService {
                 .with_trending(trending)
                 .with_momentum(momentum)
                 .with_content(content)
-                .with_ranker(ranker.as_ref().map(|built| built.ranker.clone()));
+                .with_ranker(ranker.as_ref().and_then(|built| built.ranker.clone()));
             Ok::<_, RecommendError>((model, ranker))
         })
         .await
@@ -328,7 +328,7 @@ impl RecommendService {
             versions.drain(..excess);
         }
         *self.current.write() = Some(model);
-        info!(%version, items, users = active, interactions = count, model = name, ranker = ?ranker.as_ref().map(|r| r.ranker.name()), "recommender trained");
+        info!(%version, items, users = active, interactions = count, model = name, ranker = ?ranker.as_ref().and_then(|r| r.ranker.as_ref()).map(|r| r.name()), "recommender trained");
         Ok(Trained {
             version,
             items,
