@@ -309,7 +309,7 @@ impl Application {
                 .await?;
         }
         if let Some(desk) = &support {
-            crate::support::start(&config, desk, &mut registry, &mut tasks).await?;
+            crate::support::start(&config, desk, &mut registry, &mut tasks, &shutdown).await?;
         }
         if let (Some(models), true) = (models, settings.remote) {
             registry

@@ -415,6 +415,7 @@ impl Config {
             )));
         }
         self.graphql.validate().map_err(ConfigError)?;
+        self.support.tickets.validate().map_err(ConfigError)?;
         if let Some(problem) = self.limits.validate() {
             return fail(problem);
         }
@@ -577,6 +578,59 @@ mod tests {
             assert!(error.contains("lisen"), "{error}");
             jail.set_env("FINPULSE_LOG__PARTITIONS", "0");
             assert!(Config::load(None).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn ticket_rules_are_read_by_priority_name_and_bad_ones_named() {
+        use finpulse_core::support::TicketPriority;
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "finpulse.toml",
+                "[support.tickets]\ntriage_confidence = 0.7\n\
+                 [support.tickets.urgency]\ncard_declined = \"high\"\n\
+                 [support.tickets.sla.urgent]\nfirst_response_minutes = 5\nresolution_minutes = 60\n",
+            )?;
+            let config =
+                Config::load(Some(Path::new("finpulse.toml"))).map_err(|e| e.to_string())?;
+            let tickets = &config.support.tickets;
+            assert_eq!(tickets.triage_confidence, 0.7);
+            assert_eq!(tickets.urgency["card_declined"], TicketPriority::High);
+            assert_eq!(
+                tickets.urgency["card_fraud"],
+                TicketPriority::Urgent,
+                "defaults kept"
+            );
+            assert_eq!(
+                tickets
+                    .targets(TicketPriority::Urgent)
+                    .first_response_minutes,
+                5
+            );
+            assert_eq!(
+                tickets.targets(TicketPriority::Low).first_response_minutes,
+                24 * 60
+            );
+            for (file, named) in [
+                (
+                    "[support.tickets.sla.critical]\nfirst_response_minutes = 5\nresolution_minutes = 9\n",
+                    "critical",
+                ),
+                ("[support.tickets.urgency]\ncard_fraud = \"asap\"\n", "asap"),
+                (
+                    "[support.tickets.sla.high]\nfirst_response_minutes = 90\nresolution_minutes = 60\n",
+                    "sla.high",
+                ),
+                ("[support.tickets]\nat_risk_share = 1.5\n", "at_risk_share"),
+            ] {
+                jail.create_file("bad.toml", file)?;
+                let error = Config::load(Some(Path::new("bad.toml")))
+                    .unwrap_err()
+                    .to_string();
+                assert!(error.contains(named), "{named}: {error}");
+            }
             Ok(())
         });
     }

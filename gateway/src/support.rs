@@ -15,8 +15,11 @@ use finpulse_store::Repositories;
 use finpulse_support::SupportDesk;
 use finpulse_support::responder::ResponderConfig;
 use finpulse_support::retrieval::DenseModel;
+use finpulse_support::tickets::{TicketMetrics, TicketPolicy, Tickets, TriageModels};
+use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::Config;
@@ -36,6 +39,11 @@ pub struct SupportSettings {
     pub demo_customers: Vec<String>,
     /// How the responder decides (`[support.responder]`).
     pub responder: ResponderConfig,
+    /// Ticket triage and SLA rules (`[support.tickets]`).
+    pub tickets: TicketPolicy,
+    /// Train the ticket triage models (category and sentiment heads on the primary model) at
+    /// start-up, or read them from the models folder's cache. Off: tickets need triage.
+    pub triage: bool,
 }
 
 impl Default for SupportSettings {
@@ -48,6 +56,8 @@ impl Default for SupportSettings {
                 .map(String::from)
                 .to_vec(),
             responder: ResponderConfig::default(),
+            tickets: TicketPolicy::default(),
+            triage: true,
         }
     }
 }
@@ -80,6 +90,21 @@ pub async fn open(
     }
     let metrics = finpulse_support::SupportMetrics::register(registry)
         .context("failed to register the support desk's metrics")?;
+    settings
+        .tickets
+        .validate()
+        .map_err(|message| anyhow::anyhow!(message))?;
+    let ticket_metrics = TicketMetrics::unregistered();
+    ticket_metrics
+        .register(registry)
+        .context("failed to register the tickets' metrics")?;
+    let tickets = Arc::new(Tickets::new(
+        store.tickets.clone(),
+        log.clone(),
+        fanout.clone(),
+        settings.tickets.clone(),
+        ticket_metrics,
+    ));
     Ok(Some(Arc::new(SupportDesk::new(
         store.support.clone(),
         log,
@@ -87,6 +112,7 @@ pub async fn open(
         dense,
         settings.responder.clone(),
         metrics,
+        tickets,
     ))))
 }
 
@@ -97,6 +123,7 @@ pub async fn start(
     desk: &Arc<SupportDesk>,
     registry: &mut Registry,
     tasks: &mut JoinSet<anyhow::Result<()>>,
+    shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     if !config.role.runs_processors() {
         return Ok(());
@@ -117,6 +144,11 @@ pub async fn start(
         }
     }
     let indexing = desk.clone();
+    let triage = config.support.triage && config.inference.enabled;
+    // The models folder's cache (git-ignored, like the models).
+    let triage_cache = finpulse_inference::Manifest::load(&config.inference.manifest)
+        .ok()
+        .map(|manifest| manifest.resolve(std::path::Path::new("cache")));
     tasks.spawn(async move {
         let responder = indexing
             .reindex()
@@ -134,8 +166,36 @@ pub async fn start(
             held_out_coverage = thresholds.coverage,
             "support desk ready"
         );
+        // Triage after the FAQ: answering customers comes first at start-up.
+        let tickets = indexing.tickets();
+        let primary = indexing.models().first().cloned();
+        match primary {
+            Some(model) if triage => {
+                match TriageModels::load_or_train(
+                    model,
+                    finpulse_support::tickets::LABELLED_TICKETS,
+                    &finpulse_inference::TrainConfig::default(),
+                    triage_cache.as_deref(),
+                )
+                .await
+                {
+                    Ok(models) => {
+                        let triaged = tickets
+                            .set_triage(models)
+                            .await
+                            .context("failed to triage the tickets opened at start-up")?;
+                        info!(triaged, "ticket triage ready");
+                    }
+                    Err(error) => {
+                        warn!(%error, "no ticket triage: tickets need triage by a person")
+                    }
+                }
+            }
+            _ => info!("no ticket triage (no embedding model): tickets need triage by a person"),
+        }
         Ok(())
     });
+    tasks.spawn(desk.tickets().clone().watch(shutdown.clone()).map(Ok));
     finpulse_support::processor::register(registry, desk.clone()).await?;
     Ok(())
 }

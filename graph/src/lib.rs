@@ -20,6 +20,7 @@ mod subscription;
 pub mod support;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod tickets;
 mod types;
 
 pub use error::ApiError;

@@ -27,6 +27,7 @@ pub struct SubscriptionRoot(
     crate::recommend::RecommendSubscription,
     crate::experiments::ExperimentSubscription,
     crate::support::SupportSubscription,
+    crate::tickets::TicketSubscription,
 );
 
 /// Market subscriptions.
@@ -51,6 +52,8 @@ pub(crate) const POLICIES: &[FieldPolicy] = &[
     FieldPolicy::per_user("chat"),
     // Agents only (`graph/src/support.rs`): each socket runs its own, guarded execution.
     FieldPolicy::per_user("supportQueue"),
+    // Agents' ticket feed: every change matters (an escalation is not superseded).
+    FieldPolicy::per_user("ticketUpdates"),
 ];
 
 fn decode<T: DeserializeOwned>(channel_kind: &str, bytes: &[u8]) -> Option<Published<T>> {

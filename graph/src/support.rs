@@ -41,7 +41,7 @@ impl From<SupportError> for ApiError {
 }
 
 /// The desk of this server, or `UNAVAILABLE`.
-fn desk(ctx: &Context<'_>) -> ApiResult<Arc<SupportDesk>> {
+pub(crate) fn desk(ctx: &Context<'_>) -> ApiResult<Arc<SupportDesk>> {
     Ok(ctx.data::<GraphContext>()?.support.clone().ok_or_else(|| {
         ApiError::Unavailable("the support desk is not running on this server".into())
     })?)
@@ -122,6 +122,16 @@ impl ChatMessage {
 pub struct SupportConversation {
     conversation: StoredConversation,
     for_agent: bool,
+}
+
+impl SupportConversation {
+    /// `conversation` as `for_agent` (an agent) or its customer sees it.
+    pub(crate) fn new(conversation: StoredConversation, for_agent: bool) -> Self {
+        Self {
+            conversation,
+            for_agent,
+        }
+    }
 }
 
 #[Object(name = "Conversation")]

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Embedder, InferenceError};
+use crate::{Embeddings, InferenceError};
 
 /// Training settings.
 #[derive(Debug, Clone)]
@@ -100,6 +100,15 @@ pub struct Prediction {
 
 /// Reads `text,label` rows (with a header) from a CSV file.
 pub fn read_labelled_csv(path: &Path) -> Result<Vec<(String, String)>, InferenceError> {
+    read_labelled_csv_column(path, "label")
+}
+
+/// Reads the `text` column and the label column `label` (rows with a header; other columns
+/// are ignored): one file can label its texts several ways (a category and a sentiment).
+pub fn read_labelled_csv_column(
+    path: &Path,
+    label_column: &str,
+) -> Result<Vec<(String, String)>, InferenceError> {
     let bad = |reason: String| InferenceError::BadInput(format!("{}: {reason}", path.display()));
     let mut reader = csv::Reader::from_path(path).map_err(|e| bad(e.to_string()))?;
     let headers = reader.headers().map_err(|e| bad(e.to_string()))?.clone();
@@ -108,8 +117,10 @@ pub fn read_labelled_csv(path: &Path) -> Result<Vec<(String, String)>, Inference
             .iter()
             .position(|h| h.trim().eq_ignore_ascii_case(name))
     };
-    let (Some(text), Some(label)) = (column("text"), column("label")) else {
-        return Err(bad("needs a header with `text` and `label` columns".into()));
+    let (Some(text), Some(label)) = (column("text"), column(label_column)) else {
+        return Err(bad(format!(
+            "needs a header with `text` and `{label_column}` columns"
+        )));
     };
     let mut rows = Vec::new();
     for (line, record) in reader.records().enumerate() {
@@ -156,17 +167,49 @@ fn softmax(logits: &mut [f32]) {
 impl Classifier {
     /// Embeds `examples` with `embedder`, trains on a stratified split and evaluates on the rest.
     pub async fn train(
-        embedder: &Embedder,
+        embedder: &dyn Embeddings,
         examples: &[(String, String)],
         config: &TrainConfig,
     ) -> Result<Self, InferenceError> {
+        let texts: Vec<String> = examples.iter().map(|(t, _)| t.clone()).collect();
+        let vectors = embedder.embed(texts).await?;
+        let labels: Vec<String> = examples.iter().map(|(_, l)| l.clone()).collect();
+        Self::train_on_vectors(
+            &embedder.info().name,
+            embedder.info().dimension,
+            &vectors,
+            &labels,
+            config,
+        )
+    }
+
+    /// [`Classifier::train`] on texts embedded already (one vector and one label per
+    /// example), so several heads can be trained on one embedding pass.
+    pub fn train_on_vectors(
+        embedding_model: &str,
+        dimension: usize,
+        vectors: &[Vec<f32>],
+        examples: &[String],
+        config: &TrainConfig,
+    ) -> Result<Self, InferenceError> {
+        if vectors.len() != examples.len() {
+            return Err(InferenceError::BadInput(
+                "one vector per labelled example".into(),
+            ));
+        }
+        if let Some(bad) = vectors.iter().find(|v| v.len() != dimension) {
+            return Err(InferenceError::BadInput(format!(
+                "vectors of {} values, expected {dimension}",
+                bad.len()
+            )));
+        }
         if !(0.0..=0.5).contains(&config.holdout) {
             return Err(InferenceError::BadInput(
                 "holdout must be between 0 and 0.5".into(),
             ));
         }
         let mut by_label: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, (_, label)) in examples.iter().enumerate() {
+        for (i, label) in examples.iter().enumerate() {
             by_label.entry(label.as_str()).or_default().push(i);
         }
         if by_label.len() < 2 {
@@ -184,17 +227,14 @@ impl Classifier {
             test.extend_from_slice(&indices[..held]);
             train.extend_from_slice(&indices[held..]);
         }
-        let texts: Vec<String> = examples.iter().map(|(t, _)| t.clone()).collect();
-        let vectors = embedder.embed(texts).await?;
         let label_of = |i: usize| {
             labels
                 .iter()
-                .position(|l| *l == examples[i].1)
+                .position(|l| *l == examples[i])
                 .expect("every label was collected")
         };
-        let dimension = embedder.info().dimension;
         let mut classifier = Self {
-            embedding_model: embedder.info().name.clone(),
+            embedding_model: embedding_model.to_owned(),
             dimension,
             labels: labels.clone(),
             weights: vec![0.0; labels.len() * dimension],
@@ -324,7 +364,7 @@ impl Classifier {
     /// `examples` itself (an optimistic baseline: it knows the test distribution).
     pub async fn evaluate_examples(
         &self,
-        embedder: &Embedder,
+        embedder: &dyn Embeddings,
         examples: &[(String, String)],
     ) -> Result<Report, InferenceError> {
         self.check_embedder(embedder)?;
@@ -367,14 +407,20 @@ impl Classifier {
     /// Embeds `text` and predicts its label.
     pub async fn classify(
         &self,
-        embedder: &Embedder,
+        embedder: &dyn Embeddings,
         text: &str,
     ) -> Result<Prediction, InferenceError> {
         self.check_embedder(embedder)?;
-        self.predict(&embedder.embed_one(text).await?)
+        let vector = embedder
+            .embed(vec![text.to_owned()])
+            .await?
+            .pop()
+            .ok_or_else(|| InferenceError::BadInput("the model returned no vector".into()))?;
+        self.predict(&vector)
     }
 
-    fn check_embedder(&self, embedder: &Embedder) -> Result<(), InferenceError> {
+    /// Whether vectors of `embedder` are what this classifier was trained on.
+    pub fn check_embedder(&self, embedder: &dyn Embeddings) -> Result<(), InferenceError> {
         if embedder.info().name != self.embedding_model
             || embedder.info().dimension != self.dimension
         {

@@ -26,6 +26,7 @@ mod metrics;
 pub mod onnx;
 pub mod ranker;
 mod runtime;
+pub mod sentiment;
 pub mod summarize;
 
 pub use classifier::{Classifier, TrainConfig};

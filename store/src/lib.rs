@@ -2,14 +2,14 @@
 //!
 //! One small repository trait per concern — [`MarketData`], [`Watchlists`],
 //! [`ProcessorStates`], [`DeadLetters`], [`RecommendData`], [`ExperimentData`], [`FeatureData`],
-//! [`SupportData`] and [`Health`] — each implemented by [`SqlStore`] on the embedded default (SQLite) and the
+//! [`SupportData`], [`TicketData`] and [`Health`] — each implemented by [`SqlStore`] on the embedded default (SQLite) and the
 //! distributed backend (PostgreSQL), and held to one conformance suite on both;
 //! [`CachedMarketData`] puts the Redis cache in front of market data only, and [`Repositories`]
 //! hands each caller the traits it needs. [`OnlineFeatures`] is the feature store's serving
 //! side, in Redis ([`RedisOnlineFeatures`]) or in process ([`MemoryOnlineFeatures`]). The traits
 //! are shaped around what callers do rather than around tables: the market processor writes one
 //! [`MarketWrite`] batch per poll inside a single transaction, the GraphQL layer reads. Domains
-//! to come add their own trait here (portfolios, support, users).
+//! to come add their own trait here (portfolios, users).
 //!
 //! Timestamps cross this boundary as `chrono::DateTime<Utc>` and are stored as epoch
 //! milliseconds, which both engines index well and compare exactly.
@@ -24,6 +24,7 @@ mod sql;
 mod support;
 #[cfg(feature = "test-support")]
 pub mod testing;
+mod tickets;
 
 pub use cache::{CacheConfig, CachedMarketData};
 pub use error::StoreError;
@@ -42,7 +43,8 @@ use finpulse_core::recommend::experiment::{
 };
 use finpulse_core::recommend::{Interaction, Item, ItemKind, UserProfile};
 use finpulse_core::support::{
-    Conversation, ConversationStatus, CustomerAccount, FaqEntry, Message, Participant,
+    Conversation, ConversationStatus, CustomerAccount, FaqEntry, Message, Participant, Ticket,
+    TicketStatus,
 };
 
 /// Result type of every repository call.
@@ -310,6 +312,41 @@ pub trait SupportData: Send + Sync + 'static {
     async fn customer_account(&self, customer: &str) -> Result<Option<CustomerAccount>>;
 }
 
+/// The support desk's tickets (`migrations/*/0008_support_tickets.sql`).
+///
+/// Writes are checked against the version they read: [`TicketData::replace_ticket`] names
+/// the `updated_at` it saw and changes nothing when the stored ticket is newer, so the SLA
+/// watcher and the support processor never overwrite each other's changes.
+#[async_trait]
+pub trait TicketData: Send + Sync + 'static {
+    /// Keeps a new ticket; `false` (and nothing changed) when its id is taken.
+    async fn create_ticket(&self, ticket: &Ticket, next_due: Option<DateTime<Utc>>)
+    -> Result<bool>;
+
+    /// Replaces the ticket when the stored one is still at `read_at` (its `updated_at` as
+    /// read); `false` when it changed since (read it again) or is not there. `next_due` is
+    /// when its SLA next moves a stage (`None`: never, it is solved).
+    async fn replace_ticket(
+        &self,
+        ticket: &Ticket,
+        read_at: DateTime<Utc>,
+        next_due: Option<DateTime<Utc>>,
+    ) -> Result<bool>;
+
+    /// The ticket with this id (its conversation's).
+    async fn ticket(&self, id: &str) -> Result<Option<Ticket>>;
+
+    /// Tickets with `status`, most urgent first, then oldest first; at most `limit`.
+    async fn tickets_in(&self, status: TicketStatus, limit: u32) -> Result<Vec<Ticket>>;
+
+    /// A customer's tickets, newest first; at most `limit`.
+    async fn tickets_of(&self, customer: &str, limit: u32) -> Result<Vec<Ticket>>;
+
+    /// Open tickets whose SLA moves a stage at or before `at`, soonest first; at most
+    /// `limit`.
+    async fn tickets_due(&self, at: DateTime<Utc>, limit: u32) -> Result<Vec<Ticket>>;
+}
+
 /// Whether the store answers.
 #[async_trait]
 pub trait Health: Send + Sync + 'static {
@@ -327,6 +364,7 @@ pub trait Store:
     + ExperimentData
     + FeatureData
     + SupportData
+    + TicketData
     + Health
 {
 }
@@ -340,6 +378,7 @@ impl<
         + ExperimentData
         + FeatureData
         + SupportData
+        + TicketData
         + Health,
 > Store for T
 {
@@ -365,6 +404,8 @@ pub struct Repositories {
     pub features: Arc<dyn FeatureData>,
     /// The support desk's knowledge base and conversations.
     pub support: Arc<dyn SupportData>,
+    /// The support desk's tickets.
+    pub tickets: Arc<dyn TicketData>,
     /// Readiness.
     pub health: Arc<dyn Health>,
 }
@@ -382,6 +423,7 @@ impl Repositories {
             experiments: store.clone(),
             features: store.clone(),
             support: store.clone(),
+            tickets: store.clone(),
             health: store,
         }
     }

@@ -305,8 +305,13 @@ impl Ws {
 
     /// The next JSON message; panics if the socket closes instead.
     pub async fn recv(&mut self) -> Value {
+        self.recv_within(PATIENCE).await
+    }
+
+    /// The next JSON message within `patience`; panics if the socket closes instead.
+    pub async fn recv_within(&mut self, patience: Duration) -> Value {
         loop {
-            let frame = tokio::time::timeout(PATIENCE, self.socket.next())
+            let frame = tokio::time::timeout(patience, self.socket.next())
                 .await
                 .expect("a message arrives");
             match frame {
@@ -321,8 +326,13 @@ impl Ws {
 
     /// The next message that is not a legacy keep-alive.
     pub async fn recv_skip_ka(&mut self) -> Value {
+        self.recv_skip_ka_within(PATIENCE).await
+    }
+
+    /// The next message that is not a legacy keep-alive, waiting up to `patience` for each.
+    pub async fn recv_skip_ka_within(&mut self, patience: Duration) -> Value {
         loop {
-            let message = self.recv().await;
+            let message = self.recv_within(patience).await;
             if message["type"] != "ka" {
                 return message;
             }

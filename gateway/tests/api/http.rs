@@ -275,7 +275,8 @@ async fn introspection_is_on() {
             "recommendations",
             "experimentResults",
             "supportQueue",
-            "chat"
+            "chat",
+            "ticketUpdates"
         ]
     );
 }

@@ -14,4 +14,5 @@ mod pipeline;
 mod rates;
 mod recommend;
 mod support;
+mod tickets;
 mod websocket;

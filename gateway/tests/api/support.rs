@@ -18,7 +18,7 @@ const CHAT: &str = "subscription($id: ID!) { chat(conversationId: $id) { \
 const SEND: &str = "mutation($id: ID, $text: String!) { \
     sendMessage(conversationId: $id, text: $text) { id conversationId author } }";
 
-fn agent_token(app: &TestApp, user: &str) -> String {
+pub(crate) fn agent_token(app: &TestApp, user: &str) -> String {
     app.handle
         .auth()
         .mint_with(
@@ -33,7 +33,7 @@ fn agent_token(app: &TestApp, user: &str) -> String {
 }
 
 /// Opens a conversation for the token's customer; returns its id.
-async fn start(app: &TestApp, token: &str, language: Option<&str>) -> String {
+pub(crate) async fn start(app: &TestApp, token: &str, language: Option<&str>) -> String {
     let (_, body) = app
         .graphql(
             "mutation($language: String) { startConversation(language: $language) { id status } }",
@@ -62,7 +62,12 @@ async fn chat(app: &TestApp, token: &str, conversation: &str) -> Ws {
     ws
 }
 
-async fn send(app: &TestApp, token: &str, conversation: Option<&str>, text: &str) -> Value {
+pub(crate) async fn send(
+    app: &TestApp,
+    token: &str,
+    conversation: Option<&str>,
+    text: &str,
+) -> Value {
     let (_, body) = app
         .graphql(
             SEND,
@@ -92,7 +97,7 @@ async fn next_from(ws: &mut Ws, author: &str) -> Value {
     }
 }
 
-fn code(body: &Value) -> &str {
+pub(crate) fn code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"]
         .as_str()
         .unwrap_or("")

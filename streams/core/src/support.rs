@@ -1,6 +1,7 @@
 //! The support desk's vocabulary: FAQ entries (the knowledge base the automated responder
 //! answers from), conversations and their messages, and the account facts the responder may
-//! quote (name, tier, cards). Tickets join them here as the desk grows.
+//! quote (name, tier, cards); tickets, with their triage (category, sentiment, priority) and
+//! their SLA clocks.
 //!
 //! `finpulse-support` indexes and retrieves entries; the store will keep them and the schema
 //! serves them. Serde names are the stored and file names (`finpulse import faq`).
@@ -169,6 +170,12 @@ pub enum ConversationAction {
     },
     /// The writing agent closes it.
     Resolve,
+    /// The customer asks for a person with a ticket (`createTicket`): the message's text is
+    /// their description; the conversation goes to the agents' queue without the bot.
+    OpenTicket {
+        /// The customer's short subject line.
+        subject: String,
+    },
     /// The customer rates how it went, 1 to 5 (CSAT).
     Rate {
         /// 1 (very unsatisfied) to 5 (very satisfied).
@@ -249,4 +256,208 @@ pub struct CustomerAccount {
     /// Their payment cards.
     #[serde(default)]
     pub cards: Vec<Card>,
+}
+
+/// The tone of a customer's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
+pub enum Sentiment {
+    /// Upset, worried, angry.
+    Negative,
+    /// Matter of fact.
+    Neutral,
+    /// Pleased, thankful.
+    Positive,
+}
+
+impl Sentiment {
+    /// The label in files and models.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Negative => "negative",
+            Self::Neutral => "neutral",
+            Self::Positive => "positive",
+        }
+    }
+
+    /// From the label.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "negative" => Some(Self::Negative),
+            "neutral" => Some(Self::Neutral),
+            "positive" => Some(Self::Positive),
+            _ => None,
+        }
+    }
+}
+
+/// How soon a ticket must be worked; the queue is worked in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
+pub enum TicketPriority {
+    /// Money is at risk now (fraud, a lost or stolen card).
+    Urgent,
+    /// The customer cannot use their money or access.
+    High,
+    /// Everything else that needs an answer.
+    Normal,
+    /// Information, feedback.
+    Low,
+}
+
+impl TicketPriority {
+    /// Every priority, most urgent first.
+    pub const ALL: [Self; 4] = [Self::Urgent, Self::High, Self::Normal, Self::Low];
+
+    /// 0 for urgent to 3 for low: the stored sort key.
+    pub fn rank(self) -> i16 {
+        match self {
+            Self::Urgent => 0,
+            Self::High => 1,
+            Self::Normal => 2,
+            Self::Low => 3,
+        }
+    }
+
+    /// One step more urgent (urgent stays urgent).
+    pub fn raised(self) -> Self {
+        match self {
+            Self::Urgent | Self::High => Self::Urgent,
+            Self::Normal => Self::High,
+            Self::Low => Self::Normal,
+        }
+    }
+
+    /// The name in files and configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Urgent => "urgent",
+            Self::High => "high",
+            Self::Normal => "normal",
+            Self::Low => "low",
+        }
+    }
+}
+
+/// Where a ticket stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
+pub enum TicketStatus {
+    /// Waiting for or being worked by an agent.
+    Open,
+    /// Its conversation was resolved.
+    Solved,
+}
+
+impl TicketStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Solved => "solved",
+        }
+    }
+}
+
+/// How far a ticket's SLA has run, in the order it runs: the first-response clock, then (once
+/// an agent answered) the resolution clock. Each stage is reached once and escalates once.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
+pub enum SlaStage {
+    /// Within its targets.
+    #[default]
+    OnTrack,
+    /// Most of the first-response time is gone and no agent has answered.
+    FirstResponseAtRisk,
+    /// The first-response target passed with no agent's answer.
+    FirstResponseBreached,
+    /// Most of the resolution time is gone.
+    ResolutionAtRisk,
+    /// The resolution target passed unresolved.
+    ResolutionBreached,
+}
+
+impl SlaStage {
+    /// The stored order: 0 on track to 4 resolution breached.
+    pub fn level(self) -> i16 {
+        match self {
+            Self::OnTrack => 0,
+            Self::FirstResponseAtRisk => 1,
+            Self::FirstResponseBreached => 2,
+            Self::ResolutionAtRisk => 3,
+            Self::ResolutionBreached => 4,
+        }
+    }
+
+    /// The name in metrics and events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OnTrack => "on_track",
+            Self::FirstResponseAtRisk => "first_response_at_risk",
+            Self::FirstResponseBreached => "first_response_breached",
+            Self::ResolutionAtRisk => "resolution_at_risk",
+            Self::ResolutionBreached => "resolution_breached",
+        }
+    }
+}
+
+/// A support ticket: a conversation that needs a human, triaged on arrival. One per
+/// conversation (its id is the conversation's); a conversation handed off again after it was
+/// solved reopens its ticket with fresh SLA clocks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ticket {
+    /// The id, the same as its conversation's.
+    pub id: String,
+    /// The customer's user id.
+    pub customer: String,
+    /// A short line: the customer's first words, or the subject they gave.
+    pub subject: String,
+    /// What the customer said (their messages up to the handoff, or the ticket's text).
+    pub description: String,
+    /// The customer's language (ISO 639-1), when known.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// The classifier's category (`card_fraud`), its best guess even when unsure.
+    pub category: String,
+    /// The classifier's probability for it (0 when no classifier was loaded).
+    pub category_confidence: f32,
+    /// The category is too unsure to route on: a person should check it.
+    pub needs_triage: bool,
+    /// The tone of the customer's words, when a sentiment model was loaded.
+    #[serde(default)]
+    pub sentiment: Option<Sentiment>,
+    /// The customer's tier when the ticket was opened.
+    #[serde(default)]
+    pub tier: CustomerTier,
+    /// How soon it must be worked.
+    pub priority: TicketPriority,
+    /// Why it got that priority, in words (`category card_fraud is urgent`).
+    #[serde(default)]
+    pub priority_reasons: Vec<String>,
+    /// Where it stands.
+    pub status: TicketStatus,
+    /// How far its SLA has run.
+    #[serde(default)]
+    pub sla_stage: SlaStage,
+    /// When it was opened (or last reopened).
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When an agent must first answer.
+    pub first_response_due: chrono::DateTime<chrono::Utc>,
+    /// When an agent first answered.
+    #[serde(default)]
+    pub first_response_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When it must be solved.
+    pub resolution_due: chrono::DateTime<chrono::Utc>,
+    /// When it was solved.
+    #[serde(default)]
+    pub solved_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When anything last changed (strictly increasing: the store's check that a write saw
+    /// the latest version).
+    pub updated_at: chrono::DateTime<chrono::Utc>,
 }

@@ -28,6 +28,7 @@ use crate::events::{
 };
 use crate::responder::{Responder, ResponderConfig};
 use crate::retrieval::DenseModel;
+use crate::tickets::Tickets;
 
 /// Who is asking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +95,7 @@ pub struct SupportDesk {
     /// second seeing both edits.
     reindexing: tokio::sync::Mutex<()>,
     metrics: SupportMetrics,
+    tickets: Arc<Tickets>,
 }
 
 impl std::fmt::Debug for SupportDesk {
@@ -118,6 +120,7 @@ impl SupportDesk {
         models: Vec<DenseModel>,
         config: ResponderConfig,
         metrics: SupportMetrics,
+        tickets: Arc<Tickets>,
     ) -> Self {
         Self {
             store,
@@ -129,7 +132,18 @@ impl SupportDesk {
             ready: tokio::sync::Notify::new(),
             reindexing: tokio::sync::Mutex::new(()),
             metrics,
+            tickets,
         }
+    }
+
+    /// The tickets.
+    pub fn tickets(&self) -> &Arc<Tickets> {
+        &self.tickets
+    }
+
+    /// The embedding models retrieval uses, the primary first.
+    pub fn models(&self) -> &[DenseModel] {
+        &self.models
     }
 
     /// The store.
@@ -280,6 +294,48 @@ impl SupportDesk {
         Ok((conversation, message))
     }
 
+    /// Opens a ticket for `customer`: a new conversation (in `language`, a client's hint)
+    /// straight to the agents' queue, with `text` as the customer's first message and
+    /// `subject` as the ticket's. The processor triages it and opens the ticket.
+    pub async fn create_ticket(
+        &self,
+        customer: &str,
+        subject: &str,
+        text: &str,
+        language: Option<&str>,
+    ) -> Result<(Conversation, Message), SupportError> {
+        let subject = subject.trim();
+        if subject.is_empty()
+            || subject.chars().count() > 120
+            || subject.chars().any(char::is_control)
+        {
+            return Err(SupportError::InvalidInput(
+                "a subject is 1 to 120 characters on one line".into(),
+            ));
+        }
+        validate_text(text).map_err(SupportError::InvalidInput)?;
+        let language = match language {
+            Some(code) => Some(language_arg(code)?),
+            None => None,
+        };
+        let mut conversation = self.open(customer, language.as_deref()).await?;
+        let message = self
+            .append(
+                &conversation,
+                Viewer::Customer(customer),
+                text.to_owned(),
+                language,
+                Some(ConversationAction::OpenTicket {
+                    subject: subject.to_owned(),
+                }),
+            )
+            .await?;
+        // What the processor makes of it (it is first in its conversation's order, so
+        // nothing comes between): the caller sees where it is headed, not the instant before.
+        conversation.status = ConversationStatus::WaitingForAgent;
+        Ok((conversation, message))
+    }
+
     /// Checks a change to conversation `id` by `viewer` against its state now and appends it
     /// to the log in the conversation's order (the processor applies it, and re-checks it
     /// against the state it finds then). Agents claim, transfer and resolve; the customer
@@ -309,6 +365,9 @@ impl SupportDesk {
                     return invalid("this conversation is rated already");
                 }
                 format!("rated the conversation {score} of 5")
+            }
+            (ConversationAction::OpenTicket { .. }, _) => {
+                return invalid("a ticket is opened with createTicket");
             }
             (_, Viewer::Customer(_)) => {
                 return Err(SupportError::Forbidden(

@@ -12,6 +12,9 @@
 //! - [`events`]: `support.messages` on the log and the chat channels on the fan-out;
 //!   [`desk`]: who may read what, sending, and the live re-index; [`processor`]: keeps,
 //!   answers and pushes every message.
+//! - [`tickets`]: a conversation that needs a person becomes a ticket: categorized and
+//!   scored for sentiment by classifier heads of the inference crate, prioritized, and
+//!   escalated by an SLA watcher.
 //! - [`eval`]: `finpulse eval faq`, lexical, dense and fused side by side on labelled queries.
 //!
 //! The entries, conversations and messages themselves are `finpulse_core::support` types,
@@ -26,6 +29,7 @@ pub mod processor;
 pub mod responder;
 pub mod retrieval;
 pub mod templates;
+pub mod tickets;
 
 pub use desk::{SupportDesk, SupportMetrics, Viewer};
 pub use error::SupportError;

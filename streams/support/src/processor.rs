@@ -97,6 +97,18 @@ impl SupportProcessor {
         }
         self.push(&conversation, message.clone()).await;
         self.announce_if_moved(&before, &conversation).await;
+        let resolved = matches!(message.action, Some(ConversationAction::Resolve))
+            && conversation.status == ConversationStatus::Resolved;
+        self.desk
+            .tickets()
+            .after_message(&conversation, &message, resolved)
+            .await
+            .map_err(dependency("move a ticket on"))?;
+        if let Some(ConversationAction::OpenTicket { subject }) = &message.action {
+            self.open_ticket(&conversation, Some(subject), shutdown)
+                .await?;
+            return Ok(());
+        }
         if message.author != Participant::Customer
             || message.action.is_some()
             || conversation.status != ConversationStatus::Open
@@ -172,6 +184,39 @@ impl SupportProcessor {
             .reply_seconds
             .with_label_values(&[&decision])
             .observe(received.elapsed().as_secs_f64());
+        // After the reply is out: triage must not delay what the customer waits for.
+        if conversation.status == ConversationStatus::WaitingForAgent {
+            self.open_ticket(&conversation, None, shutdown).await?;
+        }
+        Ok(())
+    }
+
+    /// Opens the conversation's ticket from what the customer said (a handoff, or their own
+    /// `createTicket` with `subject`).
+    async fn open_ticket(
+        &self,
+        conversation: &Conversation,
+        subject: Option<&str>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), StreamError> {
+        let store = self.desk.store().clone();
+        let history = retry("read a conversation's messages", shutdown, || {
+            store.messages(&conversation.id, HISTORY)
+        })
+        .await
+        .map_err(dependency("read a conversation's messages"))?;
+        let tier = retry("read an account", shutdown, || {
+            store.customer_account(&conversation.customer)
+        })
+        .await
+        .map_err(dependency("read an account"))?
+        .map(|account| account.tier)
+        .unwrap_or_default();
+        self.desk
+            .tickets()
+            .open(conversation, &history, subject, tier)
+            .await
+            .map_err(dependency("open a ticket"))?;
         Ok(())
     }
 
@@ -252,6 +297,13 @@ fn move_on(conversation: &mut Conversation, message: &Message) {
         (Some(ConversationAction::Resolve), Participant::Agent) => {
             conversation.status = Resolved;
         }
+        (Some(ConversationAction::OpenTicket { .. }), Participant::Customer) => {
+            if conversation.status != WithAgent {
+                conversation.status = WaitingForAgent;
+                conversation.agent = None;
+                conversation.csat = None;
+            }
+        }
         (Some(ConversationAction::Rate { score }), Participant::Customer)
             if resolved && conversation.csat.is_none() && (1..=5).contains(score) =>
         {
@@ -316,6 +368,8 @@ pub async fn ensure_support_topics(
     partitions: i32,
 ) -> Result<(), StreamError> {
     log.ensure_topic(MESSAGES_TOPIC, partitions).await?;
+    log.ensure_topic(crate::tickets::TICKETS_TOPIC, partitions)
+        .await?;
     log.ensure_topic(MESSAGES_DEAD_LETTER_TOPIC, partitions)
         .await
 }
