@@ -171,12 +171,21 @@ pub enum TrainCommand {
         /// Share of each label held out for evaluation (0 to 0.5).
         #[arg(long, default_value_t = 0.25)]
         holdout: f32,
-        /// Passes over the training set.
-        #[arg(long, default_value_t = 300)]
+        /// The most passes over the training set (early stopping on a validation fifth of it
+        /// picks fewer; with `--no-tune`, exactly this many).
+        #[arg(long, default_value_t = 1000)]
         epochs: usize,
         /// Seed of the train/held-out split.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// The embedding model (a name in the manifest); the manifest's default otherwise.
+        /// `multilingual-e5-small` reads German, French, Spanish and more.
+        #[arg(long)]
+        model: Option<String>,
+        /// Train with L2 1e-4 for `--epochs` passes instead of choosing both on a validation
+        /// split of the training data.
+        #[arg(long)]
+        no_tune: bool,
     },
 }
 
@@ -297,23 +306,36 @@ async fn train_classifier(
     data: &std::path::Path,
     out: &std::path::Path,
     test: Option<&std::path::Path>,
+    model: Option<&str>,
     train: TrainConfig,
 ) -> anyhow::Result<()> {
     let examples = read_labelled_csv(data)?;
     let test_examples = test.map(read_labelled_csv).transpose()?;
     let inference = load_models(config).await?;
-    let embedder = inference.embedder(None)?;
+    let embedder = inference.embedder(model)?;
     println!(
         "training on {} examples with {} embeddings",
         examples.len() - (examples.len() as f32 * train.holdout).round() as usize,
         embedder.info().name
     );
     let mut classifier = Classifier::train(&embedder, &examples, &train).await?;
+    println!(
+        "L2 {} for {} passes{}",
+        classifier.report.l2,
+        classifier.report.epochs,
+        if train.tune {
+            " (chosen on a validation fifth of the training data)"
+        } else {
+            ""
+        }
+    );
     match (test, test_examples) {
         (Some(test), Some(test_examples)) => {
+            let (l2, epochs) = (classifier.report.l2, classifier.report.epochs);
             classifier.report = classifier
                 .evaluate_examples(&embedder, &test_examples)
                 .await?;
+            (classifier.report.l2, classifier.report.epochs) = (l2, epochs);
             print_report(&classifier.report, &format!("test {}", test.display()));
         }
         _ => print_report(&classifier.report, "held-out split"),
@@ -432,6 +454,8 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                     holdout,
                     epochs,
                     seed,
+                    model,
+                    no_tune,
                 },
         } => {
             let train = TrainConfig {
@@ -439,9 +463,18 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 holdout: if test.is_some() { 0.0 } else { holdout },
                 epochs,
                 seed,
+                tune: !no_tune,
                 ..TrainConfig::default()
             };
-            train_classifier(&config, &data, &out, test.as_deref(), train).await
+            train_classifier(
+                &config,
+                &data,
+                &out,
+                test.as_deref(),
+                model.as_deref(),
+                train,
+            )
+            .await
         }
         Command::Eval {
             what:

@@ -174,7 +174,7 @@ pub async fn start(
                 match TriageModels::load_or_train(
                     model,
                     finpulse_support::tickets::LABELLED_TICKETS,
-                    &finpulse_inference::TrainConfig::default(),
+                    &TriageModels::train_config(),
                     triage_cache.as_deref(),
                 )
                 .await

@@ -13,7 +13,7 @@ use finpulse_bus::{FanOut, LocalFanOut, MemoryLog};
 use finpulse_core::support::{
     Conversation, ConversationStatus, CustomerTier, Message, Participant, Sentiment, TicketPriority,
 };
-use finpulse_inference::{Inference, InferenceConfig, InferenceMetrics, TrainConfig};
+use finpulse_inference::{Inference, InferenceConfig, InferenceMetrics};
 use finpulse_support::retrieval::DenseModel;
 use finpulse_support::tickets::triage::parse_labelled;
 use finpulse_support::tickets::{
@@ -44,7 +44,7 @@ async fn triage_beats_the_baselines_caches_and_triages_what_waited() {
     let models = TriageModels::load_or_train(
         encoder.clone(),
         LABELLED_TICKETS,
-        &TrainConfig::default(),
+        &TriageModels::train_config(),
         Some(cache.path()),
     )
     .await
@@ -87,7 +87,7 @@ async fn triage_beats_the_baselines_caches_and_triages_what_waited() {
     let cached = TriageModels::load_or_train(
         encoder,
         LABELLED_TICKETS,
-        &TrainConfig::default(),
+        &TriageModels::train_config(),
         Some(cache.path()),
     )
     .await
