@@ -12,7 +12,8 @@ use tracing::{instrument, warn};
 
 use finpulse_bus::fanout::FanOutItem;
 use finpulse_core::support::{
-    CustomerTier, Sentiment, SlaStage, Ticket as StoredTicket, TicketPriority, TicketStatus,
+    CustomerTier, Sentiment, SlaStage, Ticket as StoredTicket, TicketChange, TicketPriority,
+    TicketStatus,
 };
 use finpulse_support::SupportDesk;
 use finpulse_support::tickets::{TicketEvent, tickets_channel};
@@ -23,22 +24,6 @@ use crate::{Need, Principal, Role};
 
 /// Most tickets one `tickets` field returns.
 const MAX_TICKETS: i32 = 200;
-
-/// What happened to a ticket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
-#[graphql(remote = "finpulse_support::tickets::TicketChange")]
-pub enum TicketChange {
-    /// Opened (or reopened).
-    Opened,
-    /// An agent answered for the first time.
-    Answered,
-    /// An SLA stage was reached (`sla_stage` says which).
-    Escalated,
-    /// Its conversation was resolved.
-    Solved,
-    /// Opened before the triage models were ready (at start-up), now triaged.
-    Triaged,
-}
 
 /// A support ticket: a conversation that needed a person, triaged on arrival.
 pub struct Ticket(StoredTicket);
@@ -148,7 +133,7 @@ pub struct TicketUpdate(TicketEvent);
 impl TicketUpdate {
     /// What happened.
     async fn change(&self) -> TicketChange {
-        self.0.change.into()
+        self.0.change
     }
 
     /// The ticket after it.

@@ -20,19 +20,16 @@ fn encode(ticket: &Ticket) -> String {
     serde_json::to_string(ticket).expect("tickets serialise")
 }
 
-#[async_trait]
-impl TicketData for SqlStore {
-    #[instrument(skip_all, fields(ticket = %ticket.id), err)]
-    async fn create_ticket(
-        &self,
-        ticket: &Ticket,
-        next_due: Option<DateTime<Utc>>,
-    ) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO sup_ticket (id, customer_id, status, priority, sla_stage, next_due_ms,
-                 data, created_ms, updated_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
-        )
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds `$1`…`$9` of a ticket write: id, customer, status, priority rank, SLA level, next
+/// due time, the whole ticket, created and updated times.
+fn bind_ticket<'q>(
+    query: AnyQuery<'q>,
+    ticket: &'q Ticket,
+    next_due: Option<DateTime<Utc>>,
+) -> AnyQuery<'q> {
+    query
         .bind(&ticket.id)
         .bind(&ticket.customer)
         .bind(ticket.status.as_str())
@@ -42,8 +39,24 @@ impl TicketData for SqlStore {
         .bind(encode(ticket))
         .bind(to_ms(ticket.created_at))
         .bind(to_ms(ticket.updated_at))
-        .execute(&self.pool)
-        .await?;
+}
+
+#[async_trait]
+impl TicketData for SqlStore {
+    #[instrument(skip_all, fields(ticket = %ticket.id), err)]
+    async fn create_ticket(
+        &self,
+        ticket: &Ticket,
+        next_due: Option<DateTime<Utc>>,
+    ) -> Result<bool> {
+        let insert = sqlx::query(
+            "INSERT INTO sup_ticket (id, customer_id, status, priority, sla_stage, next_due_ms,
+                 data, created_ms, updated_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+        );
+        let done = bind_ticket(insert, ticket, next_due)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -55,23 +68,15 @@ impl TicketData for SqlStore {
         next_due: Option<DateTime<Utc>>,
     ) -> Result<bool> {
         // The customer never changes; the version check makes this a compare-and-swap.
-        let done = sqlx::query(
+        let update = sqlx::query(
             "UPDATE sup_ticket SET status = $3, priority = $4, sla_stage = $5, next_due_ms = $6,
                  data = $7, created_ms = $8, updated_ms = $9
              WHERE id = $1 AND customer_id = $2 AND updated_ms = $10",
-        )
-        .bind(&ticket.id)
-        .bind(&ticket.customer)
-        .bind(ticket.status.as_str())
-        .bind(ticket.priority.rank())
-        .bind(ticket.sla_stage.level())
-        .bind(next_due.map(to_ms))
-        .bind(encode(ticket))
-        .bind(to_ms(ticket.created_at))
-        .bind(to_ms(ticket.updated_at))
-        .bind(to_ms(read_at))
-        .execute(&self.pool)
-        .await?;
+        );
+        let done = bind_ticket(update, ticket, next_due)
+            .bind(to_ms(read_at))
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 

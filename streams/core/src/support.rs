@@ -461,3 +461,21 @@ pub struct Ticket {
     /// the latest version).
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
+
+/// What happened to a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
+pub enum TicketChange {
+    /// Opened (or reopened).
+    Opened,
+    /// An agent answered for the first time.
+    Answered,
+    /// An SLA stage was reached; the ticket's `sla_stage` says which.
+    Escalated,
+    /// Its conversation was resolved.
+    Solved,
+    /// Opened before the triage models were ready, now triaged (category, sentiment,
+    /// priority and due times may all have changed).
+    Triaged,
+}

@@ -39,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::SupportError;
+pub use finpulse_core::support::TicketChange;
 pub use policy::{SlaTargets, TicketPolicy};
 pub use triage::{LABELLED_TICKETS, TriageModels};
 
@@ -56,23 +57,6 @@ const MAX_SUBJECT_CHARS: usize = 120;
 const DESCRIBED_MESSAGES: usize = 10;
 /// Tickets one watcher pass escalates at most (the rest come next pass).
 const DUE_PER_PASS: u32 = 500;
-
-/// What happened to a ticket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TicketChange {
-    /// Opened (or reopened).
-    Opened,
-    /// An agent answered for the first time.
-    Answered,
-    /// An SLA stage was reached; the ticket's `sla_stage` says which.
-    Escalated,
-    /// Its conversation was resolved.
-    Solved,
-    /// Opened before the triage models were ready, now triaged (category, sentiment,
-    /// priority and due times may all have changed).
-    Triaged,
-}
 
 /// A ticket event (envelope type `support.ticket`, version 1): on the log and pushed to
 /// agents.
@@ -331,15 +315,11 @@ impl Tickets {
                 continue;
             }
             self.apply_triage(&mut ticket, found);
-            ticket.updated_at = next_version(&ticket, self.clock.now());
-            let next_due = self.policy.next_due(&ticket);
             // A lost race means an agent or the watcher changed it; it stays untriaged
             // for a person, which is what it was.
             if self
-                .store
-                .replace_ticket(&ticket, read_at, next_due)
-                .await
-                .map_err(store_error)?
+                .write_over(&mut ticket, read_at, self.clock.now())
+                .await?
             {
                 self.announce(TicketChange::Triaged, &ticket).await;
                 triaged += 1;
@@ -481,14 +461,7 @@ impl Tickets {
             } else {
                 return Ok(());
             };
-            ticket.updated_at = next_version(&ticket, now);
-            let next_due = self.policy.next_due(&ticket);
-            if self
-                .store
-                .replace_ticket(&ticket, read_at, next_due)
-                .await
-                .map_err(store_error)?
-            {
+            if self.write_over(&mut ticket, read_at, now).await? {
                 self.announce(change, &ticket).await;
                 return Ok(());
             }
@@ -526,16 +499,9 @@ impl Tickets {
                 }
                 ticket.sla_stage = stage;
             }
-            ticket.updated_at = next_version(&ticket, now);
-            let next_due = self.policy.next_due(&ticket);
             // Losing the race means someone changed the ticket (answered, solved); the
             // next pass reads it again.
-            if !self
-                .store
-                .replace_ticket(&ticket, read_at, next_due)
-                .await
-                .map_err(store_error)?
-            {
+            if !self.write_over(&mut ticket, read_at, now).await? {
                 continue;
             }
             if let Some(stage) = reached {
@@ -566,6 +532,22 @@ impl Tickets {
                 warn!(%error, "SLA pass failed; trying again next time");
             }
         }
+    }
+
+    /// Writes `ticket`, changed from the version read at `read_at`, as the next version (its
+    /// next due time recomputed); `false` when someone wrote it meanwhile (read it again).
+    async fn write_over(
+        &self,
+        ticket: &mut Ticket,
+        read_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, SupportError> {
+        ticket.updated_at = now.max(read_at + Duration::milliseconds(1));
+        let next_due = self.policy.next_due(ticket);
+        self.store
+            .replace_ticket(ticket, read_at, next_due)
+            .await
+            .map_err(store_error)
     }
 
     /// Puts a ticket event on the log and pushes it to agents (best effort: the ticket is
