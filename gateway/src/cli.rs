@@ -146,8 +146,10 @@ pub enum TrainCommand {
     /// The recommender, from the interactions in the store: tuned and evaluated on each
     /// customer's newest 20 % of interactions against popularity, then fitted on all of them.
     ///
-    /// Running servers retrain on their own schedule (`recommend.service.retrain_secs`); to
-    /// serve a new model at once, an operator sends `mutation { retrainRecommender { serving } }`.
+    /// The model is then kept in the store as a new version that every running server serves
+    /// within `recommend.service.follow_secs` (workers also retrain on their schedule,
+    /// `recommend.service.retrain_secs`); the previous versions stay for
+    /// `rollbackRecommender`.
     Recommender {
         /// The cut-off of precision, recall and nDCG.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
@@ -155,6 +157,9 @@ pub enum TrainCommand {
         /// Print the evaluation as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Evaluate only: write no ranker file and publish no version.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// A text classifier: a softmax head on sentence embeddings, evaluated on a held-out split
     /// of `--data`, or, with `--test`, trained on all of `--data` and evaluated on `--test`.
@@ -443,8 +448,8 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
         }
         Command::Features { what } => crate::features::run(&config, what).await,
         Command::Train {
-            what: TrainCommand::Recommender { k, json },
-        } => crate::offline::train_recommender(&config, usize::from(k), json).await,
+            what: TrainCommand::Recommender { k, json, dry_run },
+        } => crate::offline::train_recommender(&config, usize::from(k), json, !dry_run).await,
         Command::Train {
             what:
                 TrainCommand::Classifier {

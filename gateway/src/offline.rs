@@ -1,5 +1,6 @@
 //! The recommender's offline commands: `finpulse eval recommender` (files in, figures out) and
-//! `finpulse train recommender` (the store's interactions in, figures out).
+//! `finpulse train recommender` (the store's interactions in, figures out, and a new version
+//! every server serves).
 
 use std::path::PathBuf;
 
@@ -10,8 +11,14 @@ use crate::app::open_store;
 use crate::cli::EvalModel;
 use crate::config::Config;
 
-/// Runs `finpulse train recommender`.
-pub async fn train_recommender(config: &Config, k: usize, json: bool) -> anyhow::Result<()> {
+/// Runs `finpulse train recommender`; with `publish`, the ranker file is written and the model
+/// trained on every interaction is kept in the store as the version every server serves.
+pub async fn train_recommender(
+    config: &Config,
+    k: usize,
+    json: bool,
+    publish: bool,
+) -> anyhow::Result<()> {
     use finpulse_recommend::eval::{Row, Settings, evaluate, temporal_split};
     use finpulse_store::RecommendData;
     let store = open_store(config).await?;
@@ -65,7 +72,21 @@ pub async fn train_recommender(config: &Config, k: usize, json: bool) -> anyhow:
     .await
     .context("training panicked")??;
     let report = &evaluation.report;
-    let ranker = train_ranker(config).await?;
+    let service = open_service(config).await?;
+    let ranker = train_ranker(config, &service, publish).await?;
+    let published = if publish {
+        if let Err(error) = service.materialize_features(chrono::Utc::now()).await {
+            tracing::warn!(%error, "feature materialization failed; the model is trained without recent popularity and momentum");
+        }
+        Some(
+            service
+                .train()
+                .await
+                .context("failed to train and publish the model")?,
+        )
+    } else {
+        None
+    };
     if json {
         let mut value = serde_json::to_value(report).context("report to json")?;
         value["ranker"] = match &ranker {
@@ -77,6 +98,16 @@ pub async fn train_recommender(config: &Config, k: usize, json: bool) -> anyhow:
                 "ndcg_collaborative_order": report.ndcg_collaborative,
                 "weights": report.model.weights,
                 "bias": report.model.bias,
+            }),
+            None => serde_json::Value::Null,
+        };
+        value["published"] = match &published {
+            Some(trained) => serde_json::json!({
+                "version": trained.version,
+                "model": trained.model,
+                "items": trained.items,
+                "users": trained.users,
+                "interactions": trained.interactions,
             }),
             None => serde_json::Value::Null,
         };
@@ -112,49 +143,56 @@ pub async fn train_recommender(config: &Config, k: usize, json: bool) -> anyhow:
             ),
             None => println!("no ranker: too little history, or no models set up (make models)"),
         }
+        match &published {
+            Some(trained) => println!(
+                "published version {} ({}, {} items, {} customers, {} interactions): every server serves it within {} s; rollbackRecommender returns to an earlier one",
+                trained.version,
+                trained.model,
+                trained.items,
+                trained.users,
+                trained.interactions,
+                config.recommend.service.follow_secs
+            ),
+            None => println!("dry run: nothing written or published"),
+        }
     }
     Ok(())
 }
 
-/// Trains the learned ranker from the store and writes it where the manifest's `[ranker]`
-/// says, for servers to load at their next training, when it orders the held-out customers'
-/// candidates at least as well as the collaborative scores (the path is `None` when it does
-/// not). `None` when models are not set up or the history is too short.
-async fn train_ranker(
+/// The recommender service over the configured store, with the embedding model when models
+/// are set up (content similarity, as serving has it). Its log and fan-out are in process: it
+/// trains and publishes, it serves no one.
+async fn open_service(
     config: &Config,
-) -> anyhow::Result<Option<(finpulse_recommend::ranker::RankerReport, Option<PathBuf>)>> {
-    if !config.inference.enabled {
-        return Ok(None);
-    }
-    let manifest_path = config.inference.manifest.clone();
-    let Ok(manifest) = finpulse_inference::Manifest::load(&manifest_path) else {
-        return Ok(None);
-    };
-    let Some(spec) = manifest.ranker.clone() else {
-        return Ok(None);
-    };
-    // Content similarity needs the embedding model, as serving has it.
-    let inference_config = finpulse_inference::InferenceConfig {
-        manifest: manifest_path.clone(),
-        ..finpulse_inference::InferenceConfig::default()
-    };
-    let models = tokio::task::spawn_blocking(move || {
-        finpulse_inference::Inference::load(
-            &inference_config,
-            &finpulse_inference::InferenceMetrics::unregistered(),
-        )
-    })
-    .await
-    .context("model loading panicked")?;
-    let embedder: Option<std::sync::Arc<dyn finpulse_inference::Embeddings>> = match models {
-        Ok(models) => Some(std::sync::Arc::new(models.embedder(None)?)),
-        Err(error) => {
-            tracing::warn!(%error, "no embedding model: the ranker is trained without content similarity");
-            None
+) -> anyhow::Result<std::sync::Arc<finpulse_recommend::service::RecommendService>> {
+    let embedder: Option<std::sync::Arc<dyn finpulse_inference::Embeddings>> = if config
+        .inference
+        .enabled
+    {
+        let inference_config = finpulse_inference::InferenceConfig {
+            manifest: config.inference.manifest.clone(),
+            ..finpulse_inference::InferenceConfig::default()
+        };
+        let models = tokio::task::spawn_blocking(move || {
+            finpulse_inference::Inference::load(
+                &inference_config,
+                &finpulse_inference::InferenceMetrics::unregistered(),
+            )
+        })
+        .await
+        .context("model loading panicked")?;
+        match models {
+            Ok(models) => Some(std::sync::Arc::new(models.embedder(None)?)),
+            Err(error) => {
+                tracing::warn!(%error, "no embedding model: the recommender is trained without content similarity");
+                None
+            }
         }
+    } else {
+        None
     };
     let repositories = finpulse_store::Repositories::of(open_store(config).await?);
-    let service = crate::recommender::open(
+    crate::recommender::open(
         config,
         &repositories,
         std::sync::Arc::new(finpulse_bus::MemoryLog::default()),
@@ -162,11 +200,32 @@ async fn train_ranker(
         embedder,
     )
     .await?
-    .context("the recommender is disabled (recommend.enabled = false)")?;
+    .context("the recommender is disabled (recommend.enabled = false)")
+}
+
+/// Trains the learned ranker from the store and, with `write`, writes it where the manifest's
+/// `[ranker]` says, for servers to load at their next training, when it orders the held-out
+/// customers' candidates at least as well as the collaborative scores (the path is `None` when
+/// it does not, or without `write`). `None` when models are not set up or the history is too
+/// short.
+async fn train_ranker(
+    config: &Config,
+    service: &finpulse_recommend::service::RecommendService,
+    write: bool,
+) -> anyhow::Result<Option<(finpulse_recommend::ranker::RankerReport, Option<PathBuf>)>> {
+    if !config.inference.enabled {
+        return Ok(None);
+    }
+    let Ok(manifest) = finpulse_inference::Manifest::load(&config.inference.manifest) else {
+        return Ok(None);
+    };
+    let Some(spec) = manifest.ranker.clone() else {
+        return Ok(None);
+    };
     let Some((report, bytes)) = service.train_ranker().await? else {
         return Ok(None);
     };
-    if !report.earns_its_place() {
+    if !report.earns_its_place() || !write {
         return Ok(Some((report, None)));
     }
     let path = manifest.resolve(&spec.file);

@@ -1,11 +1,12 @@
 //! Starting the recommender in a process: its topics, first model, processor, behaviour
 //! simulator and retraining schedule.
 //!
-//! Every role trains a model from the store (a gateway answers `recommendations` queries with
-//! it); only a role that runs processors seeds the demo data, runs the recommend processor and
-//! the behaviour simulator (and, with it, the demo experiment), and materializes the feature
-//! sets before each training. Every role keeps its view of the
-//! running experiment fresh.
+//! Every role serves the model version the store names and follows it (a gateway answers
+//! `recommendations` queries with it); a replica that finds none trains the first. Only a role
+//! that runs processors seeds the demo data, runs the recommend processor and the behaviour
+//! simulator (and, with it, the demo experiment), materializes the feature sets and retrains
+//! on the schedule, publishing each version for all. Every role keeps its view of the running
+//! experiment fresh.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +54,7 @@ pub async fn open(
         features: store.features.clone(),
         online_features,
         market: store.market.clone(),
+        artifacts: store.artifacts.clone(),
     };
     // The learned ranker needs ONNX Runtime: only where models are set up.
     let manifest = config
@@ -106,14 +108,8 @@ pub async fn start(
     if runs_processors {
         materialize(service).await;
     }
-    match service.train().await {
-        Ok(trained) => {
-            info!(version = %trained.version, items = trained.items, "first recommender model ready")
-        }
-        // An empty catalogue trains too; a failure here is a store problem, reported loudly
-        // but not fatal: the retraining loop tries again.
-        Err(error) => warn!(%error, "failed to train the first recommender model"),
-    }
+    let every = config.recommend.service.retrain_secs;
+    first_model(service, runs_processors && every > 0, every).await;
     if simulator.is_some() && behaviour.demo_experiment {
         start_demo_experiment(service).await;
     }
@@ -137,8 +133,14 @@ pub async fn start(
             Ok(())
         });
     }
-    let every = config.recommend.service.retrain_secs;
-    if every > 0 {
+    {
+        let (service, shutdown) = (service.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            service.run_follow(shutdown).await;
+            Ok(())
+        });
+    }
+    if runs_processors && every > 0 {
         let (service, shutdown) = (service.clone(), shutdown.clone());
         tasks.spawn(async move {
             let mut ticker = tokio::time::interval(Duration::from_secs(every));
@@ -148,9 +150,15 @@ pub async fn start(
                     _ = shutdown.cancelled() => return Ok(()),
                     _ = ticker.tick() => {}
                 }
-                if runs_processors {
-                    materialize(&service).await;
+                // Another worker that trained within half a period has taken this turn.
+                match service.training_due(Duration::from_secs(every / 2)).await {
+                    Ok(false) => continue,
+                    Ok(true) => {}
+                    Err(error) => {
+                        warn!(%error, "failed to read the recommender's versions; retraining anyway")
+                    }
                 }
+                materialize(&service).await;
                 if let Err(error) = service.train().await {
                     warn!(%error, "recommender retraining failed; the previous model keeps serving");
                 }
@@ -158,6 +166,37 @@ pub async fn start(
         });
     }
     Ok(())
+}
+
+/// The first model a replica serves: the version the store serves, unless `retrains` (a worker
+/// on a schedule) finds it older than a period; a replica that finds none trains the first
+/// and publishes it for the others.
+async fn first_model(service: &RecommendService, retrains: bool, every: u64) {
+    let due = retrains
+        && service
+            .training_due(Duration::from_secs(every))
+            .await
+            .unwrap_or(true);
+    if !due {
+        match service.follow().await {
+            Ok(_) if service.current().is_some() => {
+                info!(version = ?service.version(), "recommender model loaded from the store");
+                return;
+            }
+            Ok(_) => {}
+            Err(error) => {
+                warn!(%error, "failed to load the recommender model the store serves; training one")
+            }
+        }
+    }
+    match service.train().await {
+        Ok(trained) => {
+            info!(version = %trained.version, items = trained.items, "first recommender model ready")
+        }
+        // An empty catalogue trains too; a failure here is a store problem, reported loudly
+        // but not fatal: the following loop and the schedule try again.
+        Err(error) => warn!(%error, "failed to train the first recommender model"),
+    }
 }
 
 /// Materializes the feature sets as of now (where processors run: the workers own the

@@ -202,10 +202,11 @@ impl RecommendQuery {
         Ok(hand_over(&service, list, &model, &kinds, first).await)
     }
 
-    /// The model versions this server holds. Needs the `admin` role.
+    /// The model version this server serves and the versions kept in the store for every
+    /// server. Needs the `admin` role.
     #[graphql(guard = "Need::role(crate::Role::Admin)")]
     async fn recommender_models(&self, ctx: &Context<'_>) -> ApiResult<RecommenderModels> {
-        Ok(models_of(service(ctx)?.as_ref()))
+        models_of(service(ctx)?.as_ref()).await
     }
 
     /// Catalogue items of `kinds` (all when omitted) in id order, `first` (1 to 200) after the
@@ -265,17 +266,67 @@ impl RecommendQuery {
 /// The recommender's trained versions (operators only).
 #[derive(Debug, Clone, SimpleObject)]
 pub struct RecommenderModels {
-    /// The version being served.
+    /// The version this server serves (every server follows the store's within
+    /// `recommend.service.follow_secs`).
     pub serving: Option<String>,
-    /// The versions kept for rollback, oldest first.
+    /// The versions kept in the store for rollback, oldest first.
     pub versions: Vec<String>,
+    /// The same versions with what training reported of each.
+    pub kept: Vec<RecommenderVersion>,
 }
 
-fn models_of(service: &RecommendService) -> RecommenderModels {
-    RecommenderModels {
-        serving: service.version(),
-        versions: service.versions(),
+/// One trained version kept in the store.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct RecommenderVersion {
+    /// The version.
+    pub version: String,
+    /// When it was trained.
+    pub trained_at: chrono::DateTime<chrono::Utc>,
+    /// The size of the stored model.
+    pub size_bytes: f64,
+    /// The collaborative model (`ease` or `als`).
+    pub model: Option<String>,
+    /// Catalogue items it knows.
+    pub items: Option<i64>,
+    /// Customers with history it was trained on.
+    pub users: Option<i64>,
+    /// Interactions it was trained on.
+    pub interactions: Option<i64>,
+    /// The learned ranker it carries, if any.
+    pub ranker: Option<String>,
+}
+
+impl From<finpulse_core::artifact::ModelArtifact> for RecommenderVersion {
+    fn from(artifact: finpulse_core::artifact::ModelArtifact) -> Self {
+        let summary = &artifact.summary;
+        let text = |key: &str| summary[key].as_str().map(str::to_owned);
+        let count = |key: &str| summary[key].as_i64();
+        Self {
+            trained_at: artifact.created_at,
+            size_bytes: artifact.size_bytes as f64,
+            model: text("model"),
+            items: count("items"),
+            users: count("users"),
+            interactions: count("interactions"),
+            ranker: text("ranker"),
+            version: artifact.version,
+        }
     }
+}
+
+async fn models_of(service: &RecommendService) -> ApiResult<RecommenderModels> {
+    let kept: Vec<RecommenderVersion> = service
+        .stored_versions()
+        .await
+        .map_err(ApiError::from)?
+        .into_iter()
+        .map(RecommenderVersion::from)
+        .collect();
+    Ok(RecommenderModels {
+        serving: service.version(),
+        versions: kept.iter().map(|v| v.version.clone()).collect(),
+        kept,
+    })
 }
 
 /// Recommendation mutations.
@@ -284,17 +335,17 @@ pub struct RecommendMutation;
 
 #[Object]
 impl RecommendMutation {
-    /// Trains a new model from the store now and serves it (on this server; every server also
-    /// retrains on its schedule). Needs the `admin` role.
+    /// Trains a new model from the store now and serves it on every server (this one at once,
+    /// the others at their next look at the store). Needs the `admin` role.
     #[instrument(skip_all, err(Debug))]
     #[graphql(guard = "Need::role(crate::Role::Admin)")]
     async fn retrain_recommender(&self, ctx: &Context<'_>) -> ApiResult<RecommenderModels> {
         let service = service(ctx)?;
         service.train().await.map_err(ApiError::from)?;
-        Ok(models_of(&service))
+        models_of(&service).await
     }
 
-    /// Serves a kept version again. Needs the `admin` role.
+    /// Serves a kept version again, on every server. Needs the `admin` role.
     #[instrument(skip_all, fields(version = %version), err(Debug))]
     #[graphql(guard = "Need::role(crate::Role::Admin)")]
     async fn rollback_recommender(
@@ -303,8 +354,8 @@ impl RecommendMutation {
         version: String,
     ) -> ApiResult<RecommenderModels> {
         let service = service(ctx)?;
-        service.rollback(&version).map_err(ApiError::from)?;
-        Ok(models_of(&service))
+        service.rollback(&version).await.map_err(ApiError::from)?;
+        models_of(&service).await
     }
 
     /// Records what the signed-in customer did with an item; their recommendations update at

@@ -37,6 +37,9 @@ pub struct OnnxRanker {
     session: Mutex<Session>,
     spec: RankerSpec,
     name: String,
+    /// The ONNX file it was loaded from, kept so a trained model can be stored with its ranker
+    /// (a logistic scorer is a few hundred bytes).
+    onnx: Vec<u8>,
 }
 
 impl std::fmt::Debug for OnnxRanker {
@@ -81,6 +84,7 @@ impl OnnxRanker {
             session: Mutex::new(session),
             spec,
             name,
+            onnx: bytes.to_vec(),
         })
     }
 
@@ -100,6 +104,11 @@ impl OnnxRanker {
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
         );
         Self::from_bytes(manifest, spec, &bytes, name)
+    }
+
+    /// The ONNX file it runs.
+    pub fn onnx(&self) -> &[u8] {
+        &self.onnx
     }
 
     /// What provenance calls it.

@@ -2,7 +2,7 @@
 //!
 //! One small repository trait per concern — [`MarketData`], [`Watchlists`],
 //! [`ProcessorStates`], [`DeadLetters`], [`RecommendData`], [`ExperimentData`], [`FeatureData`],
-//! [`SupportData`], [`TicketData`] and [`Health`] — each implemented by [`SqlStore`] on the embedded default (SQLite) and the
+//! [`SupportData`], [`TicketData`], [`ModelArtifacts`] and [`Health`] — each implemented by [`SqlStore`] on the embedded default (SQLite) and the
 //! distributed backend (PostgreSQL), and held to one conformance suite on both;
 //! [`CachedMarketData`] puts the Redis cache in front of market data only, and [`Repositories`]
 //! hands each caller the traits it needs. [`OnlineFeatures`] is the feature store's serving
@@ -14,6 +14,7 @@
 //! Timestamps cross this boundary as `chrono::DateTime<Utc>` and are stored as epoch
 //! milliseconds, which both engines index well and compare exactly.
 
+mod artifacts;
 mod cache;
 mod error;
 mod experiment;
@@ -36,6 +37,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use finpulse_core::artifact::ModelArtifact;
 use finpulse_core::features::{FeatureRow, FeatureSummary};
 use finpulse_core::market::{Candle, Insight, InsightKind, Quote};
 use finpulse_core::recommend::experiment::{
@@ -347,6 +349,37 @@ pub trait TicketData: Send + Sync + 'static {
     async fn tickets_due(&self, at: DateTime<Utc>, limit: u32) -> Result<Vec<Ticket>>;
 }
 
+/// Trained models kept for every replica: each version's bytes, and per model name the version
+/// served. Training publishes; every replica follows the served version; a rollback serves a
+/// kept version again.
+#[async_trait]
+pub trait ModelArtifacts: Send + Sync + 'static {
+    /// Keeps a new version with its bytes and, with `serve`, serves it, in one transaction;
+    /// `false` (and nothing changed) when the version is taken.
+    async fn publish_model(
+        &self,
+        artifact: &ModelArtifact,
+        bytes: &[u8],
+        serve: bool,
+    ) -> Result<bool>;
+
+    /// The versions kept of `name`, oldest first (without their bytes).
+    async fn model_versions(&self, name: &str) -> Result<Vec<ModelArtifact>>;
+
+    /// The bytes of a kept version, `None` when there is no such version.
+    async fn model_bytes(&self, name: &str, version: &str) -> Result<Option<Vec<u8>>>;
+
+    /// The version of `name` served, if any.
+    async fn serving_model(&self, name: &str) -> Result<Option<String>>;
+
+    /// Serves a kept version; `false` (and nothing changed) when there is no such version.
+    async fn serve_model(&self, name: &str, version: &str) -> Result<bool>;
+
+    /// Forgets all but the newest `keep` versions of `name`, never the one served; returns how
+    /// many were forgotten.
+    async fn prune_models(&self, name: &str, keep: u32) -> Result<u64>;
+}
+
 /// Whether the store answers.
 #[async_trait]
 pub trait Health: Send + Sync + 'static {
@@ -365,6 +398,7 @@ pub trait Store:
     + FeatureData
     + SupportData
     + TicketData
+    + ModelArtifacts
     + Health
 {
 }
@@ -379,6 +413,7 @@ impl<
         + FeatureData
         + SupportData
         + TicketData
+        + ModelArtifacts
         + Health,
 > Store for T
 {
@@ -406,6 +441,8 @@ pub struct Repositories {
     pub support: Arc<dyn SupportData>,
     /// The support desk's tickets.
     pub tickets: Arc<dyn TicketData>,
+    /// Trained models kept for every replica.
+    pub artifacts: Arc<dyn ModelArtifacts>,
     /// Readiness.
     pub health: Arc<dyn Health>,
 }
@@ -424,6 +461,7 @@ impl Repositories {
             features: store.clone(),
             support: store.clone(),
             tickets: store.clone(),
+            artifacts: store.clone(),
             health: store,
         }
     }

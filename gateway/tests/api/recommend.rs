@@ -372,6 +372,109 @@ async fn interactions_on_one_gateway_push_lists_to_another() {
             >= 1.0
     })
     .await;
+
+    // One model version for all three, kept in PostgreSQL: trained once, followed by the others;
+    // a retrain on one gateway and a rollback on the other reach every replica (the worker's
+    // shows in the lists it pushes).
+    let watcher = gateway_b.token("dist-versions", None);
+    let mut watching = gateway_b.ws(TRANSPORT).await;
+    watching.init(Some(&watcher)).await;
+    watching
+        .subscribe(
+            "v",
+            "subscription { recommendations(first: 3) { provenance { modelVersion } } }",
+            json!({}),
+        )
+        .await;
+    let first_list = watching.recv_skip_ka().await;
+    cluster
+        .wait_for_redis_subscribers("recommendations.dist-versions", 1)
+        .await;
+    let mut worker_serves = async |version: &str| {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            track(&gateway_a, &watcher, &item, "CLICK").await;
+            let pushed = tokio::time::timeout(PATIENCE, watching.recv_skip_ka())
+                .await
+                .expect("a pushed list");
+            let made_by =
+                &pushed["payload"]["data"]["recommendations"]["provenance"]["modelVersion"];
+            if made_by == version {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the worker still pushes lists of {made_by}, not {version}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    };
+    let gateways = [&gateway_a, &gateway_b];
+    let first = first_list["payload"]["data"]["recommendations"]["provenance"]["modelVersion"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{first_list}"))
+        .to_owned();
+    eventually("both gateways serve the first version", || {
+        all_serve(&gateways, &first)
+    })
+    .await;
+    worker_serves(&first).await;
+    let (_, body) = gateway_a
+        .graphql(
+            "mutation { retrainRecommender { serving versions } }",
+            json!({}),
+            Some(&gateway_a.admin_token("ops")),
+        )
+        .await;
+    let retrained = body["data"]["retrainRecommender"]["serving"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned();
+    assert_ne!(retrained, first);
+    eventually("both gateways serve the retrained version", || {
+        all_serve(&gateways, &retrained)
+    })
+    .await;
+    worker_serves(&retrained).await;
+    let (_, body) = gateway_b
+        .graphql(
+            "mutation($v: String!) { rollbackRecommender(version: $v) { serving } }",
+            json!({"v": first}),
+            Some(&gateway_b.admin_token("ops")),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["rollbackRecommender"]["serving"], first,
+        "{body}"
+    );
+    eventually("both gateways serve the rolled-back version", || {
+        all_serve(&gateways, &first)
+    })
+    .await;
+    worker_serves(&first).await;
+}
+
+/// The recommender version a replica serves, as an operator reads it.
+async fn serving(app: &TestApp) -> Option<String> {
+    let (_, body) = app
+        .graphql(
+            "{ recommenderModels { serving } }",
+            json!({}),
+            Some(&app.admin_token("ops")),
+        )
+        .await;
+    body["data"]["recommenderModels"]["serving"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+async fn all_serve(replicas: &[&TestApp], version: &str) -> bool {
+    for app in replicas {
+        if serving(app).await.as_deref() != Some(version) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Two workers share the interaction partitions; one dies mid-stream. The survivor takes its

@@ -473,6 +473,53 @@ fn train_recommender_evaluates_on_the_stored_interactions() {
     assert_eq!(report["ranker"]["weights"].as_array().unwrap().len(), 8);
     let bytes = std::fs::read(&ranker).unwrap();
     assert!(String::from_utf8_lossy(&bytes).contains("Sigmoid"));
+    // The model trained on everything is now the version the store serves to every server,
+    // with the ranker inside.
+    let published = report["published"]["version"].as_str().unwrap().to_owned();
+    assert_eq!(
+        report["published"]["interactions"],
+        tsv.lines().skip(1).count(),
+        "{report}"
+    );
+    let stored = |dir: &std::path::Path| {
+        let url = format!("sqlite:{}", dir.join("finpulse.db").display());
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async move {
+                use finpulse_store::ModelArtifacts;
+                let store = finpulse_store::SqlStore::connect(&url).await.unwrap();
+                (
+                    store.serving_model("recommender").await.unwrap(),
+                    store.model_versions("recommender").await.unwrap(),
+                )
+            })
+    };
+    let (serving, versions) = stored(dir.path());
+    assert_eq!(serving.as_deref(), Some(published.as_str()));
+    assert_eq!(versions.len(), 1);
+    assert!(versions[0].size_bytes > 1_000, "{versions:?}");
+    assert_eq!(
+        versions[0].summary["ranker"], "onnx:ranker.onnx",
+        "{versions:?}"
+    );
+
+    // A dry run evaluates only: no new version, the ranker file untouched.
+    std::fs::remove_file(&ranker).unwrap();
+    let output = finpulse(dir.path())
+        .env("FINPULSE_INFERENCE__MANIFEST", &manifest)
+        .args(["train", "recommender", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.contains("dry run: nothing written or published"),
+        "{text}"
+    );
+    assert!(!ranker.exists());
+    let (serving, versions) = stored(dir.path());
+    assert_eq!(serving.as_deref(), Some(published.as_str()));
+    assert_eq!(versions.len(), 1);
 }
 
 #[test]

@@ -8,8 +8,9 @@
 //!
 //! One module per domain, named like the domain's crate: [`market`], [`recommend`], [`support`];
 //! news and portfolio add theirs beside it. [`features`] is the feature store's, which any
-//! domain's models may read.
+//! domain's models may read; [`artifact`] the trained models the store keeps for every replica.
 
+pub mod artifact;
 pub mod features;
 pub mod market;
 pub mod recommend;

@@ -40,6 +40,14 @@ pub enum RecommendError {
     /// The log or the fan-out failed.
     #[error("bus: {0}")]
     Bus(String),
+    /// A stored model cannot be read by this build (another format, or damaged bytes).
+    #[error("stored model {version}: {reason}")]
+    StoredModel {
+        /// The version read.
+        version: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A linear-algebra step failed (for example a matrix that is not positive definite).
     #[error("numerical failure: {0}")]
     Numerical(String),

@@ -21,6 +21,9 @@ use crate::models::{self, Cf, CfConfig, Interactions, Profile};
 use crate::rules::{Context, Rules, attribute_similarity};
 use crate::strategy::{DEFAULT_STRATEGY, Scorer, Strategy};
 
+mod snapshot;
+pub use snapshot::SNAPSHOT_FORMAT;
+
 /// How much each kind of interaction says about taste.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

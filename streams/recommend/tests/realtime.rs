@@ -4,7 +4,7 @@ use chrono::{Duration, TimeZone, Utc};
 use finpulse_core::recommend::{Experience, Interaction, InteractionKind, ItemKind, UserProfile};
 use finpulse_recommend::catalogue::Catalogue;
 use finpulse_recommend::models::{CfConfig, CfKind, EaseConfig};
-use finpulse_recommend::rank::{Recommender, UserState, Weights};
+use finpulse_recommend::rank::{Recommender, SNAPSHOT_FORMAT, UserState, Weights};
 use finpulse_recommend::rules::Rules;
 use rand::{Rng, SeedableRng, seq::IndexedRandom};
 
@@ -64,10 +64,14 @@ fn population(catalogue: &Catalogue) -> Vec<UserState> {
 }
 
 fn recommender() -> Recommender {
+    recommender_of(CfKind::Ease)
+}
+
+fn recommender_of(kind: CfKind) -> Recommender {
     let catalogue = Catalogue::demo();
     let users = population(&catalogue);
     let config = CfConfig {
-        kind: CfKind::Ease,
+        kind,
         ease: EaseConfig { lambda: 10.0 },
         ..CfConfig::default()
     };
@@ -174,4 +178,84 @@ fn a_new_customer_gets_their_segments_favourites_within_their_risk_profile() {
             .any(|r| r.explanation == "matches your interest in bonds"),
         "{list:?}"
     );
+}
+
+/// What another replica serves after loading the stored bytes: the same lists, scores and
+/// explanations, for every kind of customer (warm, cold, of each segment), with either model.
+#[test]
+fn a_model_read_back_from_its_bytes_ranks_exactly_as_the_one_trained() {
+    for kind in [CfKind::Ease, CfKind::Als] {
+        let trained = recommender_of(kind);
+        let bytes = trained.to_bytes();
+        let loaded =
+            Recommender::from_bytes(&bytes, Weights::default(), trained_rules(), None).unwrap();
+        assert_eq!(loaded.version(), "test-1");
+        assert_eq!(loaded.model_name(), trained.model_name());
+        assert_eq!(loaded.catalogue().len(), trained.catalogue().len());
+        let now = Utc::now();
+        let tech = instruments_in(&trained, "technology");
+        let mut customers = vec![
+            UserState::new(profile("newcomer", 3, Experience::Beginner)),
+            UserState::new(profile("bold", 7, Experience::Experienced)),
+        ];
+        let mut warm = UserState::new(profile("u1", 6, Experience::Experienced));
+        for (minute, item) in tech.iter().take(4).enumerate() {
+            warm.record(
+                &interaction("u1", item, InteractionKind::Save, minute as i64),
+                trained.weights(),
+            );
+        }
+        customers.push(warm);
+        for customer in &customers {
+            for kinds in [&[][..], &[ItemKind::Instrument][..]] {
+                assert_eq!(
+                    loaded.recommend(customer, 20, kinds, now),
+                    trained.recommend(customer, 20, kinds, now),
+                    "{kind:?}, {}",
+                    customer.profile.id
+                );
+            }
+        }
+        assert_eq!(
+            loaded
+                .similar_items(&tech[0], 5)
+                .iter()
+                .map(|(item, score)| (item.id.clone(), *score))
+                .collect::<Vec<_>>(),
+            trained
+                .similar_items(&tech[0], 5)
+                .iter()
+                .map(|(item, score)| (item.id.clone(), *score))
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn bytes_of_another_format_or_damaged_are_refused_by_name() {
+    let bytes = recommender().to_bytes();
+    let read = |bytes: &[u8]| {
+        Recommender::from_bytes(bytes, Weights::default(), trained_rules(), None)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    // The format number leads; a future one is refused, not misread.
+    let mut future = bytes.clone();
+    assert_eq!(future[0] as u32, SNAPSHOT_FORMAT);
+    future[0] = (SNAPSHOT_FORMAT + 1) as u8;
+    let refusal = read(&future);
+    assert!(
+        refusal.contains(&format!("written in format {}", SNAPSHOT_FORMAT + 1)),
+        "{refusal}"
+    );
+    assert!(read(&bytes[..bytes.len() / 2]).contains("unreadable"));
+    assert!(read(&[]).contains("unreadable"));
+}
+
+fn trained_rules() -> Rules {
+    Rules {
+        per_sector_cap: 0,
+        ..Rules::default()
+    }
 }

@@ -53,7 +53,7 @@ impl Default for AlsConfig {
 }
 
 /// A trained factorisation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Als {
     factors: usize,
     regularization: f32,

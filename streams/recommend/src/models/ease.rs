@@ -62,7 +62,7 @@ impl ItemGram {
 }
 
 /// A trained EASE model.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Ease {
     items: usize,
     /// B in rows: `weights[i * items + j]` is item i's weight in the score of item j.

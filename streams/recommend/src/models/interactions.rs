@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+
 /// One interaction to learn from: a user engaged with an item, with a strength and a time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Interaction {
@@ -22,7 +24,7 @@ pub struct Interaction {
 }
 
 /// One cell of a user's row.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     /// The item's dense index.
     pub item: u32,
@@ -33,7 +35,7 @@ pub struct Entry {
 }
 
 /// A sparse matrix in compressed rows: `row(r)` is `entries[offsets[r]..offsets[r + 1]]`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Rows {
     offsets: Vec<usize>,
     entries: Vec<Entry>,
@@ -61,14 +63,52 @@ impl Rows {
     }
 }
 
-/// The interaction matrix with its id maps.
-#[derive(Debug, Clone, Default)]
+/// The interaction matrix with its id maps. Serialised without the maps, which are rebuilt
+/// from the id lists when read back.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(from = "Stored", into = "Stored")]
 pub struct Interactions {
     users: Vec<String>,
     items: Vec<String>,
     user_index: HashMap<String, u32>,
     item_index: HashMap<String, u32>,
     by_user: Rows,
+}
+
+/// What a serialised matrix holds.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    users: Vec<String>,
+    items: Vec<String>,
+    by_user: Rows,
+}
+
+impl From<Interactions> for Stored {
+    fn from(matrix: Interactions) -> Self {
+        Self {
+            users: matrix.users,
+            items: matrix.items,
+            by_user: matrix.by_user,
+        }
+    }
+}
+
+impl From<Stored> for Interactions {
+    fn from(stored: Stored) -> Self {
+        let index = |ids: &[String]| {
+            ids.iter()
+                .enumerate()
+                .map(|(n, id)| (id.clone(), u32::try_from(n).expect("fewer than 2^32 ids")))
+                .collect()
+        };
+        Self {
+            user_index: index(&stored.users),
+            item_index: index(&stored.items),
+            users: stored.users,
+            items: stored.items,
+            by_user: stored.by_user,
+        }
+    }
 }
 
 impl Interactions {

@@ -73,7 +73,7 @@ impl Default for CfConfig {
 }
 
 /// A trained collaborative model.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Cf {
     /// EASE.
     Ease(Ease),

@@ -51,7 +51,7 @@ pub const FEATURES: [&str; 8] = [
 pub const CANDIDATES: usize = 50;
 
 /// Item description vectors in catalogue order (unit length), for content similarity.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize, Serialize)]
 pub struct Content {
     vectors: Vec<Vec<f32>>,
 }

@@ -1,9 +1,11 @@
 //! The recommender as the platform runs it: the current model, customers' state from the
 //! store, interactions onto the log and lists onto the fan-out.
 //!
-//! One [`RecommendService`] per process. The model is trained from the store (catalogue,
-//! profiles, every interaction) off the async workers and swapped in atomically; the last few
-//! versions are kept so an operator can roll back. A customer's state is read from the store
+//! One [`RecommendService`] per process. A model is trained from the store (catalogue,
+//! profiles, every interaction) off the async workers, kept in the store as a versioned
+//! artifact and served by every replica: each follows the version the store names (see
+//! `versions.rs`), swapping it in atomically, so one training (a worker's schedule,
+//! `retrainRecommender` or `finpulse train recommender`) reaches them all, and a rollback too. A customer's state is read from the store
 //! (their profile and latest interactions) when asked for; the processor keeps the states of
 //! the customers it has seen in memory and updates them per event.
 
@@ -15,10 +17,11 @@ use chrono::{DateTime, Utc};
 use finpulse_bus::envelope::Envelope;
 use finpulse_bus::{EventLog, FanOut};
 use finpulse_core::recommend::{Experience, Interaction, ItemKind, UserProfile};
-use finpulse_store::{ExperimentData, FeatureData, MarketData, OnlineFeatures, RecommendData};
+use finpulse_store::{
+    ExperimentData, FeatureData, MarketData, ModelArtifacts, OnlineFeatures, RecommendData,
+};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
-use tracing::info;
 
 use crate::RecommendError;
 use crate::catalogue::Catalogue;
@@ -32,7 +35,9 @@ use crate::rank::{Recommendations, Recommender, UserState, Weights};
 use crate::rules::Rules;
 
 mod training;
+mod versions;
 use crate::strategy::{self, DEFAULT_STRATEGY, Strategy};
+pub use versions::MODEL_NAME;
 
 /// How many of a customer's latest interactions make their state.
 pub const HISTORY: u32 = 500;
@@ -40,7 +45,7 @@ pub const HISTORY: u32 = 500;
 pub const PUSHED: usize = 50;
 /// Impression writes of pushed lists in flight at most.
 pub const IMPRESSION_WRITES: usize = 256;
-/// How many trained versions are kept for rollback.
+/// How many trained versions are kept for rollback (in the store, and loaded in a replica).
 const KEPT_VERSIONS: usize = 5;
 
 /// The recommender's settings.
@@ -53,8 +58,11 @@ pub struct RecommendConfig {
     pub weights: Weights,
     /// Suitability, business rules and diversity.
     pub rules: Rules,
-    /// Retrain this often (seconds; 0: only on demand).
+    /// Retrain this often (seconds; 0: only on demand). Where several workers run, one that
+    /// finds a version younger than half this period in the store leaves the turn to it.
     pub retrain_secs: u64,
+    /// Look this often for a new version served in the store (seconds).
+    pub follow_secs: u64,
     /// The profile of a customer the store has none for: cautious until assessed.
     pub default_profile: DefaultProfile,
     /// Train the learned ranker at every training when the manifest's ranker file is absent.
@@ -76,6 +84,7 @@ impl Default for RecommendConfig {
             weights: Weights::default(),
             rules: Rules::default(),
             retrain_secs: 300,
+            follow_secs: 2,
             default_profile: DefaultProfile::default(),
             train_ranker: true,
             strategies: BTreeMap::new(),
@@ -152,6 +161,8 @@ pub struct RecommendStores {
     pub online_features: Arc<dyn OnlineFeatures>,
     /// Prices: instruments' daily candles, for the momentum features.
     pub market: Arc<dyn MarketData>,
+    /// Trained versions, for every replica to serve.
+    pub artifacts: Arc<dyn ModelArtifacts>,
 }
 
 impl RecommendStores {
@@ -159,14 +170,15 @@ impl RecommendStores {
     /// with `online` for the online features.
     pub fn of<S>(store: Arc<S>, online: Arc<dyn OnlineFeatures>) -> Self
     where
-        S: RecommendData + ExperimentData + FeatureData + MarketData,
+        S: RecommendData + ExperimentData + FeatureData + MarketData + ModelArtifacts,
     {
         Self {
             data: store.clone(),
             experiments: store.clone(),
             features: store.clone(),
             online_features: online,
-            market: store,
+            market: store.clone(),
+            artifacts: store,
         }
     }
 }
@@ -176,6 +188,7 @@ pub struct RecommendService {
     config: RecommendConfig,
     store: Arc<dyn RecommendData>,
     market: Arc<dyn MarketData>,
+    artifacts: Arc<dyn ModelArtifacts>,
     log: Arc<dyn EventLog>,
     fanout: Arc<dyn FanOut>,
     experiments: Arc<Experiments>,
@@ -191,7 +204,8 @@ pub struct RecommendService {
     /// Embedded descriptions by item id: (the text embedded, its vector).
     embedded: parking_lot::Mutex<HashMap<String, (String, Vec<f32>)>>,
     current: RwLock<Option<Arc<Recommender>>>,
-    versions: RwLock<Vec<(String, Arc<Recommender>)>>,
+    /// Versions loaded here, oldest first: a rollback to one of them needs no read.
+    loaded: RwLock<Vec<Arc<Recommender>>>,
 }
 
 impl std::fmt::Debug for RecommendService {
@@ -215,6 +229,7 @@ impl RecommendService {
             config,
             store: stores.data,
             market: stores.market,
+            artifacts: stores.artifacts,
             log,
             fanout,
             experiments: Arc::new(Experiments::new(stores.experiments, rand::random())),
@@ -226,7 +241,7 @@ impl RecommendService {
             embedder: None,
             embedded: parking_lot::Mutex::new(HashMap::new()),
             current: RwLock::new(None),
-            versions: RwLock::new(Vec::new()),
+            loaded: RwLock::new(Vec::new()),
         }
     }
 
@@ -280,30 +295,6 @@ impl RecommendService {
     /// The version being served.
     pub fn version(&self) -> Option<String> {
         self.current().map(|model| model.version().to_owned())
-    }
-
-    /// The versions kept, oldest first.
-    pub fn versions(&self) -> Vec<String> {
-        self.versions
-            .read()
-            .iter()
-            .map(|(version, _)| version.clone())
-            .collect()
-    }
-
-    /// Serves a kept version again.
-    pub fn rollback(&self, version: &str) -> Result<(), RecommendError> {
-        let kept = self
-            .versions
-            .read()
-            .iter()
-            .find(|(v, _)| v == version)
-            .map(|(_, model)| model.clone());
-        let model =
-            kept.ok_or_else(|| RecommendError::InvalidInput(format!("no kept version {version}")))?;
-        *self.current.write() = Some(model);
-        info!(version, "recommender rolled back");
-        Ok(())
     }
 
     /// Puts the demo catalogue into the store when it has no items.

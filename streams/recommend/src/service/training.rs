@@ -2,13 +2,12 @@
 //! learned ranker. Everything heavy runs off the async workers.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use finpulse_core::recommend::Interaction;
 use tracing::info;
 
-use super::{KEPT_VERSIONS, RecommendService, Trained, store_error};
+use super::{RecommendService, Trained, store_error};
 use crate::RecommendError;
 use crate::catalogue::Catalogue;
 use crate::features::{ITEM_MOMENTUM, ITEM_POPULARITY, Materializer, momentum_rows};
@@ -258,7 +257,8 @@ impl RecommendService {
         .map_err(|e| RecommendError::Numerical(format!("ranker training panicked: {e}")))?
     }
 
-    /// Trains a new model from everything in the store and serves it.
+    /// Trains a new model from everything in the store, keeps it there as the version every
+    /// replica serves, and serves it.
     pub async fn train(&self) -> Result<Trained, RecommendError> {
         let catalogue = self.read_catalogue().await?;
         let trending = self.trending(&catalogue).await?;
@@ -266,15 +266,13 @@ impl RecommendService {
         let content = self.content(&catalogue).await;
         let (users, count) = self.read_users().await?;
         let at_cutoff = self.at_cutoff(&catalogue, &users).await?;
-        let mut version = format!("{}", Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
-        // Two trainings within a millisecond still get distinct versions.
-        let taken = |v: &str| self.versions.read().iter().any(|(kept, _)| kept == v);
-        let base = version.clone();
-        let mut suffix = 1;
-        while taken(&version) {
-            suffix += 1;
-            version = format!("{base}-{suffix}");
-        }
+        // Time first, so versions sort by age; the suffix keeps two trainings within one
+        // millisecond (on two workers, say) apart.
+        let version = format!(
+            "{}-{:04x}",
+            Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+            rand::random::<u16>()
+        );
         let (items, active) = (
             catalogue.len(),
             users.iter().filter(|u| !u.is_cold()).count(),
@@ -319,15 +317,16 @@ impl RecommendService {
         })
         .await
         .map_err(|e| RecommendError::Numerical(format!("training panicked: {e}")))??;
-        let model = Arc::new(model);
         let name = model.model_name();
-        {
-            let mut versions = self.versions.write();
-            versions.push((version.clone(), model.clone()));
-            let excess = versions.len().saturating_sub(KEPT_VERSIONS);
-            versions.drain(..excess);
-        }
-        *self.current.write() = Some(model);
+        let summary = serde_json::json!({
+            "model": name,
+            "items": items,
+            "users": active,
+            "interactions": count,
+            "ranker": model.ranker().map(|ranker| ranker.name().to_owned()),
+            "format": crate::rank::SNAPSHOT_FORMAT,
+        });
+        self.publish(model, summary).await?;
         info!(%version, items, users = active, interactions = count, model = name, ranker = ?ranker.as_ref().and_then(|r| r.ranker.as_ref()).map(|r| r.name()), "recommender trained");
         Ok(Trained {
             version,
