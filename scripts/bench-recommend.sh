@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Interaction → pushed recommendations under load (BENCHMARKS.md, "Recommender: real time"):
-# scripts/bench-recommend.sh [--distributed] [RATE] [SECONDS] [USERS]
+# scripts/bench-recommend.sh [--distributed] [RATE] [SECONDS] [USERS] [WARMUP]
 #
 # Embedded (default): builds release binaries, starts the embedded default (market simulator
 # off, behaviour simulator seeding the catalogue and history but sending nothing live), and
@@ -18,6 +18,7 @@ if [[ ${1:-} == --distributed ]]; then distributed=true; shift; fi
 rate=${1:-500}
 seconds=${2:-30}
 users=${3:-200}
+warmup=${4:-0}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/finpulse/target}
 cargo build --release -q -p finpulse-gateway -p finpulse-e2e
 bin=$CARGO_TARGET_DIR/release
@@ -34,7 +35,7 @@ if [[ $distributed == false ]]; then
     "$bin/finpulse" serve &
   server=$!
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done
-  "$bin/finpulse-recommend-load" --server "127.0.0.1:$port" --rate "$rate" --seconds "$seconds" --users "$users"
+  "$bin/finpulse-recommend-load" --server "127.0.0.1:$port" --rate "$rate" --seconds "$seconds" --users "$users" --warmup "$warmup"
   echo "server RSS: $(grep VmRSS /proc/$server/status)"
   exit 0
 fi
@@ -74,5 +75,5 @@ start gateway $((base + 2))
 echo "== distributed: 1 worker, 2 gateways; pids: worker ${pids[0]}, gateways ${pids[1]} ${pids[2]}"
 FP_JWT_SECRET=$secret "$bin/finpulse-recommend-load" \
   --server "127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2))" \
-  --rate "$rate" --seconds "$seconds" --users "$users"
+  --rate "$rate" --seconds "$seconds" --users "$users" --warmup "$warmup"
 for pid in "${pids[@]}"; do echo "pid $pid RSS: $(grep VmRSS /proc/$pid/status)"; done

@@ -3,9 +3,11 @@
 //! Per batch from `user.interactions` (consumer group `recommend`): keep the interactions in
 //! the store (retried while the store is away, since committing past them would lose them),
 //! fold each into its customer's in-memory state (loaded from the store the first time the
-//! customer is seen here, which already holds the batch), flag the experiment lists they name
-//! (clicks, conversions, dismissals), re-rank those customers and push each one's list to their
-//! channel. Partitions are keyed by user, so in distributed mode a
+//! customer is seen here, which already holds the batch; the batch's newcomers are loaded a
+//! few at a time, not one after another), flag the experiment lists they name (clicks,
+//! conversions, dismissals), re-rank those customers and push each one's list to their channel
+//! (the publishes in flight together, so a batch of many customers waits for one round trip to
+//! the fan-out, not one per customer). Partitions are keyed by user, so in distributed mode a
 //! customer's state lives on the worker that owns their partition; a worker taking a partition
 //! over loads the state from the store on the customer's next event.
 
@@ -16,6 +18,7 @@ use async_trait::async_trait;
 use finpulse_bus::StreamError;
 use finpulse_bus::runtime::{Decoded, Handler, Registry, Spec, retry};
 use finpulse_core::recommend::Interaction;
+use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -34,6 +37,9 @@ pub const RECOMMEND: Spec = Spec {
     dead_letter_topic: INTERACTIONS_DEAD_LETTER_TOPIC,
     batch: 256,
 };
+
+/// Customers' states loaded from the store at once, at most (a batch's newcomers).
+const STATE_LOADS: usize = 16;
 
 /// Customers' states held at most; past it the map is cleared and refilled from the store
 /// as customers come back (a bounded cache, not a source of truth).
@@ -93,36 +99,58 @@ impl Handler for RecommendProcessor {
         }
         let mut touched: Vec<String> = Vec::new();
         for interaction in &interactions {
-            if let Some(state) = self.states.get_mut(&interaction.user) {
-                state.record(interaction, &self.service.config().weights);
-            } else {
-                let service = self.service.clone();
-                let user = interaction.user.clone();
-                let state = retry("load a customer's state", shutdown, || {
-                    service.load_state(&user)
-                })
-                .await
-                .map_err(dependency("load a customer's state"))?;
-                self.states.insert(user, state);
-            }
             if !touched.contains(&interaction.user) {
                 touched.push(interaction.user.clone());
             }
         }
-        for user in touched {
-            let state = &self.states[&user];
-            match self.service.list_for(state, PUSHED, &[]) {
-                Ok(list) => {
-                    if let Err(error) = self.service.push(&list).await {
-                        // A lost push is superseded by the next one; the list is always
-                        // readable by query. Not worth stopping the processor for.
-                        warn!(%error, user, "failed to push recommendations");
-                    }
-                }
+        // Customers first seen here: their stored state already holds this batch.
+        let newcomers: Vec<String> = touched
+            .iter()
+            .filter(|user| !self.states.contains_key(*user))
+            .cloned()
+            .collect();
+        let service = &self.service;
+        let loaded = futures::stream::iter(newcomers.into_iter().map(|user| async move {
+            retry("load a customer's state", shutdown, || {
+                service.load_state(&user)
+            })
+            .await
+            .map(|state| (user, state))
+        }))
+        .buffer_unordered(STATE_LOADS)
+        .collect::<Vec<_>>()
+        .await;
+        let mut fresh = std::collections::HashSet::new();
+        for result in loaded {
+            let (user, state) = result.map_err(dependency("load a customer's state"))?;
+            fresh.insert(user.clone());
+            self.states.insert(user, state);
+        }
+        for interaction in &interactions {
+            if fresh.contains(&interaction.user) {
+                continue;
+            }
+            if let Some(state) = self.states.get_mut(&interaction.user) {
+                state.record(interaction, &self.service.config().weights);
+            }
+        }
+        let mut lists = Vec::with_capacity(touched.len());
+        for user in &touched {
+            match self.service.list_for(&self.states[user], PUSHED, &[]) {
+                Ok(list) => lists.push(list),
                 Err(RecommendError::NotReady) => {}
                 Err(error) => warn!(%error, user, "failed to rank recommendations"),
             }
         }
+        let service = &self.service;
+        let pushes = lists.iter().map(|list| async move {
+            if let Err(error) = service.push(list).await {
+                // A lost push is superseded by the next one; the list is always readable by
+                // query. Not worth stopping the processor for.
+                warn!(%error, user = %list.user, "failed to push recommendations");
+            }
+        });
+        futures::future::join_all(pushes).await;
         Ok(())
     }
 }
