@@ -267,12 +267,15 @@ pub enum EvalCommand {
 /// The model `finpulse eval recommender --model` evaluates.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum EvalModel {
-    /// EASE for catalogues up to 20,000 items, ALS beyond.
+    /// EASE for catalogues up to 20,000 items, ALS beyond; with tuning, item-kNN is tried
+    /// beside EASE and the better on the validation split kept.
     Auto,
     /// EASE.
     Ease,
     /// ALS.
     Als,
+    /// Item-kNN (shrunk cosine neighbours).
+    Knn,
 }
 
 /// Loads the models, off the async workers.

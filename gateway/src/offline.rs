@@ -119,9 +119,9 @@ pub async fn train_recommender(
             report.users
         );
         println!(
-            "model {} (lambda {:.0}, recency {}): ndcg {:.4}, precision {:.4}, recall {:.4}; popularity ndcg {:.4}; trained in {:.2} s",
+            "model {} ({}, recency {}): ndcg {:.4}, precision {:.4}, recall {:.4}; popularity ndcg {:.4}; trained in {:.2} s",
             evaluation.model,
-            evaluation.config.ease.lambda,
+            evaluation.config.describe(evaluation.model),
             evaluation.config.recency,
             report.ndcg,
             report.precision,
@@ -258,6 +258,7 @@ pub async fn eval_recommender(
             EvalModel::Auto => CfKind::Auto,
             EvalModel::Ease => CfKind::Ease,
             EvalModel::Als => CfKind::Als,
+            EvalModel::Knn => CfKind::Knn,
         },
         ..CfConfig::default()
     };
@@ -272,13 +273,7 @@ pub async fn eval_recommender(
             .context("evaluation panicked")??;
     let report = &evaluation.report;
     let config = &evaluation.config;
-    let parameters = match evaluation.model {
-        "ease" => format!("lambda {:.0}", config.ease.lambda),
-        _ => format!(
-            "{} factors, regularization {}, alpha {}",
-            config.als.factors, config.als.regularization, config.als.alpha
-        ),
-    };
+    let parameters = config.describe(evaluation.model);
     let chosen = if evaluation.validation_ndcg.is_nan() {
         "default settings".to_owned()
     } else {

@@ -1,7 +1,8 @@
 """Peers of `finpulse eval recommender` on the same files, with metrics computed independently.
 
-Models: `implicit` ALS (the PyPI package, CPU, conjugate gradient), `implicit` BPR, EASE and
-popularity written here in numpy. Metrics follow the contract of `finpulse eval recommender`:
+Models: `implicit` ALS (the PyPI package, CPU, conjugate gradient), `implicit` BPR, `implicit`
+item-item cosine (CosineRecommender, K neighbours), and EASE, item-kNN (shrunk cosine, K
+neighbours per item) and popularity written here in numpy. Metrics follow the contract of `finpulse eval recommender`:
 for every user with a test row, all items outside the user's training rows are ranked;
 precision@k = hits/k, recall@k = hits/|test items|, ndcg@k with binary relevance and the ideal
 DCG over min(k, |test items|). Items never seen in training are still candidates (they score
@@ -60,6 +61,8 @@ def main():
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--models", default="popularity,ease,implicit-als,implicit-bpr")
     parser.add_argument("--ease-lambda", type=float, default=500.0)
+    parser.add_argument("--knn-neighbours", type=int, default=100)
+    parser.add_argument("--knn-shrink", type=float, default=10.0)
     args = parser.parse_args()
     train, test = read(args.train), read(args.test)
     users = sorted({u for u, _, _ in train} | {u for u, _, _ in test})
@@ -84,6 +87,28 @@ def main():
             b[np.diag_indices_from(b)] = 0.0
             def scores_for(user, b=b):
                 return np.asarray(x[user_index[user]] @ b).ravel()
+        elif model == "knn":
+            # Shrunk cosine of the binary item columns; each item keeps its K most similar
+            # others (ties to the lower index); a user's scores sum their items' rows.
+            co = (x.T @ x).toarray().astype(np.float64)
+            counts = np.diag(co).copy()
+            sim = co / (np.sqrt(np.outer(counts, counts)) + args.knn_shrink)
+            np.fill_diagonal(sim, 0.0)
+            sim[co == 0] = 0.0
+            kept = np.zeros_like(sim)
+            for i in range(sim.shape[0]):
+                order = np.lexsort((np.arange(sim.shape[1]), -sim[i]))
+                top = [j for j in order[: args.knn_neighbours] if sim[i, j] > 0]
+                kept[i, top] = sim[i, top]
+            def scores_for(user, kept=kept):
+                return np.asarray(x[user_index[user]] @ kept).ravel()
+        elif model == "implicit-cosine":
+            import implicit
+            m = implicit.nearest_neighbours.CosineRecommender(K=args.knn_neighbours)
+            m.fit(x, show_progress=False)
+            similarity = m.similarity.toarray()
+            def scores_for(user, s=similarity):
+                return np.asarray(x[user_index[user]] @ s).ravel()
         elif model in ("implicit-als", "implicit-bpr"):
             import implicit
             from threadpoolctl import threadpool_limits

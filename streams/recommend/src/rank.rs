@@ -500,20 +500,19 @@ impl Recommender {
             };
         }
         let target = self.matrix.item_index(&item.id);
-        let contributor = match (&self.model, target) {
-            // The profile item most like this one names the reason: by B's cell alone, not
-            // weighted by the profile, or the customer's heaviest item would explain every
-            // pick of a list.
-            (Cf::Ease(ease), Some(target)) => profile
+        // The profile item most like this one names the reason: by the item-item cell alone,
+        // not weighted by the profile, or the customer's heaviest item would explain every pick
+        // of a list.
+        let contributor = target.and_then(|target| {
+            profile
                 .items
                 .iter()
                 .filter(|(_, weight)| *weight > 0.0)
-                .map(|(from, _)| (*from, ease.weight(*from, target)))
+                .filter_map(|(from, _)| Some((*from, self.model.item_weight(*from, target)?)))
                 .filter(|(_, similarity)| *similarity > 0.0)
                 .max_by(|a, b| a.1.total_cmp(&b.1))
-                .map(|(from, _)| from),
-            _ => None,
-        };
+                .map(|(from, _)| from)
+        });
         let Some(source) = contributor.map(|index| self.matrix.item_id(index)) else {
             if let Some(interest) = self.interest(&user.profile, item) {
                 return format!("new in {interest}, which you follow");

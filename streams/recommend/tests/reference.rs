@@ -1,10 +1,10 @@
-//! The evaluation against an independent implementation (numpy EASE and popularity with their
-//! own metric code, `scripts/recsys/reference.py`; see `fixtures/README.md`).
+//! The evaluation against an independent implementation (numpy EASE, item-kNN and popularity
+//! with their own metric code, `scripts/recsys/reference.py`; see `fixtures/README.md`).
 
 use std::path::{Path, PathBuf};
 
 use finpulse_recommend::eval::{Evaluation, Settings, evaluate_files};
-use finpulse_recommend::models::{AlsConfig, CfConfig, CfKind, EaseConfig};
+use finpulse_recommend::models::{AlsConfig, CfConfig, CfKind, EaseConfig, KnnConfig};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -59,6 +59,27 @@ fn ease_and_popularity_match_the_numpy_reference() {
         "popularity recall",
     );
     close(report.baseline.ndcg, &popularity["ndcg"], "popularity ndcg");
+}
+
+#[test]
+fn item_knn_matches_the_numpy_reference() {
+    let config = CfConfig {
+        kind: CfKind::Knn,
+        knn: KnnConfig {
+            neighbours: 20,
+            shrink: 10.0,
+        },
+        recency: 0.0,
+        ..CfConfig::default()
+    };
+    let evaluation = evaluate_fixture(Settings::Fixed(config));
+    assert_eq!(evaluation.model, "knn");
+    let report = evaluation.report;
+    let knn = reference("knn");
+    assert_eq!(report.users as u64, knn["users"].as_u64().unwrap());
+    close(report.precision, &knn["precision"], "knn precision");
+    close(report.recall, &knn["recall"], "knn recall");
+    close(report.ndcg, &knn["ndcg"], "knn ndcg");
 }
 
 #[test]

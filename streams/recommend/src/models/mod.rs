@@ -5,6 +5,9 @@
 //! - [`Als`]: matrix factorisation with confidence weights (Hu, Koren, Volinsky 2008), each
 //!   side solved by a few conjugate-gradient steps (Takács et al. 2011), users in parallel;
 //!   a new interaction folds the user in exactly, item factors fixed.
+//! - [`Knn`]: item-kNN, shrunk cosine similarities of the item columns, each item keeping its
+//!   nearest neighbours; the classic item-based alternative to EASE, compared with it on the
+//!   validation split whenever the model is chosen automatically.
 //! - [`Popularity`]: how many users engaged with each item, the baseline beside every figure.
 //!
 //! Every model scores a [`Profile`] (a user's weighted items), so a user who arrived after the
@@ -14,6 +17,7 @@
 mod als;
 mod ease;
 mod interactions;
+mod knn;
 mod popularity;
 mod profile;
 mod tune;
@@ -21,6 +25,7 @@ mod tune;
 pub use als::{Als, AlsConfig};
 pub use ease::{Ease, EaseConfig, ItemGram};
 pub use interactions::{Entry, Interaction, Interactions, Rows};
+pub use knn::{Knn, KnnConfig};
 pub use popularity::Popularity;
 pub use profile::{Profile, top_k};
 pub use tune::{Holdout, Tuned, tune};
@@ -33,13 +38,16 @@ use crate::RecommendError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum CfKind {
-    /// EASE while the catalogue fits [`CfConfig::max_dense_items`], ALS beyond.
+    /// EASE while the catalogue fits [`CfConfig::max_dense_items`], ALS beyond (tuning also
+    /// tries item-kNN where EASE fits, and keeps what scores best on its validation split).
     #[default]
     Auto,
     /// Always EASE.
     Ease,
     /// Always ALS.
     Als,
+    /// Always item-kNN.
+    Knn,
 }
 
 /// The collaborative model's settings.
@@ -52,6 +60,8 @@ pub struct CfConfig {
     pub ease: EaseConfig,
     /// ALS's settings.
     pub als: AlsConfig,
+    /// Item-kNN's settings.
+    pub knn: KnnConfig,
     /// The largest catalogue EASE is used for: its item × item matrix takes 4 bytes a cell
     /// (20,000 items: 1.6 GB) and its training grows with the cube of the item count.
     pub max_dense_items: usize,
@@ -66,8 +76,26 @@ impl Default for CfConfig {
             kind: CfKind::Auto,
             ease: EaseConfig::default(),
             als: AlsConfig::default(),
+            knn: KnnConfig::default(),
             max_dense_items: 20_000,
             recency: 0.0,
+        }
+    }
+}
+
+impl CfConfig {
+    /// The settings of `model` (a [`Cf::name`]) in words, for reports.
+    pub fn describe(&self, model: &str) -> String {
+        match model {
+            "ease" => format!("lambda {:.0}", self.ease.lambda),
+            "knn" => format!(
+                "{} neighbours, shrink {}",
+                self.knn.neighbours, self.knn.shrink
+            ),
+            _ => format!(
+                "{} factors, regularization {}, alpha {}",
+                self.als.factors, self.als.regularization, self.als.alpha
+            ),
         }
     }
 }
@@ -79,6 +107,8 @@ pub enum Cf {
     Ease(Ease),
     /// ALS.
     Als(Als),
+    /// Item-kNN.
+    Knn(Knn),
 }
 
 impl Cf {
@@ -87,6 +117,7 @@ impl Cf {
         let use_ease = match config.kind {
             CfKind::Ease => true,
             CfKind::Als => false,
+            CfKind::Knn => return Ok(Self::Knn(Knn::fit(interactions, &config.knn)?)),
             CfKind::Auto => interactions.item_count() <= config.max_dense_items,
         };
         if use_ease {
@@ -101,6 +132,17 @@ impl Cf {
         match self {
             Self::Ease(_) => "ease",
             Self::Als(_) => "als",
+            Self::Knn(_) => "knn",
+        }
+    }
+
+    /// How much engaging with `from` raises the score of `to`, for the item-based models
+    /// (`None` for ALS, whose scores have no item-to-item cell).
+    pub fn item_weight(&self, from: u32, to: u32) -> Option<f32> {
+        match self {
+            Self::Ease(model) => Some(model.weight(from, to)),
+            Self::Knn(model) => Some(model.weight(from, to)),
+            Self::Als(_) => None,
         }
     }
 
@@ -109,6 +151,7 @@ impl Cf {
         match self {
             Self::Ease(model) => model.score(profile, scores),
             Self::Als(model) => model.score(profile, scores),
+            Self::Knn(model) => model.score(profile, scores),
         }
     }
 }

@@ -4,7 +4,9 @@
 //! seeded random draw, as [`Holdout`] says) becomes a validation set, a model is trained on
 //! the rest for every setting of a small grid, and the setting with the best nDCG@k on the
 //! validation items wins. The grid scales with the data: EASE's λ is tried at multiples of the
-//! mean number of users per item, so the same grid fits a thousand users or a million.
+//! mean number of users per item, so the same grid fits a thousand users or a million. Where
+//! EASE fits and the model is chosen automatically, item-kNN's neighbourhood sizes are tried
+//! beside it and the better of the two item-based models is kept.
 //! The final model is then trained on all training rows with the winning setting.
 
 use rand::SeedableRng;
@@ -12,7 +14,8 @@ use rand::seq::SliceRandom;
 use rayon::prelude::*;
 
 use super::{
-    Cf, CfConfig, CfKind, Ease, EaseConfig, Interaction, Interactions, ItemGram, Profile, top_k,
+    Cf, CfConfig, CfKind, Ease, EaseConfig, Interaction, Interactions, ItemGram, Knn, KnnConfig,
+    Profile, top_k,
 };
 use crate::RecommendError;
 use crate::eval::ranking_metrics;
@@ -36,12 +39,14 @@ pub struct Tuned {
     pub config: CfConfig,
     /// The validation nDCG of the chosen settings.
     pub validation_ndcg: f64,
-    /// Every (λ, recency, nDCG) tried.
+    /// Every (EASE's λ, or item-kNN's neighbours, recency, nDCG) tried.
     pub trials: Vec<(f64, f32, f64)>,
 }
 
 /// The grid's multipliers of the mean users-per-item count for EASE's λ.
 const LAMBDA_SCALES: [f64; 5] = [2.0, 5.0, 10.0, 20.0, 50.0];
+/// Item-kNN's neighbourhood sizes tried.
+const NEIGHBOURS: [usize; 4] = [20, 50, 100, 200];
 /// The recency settings tried (0: no fading).
 const RECENCY: [f32; 5] = [0.0, 1.6, 0.8, 0.4, 0.2];
 /// The share of each user's items held out.
@@ -73,15 +78,21 @@ pub fn tune(
             Some((user, items))
         })
         .collect();
-    let use_ease = match base.kind {
-        CfKind::Ease => true,
-        CfKind::Als => false,
-        CfKind::Auto => interactions.item_count() <= base.max_dense_items,
+    let dense = interactions.item_count() <= base.max_dense_items;
+    let (use_ease, use_knn) = match base.kind {
+        CfKind::Ease => (true, false),
+        CfKind::Als => (false, false),
+        CfKind::Knn => (false, true),
+        CfKind::Auto => (dense, dense),
     };
     let mut trials = Vec::new();
     let mut best: Option<(f64, CfConfig)> = None;
     let mut consider = |config: CfConfig, ndcg: f64, trials: &mut Vec<(f64, f32, f64)>| {
-        trials.push((config.ease.lambda, config.recency, ndcg));
+        let setting = match config.kind {
+            CfKind::Knn => config.knn.neighbours as f64,
+            _ => config.ease.lambda,
+        };
+        trials.push((setting, config.recency, ndcg));
         if best.as_ref().is_none_or(|(best_ndcg, _)| ndcg > *best_ndcg) {
             best = Some((ndcg, config));
         }
@@ -110,7 +121,27 @@ pub fn tune(
                 consider(config, ndcg, &mut trials);
             }
         }
-    } else {
+    }
+    if use_knn {
+        for neighbours in NEIGHBOURS {
+            let knn = KnnConfig {
+                neighbours,
+                ..base.knn.clone()
+            };
+            let model = Cf::Knn(Knn::fit(&interactions, &knn)?);
+            for recency in RECENCY {
+                let ndcg = validation_ndcg(&model, &interactions, &truth, recency, k);
+                let config = CfConfig {
+                    kind: CfKind::Knn,
+                    knn: knn.clone(),
+                    recency,
+                    ..base.clone()
+                };
+                consider(config, ndcg, &mut trials);
+            }
+        }
+    }
+    if !use_ease && !use_knn {
         let model = Cf::fit(
             &interactions,
             &CfConfig {
