@@ -149,6 +149,13 @@ pub async fn start(
     let triage_cache = finpulse_inference::Manifest::load(&config.inference.manifest)
         .ok()
         .map(|manifest| manifest.resolve(std::path::Path::new("cache")));
+    // Edits of the knowledge base, announced by whichever replica took them: subscribed
+    // before the first index is built, so none made meanwhile is missed.
+    let follow = desk.clone().run_knowledge_follow(shutdown.clone());
+    tasks.spawn(async move {
+        follow.await;
+        Ok(())
+    });
     tasks.spawn(async move {
         let responder = indexing
             .reindex()

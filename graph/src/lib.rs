@@ -9,6 +9,7 @@ pub mod ai;
 mod codes;
 mod error;
 pub mod experiments;
+pub mod faq;
 pub mod limits;
 mod mutation;
 pub mod policy;

@@ -15,6 +15,7 @@ pub struct MutationRoot(
     crate::recommend::RecommendMutation,
     crate::experiments::ExperimentMutation,
     crate::support::SupportMutation,
+    crate::faq::FaqMutation,
     crate::tickets::TicketMutation,
 );
 

@@ -61,6 +61,7 @@ pub struct QueryRoot(
     crate::recommend::RecommendQuery,
     crate::experiments::ExperimentQuery,
     crate::support::SupportQuery,
+    crate::faq::FaqQuery,
     crate::tickets::TicketQuery,
 );
 

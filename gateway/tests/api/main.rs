@@ -5,6 +5,7 @@ mod dashboard;
 mod distributed;
 mod events;
 mod experiments;
+mod faq;
 mod fuzz;
 mod helpers;
 mod http;

@@ -92,6 +92,12 @@ pub fn queue_channel() -> String {
     "support.queue".to_owned()
 }
 
+/// The fan-out channel on which a change of the knowledge base is announced, for every
+/// replica that answers customers to re-index. Built here only.
+pub fn faq_channel() -> String {
+    "support.faq".to_owned()
+}
+
 /// The fan-out channel of one conversation's updates. Built here only.
 pub fn chat_channel(conversation: &str) -> String {
     format!("support.chat.{conversation}")

@@ -71,6 +71,13 @@ impl FaqFormat {
     }
 }
 
+/// Question variants of one entry, at most.
+const MAX_QUESTIONS: usize = 100;
+/// Tags of one entry, at most.
+const MAX_TAGS: usize = 32;
+/// An intent's or a tag's length, at most (bytes).
+const MAX_LABEL_LEN: usize = 128;
+
 /// Checks what serde cannot: ids, sizes, at least one question.
 pub fn validate(entry: &FaqEntry) -> Result<(), String> {
     if entry.id.trim().is_empty() || entry.id.len() > MAX_ID_LEN {
@@ -84,6 +91,24 @@ pub fn validate(entry: &FaqEntry) -> Result<(), String> {
     }
     if entry.questions.is_empty() {
         return Err("an entry needs at least one question".into());
+    }
+    if entry.questions.len() > MAX_QUESTIONS {
+        return Err(format!("an entry has at most {MAX_QUESTIONS} questions"));
+    }
+    if entry.intent.len() > MAX_LABEL_LEN {
+        return Err(format!("the intent is longer than {MAX_LABEL_LEN} bytes"));
+    }
+    if entry.tags.len() > MAX_TAGS {
+        return Err(format!("an entry has at most {MAX_TAGS} tags"));
+    }
+    if entry
+        .tags
+        .iter()
+        .any(|tag| tag.trim().is_empty() || tag.len() > MAX_LABEL_LEN)
+    {
+        return Err(format!(
+            "a tag is empty or longer than {MAX_LABEL_LEN} bytes"
+        ));
     }
     for question in &entry.questions {
         if question.trim().is_empty() {

@@ -2,7 +2,8 @@
 //! account, and hands over to a person when it should.
 //!
 //! - [`faq`]: the knowledge base as files (JSON Lines, CSV), checks, and the shipped
-//!   retail-banking and brokerage FAQ in English, German, French and Spanish.
+//!   retail-banking and brokerage FAQ in English, German, French and Spanish; [`knowledge`]:
+//!   edited live by operators, every answering replica re-indexing.
 //! - [`retrieval`]: hybrid retrieval over it: BM25 with each language's stemmer (`tantivy`),
 //!   dense sentence embeddings from the inference crate, and a fusion of both calibrated on
 //!   the knowledge base itself.
@@ -25,6 +26,7 @@ pub mod error;
 pub mod eval;
 pub mod events;
 pub mod faq;
+pub mod knowledge;
 pub mod processor;
 pub mod responder;
 pub mod retrieval;

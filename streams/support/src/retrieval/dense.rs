@@ -3,8 +3,15 @@
 //! Some encoders want to be told which side of a search a text is on (multilingual-e5 expects
 //! `query: ` and `passage: `); [`DenseModel`] adds the prefixes its manifest entry names, so
 //! callers never do.
+//!
+//! Batches (the knowledge base's passages, calibration's questions, training sets) are
+//! remembered by their text, so re-indexing after an edit of the FAQ embeds only what changed;
+//! a customer's single question is not (there is no end to those).
 
+use std::collections::HashMap;
 use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use finpulse_inference::Embeddings;
 
@@ -16,7 +23,13 @@ pub struct DenseModel {
     embeddings: Arc<dyn Embeddings>,
     query_prefix: String,
     passage_prefix: String,
+    /// Vectors of batch texts, by the text as embedded (prefix included); shared by clones.
+    remembered: Arc<Mutex<HashMap<String, Vec<f32>>>>,
 }
+
+/// Texts remembered at most; past it the memory starts again (a knowledge base of a few
+/// thousand passages in two roles fits many times over).
+const REMEMBERED: usize = 50_000;
 
 impl std::fmt::Debug for DenseModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -38,6 +51,7 @@ impl DenseModel {
             embeddings,
             query_prefix,
             passage_prefix,
+            remembered: Arc::default(),
         }
     }
 
@@ -46,37 +60,85 @@ impl DenseModel {
         &self.embeddings.info().name
     }
 
-    /// One unit vector per passage.
+    /// One unit vector per passage (remembered).
     pub async fn embed_passages(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, SupportError> {
-        self.embed(&self.passage_prefix, texts).await
+        self.embed_remembered(prefixed(&self.passage_prefix, texts))
+            .await
     }
 
-    /// One unit vector per query.
+    /// One unit vector per query of a batch (remembered).
     pub async fn embed_queries(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, SupportError> {
-        self.embed(&self.query_prefix, texts).await
+        self.embed_remembered(prefixed(&self.query_prefix, texts))
+            .await
     }
 
-    /// The unit vector of one query.
+    /// The unit vector of one query (a customer's question: not remembered).
     pub async fn embed_query(&self, text: &str) -> Result<Vec<f32>, SupportError> {
-        self.embed_queries(vec![text.to_owned()])
+        self.embed(prefixed(&self.query_prefix, vec![text.to_owned()]))
             .await?
             .pop()
             .ok_or_else(|| SupportError::Inference("the model returned no vector".into()))
     }
 
-    async fn embed(&self, prefix: &str, texts: Vec<String>) -> Result<Vec<Vec<f32>>, SupportError> {
-        let texts = if prefix.is_empty() {
+    /// Texts not remembered yet are embedded (once each) and remembered; the rest are read.
+    async fn embed_remembered(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, SupportError> {
+        let known: Vec<Option<Vec<f32>>> = {
+            let remembered = self.remembered.lock();
             texts
-        } else {
-            texts
-                .into_iter()
-                .map(|text| format!("{prefix}{text}"))
+                .iter()
+                .map(|text| remembered.get(text).cloned())
                 .collect()
         };
+        let mut missing: Vec<String> = texts
+            .iter()
+            .zip(&known)
+            .filter(|(_, known)| known.is_none())
+            .map(|(text, _)| text.clone())
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        let fresh: HashMap<String, Vec<f32>> = if missing.is_empty() {
+            HashMap::new()
+        } else {
+            let vectors = self.embed(missing.clone()).await?;
+            if vectors.len() != missing.len() {
+                return Err(SupportError::Inference(format!(
+                    "the model returned {} vectors for {} texts",
+                    vectors.len(),
+                    missing.len()
+                )));
+            }
+            missing.into_iter().zip(vectors).collect()
+        };
+        let out = texts
+            .iter()
+            .zip(known)
+            .map(|(text, known)| known.unwrap_or_else(|| fresh[text].clone()))
+            .collect();
+        let mut remembered = self.remembered.lock();
+        if remembered.len() + fresh.len() > REMEMBERED {
+            remembered.clear();
+        }
+        remembered.extend(fresh);
+        Ok(out)
+    }
+
+    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, SupportError> {
         self.embeddings
             .embed_as("support", texts)
             .await
             .map_err(|error| SupportError::Inference(error.to_string()))
+    }
+}
+
+fn prefixed(prefix: &str, texts: Vec<String>) -> Vec<String> {
+    if prefix.is_empty() {
+        texts
+    } else {
+        texts
+            .into_iter()
+            .map(|text| format!("{prefix}{text}"))
+            .collect()
     }
 }
 
