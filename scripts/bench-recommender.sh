@@ -24,9 +24,10 @@ for split in random temporal; do
   train="$data/splits/$split/train.tsv"
   test="$data/splits/$split/test.tsv"
   echo "== $split split"
-  for flags in "" "--no-tune" "--model als --no-tune"; do
+  for flags in "" "--no-tune" "--model als --no-tune" "--model knn --no-tune"; do
     echo "finpulse eval recommender $flags"
     "$bin" eval recommender --train "$train" --test "$test" --json $flags
   done
-  "$venv/bin/python" scripts/recsys/reference.py --train "$train" --test "$test"
+  "$venv/bin/python" scripts/recsys/reference.py --train "$train" --test "$test" \
+    --models popularity,ease,knn,implicit-cosine,implicit-als,implicit-bpr 2>/dev/null
 done
