@@ -137,20 +137,7 @@ impl Ease {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::Interaction;
-
-    fn matrix(rows: &[(&str, &str)]) -> Interactions {
-        Interactions::build(
-            rows.iter()
-                .enumerate()
-                .map(|(at, (user, item))| Interaction {
-                    user: (*user).into(),
-                    item: (*item).into(),
-                    weight: 1.0,
-                    at: at as i64,
-                }),
-        )
-    }
+    use crate::models::interactions::unit_weighted as matrix;
 
     #[test]
     fn items_seen_together_recommend_each_other() {

@@ -278,6 +278,22 @@ impl Interactions {
     }
 }
 
+/// A matrix of unit-weight interactions, one per `(user, item)` pair, in time order (unit tests
+/// of the models).
+#[cfg(test)]
+pub(crate) fn unit_weighted(rows: &[(&str, &str)]) -> Interactions {
+    Interactions::build(
+        rows.iter()
+            .enumerate()
+            .map(|(at, (user, item))| Interaction {
+                user: (*user).into(),
+                item: (*item).into(),
+                weight: 1.0,
+                at: at as i64,
+            }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

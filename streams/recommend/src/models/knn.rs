@@ -136,20 +136,7 @@ impl Knn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::Interaction;
-
-    fn matrix(rows: &[(&str, &str)]) -> Interactions {
-        Interactions::build(
-            rows.iter()
-                .enumerate()
-                .map(|(at, (user, item))| Interaction {
-                    user: (*user).into(),
-                    item: (*item).into(),
-                    weight: 1.0,
-                    at: at as i64,
-                }),
-        )
-    }
+    use crate::models::interactions::unit_weighted as matrix;
 
     /// The similarities against a hand count: a and b share users u1, u2 (a has 3 users, b 2),
     /// a and c share u3 (c has 2 users); with shrink 1, sim(a, b) = 2 / (√6 + 1) and
