@@ -524,9 +524,12 @@ impl Tickets {
             tokio::time::interval(std::time::Duration::from_secs(self.policy.check_every_secs));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // Shutdown first: once it is asked for, no further pass starts, even when a tick
+            // is due at the same moment (an unbiased select would pick either).
             tokio::select! {
-                _ = every.tick() => {}
+                biased;
                 () = shutdown.cancelled() => return,
+                _ = every.tick() => {}
             }
             if let Err(error) = self.escalate_due(self.clock.now()).await {
                 warn!(%error, "SLA pass failed; trying again next time");
