@@ -11,6 +11,7 @@
 pub mod app;
 pub mod auth;
 pub mod backends;
+pub mod classifier;
 pub mod cli;
 pub mod config;
 mod dashboard;
