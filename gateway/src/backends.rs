@@ -98,6 +98,19 @@ pub async fn load_models(config: &Config, metrics: &GatewayMetrics) -> anyhow::R
     Ok(inference)
 }
 
+/// The models for an offline command (training, evaluation): loaded off the runtime, their
+/// metrics counted nowhere. The caller says in its error what it needed them for.
+pub async fn load_offline_models(
+    config: &Config,
+) -> anyhow::Result<Result<Inference, finpulse_inference::InferenceError>> {
+    let inference_config = config.inference.models_config();
+    tokio::task::spawn_blocking(move || {
+        Inference::load(&inference_config, &InferenceMetrics::unregistered())
+    })
+    .await
+    .context("model loading panicked")
+}
+
 /// The AI context of a gateway whose models run on the inference workers: metadata from the
 /// manifest (no model files needed here), embeddings through the log; and the task listening
 /// for replies, to be awaited on shutdown.

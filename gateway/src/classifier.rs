@@ -4,19 +4,15 @@
 
 use anyhow::Context;
 use finpulse_inference::classifier::read_labelled_csv;
-use finpulse_inference::{Classifier, Inference, InferenceMetrics, TrainConfig};
+use finpulse_inference::{Classifier, Inference, TrainConfig};
 
 use crate::config::Config;
 
-/// Loads the models, off the async workers.
+/// The embedding model the classifier heads sit on.
 async fn load_models(config: &Config) -> anyhow::Result<Inference> {
-    let inference_config = config.inference.models_config();
-    tokio::task::spawn_blocking(move || {
-        Inference::load(&inference_config, &InferenceMetrics::unregistered())
-    })
-    .await
-    .context("model loading panicked")?
-    .context("the classifier needs the embedding model (run `make models`)")
+    crate::backends::load_offline_models(config)
+        .await?
+        .context("the classifier needs the embedding model (run `make models`)")
 }
 
 /// Prints a classifier's report as a table.

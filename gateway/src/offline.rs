@@ -169,18 +169,7 @@ async fn open_service(
         .inference
         .enabled
     {
-        let inference_config = finpulse_inference::InferenceConfig {
-            manifest: config.inference.manifest.clone(),
-            ..finpulse_inference::InferenceConfig::default()
-        };
-        let models = tokio::task::spawn_blocking(move || {
-            finpulse_inference::Inference::load(
-                &inference_config,
-                &finpulse_inference::InferenceMetrics::unregistered(),
-            )
-        })
-        .await
-        .context("model loading panicked")?;
+        let models = crate::backends::load_offline_models(config).await?;
         match models {
             Ok(models) => Some(std::sync::Arc::new(models.embedder(None)?)),
             Err(error) => {
@@ -354,16 +343,9 @@ pub async fn eval_faq(
             row.reason
         );
     }
-    let inference_config = config.inference.models_config();
-    let inference = tokio::task::spawn_blocking(move || {
-        finpulse_inference::Inference::load(
-            &inference_config,
-            &finpulse_inference::InferenceMetrics::unregistered(),
-        )
-    })
-    .await
-    .context("model loading panicked")?
-    .context("dense retrieval needs the embedding model (run `make models`)")?;
+    let inference = crate::backends::load_offline_models(config)
+        .await?
+        .context("dense retrieval needs the embedding model (run `make models`)")?;
     let mut dense = Vec::with_capacity(models.len());
     for name in models {
         let embedder = inference.embedder(Some(name)).with_context(|| {

@@ -145,10 +145,8 @@ impl RecommendService {
     /// The versions kept in the store, oldest first.
     pub async fn versions(&self) -> Result<Vec<String>, RecommendError> {
         Ok(self
-            .artifacts
-            .model_versions(MODEL_NAME)
-            .await
-            .map_err(store_error)?
+            .stored_versions()
+            .await?
             .into_iter()
             .map(|artifact| artifact.version)
             .collect())
