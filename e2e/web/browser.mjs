@@ -16,7 +16,22 @@ export async function launch() {
   mkdirSync(ARTIFACTS, { recursive: true });
   // A launch has once hung in CI with no browser process in sight: give it a minute, then one
   // more try, so a stuck start fails (or recovers) instead of holding the run.
-  const start = () => chromium.launch({ executablePath, args: ['--no-sandbox'], timeout: 60_000 });
+  // A later CI run sat ten minutes in the restart test with no browser process: a timer of
+  // ours bounds each try too, in case Playwright's own timeout does not fire.
+  const start = () => {
+    let timer;
+    let gaveUp = false;
+    const bounded = new Promise((_, reject) => {
+      timer = setTimeout(() => {
+        gaveUp = true;
+        reject(new Error('browser launch took over 90 s'));
+      }, 90_000);
+    });
+    const launching = chromium.launch({ executablePath, args: ['--no-sandbox'], timeout: 60_000 });
+    // A browser that starts after we gave up on it is closed, not leaked.
+    launching.then((late) => gaveUp && late.close(), () => {});
+    return Promise.race([launching, bounded]).finally(() => clearTimeout(timer));
+  };
   try {
     return await start();
   } catch (error) {
