@@ -2,8 +2,9 @@
 # The browser files finpulse embeds, all git ignored (third-party code is installed and built
 # output made here, never committed):
 #   web-demo/vendor/  GraphiQL, React and graphql-ws prebuilt bundles from the npm registry;
-#   web-demo/dist/    the dashboard: typed operations generated from schema.graphql, type
-#                     checked and bundled by Vite.
+#   web-demo/dist/    the dashboard and the support-chat widget (`widget.js`, with its demo
+#                     page): typed operations generated from schema.graphql, type checked
+#                     and bundled by Vite.
 # Idempotent: with the lock file and the dashboard's sources unchanged it does nothing.
 set -euo pipefail
 cd "$(dirname "$0")/../web-demo"
@@ -28,8 +29,8 @@ if [[ ! -f vendor/.lock-sha256 || $(cat vendor/.lock-sha256) != "$lock" || ! -f 
   echo "GraphiQL files ready in web-demo/vendor"
 fi
 
-sources=$( (echo "$lock"; cat schema.graphql index.html vite.config.ts tsconfig.json scripts/codegen.mjs; \
-  find src -path src/generated -prune -o -type f -print | LC_ALL=C sort | xargs cat) | sha256sum | cut -d' ' -f1)
+sources=$( (echo "$lock"; cat schema.graphql index.html vite.config.ts vite.widget.config.ts tsconfig.json scripts/codegen.mjs; \
+  find src public -path src/generated -prune -o -type f -print | LC_ALL=C sort | xargs cat) | sha256sum | cut -d' ' -f1)
 if [[ ! -f dist/.sources-sha256 || $(cat dist/.sources-sha256) != "$sources" ]]; then
   npm run --silent build
   echo "$sources" > dist/.sources-sha256

@@ -22,3 +22,18 @@ test('the dashboard stays within its size budget', () => {
     assert.ok(sizes[kind] <= BUDGET[kind], `${kind}: ${sizes[kind]} bytes gzipped, budget ${BUDGET[kind]}`);
   }
 });
+
+// The chat widget goes on a bank's every page, before anything of ours is wanted: one script,
+// its styles inside, a small fraction of the dashboard.
+const WIDGET_BUDGET = 16 * KIB;
+
+test('the chat widget is one small script', () => {
+  const path = join(dist, 'widget.js');
+  assert.ok(existsSync(path), 'web-demo/dist/widget.js is missing: run scripts/setup-web.sh');
+  const source = readFileSync(path);
+  const size = gzipSync(source, { level: 9 }).length;
+  console.log(`widget gzipped: ${(size / KIB).toFixed(1)} KiB`);
+  assert.ok(size <= WIDGET_BUDGET, `widget.js: ${size} bytes gzipped, budget ${WIDGET_BUDGET}`);
+  // Self-contained: no import of another file (the host page loads exactly one).
+  assert.doesNotMatch(source.toString(), /\bimport\s*\(|^import\s/m);
+});

@@ -361,7 +361,7 @@ impl Application {
         };
         Ok(Self {
             listener,
-            router: crate::http::router(state.clone(), config.role),
+            router: crate::http::router(state.clone(), config.role, config.cors.layer()),
             state,
             tasks,
             memory_log,

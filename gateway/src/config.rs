@@ -68,6 +68,8 @@ pub struct Config {
     pub recommend: crate::recommender::RecommendSettings,
     /// The support desk: retrieval models, demo seeding, the responder's thresholds.
     pub support: crate::support::SupportSettings,
+    /// Pages on other origins that may call the API (a bank's site with the chat widget).
+    pub cors: crate::http::cors::CorsSettings,
     /// Symbols that live subscriptions may name before any market data of theirs arrived,
     /// besides the simulator's (a symbol with stored data is always known); others are refused.
     pub instruments: Vec<String>,
@@ -306,6 +308,7 @@ impl Default for Config {
             simulator: SimulatorConfig::default(),
             recommend: crate::recommender::RecommendSettings::default(),
             support: crate::support::SupportSettings::default(),
+            cors: crate::http::cors::CorsSettings::default(),
             instruments: Vec::new(),
         }
     }
@@ -416,6 +419,7 @@ impl Config {
         }
         self.graphql.validate().map_err(ConfigError)?;
         self.support.tickets.validate().map_err(ConfigError)?;
+        self.cors.validate().map_err(ConfigError)?;
         if let Some(problem) = self.limits.validate() {
             return fail(problem);
         }

@@ -1,5 +1,6 @@
 //! The web dashboard at `/app`, served from files embedded at build time (see `build.rs`), and
-//! `/`, which sends a browser to it (or to GraphiQL when the dashboard is not built in).
+//! `/`, which sends a browser to it (or to GraphiQL when the dashboard is not built in); the
+//! support-chat widget at `/widget.js` and its demo host page at `/demo`.
 //!
 //! The dashboard routes its screens in the browser (`/app/markets`, …): any path below `/app/`
 //! that is not a built file gets `index.html`. Hashed asset names never change their content,
@@ -32,6 +33,28 @@ pub fn routes() -> Router<AppState> {
         .route("/app", get(|| async { Redirect::permanent("/app/") }))
         .route("/app/", get(index))
         .route("/app/{*path}", get(file))
+        // The support-chat widget and a bank's page that embeds it (see web-demo/src/widget).
+        .route("/widget.js", get(|| async { named("widget.js") }))
+        .route("/demo", get(|| async { named("demo.html") }))
+}
+
+/// A built file by name, always revalidated (its name carries no hash), or 404.
+fn named(name: &str) -> Response {
+    match APP_ASSETS.iter().find(|(path, _, _)| *path == name) {
+        Some((_, content_type, bytes)) => (
+            [
+                (header::CONTENT_TYPE, *content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            *bytes,
+        )
+            .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            format!("{name} is not built in: run scripts/setup-web.sh (or make run), then rebuild"),
+        )
+            .into_response(),
+    }
 }
 
 async fn root() -> Redirect {

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, ID, Json, Object, SimpleObject, Subscription};
+use async_graphql::{Context, Enum, ID, Json, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures::future;
 use futures::stream::{Stream, StreamExt};
@@ -109,12 +109,45 @@ impl ChatMessage {
         self.message.at
     }
 
+    /// What the message did to the conversation, when it is an action rather than words
+    /// (its text then says it in English, for logs: clients show their own wording).
+    async fn action(&self) -> Option<ChatAction> {
+        self.message.action.as_ref().map(ChatAction::from)
+    }
+
     /// For agents, on the bot's messages: what it found and decided (decision, detected
     /// language, intent, confidence, threshold, the entries retrieved). Null for customers.
     async fn evidence(&self) -> Option<Json<serde_json::Value>> {
         self.for_agent
             .then(|| self.message.evidence.clone().map(Json))
             .flatten()
+    }
+}
+
+/// What an action message did (the kind of [`ConversationAction`], without its details).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum ChatAction {
+    /// An agent took the conversation.
+    Claim,
+    /// An agent handed it to another (the text names them).
+    Transfer,
+    /// An agent closed it.
+    Resolve,
+    /// The customer opened it as a ticket (the text is their description).
+    OpenTicket,
+    /// The customer rated it (the conversation's `csat` holds the score).
+    Rate,
+}
+
+impl From<&ConversationAction> for ChatAction {
+    fn from(action: &ConversationAction) -> Self {
+        match action {
+            ConversationAction::Claim => Self::Claim,
+            ConversationAction::Transfer { .. } => Self::Transfer,
+            ConversationAction::Resolve => Self::Resolve,
+            ConversationAction::OpenTicket { .. } => Self::OpenTicket,
+            ConversationAction::Rate { .. } => Self::Rate,
+        }
     }
 }
 

@@ -8,11 +8,12 @@ import { visibleScreens, type Screen } from './screens/registry';
 import { DevSession, type Session } from './session';
 import { applyTheme, currentTheme } from './theme';
 
-/** Who the picker offers: demo customers, and an operator who sees the admin screens. */
+/** Who the picker offers: demo customers, a support agent, and an operator who sees the admin screens. */
 const DEMO_USERS: { id: string; label: string; roles?: string[] }[] = [
   { id: 'alice', label: 'alice' },
   { id: 'bob', label: 'bob' },
   { id: 'carol', label: 'carol' },
+  { id: 'sam', label: 'sam (support agent)', roles: ['agent'] },
   { id: 'ops', label: 'ops (operator)', roles: ['admin'] },
 ];
 const LINK_TEXT: Record<LinkState, string> = {

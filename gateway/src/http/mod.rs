@@ -1,6 +1,7 @@
 //! HTTP routes: GraphQL, GraphiQL, the dashboard, development tokens (embedded default only)
 //! and the operational endpoints.
 
+pub mod cors;
 pub mod dev_token;
 pub mod graphql;
 pub mod identity;
@@ -15,8 +16,9 @@ use crate::state::AppState;
 
 /// Every route of a process in `role`: a worker serves only the operations endpoints. Client
 /// routes are rate limited per address (before any token is verified), then the identity is
-/// found once, then rate limited per user.
-pub fn router(state: AppState, role: Role) -> Router {
+/// found once, then rate limited per user. `cors`, when given, answers other origins' preflights
+/// before all of that.
+pub fn router(state: AppState, role: Role, cors: Option<tower_http::cors::CorsLayer>) -> Router {
     let operations = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -42,6 +44,10 @@ pub fn router(state: AppState, role: Role) -> Router {
                 state.rates.ip.clone(),
                 state.metrics.clone(),
             ));
+        let clients = match cors {
+            Some(cors) => clients.layer(cors),
+            None => clients,
+        };
         operations.merge(clients)
     } else {
         operations

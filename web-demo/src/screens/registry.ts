@@ -7,6 +7,7 @@ import type { Session } from '../session';
 import { experiments } from './experiments';
 import { forYou } from './for-you';
 import { markets } from './markets';
+import { support } from './support';
 
 export interface ScreenContext {
   api: Api;
@@ -26,7 +27,7 @@ export interface Screen {
 /** Where each screen goes in the navigation, landed or not. */
 export const NAV_ORDER = ['markets', 'for-you', 'news', 'portfolio', 'support', 'experiments', 'admin'] as const;
 
-export const SCREENS: Screen[] = [markets, forYou, experiments];
+export const SCREENS: Screen[] = [markets, forYou, support, experiments];
 
 export function visibleScreens(roles: string[]): Screen[] {
   return NAV_ORDER.flatMap((id) => SCREENS.filter((s) => s.id === id)).filter(

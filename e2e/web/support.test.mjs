@@ -1,0 +1,131 @@
+// The support desk in real browsers against the real binary: the chat widget embedded in a
+// bank's page (not the dashboard) gets pushed, grounded replies in English and in German;
+// "talk to a human" puts the conversation in the agents' console, where an agent sees the
+// bot's evidence, claims, replies (the customer's widget shows it), resolves, and the customer
+// rates the help.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { ARTIFACTS, accessibilityViolations, guardedPage, launch } from './browser.mjs';
+import { startFinpulse } from './server.mjs';
+
+const DESK = {
+  FINPULSE_SUPPORT__ENABLED: 'true',
+  // The multilingual encoder alone: German needs it, and one model indexes in half the time.
+  FINPULSE_SUPPORT__MODELS: '["multilingual-e5-small"]',
+  FINPULSE_SIMULATOR__ENABLED: 'false',
+  FINPULSE_RECOMMEND__SIMULATOR__RATE_PER_SEC: '0',
+};
+// The first reply waits for the FAQ index, built at start-up (most of a minute in a debug build).
+const FIRST_REPLY_MS = 240_000;
+const PUSH_MS = 20_000;
+
+/** The chat widget's elements, inside its shadow root (Playwright's CSS pierces open roots). */
+const W = {
+  launcher: 'finpulse-chat .launcher',
+  input: 'finpulse-chat textarea',
+  status: 'finpulse-chat .status',
+  human: 'finpulse-chat button.human',
+  bot: 'finpulse-chat .msg.bot[data-id]',
+  agent: 'finpulse-chat .msg.agent',
+};
+
+async function ask(page, text) {
+  await page.fill(W.input, text);
+  await page.press(W.input, 'Enter');
+}
+
+test('the widget answers in English and German, hands off, and the agent console takes over', async () => {
+  const server = await startFinpulse(DESK);
+  const browser = await launch();
+  try {
+    // A customer on the bank's page, the widget in English.
+    const customer = await guardedPage(browser, { viewport: { width: 1280, height: 900 }, locale: 'en-GB' });
+    const page = customer.page;
+    await page.goto(`${server.url}/demo?user=alice`);
+    await page.waitForSelector(W.launcher);
+    assert.equal(await page.textContent(W.launcher), 'Chat with us', 'the browser language (en-GB) picks English');
+    // The page restyles every button; the widget's keep their own look.
+    const pageButton = await page.$eval('#contact', (b) => getComputedStyle(b).backgroundColor);
+    const widgetButton = await page.$eval(W.launcher, (b) => getComputedStyle(b).backgroundColor);
+    assert.equal(pageButton, 'rgb(122, 31, 31)');
+    assert.equal(widgetButton, 'rgb(11, 92, 173)', 'the host page CSS reached into the widget');
+
+    // Keyboard: the launcher opens the dialog and puts the focus in the message box.
+    await page.focus(W.launcher);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('finpulse-chat .panel:not([hidden])');
+    assert.equal(await page.evaluate(() => document.querySelector('finpulse-chat').shadowRoot.activeElement?.tagName), 'TEXTAREA');
+
+    await ask(page, 'Why was my card payment declined at the checkout?');
+    await page.waitForSelector(`${W.bot}:has-text("Card payments are declined")`, { timeout: FIRST_REPLY_MS });
+    const reply = await page.textContent(W.bot);
+    assert.match(reply, /Hi Alex,/, 'the reply uses the account: the customer is named');
+    assert.match(reply, /active \(card ending/, 'the reply quotes the card status from the store');
+    assert.deepEqual(await accessibilityViolations(page), [], 'axe: the open widget on the demo page');
+    await page.screenshot({ path: join(ARTIFACTS, 'support-widget-en.png') });
+
+    // Another customer, the widget in German.
+    const german = await guardedPage(browser, { viewport: { width: 390, height: 800 }, locale: 'de-DE' });
+    await german.page.goto(`${server.url}/demo?user=bob`);
+    await german.page.click(W.launcher);
+    assert.equal(await german.page.textContent('finpulse-chat h2'), 'Kundenservice');
+    await ask(german.page, 'Warum wurde meine Kartenzahlung abgelehnt?');
+    await german.page.waitForSelector(`${W.bot}:has-text("Kartenzahlungen werden abgelehnt")`, { timeout: PUSH_MS });
+    assert.equal(await german.page.getAttribute(`${W.bot} p`, 'lang'), 'de');
+    await german.page.screenshot({ path: join(ARTIFACTS, 'support-widget-de-phone.png') });
+
+    // "Talk to a human": the conversation waits for an agent.
+    await page.click(W.human);
+    await page.waitForSelector(`${W.status}[data-state="WAITING_FOR_AGENT"]`, { timeout: PUSH_MS });
+
+    // The agent's console sees it in the queue, with the bot's evidence.
+    const agent = await guardedPage(browser, { viewport: { width: 1280, height: 900 } });
+    const console_ = agent.page;
+    await console_.goto(`${server.url}/app/`);
+    await console_.selectOption('#user-picker', 'sam');
+    await console_.click('nav a[data-screen="support"]');
+    const queued = '#support-queue button[data-conversation]:has-text("alice")';
+    await console_.waitForSelector(queued, { timeout: PUSH_MS });
+    await console_.click(queued);
+    await console_.waitForSelector('#support-conversation .evidence[data-decision="handoff_requested"]');
+    const answered = await console_.textContent('#support-conversation .evidence[data-decision="answer"] summary');
+    assert.match(answered, /Answered from the FAQ · card_payment_failed \d+ %/);
+    assert.equal(await console_.textContent('#support-conversation .conversation-status'), 'Waiting for an agent');
+
+    await console_.click('#agent-claim');
+    await console_.waitForSelector('#support-conversation .conversation-status[data-status="WITH_AGENT"]', { timeout: PUSH_MS });
+    await page.waitForSelector(`${W.status}:has-text("sam from our team is with you")`, { timeout: PUSH_MS });
+    // The claimed conversation has left the queue.
+    await console_.waitForFunction(() => !document.querySelector('#support-queue button[data-conversation]'), null, { timeout: PUSH_MS });
+
+    await console_.fill('#agent-reply', 'Hello Alex, I can see the declined payment; your card is fine, please try again.');
+    await console_.click('#agent-send');
+    await page.waitForSelector(`${W.agent}:has-text("your card is fine")`, { timeout: PUSH_MS });
+    // The customer answers; the agent sees it pushed.
+    await ask(page, 'Thank you, it worked!');
+    await console_.waitForSelector('#support-conversation .chat-message.customer:has-text("it worked")', { timeout: PUSH_MS });
+    assert.deepEqual(await accessibilityViolations(console_), [], 'axe: the agent console');
+    await console_.screenshot({ path: join(ARTIFACTS, 'support-console.png') });
+
+    // Resolved: the customer rates it, and the agent sees the rating.
+    await console_.click('#agent-resolve');
+    await page.waitForSelector('finpulse-chat .rating:not([hidden]) .star', { timeout: PUSH_MS });
+    await page.click('finpulse-chat .star[data-score="5"]');
+    await page.waitForSelector('finpulse-chat .rating:has-text("Thank you for your rating")');
+    await console_.waitForSelector('#support-conversation .conversation-status:has-text("rated 5/5")', { timeout: PUSH_MS });
+    await page.screenshot({ path: join(ARTIFACTS, 'support-widget-rated.png') });
+
+    // A reload starts afresh: a rated conversation is not resumed.
+    await page.reload();
+    await page.click(W.launcher);
+    assert.equal(await page.$$eval('finpulse-chat .msg[data-id]', (m) => m.length), 0);
+
+    assert.deepEqual(customer.problems, []);
+    assert.deepEqual(german.problems, []);
+    assert.deepEqual(agent.problems, []);
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+});

@@ -1,0 +1,68 @@
+// The support-chat widget: one script a bank adds to any page.
+//
+//   <script src="https://finpulse.example/widget.js" data-finpulse-url="https://finpulse.example"
+//           data-token-url="/api/finpulse-token" defer></script>
+//
+// It renders into a Shadow DOM on its own host element, so the page's CSS cannot reach in and
+// its own cannot leak out. Attributes of the script tag:
+//   data-finpulse-url  the finpulse server (default: where widget.js came from);
+//   data-token-url     the host's endpoint that answers `{"token": …, "expiresAt": …}` for the
+//                      signed-in customer (called with the page's cookies);
+//   data-dev-user      instead, on the embedded default only: a development token for this user;
+//   data-language      en, de, fr or es (default: the browser's languages, then English);
+//   data-open          present: open the chat at once.
+// `window.FinpulseWidget.open()` / `.close()` let the page's own "Contact us" links open it.
+
+import { WidgetClient, type TokenSource } from './client';
+import { Chat } from './chat';
+import { pickLanguage, strings } from './strings';
+import css from './widget.css?inline';
+
+let chat: Chat | null = null;
+
+function start(script: HTMLScriptElement | null): void {
+  const data = script?.dataset ?? {};
+  const scriptUrl = script?.src ? new URL(script.src, window.location.href) : new URL(window.location.href);
+  const server = new URL(data.finpulseUrl || scriptUrl.origin, window.location.href);
+  if (!server.pathname.endsWith('/')) server.pathname += '/';
+  let tokens: TokenSource;
+  if (data.tokenUrl) tokens = { kind: 'host', url: new URL(data.tokenUrl, window.location.href).href };
+  else if (data.devUser) tokens = { kind: 'dev', user: data.devUser };
+  else {
+    console.error('finpulse chat: the script tag needs data-token-url (or data-dev-user on a demo server)');
+    return;
+  }
+  const language = pickLanguage(data.language ? [data.language] : navigator.languages ?? [navigator.language]);
+  const client = new WidgetClient(server, tokens);
+
+  // A custom element of its own, placed with inline `!important` styles: a page rule such as
+  // `div { position: static }` or `* { font-family: … }` cannot match or move it, and
+  // `all: initial` stops inherited fonts and colours at the shadow boundary.
+  const host = document.createElement('finpulse-chat');
+  host.style.cssText =
+    'all: initial !important; position: fixed !important; right: 16px !important; bottom: 16px !important; z-index: 2147483000 !important; display: block !important;';
+  const root = host.attachShadow({ mode: 'open' });
+  const style = document.createElement('style');
+  style.textContent = css;
+  root.append(style);
+  document.body.append(host);
+  // Keyed by server and user: a shared computer's next customer never sees the last one's chat.
+  const storageKey = () => `finpulse.chat.${server.href}.${client.user ?? 'anonymous'}`;
+  chat = new Chat(root, client, language, strings(language), storageKey);
+  if (data.open !== undefined) chat.open();
+}
+
+/** Opens the chat (for the host page's own links and buttons). */
+export function open(): void {
+  chat?.open();
+}
+
+/** Closes the chat. */
+export function close(): void {
+  chat?.close();
+}
+
+// `currentScript` is only set while the script first runs, so it is read now.
+const script = document.currentScript as HTMLScriptElement | null;
+if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', () => start(script));
+else start(script);
