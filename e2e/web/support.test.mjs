@@ -74,6 +74,11 @@ test('the widget answers in English and German, hands off, and the agent console
     await german.page.waitForSelector(`${W.bot}:has-text("Kartenzahlungen werden abgelehnt")`, { timeout: PUSH_MS });
     assert.equal(await german.page.getAttribute(`${W.bot} p`, 'lang'), 'de');
     await german.page.screenshot({ path: join(ARTIFACTS, 'support-widget-de-phone.png') });
+    // A reload (or the site's next page) resumes the conversation, history and all.
+    await german.page.reload();
+    await german.page.click(W.launcher);
+    await german.page.waitForSelector(`${W.bot}:has-text("Kartenzahlungen werden abgelehnt")`, { timeout: PUSH_MS });
+    assert.equal(await german.page.$$eval('finpulse-chat .msg[data-id]', (m) => m.length), 2);
 
     // "Talk to a human": the conversation waits for an agent.
     await page.click(W.human);
@@ -107,6 +112,13 @@ test('the widget answers in English and German, hands off, and the agent console
     await console_.waitForSelector('#support-conversation .chat-message.customer:has-text("it worked")', { timeout: PUSH_MS });
     assert.deepEqual(await accessibilityViolations(console_), [], 'axe: the agent console');
     await console_.screenshot({ path: join(ARTIFACTS, 'support-console.png') });
+    await console_.click('#theme-toggle');
+    await console_.setViewportSize({ width: 375, height: 800 });
+    assert.deepEqual(await accessibilityViolations(console_), [], 'axe: the agent console, other theme, phone');
+    const overflow = await console_.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the console is ${overflow} px wider than a phone`);
+    await console_.screenshot({ path: join(ARTIFACTS, 'support-console-phone.png'), fullPage: true });
+    await console_.setViewportSize({ width: 1280, height: 900 });
 
     // Resolved: the customer rates it, and the agent sees the rating.
     await console_.click('#agent-resolve');
