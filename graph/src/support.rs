@@ -16,7 +16,7 @@ use tracing::{instrument, warn};
 use finpulse_bus::fanout::FanOutItem;
 use finpulse_core::support::{
     Conversation as StoredConversation, ConversationAction, ConversationStatus, Message,
-    Participant,
+    Participant, Sentiment,
 };
 use finpulse_support::events::{ChatUpdate, chat_channel, queue_channel};
 use finpulse_support::{SupportDesk, SupportError, Viewer};
@@ -113,6 +113,13 @@ impl ChatMessage {
     /// (its text then says it in English, for logs: clients show their own wording).
     async fn action(&self) -> Option<ChatAction> {
         self.message.action.as_ref().map(ChatAction::from)
+    }
+
+    /// For agents, on the customer's messages: the tone the sentiment model read (null
+    /// before the model is loaded, and for customers). A negative one raises the priority of
+    /// the conversation's open ticket.
+    async fn sentiment(&self) -> Option<Sentiment> {
+        self.for_agent.then_some(self.message.sentiment).flatten()
     }
 
     /// For agents, on the bot's messages: what it found and decided (decision, detected

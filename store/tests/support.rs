@@ -54,6 +54,7 @@ fn message(id: &str, conversation: &str, author: Participant, secs: i64) -> Mess
             .then(|| serde_json::json!({"intent": "card_payment_failed", "confidence": 0.91})),
         at: at(secs),
         action: None,
+        sentiment: None,
     }
 }
 

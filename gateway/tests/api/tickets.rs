@@ -331,4 +331,49 @@ async fn tickets_are_triaged_by_the_multilingual_encoder() {
     assert_eq!(triaged["sentiment"], "NEGATIVE", "{triaged}");
     assert_eq!(triaged["priority"], "URGENT", "{triaged}");
     assert!(triaged["categoryConfidence"].as_f64().unwrap() >= 0.5);
+
+    // Every later message carries its tone, for agents only.
+    send(
+        &app,
+        &alice,
+        Some(id),
+        "Nobody has answered me for an hour, this is absolutely unacceptable. I am furious!",
+    )
+    .await;
+    let read = |token: String| {
+        let app = &app;
+        async move {
+            let (_, body) = app
+                .graphql(
+                    "query($id: ID!) { conversation(id: $id) { messages { author text sentiment } } }",
+                    json!({ "id": id }),
+                    Some(&token),
+                )
+                .await;
+            body["data"]["conversation"]["messages"]
+                .as_array()
+                .and_then(|m| {
+                    m.iter()
+                        .find(|m| m["text"].as_str().is_some_and(|t| t.contains("furious")))
+                        .cloned()
+                })
+        }
+    };
+    let seen = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Some(message) = read(agent.clone()).await {
+                return message;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the follow-up is kept");
+    assert_eq!(seen["sentiment"], "NEGATIVE", "{seen}");
+    let own = read(alice.clone()).await.expect("the customer reads it");
+    assert_eq!(
+        own["sentiment"],
+        Value::Null,
+        "the tone is for agents: {own}"
+    );
 }

@@ -154,6 +154,10 @@ pub struct Message {
     /// transfers or resolves it; the customer rates it), in the conversation's order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<ConversationAction>,
+    /// For the customer's words: the tone the sentiment model read, when one was loaded. A
+    /// negative one raises the priority of the conversation's open ticket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentiment: Option<Sentiment>,
 }
 
 /// A change to a conversation, carried by a message so it travels in the conversation's order
@@ -478,4 +482,7 @@ pub enum TicketChange {
     /// Opened before the triage models were ready, now triaged (category, sentiment,
     /// priority and due times may all have changed).
     Triaged,
+    /// A later message of the customer read negative: the ticket's sentiment is negative
+    /// now, and its priority and due times may have risen.
+    SentimentChanged,
 }

@@ -420,6 +420,8 @@ impl SupportDesk {
             evidence: None,
             at: Utc::now(),
             action,
+            // Read by the support processor, where the models are.
+            sentiment: None,
         };
         let event = MessageEvent(message);
         let bytes = Envelope::wrap(&event)

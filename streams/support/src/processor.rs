@@ -62,10 +62,18 @@ impl SupportProcessor {
     /// Keeps one message, moves its conversation on, pushes it and answers it.
     async fn handle_one(
         &self,
-        message: Message,
+        mut message: Message,
         shutdown: &CancellationToken,
     ) -> Result<(), StreamError> {
         let received = Instant::now();
+        // The customer's tone, kept with their words (agents see it; a negative one raises
+        // the ticket's priority). One embedding; none until the triage models are loaded.
+        if message.author == Participant::Customer
+            && message.action.is_none()
+            && message.sentiment.is_none()
+        {
+            message.sentiment = self.desk.tickets().message_sentiment(&message.text).await;
+        }
         let store = self.desk.store().clone();
         let Some(mut conversation) = retry("read a conversation", shutdown, || {
             store.conversation(&message.conversation)
@@ -175,6 +183,7 @@ impl SupportProcessor {
             evidence: Some(serde_json::to_value(&reply.evidence).expect("evidence serialises")),
             at: now,
             action: None,
+            sentiment: None,
         };
         self.keep(&conversation, &bot, shutdown).await?;
         self.push(&conversation, bot).await;
@@ -404,6 +413,7 @@ mod tests {
             evidence: None,
             at: Utc.timestamp_opt(1_700_000_060, 0).unwrap(),
             action: None,
+            sentiment: None,
         }
     }
 

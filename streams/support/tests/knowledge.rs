@@ -1,6 +1,7 @@
 //! Re-indexing after an edit of the knowledge base embeds only what changed: the dense model
 //! (the real MiniLM of `make models`) remembers the vectors of unchanged passages, and an
-//! index rebuilt from remembered vectors ranks exactly as one embedded afresh.
+//! index rebuilt from remembered vectors ranks exactly as one embedded afresh; a message read
+//! twice in a row (its tone, then its answer) is embedded once.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -77,14 +78,15 @@ async fn a_rebuild_embeds_only_the_passages_that_changed() {
     let query = "my card was declined in a shop";
     let before = top_ids(&first, query).await;
 
-    // The same knowledge base again: nothing embedded but the query.
+    // The same knowledge base again: nothing embedded, not even the query (asked a moment
+    // ago, it is among the recent ones).
     counted.texts.store(0, Ordering::SeqCst);
     let same = FaqIndex::build(entries.clone(), vec![model.clone()])
         .await
         .unwrap();
     assert_eq!(counted.texts.load(Ordering::SeqCst), 0);
     assert_eq!(top_ids(&same, query).await, before);
-    assert_eq!(counted.texts.load(Ordering::SeqCst), 1, "the query only");
+    assert_eq!(counted.texts.load(Ordering::SeqCst), 0);
 
     // One answer changed and one question added: two new texts.
     counted.texts.store(0, Ordering::SeqCst);
@@ -109,4 +111,24 @@ async fn a_rebuild_embeds_only_the_passages_that_changed() {
             "{query}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_message_read_twice_is_embedded_once() {
+    let counted = minilm();
+    let model = DenseModel::new(counted.clone());
+    // The processor's clone for the tone and the responder's share what they embedded.
+    let tone = model.clone();
+    let message = "why was my card payment declined";
+    let first = tone.embed_query(message).await.unwrap();
+    let again = model.embed_query(message).await.unwrap();
+    assert_eq!(first, again);
+    assert_eq!(counted.texts.load(Ordering::SeqCst), 1);
+    // Only the last few are kept: 40 other messages later it is embedded anew.
+    for n in 0..40 {
+        model.embed_query(&format!("question {n}")).await.unwrap();
+    }
+    assert_eq!(counted.texts.load(Ordering::SeqCst), 41);
+    model.embed_query(message).await.unwrap();
+    assert_eq!(counted.texts.load(Ordering::SeqCst), 42);
 }

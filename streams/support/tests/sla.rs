@@ -202,6 +202,7 @@ fn message(id: &str, conversation: &str, author: Participant, text: &str) -> Mes
         evidence: None,
         at: Utc::now(),
         action: None,
+        sentiment: None,
     }
 }
 

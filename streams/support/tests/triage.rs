@@ -131,6 +131,7 @@ async fn triage_beats_the_baselines_caches_and_triages_what_waited() {
         evidence: None,
         at: now,
         action: None,
+        sentiment: None,
     };
     let waiting = tickets
         .open(&chat, &[said], None, CustomerTier::Standard)
@@ -162,5 +163,139 @@ async fn triage_beats_the_baselines_caches_and_triages_what_waited() {
     assert_eq!(
         tickets.store().ticket("c-1").await.unwrap().unwrap(),
         *triaged
+    );
+}
+
+/// The shared models cache of the repository (as the gateway uses), so the heads are trained
+/// once per checkout rather than once per test.
+fn models_cache() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/cache")
+}
+
+#[tokio::test]
+async fn a_customer_turning_negative_raises_their_ticket_once() {
+    let models = TriageModels::load_or_train(
+        e5(),
+        LABELLED_TICKETS,
+        &TriageModels::train_config(),
+        Some(&models_cache()),
+    )
+    .await
+    .unwrap();
+    let store = Arc::new(finpulse_store::testing::fresh_sqlite().await);
+    let fanout = Arc::new(LocalFanOut::new(16));
+    let mut pushed = fanout.try_subscribe(&tickets_channel()).unwrap();
+    let tickets = Tickets::new(
+        Arc::new(store.0.clone()),
+        Arc::new(MemoryLog::default()),
+        fanout,
+        TicketPolicy::default(),
+        TicketMetrics::unregistered(),
+    );
+    // Before the models arrive, messages are kept without a tone.
+    assert_eq!(tickets.message_sentiment("Hello").await, None);
+    tickets.set_triage(models).await.unwrap();
+
+    let calm = "I would like to update the postal address on my account, I moved last month.";
+    let angry = "This is the fourth time I am writing and still nobody has answered. \
+                 This is completely unacceptable, I am furious!";
+    assert_ne!(
+        tickets.message_sentiment(calm).await,
+        Some(Sentiment::Negative)
+    );
+    assert_eq!(
+        tickets.message_sentiment(angry).await,
+        Some(Sentiment::Negative)
+    );
+    // In German too: one multilingual head.
+    assert_eq!(
+        tickets
+            .message_sentiment(
+                "Das ist jetzt das vierte Mal, dass ich schreibe. Eine Frechheit, ich bin stinksauer!"
+            )
+            .await,
+        Some(Sentiment::Negative)
+    );
+
+    let now = Utc::now();
+    let chat = Conversation {
+        id: "c-2".into(),
+        customer: "bob".into(),
+        status: ConversationStatus::WaitingForAgent,
+        agent: None,
+        language: Some("en".into()),
+        csat: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let said = |id: &str, text: &str, sentiment: Option<Sentiment>| Message {
+        id: id.into(),
+        conversation: "c-2".into(),
+        author: Participant::Customer,
+        author_id: "bob".into(),
+        text: text.into(),
+        language: Some("en".into()),
+        evidence: None,
+        at: Utc::now(),
+        action: None,
+        sentiment,
+    };
+    let first = said("m-1", calm, tickets.message_sentiment(calm).await);
+    let opened = tickets
+        .open(
+            &chat,
+            std::slice::from_ref(&first),
+            None,
+            CustomerTier::Standard,
+        )
+        .await
+        .unwrap();
+    assert_ne!(opened.sentiment, Some(Sentiment::Negative), "{opened:?}");
+
+    // A neutral follow-up changes nothing; an angry one raises the ticket a step.
+    let neutral = said(
+        "m-2",
+        "The new address is Hauptstrasse 5.",
+        Some(Sentiment::Neutral),
+    );
+    tickets.after_message(&chat, &neutral, false).await.unwrap();
+    let upset = said("m-3", angry, Some(Sentiment::Negative));
+    tickets.after_message(&chat, &upset, false).await.unwrap();
+    let mut events = Vec::new();
+    for _ in 0..2 {
+        match pushed.next().await.unwrap() {
+            FanOutItem::Message(bytes) => {
+                events.push(serde_json::from_slice::<TicketEvent>(&bytes).unwrap())
+            }
+            FanOutItem::Lagged(n) => panic!("lagged {n}"),
+        }
+    }
+    assert_eq!(events[0].change, TicketChange::Opened);
+    assert_eq!(events[1].change, TicketChange::SentimentChanged);
+    let raised = &events[1].ticket;
+    assert_eq!(raised.sentiment, Some(Sentiment::Negative));
+    assert_eq!(raised.priority, opened.priority.raised(), "{raised:?}");
+    assert!(
+        raised
+            .priority_reasons
+            .iter()
+            .any(|r| r == "a later message read negative"),
+        "{raised:?}"
+    );
+    assert!(
+        raised.first_response_due < opened.first_response_due,
+        "{raised:?}"
+    );
+    assert_eq!(
+        tickets.store().ticket("c-2").await.unwrap().unwrap(),
+        *raised
+    );
+
+    // Still upset: the ticket is negative already, so nothing more happens.
+    let again = said("m-4", angry, Some(Sentiment::Negative));
+    tickets.after_message(&chat, &again, false).await.unwrap();
+    assert_eq!(
+        tickets.store().ticket("c-2").await.unwrap().unwrap(),
+        *raised
     );
 }

@@ -8,7 +8,7 @@
 //! remembered by their text, so re-indexing after an edit of the FAQ embeds only what changed;
 //! a customer's single question is not (there is no end to those).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -25,7 +25,14 @@ pub struct DenseModel {
     passage_prefix: String,
     /// Vectors of batch texts, by the text as embedded (prefix included); shared by clones.
     remembered: Arc<Mutex<HashMap<String, Vec<f32>>>>,
+    /// The last few single queries, newest last; shared by clones: the support processor
+    /// reads a message's tone and then answers it, and both embed it with the primary model.
+    recent: Arc<Mutex<VecDeque<(String, Vec<f32>)>>>,
 }
+
+/// Single queries remembered: enough for the messages in flight, few enough that customers'
+/// words are not kept in memory for long.
+const RECENT_QUERIES: usize = 32;
 
 /// Texts remembered at most; past it the memory starts again (a knowledge base of a few
 /// thousand passages in two roles fits many times over).
@@ -52,6 +59,7 @@ impl DenseModel {
             query_prefix,
             passage_prefix,
             remembered: Arc::default(),
+            recent: Arc::default(),
         }
     }
 
@@ -72,12 +80,23 @@ impl DenseModel {
             .await
     }
 
-    /// The unit vector of one query (a customer's question: not remembered).
+    /// The unit vector of one query (a customer's question), remembered among the last
+    /// [`RECENT_QUERIES`] only.
     pub async fn embed_query(&self, text: &str) -> Result<Vec<f32>, SupportError> {
-        self.embed(prefixed(&self.query_prefix, vec![text.to_owned()]))
+        if let Some((_, vector)) = self.recent.lock().iter().rev().find(|(t, _)| t == text) {
+            return Ok(vector.clone());
+        }
+        let vector = self
+            .embed(prefixed(&self.query_prefix, vec![text.to_owned()]))
             .await?
             .pop()
-            .ok_or_else(|| SupportError::Inference("the model returned no vector".into()))
+            .ok_or_else(|| SupportError::Inference("the model returned no vector".into()))?;
+        let mut recent = self.recent.lock();
+        if recent.len() == RECENT_QUERIES {
+            recent.pop_front();
+        }
+        recent.push_back((text.to_owned(), vector.clone()));
+        Ok(vector)
     }
 
     /// Texts not remembered yet are embedded (once each) and remembered; the rest are read.

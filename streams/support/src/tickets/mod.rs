@@ -247,6 +247,19 @@ impl Tickets {
         self.triage.read().is_some()
     }
 
+    /// The sentiment of a customer's message, once the triage models are loaded (`None`
+    /// before, or when the model fails: the message is kept without one).
+    pub async fn message_sentiment(&self, text: &str) -> Option<Sentiment> {
+        let models = self.triage.read().clone()?;
+        match models.sentiment_of(text).await {
+            Ok(sentiment) => Some(sentiment),
+            Err(error) => {
+                warn!(%error, "failed to read a message's sentiment");
+                None
+            }
+        }
+    }
+
     /// Category, confidence and sentiment of a ticket's text; uncategorized without models
     /// or when they fail (a person triages it).
     async fn triage_text(
@@ -288,6 +301,29 @@ impl Tickets {
         ticket.priority_reasons = reasons;
         ticket.first_response_due = first_response_due;
         ticket.resolution_due = resolution_due;
+    }
+
+    /// Marks `ticket` negative, with the priority the policy gives that when it is more
+    /// urgent than the ticket's (which may already be raised by an SLA breach), and due times
+    /// brought forward to match, never pushed back.
+    fn turn_negative(&self, ticket: &mut Ticket) {
+        ticket.sentiment = Some(Sentiment::Negative);
+        let (priority, mut reasons) = self.policy.prioritize(
+            &ticket.category,
+            ticket.needs_triage,
+            Some(Sentiment::Negative),
+            ticket.tier,
+        );
+        if priority >= ticket.priority {
+            return;
+        }
+        reasons.push("a later message read negative".into());
+        let (first_response_due, resolution_due) =
+            self.policy.due_times(priority, ticket.created_at);
+        ticket.priority = priority;
+        ticket.priority_reasons = reasons;
+        ticket.first_response_due = ticket.first_response_due.min(first_response_due);
+        ticket.resolution_due = ticket.resolution_due.min(resolution_due);
     }
 
     /// Triages the open tickets nothing has triaged (opened while the models were loading).
@@ -425,7 +461,9 @@ impl Tickets {
     }
 
     /// Moves the conversation's ticket on after `message`: an agent's first answer stops the
-    /// first-response clock; `resolved` solves it. Nothing when it has no open ticket.
+    /// first-response clock; `resolved` solves it; a customer's message that reads negative
+    /// turns the ticket's sentiment negative and raises its priority (never lowers it).
+    /// Nothing when it has no open ticket.
     pub async fn after_message(
         &self,
         conversation: &Conversation,
@@ -433,7 +471,10 @@ impl Tickets {
         resolved: bool,
     ) -> Result<(), SupportError> {
         let answered = message.author == Participant::Agent && message.action.is_none();
-        if !answered && !resolved {
+        let upset = message.author == Participant::Customer
+            && message.action.is_none()
+            && message.sentiment == Some(Sentiment::Negative);
+        if !answered && !resolved && !upset {
             return Ok(());
         }
         // A lost race with the watcher is read again; three tries is plenty for two writers.
@@ -455,6 +496,12 @@ impl Tickets {
                 ticket.status = TicketStatus::Solved;
                 ticket.solved_at = Some(now);
                 TicketChange::Solved
+            } else if upset {
+                if ticket.sentiment == Some(Sentiment::Negative) {
+                    return Ok(());
+                }
+                self.turn_negative(&mut ticket);
+                TicketChange::SentimentChanged
             } else if ticket.first_response_at.is_none() {
                 ticket.first_response_at = Some(now);
                 TicketChange::Answered

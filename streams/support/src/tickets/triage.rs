@@ -232,6 +232,17 @@ impl TriageModels {
         &self.sentiment
     }
 
+    /// The sentiment of one message.
+    pub async fn sentiment_of(&self, text: &str) -> Result<Sentiment, SupportError> {
+        let vector = self.model.embed_query(text).await?;
+        let score = self
+            .sentiment
+            .score(&vector)
+            .map_err(|e| SupportError::Inference(e.to_string()))?;
+        Ok(Sentiment::parse(score.label)
+            .expect("the sentiment head predicts only its three labels"))
+    }
+
     /// The category and sentiment of `text`.
     pub async fn triage(&self, text: &str) -> Result<Triaged, SupportError> {
         let vector = self.model.embed_query(text).await?;

@@ -113,7 +113,8 @@ function mount(root: HTMLElement, { api, session }: ScreenContext): () => void {
   const messageView = (m: Message) => m.action && m.action !== 'OPEN_TICKET'
     ? h('li', { class: 'chat-note muted', 'data-id': m.id, 'data-action': m.action }, `${m.authorId} ${m.text} · ${new Date(m.at).toLocaleTimeString()}`)
     : h('li', { class: `chat-message ${m.author.toLowerCase()}`, 'data-author': m.author, 'data-id': m.id },
-    h('p', { class: 'muted who' }, `${m.author === 'BOT' ? 'Bot' : m.authorId} · ${new Date(m.at).toLocaleTimeString()}${m.language ? ` · ${m.language}` : ''}`),
+    h('p', { class: 'muted who' }, `${m.author === 'BOT' ? 'Bot' : m.authorId} · ${new Date(m.at).toLocaleTimeString()}${m.language ? ` · ${m.language}` : ''}`,
+      m.sentiment ? h('span', { class: `tone ${m.sentiment.toLowerCase()}`, 'data-sentiment': m.sentiment }, m.sentiment.toLowerCase()) : null),
     h('p', { class: 'text' }, m.text),
     m.evidence ? evidenceView(m.evidence) : null);
 
@@ -178,7 +179,7 @@ function mount(root: HTMLElement, { api, session }: ScreenContext): () => void {
       void act(async () => {
         const { sendMessage } = await api.request(SendChatMessage, { conversationId: id, text, language: null });
         reply.value = '';
-        add({ ...sendMessage, evidence: null });
+        add({ ...sendMessage, evidence: null, sentiment: null });
       });
     });
 
