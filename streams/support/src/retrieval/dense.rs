@@ -27,8 +27,11 @@ pub struct DenseModel {
     remembered: Arc<Mutex<HashMap<String, Vec<f32>>>>,
     /// The last few single queries, newest last; shared by clones: the support processor
     /// reads a message's tone and then answers it, and both embed it with the primary model.
-    recent: Arc<Mutex<VecDeque<(String, Vec<f32>)>>>,
+    recent: Arc<Mutex<VecDeque<Embedded>>>,
 }
+
+/// A text and its vector.
+type Embedded = (String, Vec<f32>);
 
 /// Single queries remembered: enough for the messages in flight, few enough that customers'
 /// words are not kept in memory for long.
