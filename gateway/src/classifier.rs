@@ -25,6 +25,15 @@ fn print_report(report: &finpulse_inference::classifier::Report, against: &str) 
         "{:<24} {:>9} {:>9} {:>9} {:>8}",
         "label", "precision", "recall", "f1", "support"
     );
+    if let Some(fusion) = &report.fusion {
+        println!(
+            "fused (lexical weight {:.1}): embedding head alone {:.4}, TF-IDF head alone {:.4} ({} terms)",
+            fusion.lexical_weight,
+            fusion.embedding_accuracy,
+            fusion.lexical_accuracy,
+            fusion.vocabulary
+        );
+    }
     for (label, score) in &report.per_label {
         println!(
             "{label:<24} {:>9.3} {:>9.3} {:>9.3} {:>8}",
@@ -63,6 +72,9 @@ pub async fn train_classifier(
             ""
         }
     );
+    if train.lexical && !classifier.is_fused() {
+        println!("the TF-IDF head did not help on the validation fifth: the embedding head alone");
+    }
     match (test, test_examples) {
         (Some(test), Some(test_examples)) => {
             let (l2, epochs) = (classifier.report.l2, classifier.report.epochs);

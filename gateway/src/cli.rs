@@ -190,6 +190,10 @@ pub enum TrainCommand {
         /// split of the training data.
         #[arg(long)]
         no_tune: bool,
+        /// The embedding head alone: no TF-IDF head fused in (by default one is, its weight
+        /// chosen on the validation split, and left out when it does not help there).
+        #[arg(long)]
+        no_lexical: bool,
     },
 }
 
@@ -357,6 +361,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                     seed,
                     model,
                     no_tune,
+                    no_lexical,
                 },
         } => {
             let train = TrainConfig {
@@ -365,6 +370,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 epochs,
                 seed,
                 tune: !no_tune,
+                lexical: !no_lexical,
                 ..TrainConfig::default()
             };
             crate::classifier::train_classifier(

@@ -19,12 +19,25 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Embeddings, InferenceError};
 
+mod lexical;
+mod report;
+
+use lexical::{Sparse, SparseHead, TfIdf};
+use report::score;
+pub use report::{LabelScore, Report};
+
 /// The L2 penalties tuning tries.
 const L2_GRID: [f32; 4] = [0.0, 1e-5, 1e-4, 1e-3];
 /// Share of each label of the training part that tuning validates on.
 const VALIDATION_SHARE: f32 = 0.2;
 /// Passes between two looks at the validation loss.
 const CHECK_EVERY: usize = 10;
+/// The L2 penalties tuning tries for the lexical head.
+const LEXICAL_L2_GRID: [f32; 2] = [1e-5, 1e-4];
+/// The lexical head's share of the fused score tuning tries (0: the embedding head alone).
+const FUSION_WEIGHTS: [f32; 9] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8];
+/// Texts at which a term must be in two of them to enter the lexical vocabulary.
+const MIN_DF_FROM: usize = 1000;
 
 /// Training settings.
 #[derive(Debug, Clone)]
@@ -44,6 +57,9 @@ pub struct TrainConfig {
     /// After the held-out report, train the head on every example (held-out ones too) with
     /// the settings found: the served head learns from everything, the report stays honest.
     pub refit_all: bool,
+    /// When training from texts: fuse a TF-IDF head with the embedding head, its weight
+    /// chosen on the validation split (0 when it does not help there).
+    pub lexical: bool,
 }
 
 impl Default for TrainConfig {
@@ -56,6 +72,7 @@ impl Default for TrainConfig {
             seed: 42,
             tune: true,
             refit_all: false,
+            lexical: true,
         }
     }
 }
@@ -72,44 +89,43 @@ pub struct Classifier {
     /// `labels × dimension`, row-major.
     weights: Vec<f32>,
     bias: Vec<f32>,
+    /// The TF-IDF head fused with the embedding head, when trained from texts with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lexical: Option<Lexical>,
     /// How it did on the held-out part when trained.
     pub report: Report,
 }
 
-/// Held-out evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Report {
-    /// Examples trained on.
-    pub trained_on: usize,
-    /// Examples held out.
-    pub held_out: usize,
-    /// Share of held-out examples classified right.
-    pub accuracy: f32,
-    /// Mean of the per-label F1 scores.
-    pub macro_f1: f32,
-    /// Accuracy of always answering the most common training label.
-    pub majority_baseline: f32,
-    /// The L2 penalty trained with (chosen, when tuned).
-    #[serde(default)]
-    pub l2: f32,
-    /// The passes trained (chosen by early stopping, when tuned).
-    #[serde(default)]
-    pub epochs: usize,
-    /// Per label: precision, recall, F1, support.
-    pub per_label: BTreeMap<String, LabelScore>,
+/// The lexical half of a fused classifier.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Lexical {
+    tfidf: TfIdf,
+    head: SparseHead,
+    /// Its share of the fused log-probabilities.
+    weight: f32,
 }
 
-/// Scores of one label.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LabelScore {
-    /// Precision.
-    pub precision: f32,
-    /// Recall.
-    pub recall: f32,
-    /// F1.
-    pub f1: f32,
-    /// Held-out examples of the label.
-    pub support: usize,
+/// Log-softmax of `logits`.
+fn log_probabilities(mut logits: Vec<f32>) -> Vec<f32> {
+    softmax(&mut logits);
+    logits.iter().map(|p| p.max(1e-12).ln()).collect()
+}
+
+/// `(1 − weight) · dense + weight · lexical`, both log-probabilities.
+fn fuse(dense: &[f32], lexical: &[f32], weight: f32) -> Vec<f32> {
+    dense
+        .iter()
+        .zip(lexical)
+        .map(|(d, l)| (1.0 - weight) * d + weight * l)
+        .collect()
+}
+
+fn argmax(values: &[f32]) -> usize {
+    values
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i)
 }
 
 /// One prediction.
@@ -212,15 +228,23 @@ impl Classifier {
         config: &TrainConfig,
     ) -> Result<Self, InferenceError> {
         let texts: Vec<String> = examples.iter().map(|(t, _)| t.clone()).collect();
-        let vectors = embedder.embed(texts).await?;
+        let vectors = embedder.embed(texts.clone()).await?;
         let labels: Vec<String> = examples.iter().map(|(_, l)| l.clone()).collect();
-        Self::train_on_vectors(
-            &embedder.info().name,
-            embedder.info().dimension,
-            &vectors,
-            &labels,
-            config,
-        )
+        let (name, dimension) = (embedder.info().name.clone(), embedder.info().dimension);
+        let config = config.clone();
+        // Minutes of arithmetic on a large set: off the async runtime.
+        tokio::task::spawn_blocking(move || {
+            Self::train_inner(
+                &name,
+                dimension,
+                &vectors,
+                config.lexical.then_some(texts.as_slice()),
+                &labels,
+                &config,
+            )
+        })
+        .await
+        .map_err(|e| InferenceError::BadInput(format!("training stopped: {e}")))?
     }
 
     /// [`Classifier::train`] on texts embedded already (one vector and one label per
@@ -232,7 +256,19 @@ impl Classifier {
         examples: &[String],
         config: &TrainConfig,
     ) -> Result<Self, InferenceError> {
-        if vectors.len() != examples.len() {
+        Self::train_inner(embedding_model, dimension, vectors, None, examples, config)
+    }
+
+    /// Trains the embedding head, and with `texts` the lexical head and their fusion.
+    fn train_inner(
+        embedding_model: &str,
+        dimension: usize,
+        vectors: &[Vec<f32>],
+        texts: Option<&[String]>,
+        examples: &[String],
+        config: &TrainConfig,
+    ) -> Result<Self, InferenceError> {
+        if vectors.len() != examples.len() || texts.is_some_and(|t| t.len() != examples.len()) {
             return Err(InferenceError::BadInput(
                 "one vector per labelled example".into(),
             ));
@@ -278,6 +314,7 @@ impl Classifier {
             labels: labels.clone(),
             weights: vec![0.0; labels.len() * dimension],
             bias: vec![0.0; labels.len()],
+            lexical: None,
             report: Report {
                 trained_on: train.len(),
                 held_out: test.len(),
@@ -287,8 +324,13 @@ impl Classifier {
                 l2: config.l2,
                 epochs: config.epochs,
                 per_label: BTreeMap::new(),
+                fusion: None,
             },
         };
+        let targets =
+            |indices: &[usize]| -> Vec<usize> { indices.iter().map(|&i| label_of(i)).collect() };
+        // The lexical settings: (L2, passes, fusion weight).
+        let mut lexical_settings = texts.map(|_| (config.l2, config.epochs, 0.5f32));
         let (l2, epochs) = if config.tune {
             // The validation fifth comes from the training part only.
             let train_groups: Vec<Vec<usize>> = groups
@@ -312,6 +354,31 @@ impl Classifier {
                     best = (l2, epochs, loss);
                 }
             }
+            if let Some(texts) = texts {
+                // The embedding head as tuned, its validation log-probabilities beside the
+                // lexical head's, and the weight that classifies the validation fifth best.
+                classifier.reset();
+                classifier.fit(&fit_set, best.1, best.0, config.learning_rate, None);
+                let dense: Vec<Vec<f32>> = validation_set
+                    .iter()
+                    .map(|(x, _)| log_probabilities(classifier.logits(x)))
+                    .collect();
+                let (l2, passes, head, tfidf) = tune_lexical(
+                    texts,
+                    &fit_part,
+                    &validation,
+                    &targets,
+                    labels.len(),
+                    config,
+                );
+                let lexical: Vec<Vec<f32>> = validation
+                    .iter()
+                    .map(|&i| log_probabilities(head.logits(&tfidf.transform(&texts[i]))))
+                    .collect();
+                let truth = targets(&validation);
+                let weight = best_weight(&dense, &lexical, &truth);
+                lexical_settings = Some((l2, passes, weight));
+            }
             (best.0, best.1)
         } else {
             (config.l2, config.epochs)
@@ -319,23 +386,51 @@ impl Classifier {
         let train_set = set(&train);
         classifier.reset();
         classifier.fit(&train_set, epochs, l2, config.learning_rate, None);
+        let lexical_settings = lexical_settings.filter(|(_, _, weight)| *weight > 0.0);
+        if let (Some(texts), Some((l2, passes, weight))) = (texts, lexical_settings) {
+            classifier.lexical = Some(Lexical::train(
+                texts,
+                &train,
+                &targets,
+                labels.len(),
+                l2,
+                passes,
+                weight,
+                config,
+            ));
+        }
         let test_set = set(&test);
-        let mut report = classifier.evaluate(&train_set, &test_set);
+        let test_texts: Option<Vec<&str>> =
+            texts.map(|t| test.iter().map(|&i| t[i].as_str()).collect());
+        let mut report = classifier.evaluate(&train_set, &test_set, test_texts.as_deref());
         report.l2 = l2;
         report.epochs = epochs;
         if config.refit_all && !test.is_empty() {
             let everything: Vec<usize> = (0..examples.len()).collect();
             classifier.reset();
             classifier.fit(&set(&everything), epochs, l2, config.learning_rate, None);
+            if let (Some(texts), Some((l2, passes, weight))) = (texts, lexical_settings) {
+                classifier.lexical = Some(Lexical::train(
+                    texts,
+                    &everything,
+                    &targets,
+                    labels.len(),
+                    l2,
+                    passes,
+                    weight,
+                    config,
+                ));
+            }
         }
         classifier.report = report;
         Ok(classifier)
     }
 
-    /// Zero weights.
+    /// Zero weights (and no lexical head).
     fn reset(&mut self) {
         self.weights.iter_mut().for_each(|w| *w = 0.0);
         self.bias.iter_mut().for_each(|b| *b = 0.0);
+        self.lexical = None;
     }
 
     fn logits(&self, vector: &[f32]) -> Vec<f32> {
@@ -426,7 +521,12 @@ impl Classifier {
         }
     }
 
-    fn evaluate(&self, train: &[(&[f32], usize)], test: &[(&[f32], usize)]) -> Report {
+    fn evaluate(
+        &self,
+        train: &[(&[f32], usize)],
+        test: &[(&[f32], usize)],
+        texts: Option<&[&str]>,
+    ) -> Report {
         let mut counts = vec![0usize; self.labels.len()];
         for (_, y) in train {
             counts[*y] += 1;
@@ -437,23 +537,88 @@ impl Classifier {
             .max_by_key(|(_, c)| **c)
             .map_or(0, |(i, _)| i);
         let truth: Vec<usize> = test.iter().map(|(_, y)| *y).collect();
-        let predicted: Vec<usize> = test.iter().map(|(x, _)| self.predict_index(x)).collect();
+        let text_of = |k: usize| texts.and_then(|t| t.get(k).copied());
+        let predicted: Vec<usize> = test
+            .iter()
+            .enumerate()
+            .map(|(k, (x, _))| self.predict_index(text_of(k), x))
+            .collect();
         let mut report = score(&self.labels, &truth, &predicted, majority);
         report.trained_on = train.len();
+        if let Some(texts) = texts {
+            let vectors: Vec<&[f32]> = test.iter().map(|(x, _)| *x).collect();
+            report.fusion = self.halves(&vectors, texts, &truth);
+        }
         report
     }
 
-    fn predict_index(&self, vector: &[f32]) -> usize {
-        let logits = self.logits(vector);
-        logits
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map_or(0, |(i, _)| i)
+    /// For a fused classifier: each half alone on the same examples, beside the fused figure.
+    fn halves(
+        &self,
+        vectors: &[&[f32]],
+        texts: &[&str],
+        truth: &[usize],
+    ) -> Option<report::Fusion> {
+        let lexical = self.lexical.as_ref()?;
+        if truth.is_empty() {
+            return None;
+        }
+        let accuracy = |predicted: Vec<usize>| {
+            let right = predicted.iter().zip(truth).filter(|(p, y)| p == y).count();
+            right as f32 / truth.len() as f32
+        };
+        Some(report::Fusion {
+            lexical_weight: lexical.weight,
+            vocabulary: lexical.tfidf.len(),
+            embedding_accuracy: accuracy(vectors.iter().map(|x| argmax(&self.logits(x))).collect()),
+            lexical_accuracy: accuracy(
+                texts
+                    .iter()
+                    .map(|t| argmax(&lexical.head.logits(&lexical.tfidf.transform(t))))
+                    .collect(),
+            ),
+        })
     }
 
-    /// The labels of an embedded text with their probabilities.
+    /// The best label of `vector` (fused with `text`'s lexical score when both exist).
+    fn predict_index(&self, text: Option<&str>, vector: &[f32]) -> usize {
+        argmax(&self.scores(text, vector))
+    }
+
+    /// Log-probabilities (fused) or logits (embedding head alone): the order is what counts.
+    fn scores(&self, text: Option<&str>, vector: &[f32]) -> Vec<f32> {
+        match (&self.lexical, text) {
+            (Some(lexical), Some(text)) => fuse(
+                &log_probabilities(self.logits(vector)),
+                &log_probabilities(lexical.head.logits(&lexical.tfidf.transform(text))),
+                lexical.weight,
+            ),
+            _ => self.logits(vector),
+        }
+    }
+
+    /// True when predictions use the text too (a lexical head is fused in).
+    pub fn is_fused(&self) -> bool {
+        self.lexical.is_some()
+    }
+
+    /// The labels of an embedded text with their probabilities, from the embedding head
+    /// alone (see [`Classifier::predict_text`] for a fused classifier).
     pub fn predict(&self, vector: &[f32]) -> Result<Prediction, InferenceError> {
+        self.predict_inner(None, vector)
+    }
+
+    /// The labels of `text`, embedded as `vector`, with their probabilities: the fused
+    /// score when the classifier has a lexical head, else the embedding head's.
+    pub fn predict_text(&self, text: &str, vector: &[f32]) -> Result<Prediction, InferenceError> {
+        self.predict_inner(Some(text), vector)
+    }
+
+    fn predict_inner(
+        &self,
+        text: Option<&str>,
+        vector: &[f32],
+    ) -> Result<Prediction, InferenceError> {
         if vector.len() != self.dimension {
             return Err(InferenceError::BadInput(format!(
                 "a vector of {} for a classifier of {}",
@@ -461,7 +626,7 @@ impl Classifier {
                 self.dimension
             )));
         }
-        let mut probabilities = self.logits(vector);
+        let mut probabilities = self.scores(text, vector);
         softmax(&mut probabilities);
         let mut scores: Vec<(String, f32)> =
             self.labels.iter().cloned().zip(probabilities).collect();
@@ -513,9 +678,16 @@ impl Classifier {
             .enumerate()
             .max_by_key(|(_, c)| **c)
             .map_or(0, |(i, _)| i);
-        let predicted: Vec<usize> = vectors.iter().map(|v| self.predict_index(v)).collect();
+        let predicted: Vec<usize> = vectors
+            .iter()
+            .zip(examples)
+            .map(|(v, (text, _))| self.predict_index(Some(text), v))
+            .collect();
         let mut report = score(&names, &truth, &predicted, majority);
         report.trained_on = self.report.trained_on;
+        let vectors: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
+        let texts: Vec<&str> = examples.iter().map(|(text, _)| text.as_str()).collect();
+        report.fusion = self.halves(&vectors, &texts, &truth);
         Ok(report)
     }
 
@@ -531,7 +703,7 @@ impl Classifier {
             .await?
             .pop()
             .ok_or_else(|| InferenceError::BadInput("the model returned no vector".into()))?;
-        self.predict(&vector)
+        self.predict_text(text, &vector)
     }
 
     /// Whether vectors of `embedder` are what this classifier was trained on.
@@ -567,6 +739,10 @@ impl Classifier {
         if classifier.labels.is_empty()
             || classifier.weights.len() != classifier.labels.len() * classifier.dimension
             || classifier.bias.len() != classifier.labels.len()
+            || classifier.lexical.as_ref().is_some_and(|l| {
+                !l.head.is_consistent(l.tfidf.len(), classifier.labels.len())
+                    || !(0.0..=1.0).contains(&l.weight)
+            })
         {
             return Err(bad("weights do not fit the labels and dimension".into()));
         }
@@ -574,67 +750,97 @@ impl Classifier {
     }
 }
 
-/// Accuracy, macro-F1 and per-label scores of `predicted` against `truth` (positions in
-/// `labels`), with the accuracy of always answering `majority`.
-fn score(labels: &[String], truth: &[usize], predicted: &[usize], majority: usize) -> Report {
-    let classes = labels.len();
-    let (mut tp, mut fp, mut fn_, mut support) = (
-        vec![0usize; classes],
-        vec![0usize; classes],
-        vec![0usize; classes],
-        vec![0usize; classes],
-    );
-    let mut correct = 0;
-    let mut baseline = 0;
-    for (&y, &p) in truth.iter().zip(predicted) {
-        support[y] += 1;
-        if p == y {
-            correct += 1;
-            tp[y] += 1;
-        } else {
-            fp[p] += 1;
-            fn_[y] += 1;
-        }
-        if majority == y {
-            baseline += 1;
+impl Lexical {
+    /// A TF-IDF vocabulary and head fitted on the `indices` of `texts`.
+    #[allow(clippy::too_many_arguments)]
+    fn train(
+        texts: &[String],
+        indices: &[usize],
+        targets: &dyn Fn(&[usize]) -> Vec<usize>,
+        classes: usize,
+        l2: f32,
+        passes: usize,
+        weight: f32,
+        config: &TrainConfig,
+    ) -> Self {
+        let tfidf = fit_vocabulary(texts, indices);
+        let vectors: Vec<Sparse> = indices
+            .iter()
+            .map(|&i| tfidf.transform(&texts[i]))
+            .collect();
+        let set: Vec<(&Sparse, usize)> = vectors.iter().zip(targets(indices)).collect();
+        let mut head = SparseHead::new(tfidf.len(), classes);
+        head.fit(&set, passes, l2, config.learning_rate, None);
+        Self {
+            tfidf,
+            head,
+            weight,
         }
     }
-    let share = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f32 / b as f32 };
-    let mut per_label = BTreeMap::new();
-    let mut f1_sum = 0.0;
-    for c in 0..classes {
-        let precision = share(tp[c], tp[c] + fp[c]);
-        let recall = share(tp[c], tp[c] + fn_[c]);
-        let f1 = if precision + recall > 0.0 {
-            2.0 * precision * recall / (precision + recall)
-        } else {
-            0.0
-        };
-        f1_sum += f1;
-        per_label.insert(
-            labels[c].clone(),
-            LabelScore {
-                precision,
-                recall,
-                f1,
-                support: support[c],
-            },
+}
+
+/// The vocabulary of the `indices` of `texts` (a term seen once is kept for small sets only).
+fn fit_vocabulary(texts: &[String], indices: &[usize]) -> TfIdf {
+    let chosen: Vec<&str> = indices.iter().map(|&i| texts[i].as_str()).collect();
+    TfIdf::fit(&chosen, if chosen.len() >= MIN_DF_FROM { 2 } else { 1 })
+}
+
+/// The lexical head's L2 and passes, chosen on `validation` (early stopping on its
+/// cross-entropy), with that head and its vocabulary (fitted on `fit_part` only).
+fn tune_lexical(
+    texts: &[String],
+    fit_part: &[usize],
+    validation: &[usize],
+    targets: &dyn Fn(&[usize]) -> Vec<usize>,
+    classes: usize,
+    config: &TrainConfig,
+) -> (f32, usize, SparseHead, TfIdf) {
+    let tfidf = fit_vocabulary(texts, fit_part);
+    let fit_vectors: Vec<Sparse> = fit_part
+        .iter()
+        .map(|&i| tfidf.transform(&texts[i]))
+        .collect();
+    let validation_vectors: Vec<Sparse> = validation
+        .iter()
+        .map(|&i| tfidf.transform(&texts[i]))
+        .collect();
+    let fit_set: Vec<(&Sparse, usize)> = fit_vectors.iter().zip(targets(fit_part)).collect();
+    let validation_set: Vec<(&Sparse, usize)> =
+        validation_vectors.iter().zip(targets(validation)).collect();
+    let mut best: Option<(f32, usize, f32, SparseHead)> = None;
+    for l2 in LEXICAL_L2_GRID {
+        let mut head = SparseHead::new(tfidf.len(), classes);
+        let (passes, loss) = head.fit(
+            &fit_set,
+            config.epochs,
+            l2,
+            config.learning_rate,
+            Some(&validation_set),
         );
+        if best.as_ref().is_none_or(|b| loss < b.2) {
+            best = Some((l2, passes, loss, head));
+        }
     }
-    Report {
-        trained_on: 0,
-        held_out: truth.len(),
-        accuracy: share(correct, truth.len()),
-        macro_f1: if classes == 0 {
-            0.0
-        } else {
-            f1_sum / classes as f32
-        },
-        majority_baseline: share(baseline, truth.len()),
-        l2: 0.0,
-        epochs: 0,
-        per_label,
+    let (l2, passes, _, head) = best.expect("the grid is not empty");
+    (l2, passes, head, tfidf)
+}
+
+/// The fusion weight that classifies the validation examples best (the smaller weight on a
+/// tie, so the lexical head must earn its share).
+fn best_weight(dense: &[Vec<f32>], lexical: &[Vec<f32>], truth: &[usize]) -> f32 {
+    let mut best = (0.0f32, 0usize);
+    for weight in FUSION_WEIGHTS {
+        let right = dense
+            .iter()
+            .zip(lexical)
+            .zip(truth)
+            .filter(|((d, l), y)| argmax(&fuse(d, l, weight)) == **y)
+            .count();
+        if right > best.1 {
+            best = (weight, right);
+        }
     }
+    best.0
 }
 
 #[cfg(test)]
@@ -657,6 +863,7 @@ mod tests {
             labels: vec!["neg".into(), "pos".into()],
             weights: vec![0.0; 4],
             bias: vec![0.0; 2],
+            lexical: None,
             report: Report {
                 trained_on: 0,
                 held_out: 0,
@@ -666,11 +873,12 @@ mod tests {
                 l2: 0.0,
                 epochs: 0,
                 per_label: BTreeMap::new(),
+                fusion: None,
             },
         };
         let set: Vec<(&[f32], usize)> = points.iter().map(|(x, y)| (x.as_slice(), *y)).collect();
         classifier.fit(&set, 500, 1e-4, 0.05, None);
-        let report = classifier.evaluate(&set, &set);
+        let report = classifier.evaluate(&set, &set, None);
         assert!(report.accuracy >= 0.95, "{report:?}");
         let sure = classifier.predict(&[0.9, 0.3]).unwrap();
         assert_eq!(sure.label, "pos");
@@ -701,6 +909,61 @@ mod tests {
             labels.push(format!("c{c}"));
         }
         (vectors, labels)
+    }
+
+    #[test]
+    fn a_lexical_head_is_fused_in_where_words_decide_and_survives_a_save() {
+        // Three labels whose vectors are pure noise, told apart by one word each among
+        // shared filler: the embedding head cannot learn them, the TF-IDF head can.
+        let (noise, _) = clusters();
+        let words = ["refund", "password", "dividend"];
+        let fillers = ["please help me with my", "question about the", "I need the"];
+        let (mut texts, mut labels, mut vectors) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..120 {
+            let c = i % 3;
+            texts.push(format!(
+                "{} {} now {}",
+                fillers[(i / 3) % 3],
+                words[c],
+                i % 7
+            ));
+            labels.push(format!("c{c}"));
+            // A vector from the cluster of `(i / 3) % 3`, which says nothing of `i % 3`.
+            vectors.push(noise[(i / 3) * 3 + (i / 3) % 3].clone());
+        }
+        let config = TrainConfig {
+            epochs: 300,
+            ..TrainConfig::default()
+        };
+        let fused =
+            Classifier::train_inner("m", 4, &vectors, Some(&texts), &labels, &config).unwrap();
+        assert!(fused.is_fused());
+        let halves = fused.report.fusion.clone().expect("a fused report");
+        assert!(halves.lexical_weight > 0.0, "{halves:?}");
+        assert!(halves.lexical_accuracy > 0.9, "{halves:?}");
+        assert!(halves.embedding_accuracy < 0.6, "{halves:?}");
+        assert!(fused.report.accuracy > 0.9, "{:?}", fused.report);
+        // Without texts (or with `lexical` off) the same data trains the embedding head only.
+        let plain = Classifier::train_on_vectors("m", 4, &vectors, &labels, &config).unwrap();
+        assert!(!plain.is_fused() && plain.report.fusion.is_none());
+        assert!(plain.report.accuracy < 0.6, "{:?}", plain.report);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fused.json");
+        fused.save(&path).unwrap();
+        let loaded = Classifier::load(&path).unwrap();
+        let text = "I need the refund now";
+        assert_eq!(
+            loaded.predict_text(text, &vectors[0]).unwrap(),
+            fused.predict_text(text, &vectors[0]).unwrap()
+        );
+        assert_eq!(loaded.predict_text(text, &vectors[0]).unwrap().label, "c0");
+        // A file whose lexical head does not fit its vocabulary is refused.
+        let mut broken: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        broken["lexical"]["head"]["bias"] = serde_json::json!([0.0]);
+        std::fs::write(&path, broken.to_string()).unwrap();
+        assert!(Classifier::load(&path).is_err());
     }
 
     #[test]
