@@ -7,6 +7,9 @@
 //! number of passes are chosen on a validation fifth of the training part (early stopping on
 //! its cross-entropy), never on the held-out part; `refit_all` then trains the served head on
 //! every example with those settings, the report staying the held-out one.
+//! Trained from texts (not only vectors), a TF-IDF head is fused in ([`fusion`], [`lexical`]):
+//! its weight is chosen on the same validation fifth, and it is left out when it does not help
+//! there. `data` reads labelled CSV files and makes the splits; `report` scores predictions.
 //! A prediction carries the softmax probability of every label, so callers can abstain below a
 //! confidence they choose. A saved classifier names the embedding model it was trained on and
 //! refuses to load against another.
@@ -19,10 +22,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Embeddings, InferenceError};
 
+mod data;
+mod fusion;
 mod lexical;
 mod report;
 
-use lexical::{Sparse, SparseHead, TfIdf};
+use data::split;
+pub use data::{read_labelled_csv, read_labelled_csv_column};
+use fusion::{Lexical, best_weight, fuse, log_probabilities, tune_lexical};
 use report::score;
 pub use report::{LabelScore, Report};
 
@@ -96,31 +103,7 @@ pub struct Classifier {
     pub report: Report,
 }
 
-/// The lexical half of a fused classifier.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Lexical {
-    tfidf: TfIdf,
-    head: SparseHead,
-    /// Its share of the fused log-probabilities.
-    weight: f32,
-}
-
-/// Log-softmax of `logits`.
-fn log_probabilities(mut logits: Vec<f32>) -> Vec<f32> {
-    softmax(&mut logits);
-    logits.iter().map(|p| p.max(1e-12).ln()).collect()
-}
-
-/// `(1 − weight) · dense + weight · lexical`, both log-probabilities.
-fn fuse(dense: &[f32], lexical: &[f32], weight: f32) -> Vec<f32> {
-    dense
-        .iter()
-        .zip(lexical)
-        .map(|(d, l)| (1.0 - weight) * d + weight * l)
-        .collect()
-}
-
-fn argmax(values: &[f32]) -> usize {
+pub(crate) fn argmax(values: &[f32]) -> usize {
     values
         .iter()
         .enumerate()
@@ -139,60 +122,6 @@ pub struct Prediction {
     pub scores: Vec<(String, f32)>,
 }
 
-/// Reads `text,label` rows (with a header) from a CSV file.
-pub fn read_labelled_csv(path: &Path) -> Result<Vec<(String, String)>, InferenceError> {
-    read_labelled_csv_column(path, "label")
-}
-
-/// Reads the `text` column and the label column `label` (rows with a header; other columns
-/// are ignored): one file can label its texts several ways (a category and a sentiment).
-pub fn read_labelled_csv_column(
-    path: &Path,
-    label_column: &str,
-) -> Result<Vec<(String, String)>, InferenceError> {
-    let bad = |reason: String| InferenceError::BadInput(format!("{}: {reason}", path.display()));
-    let mut reader = csv::Reader::from_path(path).map_err(|e| bad(e.to_string()))?;
-    let headers = reader.headers().map_err(|e| bad(e.to_string()))?.clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim().eq_ignore_ascii_case(name))
-    };
-    let (Some(text), Some(label)) = (column("text"), column(label_column)) else {
-        return Err(bad(format!(
-            "needs a header with `text` and `{label_column}` columns"
-        )));
-    };
-    let mut rows = Vec::new();
-    for (line, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| bad(format!("line {}: {e}", line + 2)))?;
-        let (Some(t), Some(l)) = (record.get(text), record.get(label)) else {
-            return Err(bad(format!("line {}: missing a column", line + 2)));
-        };
-        if t.trim().is_empty() || l.trim().is_empty() {
-            return Err(bad(format!("line {}: empty text or label", line + 2)));
-        }
-        rows.push((t.trim().to_owned(), l.trim().to_owned()));
-    }
-    Ok(rows)
-}
-
-/// A small deterministic generator for the split (SplitMix64).
-fn shuffle<T>(items: &mut [T], seed: u64) {
-    let mut state = seed;
-    let mut next = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    for i in (1..items.len()).rev() {
-        let j = (next() % (i as u64 + 1)) as usize;
-        items.swap(i, j);
-    }
-}
-
 fn softmax(logits: &mut [f32]) {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0.0;
@@ -203,21 +132,6 @@ fn softmax(logits: &mut [f32]) {
     for l in logits.iter_mut() {
         *l /= sum;
     }
-}
-
-/// Each group (the examples of one label) split into kept and held-out parts: `share` of it
-/// held out (rounded, at least one kept), chosen by a seeded shuffle.
-fn split(groups: &[Vec<usize>], share: f32, seed: u64) -> (Vec<usize>, Vec<usize>) {
-    let (mut kept, mut held) = (Vec::new(), Vec::new());
-    for (k, group) in groups.iter().enumerate() {
-        let mut indices = group.clone();
-        shuffle(&mut indices, seed.wrapping_add(k as u64));
-        let count =
-            ((indices.len() as f32 * share).round() as usize).min(indices.len().saturating_sub(1));
-        held.extend_from_slice(&indices[..count]);
-        kept.extend_from_slice(&indices[count..]);
-    }
-    (kept, held)
 }
 
 impl Classifier {
@@ -750,266 +664,5 @@ impl Classifier {
     }
 }
 
-impl Lexical {
-    /// A TF-IDF vocabulary and head fitted on the `indices` of `texts`.
-    #[allow(clippy::too_many_arguments)]
-    fn train(
-        texts: &[String],
-        indices: &[usize],
-        targets: &dyn Fn(&[usize]) -> Vec<usize>,
-        classes: usize,
-        l2: f32,
-        passes: usize,
-        weight: f32,
-        config: &TrainConfig,
-    ) -> Self {
-        let tfidf = fit_vocabulary(texts, indices);
-        let vectors: Vec<Sparse> = indices
-            .iter()
-            .map(|&i| tfidf.transform(&texts[i]))
-            .collect();
-        let set: Vec<(&Sparse, usize)> = vectors.iter().zip(targets(indices)).collect();
-        let mut head = SparseHead::new(tfidf.len(), classes);
-        head.fit(&set, passes, l2, config.learning_rate, None);
-        Self {
-            tfidf,
-            head,
-            weight,
-        }
-    }
-}
-
-/// The vocabulary of the `indices` of `texts` (a term seen once is kept for small sets only).
-fn fit_vocabulary(texts: &[String], indices: &[usize]) -> TfIdf {
-    let chosen: Vec<&str> = indices.iter().map(|&i| texts[i].as_str()).collect();
-    TfIdf::fit(&chosen, if chosen.len() >= MIN_DF_FROM { 2 } else { 1 })
-}
-
-/// The lexical head's L2 and passes, chosen on `validation` (early stopping on its
-/// cross-entropy), with that head and its vocabulary (fitted on `fit_part` only).
-fn tune_lexical(
-    texts: &[String],
-    fit_part: &[usize],
-    validation: &[usize],
-    targets: &dyn Fn(&[usize]) -> Vec<usize>,
-    classes: usize,
-    config: &TrainConfig,
-) -> (f32, usize, SparseHead, TfIdf) {
-    let tfidf = fit_vocabulary(texts, fit_part);
-    let fit_vectors: Vec<Sparse> = fit_part
-        .iter()
-        .map(|&i| tfidf.transform(&texts[i]))
-        .collect();
-    let validation_vectors: Vec<Sparse> = validation
-        .iter()
-        .map(|&i| tfidf.transform(&texts[i]))
-        .collect();
-    let fit_set: Vec<(&Sparse, usize)> = fit_vectors.iter().zip(targets(fit_part)).collect();
-    let validation_set: Vec<(&Sparse, usize)> =
-        validation_vectors.iter().zip(targets(validation)).collect();
-    let mut best: Option<(f32, usize, f32, SparseHead)> = None;
-    for l2 in LEXICAL_L2_GRID {
-        let mut head = SparseHead::new(tfidf.len(), classes);
-        let (passes, loss) = head.fit(
-            &fit_set,
-            config.epochs,
-            l2,
-            config.learning_rate,
-            Some(&validation_set),
-        );
-        if best.as_ref().is_none_or(|b| loss < b.2) {
-            best = Some((l2, passes, loss, head));
-        }
-    }
-    let (l2, passes, _, head) = best.expect("the grid is not empty");
-    (l2, passes, head, tfidf)
-}
-
-/// The fusion weight that classifies the validation examples best (the smaller weight on a
-/// tie, so the lexical head must earn its share).
-fn best_weight(dense: &[Vec<f32>], lexical: &[Vec<f32>], truth: &[usize]) -> f32 {
-    let mut best = (0.0f32, 0usize);
-    for weight in FUSION_WEIGHTS {
-        let right = dense
-            .iter()
-            .zip(lexical)
-            .zip(truth)
-            .filter(|((d, l), y)| argmax(&fuse(d, l, weight)) == **y)
-            .count();
-        if right > best.1 {
-            best = (weight, right);
-        }
-    }
-    best.0
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn softmax_regression_separates_separable_points() {
-        // Two labels on either side of a line in 2-d.
-        let points: Vec<(Vec<f32>, usize)> = (0..40)
-            .map(|i| {
-                let x = (i as f32 / 40.0) * 2.0 - 1.0;
-                let label = usize::from(x > 0.0);
-                (vec![x, 0.3], label)
-            })
-            .collect();
-        let mut classifier = Classifier {
-            embedding_model: "test".into(),
-            dimension: 2,
-            labels: vec!["neg".into(), "pos".into()],
-            weights: vec![0.0; 4],
-            bias: vec![0.0; 2],
-            lexical: None,
-            report: Report {
-                trained_on: 0,
-                held_out: 0,
-                accuracy: 0.0,
-                macro_f1: 0.0,
-                majority_baseline: 0.0,
-                l2: 0.0,
-                epochs: 0,
-                per_label: BTreeMap::new(),
-                fusion: None,
-            },
-        };
-        let set: Vec<(&[f32], usize)> = points.iter().map(|(x, y)| (x.as_slice(), *y)).collect();
-        classifier.fit(&set, 500, 1e-4, 0.05, None);
-        let report = classifier.evaluate(&set, &set, None);
-        assert!(report.accuracy >= 0.95, "{report:?}");
-        let sure = classifier.predict(&[0.9, 0.3]).unwrap();
-        assert_eq!(sure.label, "pos");
-        assert!(sure.confidence > 0.9);
-        let unsure = classifier.predict(&[0.0, 0.3]).unwrap();
-        assert!(unsure.confidence < 0.7, "near the line: {unsure:?}");
-        assert!(classifier.predict(&[1.0]).is_err());
-    }
-
-    /// Three noisy clusters in 4-d: enough overlap that settings matter.
-    fn clusters() -> (Vec<Vec<f32>>, Vec<String>) {
-        let mut state = 7u64;
-        let mut noise = || {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1);
-            ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
-        };
-        let centres = [
-            [1.0, 0.0, 0.0, 0.2],
-            [0.0, 1.0, 0.0, 0.2],
-            [0.0, 0.0, 1.0, 0.2],
-        ];
-        let (mut vectors, mut labels) = (Vec::new(), Vec::new());
-        for i in 0..120 {
-            let c = i % 3;
-            vectors.push(centres[c].iter().map(|x| x + 1.2 * noise()).collect());
-            labels.push(format!("c{c}"));
-        }
-        (vectors, labels)
-    }
-
-    #[test]
-    fn a_lexical_head_is_fused_in_where_words_decide_and_survives_a_save() {
-        // Three labels whose vectors are pure noise, told apart by one word each among
-        // shared filler: the embedding head cannot learn them, the TF-IDF head can.
-        let (noise, _) = clusters();
-        let words = ["refund", "password", "dividend"];
-        let fillers = ["please help me with my", "question about the", "I need the"];
-        let (mut texts, mut labels, mut vectors) = (Vec::new(), Vec::new(), Vec::new());
-        for i in 0..120 {
-            let c = i % 3;
-            texts.push(format!(
-                "{} {} now {}",
-                fillers[(i / 3) % 3],
-                words[c],
-                i % 7
-            ));
-            labels.push(format!("c{c}"));
-            // A vector from the cluster of `(i / 3) % 3`, which says nothing of `i % 3`.
-            vectors.push(noise[(i / 3) * 3 + (i / 3) % 3].clone());
-        }
-        let config = TrainConfig {
-            epochs: 300,
-            ..TrainConfig::default()
-        };
-        let fused =
-            Classifier::train_inner("m", 4, &vectors, Some(&texts), &labels, &config).unwrap();
-        assert!(fused.is_fused());
-        let halves = fused.report.fusion.clone().expect("a fused report");
-        assert!(halves.lexical_weight > 0.0, "{halves:?}");
-        assert!(halves.lexical_accuracy > 0.9, "{halves:?}");
-        assert!(halves.embedding_accuracy < 0.6, "{halves:?}");
-        assert!(fused.report.accuracy > 0.9, "{:?}", fused.report);
-        // Without texts (or with `lexical` off) the same data trains the embedding head only.
-        let plain = Classifier::train_on_vectors("m", 4, &vectors, &labels, &config).unwrap();
-        assert!(!plain.is_fused() && plain.report.fusion.is_none());
-        assert!(plain.report.accuracy < 0.6, "{:?}", plain.report);
-
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("fused.json");
-        fused.save(&path).unwrap();
-        let loaded = Classifier::load(&path).unwrap();
-        let text = "I need the refund now";
-        assert_eq!(
-            loaded.predict_text(text, &vectors[0]).unwrap(),
-            fused.predict_text(text, &vectors[0]).unwrap()
-        );
-        assert_eq!(loaded.predict_text(text, &vectors[0]).unwrap().label, "c0");
-        // A file whose lexical head does not fit its vocabulary is refused.
-        let mut broken: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        broken["lexical"]["head"]["bias"] = serde_json::json!([0.0]);
-        std::fs::write(&path, broken.to_string()).unwrap();
-        assert!(Classifier::load(&path).is_err());
-    }
-
-    #[test]
-    fn tuning_picks_from_the_grid_and_refitting_keeps_the_held_out_report() {
-        let (vectors, labels) = clusters();
-        let tuned = TrainConfig {
-            epochs: 400,
-            ..TrainConfig::default()
-        };
-        let a = Classifier::train_on_vectors("m", 4, &vectors, &labels, &tuned).unwrap();
-        assert!(L2_GRID.contains(&a.report.l2), "{:?}", a.report);
-        assert!((1..=400).contains(&a.report.epochs), "{:?}", a.report);
-        assert_eq!((a.report.trained_on, a.report.held_out), (90, 30));
-        assert!(a.report.accuracy > 0.6, "{:?}", a.report);
-        // Deterministic for a seed.
-        let again = Classifier::train_on_vectors("m", 4, &vectors, &labels, &tuned).unwrap();
-        assert_eq!(again.weights, a.weights);
-        // Refitted on everything: other weights, the same held-out report.
-        let refit = TrainConfig {
-            refit_all: true,
-            ..tuned.clone()
-        };
-        let b = Classifier::train_on_vectors("m", 4, &vectors, &labels, &refit).unwrap();
-        assert_eq!(b.report, a.report);
-        assert_ne!(b.weights, a.weights);
-        // Untuned: exactly the settings given.
-        let fixed = TrainConfig {
-            tune: false,
-            epochs: 50,
-            l2: 1e-3,
-            ..TrainConfig::default()
-        };
-        let c = Classifier::train_on_vectors("m", 4, &vectors, &labels, &fixed).unwrap();
-        assert_eq!((c.report.l2, c.report.epochs), (1e-3, 50));
-    }
-
-    #[test]
-    fn the_split_is_a_seeded_permutation() {
-        let mut a: Vec<u32> = (0..20).collect();
-        let mut b = a.clone();
-        shuffle(&mut a, 7);
-        shuffle(&mut b, 7);
-        assert_eq!(a, b);
-        let mut sorted = a.clone();
-        sorted.sort_unstable();
-        assert_eq!(sorted, (0..20).collect::<Vec<_>>());
-        assert_ne!(a, (0..20).collect::<Vec<_>>());
-    }
-}
+mod tests;
