@@ -26,7 +26,7 @@ pub struct RankerSpec {
     pub sha256: Option<String>,
     /// The input: float32 [N, features.len()].
     pub input: String,
-    /// The output: float32 [N, 1] or [N].
+    /// The output: float32 `[N, 1]` or `[N]`.
     pub output: String,
     /// The features, in column order.
     pub features: Vec<String>,

@@ -7,7 +7,7 @@
 //! number of passes are chosen on a validation fifth of the training part (early stopping on
 //! its cross-entropy), never on the held-out part; `refit_all` then trains the served head on
 //! every example with those settings, the report staying the held-out one.
-//! Trained from texts (not only vectors), a TF-IDF head is fused in ([`fusion`], [`lexical`]):
+//! Trained from texts (not only vectors), a TF-IDF head is fused in (`fusion`, `lexical`):
 //! its weight is chosen on the same validation fifth, and it is left out when it does not help
 //! there. `data` reads labelled CSV files and makes the splits; `report` scores predictions.
 //! A prediction carries the softmax probability of every label, so callers can abstain below a
