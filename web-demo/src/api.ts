@@ -9,28 +9,12 @@
 import { createClient, type Client } from 'graphql-ws';
 import type { TypedDocument } from './generated/operations';
 import type { Session } from './session';
+import { ApiError, toError, type WireError } from './errors';
+
+export { ApiError };
+
 
 export type LinkState = 'connecting' | 'live' | 'reconnecting';
-
-/** A GraphQL error with its `extensions.code` (`BAD_USER_INPUT`, `RATE_LIMITED`, …). */
-export class ApiError extends Error {
-  constructor(
-    message: string,
-    readonly code: string | undefined,
-  ) {
-    super(message);
-  }
-}
-
-interface WireError {
-  message: string;
-  extensions?: { code?: string };
-}
-
-function toError(errors: readonly WireError[]): ApiError {
-  const first = errors[0];
-  return new ApiError(first?.message ?? 'request failed', first?.extensions?.code);
-}
 
 export class Api {
   private client: Client;

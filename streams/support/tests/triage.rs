@@ -36,6 +36,23 @@ fn e5() -> DenseModel {
     ))
 }
 
+/// The next `count` ticket events pushed to agents.
+async fn next_events(
+    pushed: &mut (impl futures::Stream<Item = FanOutItem> + Unpin),
+    count: usize,
+) -> Vec<TicketEvent> {
+    let mut events = Vec::new();
+    for _ in 0..count {
+        match pushed.next().await.unwrap() {
+            FanOutItem::Message(bytes) => {
+                events.push(serde_json::from_slice::<TicketEvent>(&bytes).unwrap())
+            }
+            FanOutItem::Lagged(n) => panic!("lagged {n}"),
+        }
+    }
+    events
+}
+
 #[tokio::test]
 async fn triage_beats_the_baselines_caches_and_triages_what_waited() {
     let cache = tempfile::tempdir().unwrap();
@@ -140,15 +157,7 @@ async fn triage_beats_the_baselines_caches_and_triages_what_waited() {
     assert_eq!(waiting.category, UNCATEGORIZED);
     assert_eq!(waiting.priority, TicketPriority::Normal);
     assert_eq!(tickets.set_triage(cached).await.unwrap(), 1);
-    let mut changes = Vec::new();
-    for _ in 0..2 {
-        match pushed.next().await.unwrap() {
-            FanOutItem::Message(bytes) => {
-                changes.push(serde_json::from_slice::<TicketEvent>(&bytes).unwrap())
-            }
-            FanOutItem::Lagged(n) => panic!("lagged {n}"),
-        }
-    }
+    let changes = next_events(&mut pushed, 2).await;
     assert_eq!(changes[0].change, TicketChange::Opened);
     assert_eq!(changes[1].change, TicketChange::Triaged);
     let triaged = &changes[1].ticket;
@@ -261,15 +270,7 @@ async fn a_customer_turning_negative_raises_their_ticket_once() {
     tickets.after_message(&chat, &neutral, false).await.unwrap();
     let upset = said("m-3", angry, Some(Sentiment::Negative));
     tickets.after_message(&chat, &upset, false).await.unwrap();
-    let mut events = Vec::new();
-    for _ in 0..2 {
-        match pushed.next().await.unwrap() {
-            FanOutItem::Message(bytes) => {
-                events.push(serde_json::from_slice::<TicketEvent>(&bytes).unwrap())
-            }
-            FanOutItem::Lagged(n) => panic!("lagged {n}"),
-        }
-    }
+    let events = next_events(&mut pushed, 2).await;
     assert_eq!(events[0].change, TicketChange::Opened);
     assert_eq!(events[1].change, TicketChange::SentimentChanged);
     let raised = &events[1].ticket;

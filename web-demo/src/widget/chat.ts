@@ -16,7 +16,7 @@ import {
   StartConversation,
   type ChatHistoryResult,
 } from '../generated/operations';
-import { WidgetError, type WidgetClient } from './client';
+import { ApiError, type WidgetClient } from './client';
 import type { Language, Strings } from './strings';
 
 type Conversation = NonNullable<ChatHistoryResult['conversation']>;
@@ -158,7 +158,7 @@ export class Chat {
       this.renderStatus();
     } catch (error) {
       // Another user's id, or a conversation the store no longer has: start afresh.
-      if (error instanceof WidgetError && error.code === 'NOT_FOUND') localStorage.removeItem(this.storageKey());
+      if (error instanceof ApiError && error.code === 'NOT_FOUND') localStorage.removeItem(this.storageKey());
       else console.info('finpulse chat: could not resume the conversation:', String(error));
     }
   }
@@ -202,7 +202,7 @@ export class Chat {
       window.clearTimeout(this.reconcileTimer);
       this.reconcileTimer = window.setTimeout(() => void this.reconcile(), RECONCILE_AFTER_MS);
     } catch (error) {
-      this.error.textContent = error instanceof WidgetError && error.code === 'BAD_USER_INPUT' ? error.message : this.text.failed;
+      this.error.textContent = error instanceof ApiError && error.code === 'BAD_USER_INPUT' ? error.message : this.text.failed;
     }
   }
 
@@ -288,7 +288,7 @@ export class Chat {
           localStorage.removeItem(this.storageKey());
         } catch (error) {
           for (const b of buttons) b.disabled = false;
-          this.error.textContent = error instanceof WidgetError ? error.message : this.text.failed;
+          this.error.textContent = error instanceof ApiError ? error.message : this.text.failed;
         }
       });
       return button;

@@ -8,7 +8,11 @@
 // expire; a new token reconnects the socket, and the subscriptions resume by themselves.
 
 import { createClient, type Client } from 'graphql-ws';
+import { ApiError, toError, type WireError } from '../errors';
+
+export { ApiError };
 import type { TypedDocument } from '../generated/operations';
+
 
 /** Where tokens come from. */
 export type TokenSource = { kind: 'host'; url: string } | { kind: 'dev'; user: string };
@@ -18,24 +22,6 @@ interface Issued {
   user?: string;
   expiresAt: string;
 }
-
-/** A GraphQL error with its `extensions.code`. */
-export class WidgetError extends Error {
-  constructor(
-    message: string,
-    readonly code: string | undefined,
-  ) {
-    super(message);
-  }
-}
-
-interface WireError {
-  message: string;
-  extensions?: { code?: string };
-}
-
-const toError = (errors: readonly WireError[]) =>
-  new WidgetError(errors[0]?.message ?? 'request failed', errors[0]?.extensions?.code);
 
 export class WidgetClient {
   private issued: Issued | null = null;
@@ -76,21 +62,21 @@ export class WidgetClient {
         body: JSON.stringify({ query: document.query, operationName: document.operationName, variables }),
       });
     } catch {
-      throw new WidgetError('the support service cannot be reached', 'OFFLINE');
+      throw new ApiError('the support service cannot be reached', 'OFFLINE');
     }
     let body: { data?: R | null; errors?: WireError[] };
     try {
       body = await response.json();
     } catch {
-      throw new WidgetError(`the support service answered ${response.status}`, undefined);
+      throw new ApiError(`the support service answered ${response.status}`, undefined);
     }
     if (body.errors?.length) throw toError(body.errors);
-    if (!body.data) throw new WidgetError('no data in the answer', undefined);
+    if (!body.data) throw new ApiError('no data in the answer', undefined);
     return body.data;
   }
 
   /** Follows `document` until the returned function is called. */
-  subscribe<R, V>(document: TypedDocument<R, V>, variables: V, onData: (data: R) => void, onError: (e: WidgetError) => void): () => void {
+  subscribe<R, V>(document: TypedDocument<R, V>, variables: V, onData: (data: R) => void, onError: (e: ApiError) => void): () => void {
     return this.link().subscribe<R>(
       { query: document.query, operationName: document.operationName, variables: variables as Record<string, unknown> },
       {
@@ -100,7 +86,7 @@ export class WidgetClient {
         },
         error: (error) => {
           if (Array.isArray(error)) onError(toError(error as WireError[]));
-          else onError(new WidgetError(String((error as Error)?.message ?? error), undefined));
+          else onError(new ApiError(String((error as Error)?.message ?? error), undefined));
         },
         complete: () => {},
       },
@@ -179,10 +165,10 @@ export class WidgetClient {
             body: JSON.stringify({ user: this.tokens.user }),
           })
         : await fetch(this.tokens.url, { credentials: 'include', headers: { accept: 'application/json' } });
-    if (!response.ok) throw new WidgetError(`sign-in for the chat failed (${response.status})`, 'UNAUTHENTICATED');
+    if (!response.ok) throw new ApiError(`sign-in for the chat failed (${response.status})`, 'UNAUTHENTICATED');
     const issued = (await response.json()) as Issued;
     if (typeof issued.token !== 'string' || typeof issued.expiresAt !== 'string') {
-      throw new WidgetError('the token endpoint answered without `token` and `expiresAt`', 'UNAUTHENTICATED');
+      throw new ApiError('the token endpoint answered without `token` and `expiresAt`', 'UNAUTHENTICATED');
     }
     const renewing = this.tokensIssued > 0;
     this.tokensIssued += 1;
