@@ -11,7 +11,7 @@
 //! A conversation the bot hands off (a rephrase followed by another miss, or a request for a
 //! person) no longer gets bot replies, so the customer opens a new one. Each conversation's
 //! first message is a warm-up that is not measured: its answer on the socket proves the
-//! subscription is live before anything is timed.
+//! subscription is live before anything is timed (it is asked again until one arrives).
 
 use std::time::{Duration, Instant};
 
@@ -110,36 +110,53 @@ impl Customer {
         Ok(body)
     }
 
-    /// The next `chat` event on the socket.
-    async fn next_event(&mut self) -> anyhow::Result<Value> {
+    /// The next `chat` event on the socket before `deadline` (`None` after it). The deadline
+    /// is for the whole wait: the server's pings keep coming when no event does.
+    async fn next_event(
+        &mut self,
+        deadline: tokio::time::Instant,
+    ) -> anyhow::Result<Option<Value>> {
         loop {
-            let message = tokio::time::timeout(Duration::from_secs(30), self.socket.next())
-                .await
-                .context("no chat event within 30 s")?
-                .context("socket closed")??;
+            let Ok(message) = tokio::time::timeout_at(deadline, self.socket.next()).await else {
+                return Ok(None);
+            };
+            let message = message.context("socket closed")??;
             let Message::Text(text) = message else {
                 continue;
             };
             let value: Value = serde_json::from_str(&text)?;
             match value["type"].as_str() {
-                Some("next") => return Ok(value["payload"]["data"]["chat"].clone()),
+                Some("next") => return Ok(Some(value["payload"]["data"]["chat"].clone())),
                 Some("error") => bail!("subscription refused: {value}"),
                 _ => {}
             }
         }
     }
 
-    /// Sends `text` and waits for the bot's answer; returns the time between and the event.
-    async fn ask(&mut self, text: &str) -> anyhow::Result<(Duration, Value)> {
+    /// Sends `text` and waits up to `patience` for the bot's answer on the socket; returns the
+    /// time between and the event (`None` when it did not come in time).
+    async fn ask_within(
+        &mut self,
+        text: &str,
+        patience: Duration,
+    ) -> anyhow::Result<Option<(Duration, Value)>> {
         let id = self.conversation.clone().context("no conversation")?;
         let sent = Instant::now();
         self.graphql(SEND, json!({"id": id, "text": text})).await?;
-        loop {
-            let event = self.next_event().await?;
+        let deadline = tokio::time::Instant::now() + patience;
+        while let Some(event) = self.next_event(deadline).await? {
             if event["message"]["author"] == "BOT" {
-                return Ok((sent.elapsed(), event));
+                return Ok(Some((sent.elapsed(), event)));
             }
         }
+        Ok(None)
+    }
+
+    /// [`Customer::ask_within`] 30 s, or an error.
+    async fn ask(&mut self, text: &str) -> anyhow::Result<(Duration, Value)> {
+        self.ask_within(text, Duration::from_secs(30))
+            .await?
+            .context("no answer on the socket within 30 s")
     }
 
     /// A new conversation, subscribed, with a warm-up question asked (not measured).
@@ -164,12 +181,19 @@ impl Customer {
             .send(Message::Text(subscribe.to_string().into()))
             .await?;
         self.conversation = Some(id);
-        // The echo of the warm-up proves the subscription is live; its answer is not timed.
-        let (_, event) = self.ask(WARM_UP).await?;
-        if event["conversation"]["status"] != "OPEN" {
-            bail!("the warm-up question was handed off: {event}");
+        // A pushed answer to the warm-up proves the subscription is live; it is not timed. The
+        // server has no "subscribed" message, and an answer can be pushed before the
+        // subscription is in place (a remembered question is answered in milliseconds), so
+        // the warm-up is asked again until an answer arrives on the socket.
+        for _ in 0..10 {
+            if let Some((_, event)) = self.ask_within(WARM_UP, Duration::from_secs(3)).await? {
+                if event["conversation"]["status"] != "OPEN" {
+                    bail!("the warm-up question was handed off: {event}");
+                }
+                return Ok(());
+            }
         }
-        Ok(())
+        bail!("no warm-up answer arrived on the chat subscription in ten tries")
     }
 
     async fn run(
