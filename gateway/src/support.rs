@@ -145,7 +145,7 @@ pub async fn start(
     }
     let indexing = desk.clone();
     let triage = config.support.triage && config.inference.enabled;
-    // The models folder's cache (git-ignored, like the models).
+    // The models folder's cache (git-ignored, like the models): triage heads, FAQ vectors.
     let triage_cache = finpulse_inference::Manifest::load(&config.inference.manifest)
         .ok()
         .map(|manifest| manifest.resolve(std::path::Path::new("cache")));
@@ -156,11 +156,36 @@ pub async fn start(
         follow.await;
         Ok(())
     });
+    let vectors_cache = triage_cache.clone();
     tasks.spawn(async move {
+        // The passages' vectors of the last start, so this one embeds only what changed.
+        if let Some(dir) = &vectors_cache {
+            for model in indexing.models() {
+                let path = dir.join(model.memory_file_name());
+                match model.load_memory(&path) {
+                    Ok(count) => info!(
+                        model = model.name(),
+                        count, "FAQ vectors read from the cache"
+                    ),
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(error) => {
+                        warn!(%error, path = %path.display(), "ignoring the cached FAQ vectors")
+                    }
+                }
+            }
+        }
         let responder = indexing
             .reindex()
             .await
             .context("failed to index the FAQ for the support desk")?;
+        if let Some(dir) = &vectors_cache {
+            for model in indexing.models() {
+                let path = dir.join(model.memory_file_name());
+                if let Err(error) = model.save_memory(&path) {
+                    warn!(%error, path = %path.display(), "failed to cache the FAQ vectors");
+                }
+            }
+        }
         let thresholds = responder.thresholds();
         info!(
             entries = responder.index().entries().len(),

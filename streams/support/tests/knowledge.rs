@@ -132,3 +132,35 @@ async fn a_message_read_twice_is_embedded_once() {
     model.embed_query(message).await.unwrap();
     assert_eq!(counted.texts.load(Ordering::SeqCst), 42);
 }
+
+#[tokio::test]
+async fn a_restart_reads_the_knowledge_bases_vectors_from_the_cache() {
+    let entries: Vec<_> = faq::demo()
+        .into_iter()
+        .filter(|entry| entry.language == "en")
+        .take(10)
+        .collect();
+    let first = DenseModel::new(minilm());
+    let built = FaqIndex::build(entries.clone(), vec![first.clone()])
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(first.memory_file_name());
+    let saved = first.save_memory(&path).unwrap();
+    assert!(saved > 0);
+
+    // The next start: a fresh model reads the file and embeds nothing to index.
+    let counted = minilm();
+    let next = DenseModel::new(counted.clone());
+    assert_eq!(next.memory_file_name(), first.memory_file_name());
+    assert_eq!(next.load_memory(&path).unwrap(), saved);
+    let rebuilt = FaqIndex::build(entries, vec![next]).await.unwrap();
+    assert_eq!(counted.texts.load(Ordering::SeqCst), 0);
+    let query = "my card was declined in a shop";
+    assert_eq!(top_ids(&rebuilt, query).await, top_ids(&built, query).await);
+
+    // A damaged file is refused whole, and the memory is untouched.
+    std::fs::write(&path, b"not vectors").unwrap();
+    let fresh = DenseModel::new(minilm());
+    assert!(fresh.load_memory(&path).is_err());
+}

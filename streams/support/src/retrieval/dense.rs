@@ -145,6 +145,61 @@ impl DenseModel {
         Ok(out)
     }
 
+    /// The file name under which [`DenseModel::save_memory`] keeps this model's remembered
+    /// vectors: the model's name, version and dimension are in it, so another model (or
+    /// another build of it) never reads them.
+    pub fn memory_file_name(&self) -> String {
+        let info = self.embeddings.info();
+        let mut hash = 0xcbf2_9ce4_8422_2325u64;
+        for byte in format!("{}\0{}\0{}", info.name, info.version, info.dimension).bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("support-vectors-{}-{hash:016x}.bin", info.name)
+    }
+
+    /// Writes the remembered vectors (the knowledge base's passages and variants) to `path`,
+    /// so the next start indexes without embedding them again. Written beside and renamed,
+    /// so a reader never sees half a file.
+    pub fn save_memory(&self, path: &std::path::Path) -> std::io::Result<usize> {
+        let entries: Vec<(String, Vec<f32>)> = self
+            .remembered
+            .lock()
+            .iter()
+            .map(|(text, vector)| (text.clone(), vector.clone()))
+            .collect();
+        let bytes = postcard::to_stdvec(&entries).map_err(std::io::Error::other)?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let partial = path.with_extension("bin.partial");
+        std::fs::write(&partial, bytes)?;
+        std::fs::rename(&partial, path)?;
+        Ok(entries.len())
+    }
+
+    /// Reads vectors written by [`DenseModel::save_memory`] into the memory; returns how many.
+    /// A vector of the wrong length (a damaged or foreign file) refuses the whole file.
+    pub fn load_memory(&self, path: &std::path::Path) -> std::io::Result<usize> {
+        let bytes = std::fs::read(path)?;
+        let entries: Vec<(String, Vec<f32>)> = postcard::from_bytes(&bytes)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let dimension = self.embeddings.info().dimension;
+        if entries.len() > REMEMBERED || entries.iter().any(|(_, v)| v.len() != dimension) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("not {dimension}-value vectors of this model, or too many"),
+            ));
+        }
+        let count = entries.len();
+        let mut remembered = self.remembered.lock();
+        if remembered.len() + count > REMEMBERED {
+            remembered.clear();
+        }
+        remembered.extend(entries);
+        Ok(count)
+    }
+
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, SupportError> {
         self.embeddings
             .embed_as("support", texts)
