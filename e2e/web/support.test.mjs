@@ -2,9 +2,10 @@
 // bank's page (not the dashboard) gets pushed, grounded replies in English and in German;
 // "talk to a human" puts the conversation in the agents' console, where an agent sees the
 // bot's evidence, claims, replies (the customer's widget shows it), resolves, and the customer
-// rates the help.
+// rates the help; a page on another origin (allowed by `cors.allowed_origins`) chats too.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { ARTIFACTS, accessibilityViolations, guardedPage, launch } from './browser.mjs';
 import { startFinpulse } from './server.mjs';
@@ -35,8 +36,30 @@ async function ask(page, text) {
   await page.press(W.input, 'Enter');
 }
 
+/** A bank's site on another origin (another port) whose page embeds the widget from `api`. */
+async function bankSite() {
+  let api = '';
+  const site = createServer((_, response) => {
+    response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    response.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Another bank</title>
+<link rel="icon" href="data:,"></head><body><main><h1>Another bank</h1></main>
+<script src="${api}/widget.js" data-finpulse-url="${api}" data-dev-user="carol" data-language="en"></script></body></html>`);
+  });
+  await new Promise((resolve) => site.listen(0, '127.0.0.1', resolve));
+  return {
+    origin: `http://127.0.0.1:${site.address().port}`,
+    serve: (url) => {
+      api = url;
+    },
+    close: () => new Promise((resolve) => site.close(resolve)),
+  };
+}
+
 test('the widget answers in English and German, hands off, and the agent console takes over', async () => {
-  const server = await startFinpulse(DESK);
+  // The demo page is on finpulse's own origin; this site is not, so it needs CORS.
+  const site = await bankSite();
+  const server = await startFinpulse({ ...DESK, FINPULSE_CORS__ALLOWED_ORIGINS: `["${site.origin}"]` });
+  site.serve(server.url);
   const browser = await launch();
   try {
     // A customer on the bank's page, the widget in English.
@@ -133,11 +156,20 @@ test('the widget answers in English and German, hands off, and the agent console
     await page.click(W.launcher);
     assert.equal(await page.$$eval('finpulse-chat .msg[data-id]', (m) => m.length), 0);
 
+    // Embedded on another origin: the token, the query and the socket all cross it.
+    const other = await guardedPage(browser, { viewport: { width: 1280, height: 900 } });
+    await other.page.goto(site.origin);
+    await other.page.click(W.launcher);
+    await ask(other.page, 'Why was my card payment declined?');
+    await other.page.waitForSelector(`${W.bot}:has-text("Card payments are declined")`, { timeout: PUSH_MS });
+
     assert.deepEqual(customer.problems, []);
     assert.deepEqual(german.problems, []);
     assert.deepEqual(agent.problems, []);
+    assert.deepEqual(other.problems, []);
   } finally {
     await browser.close();
     await server.stop();
+    await site.close();
   }
 });
