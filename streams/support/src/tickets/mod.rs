@@ -18,6 +18,8 @@
 //! Time is read from a [`Clock`] anchored on tokio's clock, so tests drive the SLA with
 //! `tokio::time::pause` and `advance` through the same code that runs in production.
 
+mod clock;
+mod metrics;
 pub mod policy;
 pub mod triage;
 
@@ -33,13 +35,14 @@ use finpulse_core::support::{
 };
 use finpulse_store::TicketData;
 use parking_lot::RwLock;
-use prometheus::{IntCounterVec, Opts, Registry};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::SupportError;
+pub use clock::Clock;
 pub use finpulse_core::support::TicketChange;
+pub use metrics::TicketMetrics;
 pub use policy::{SlaTargets, TicketPolicy};
 pub use triage::{LABELLED_TICKETS, TriageModels};
 
@@ -78,71 +81,6 @@ impl EventPayload for TicketEvent {
 
     fn validate(&self) -> Result<(), String> {
         crate::events::validate_id("ticket", &self.ticket.id)
-    }
-}
-
-/// Wall-clock time advanced by tokio's clock from an anchor: the same as `Utc::now()` in a
-/// running server (to the drift of the monotonic clock over its uptime), and paused and
-/// advanced with tokio's in tests.
-#[derive(Debug, Clone, Copy)]
-pub struct Clock {
-    wall: DateTime<Utc>,
-    started: tokio::time::Instant,
-}
-
-impl Clock {
-    /// A clock reading the wall time now.
-    pub fn start() -> Self {
-        Self {
-            wall: Utc::now(),
-            started: tokio::time::Instant::now(),
-        }
-    }
-
-    /// The time now.
-    pub fn now(&self) -> DateTime<Utc> {
-        let elapsed = self.started.elapsed();
-        // Microseconds in an i64 last 292,000 years of uptime.
-        self.wall + Duration::microseconds(elapsed.as_micros() as i64)
-    }
-}
-
-/// The tickets' metrics.
-#[derive(Debug, Clone)]
-pub struct TicketMetrics {
-    /// `finpulse_support_tickets_opened_total{priority}`.
-    pub opened: IntCounterVec,
-    /// `finpulse_support_sla_escalations_total{stage}`.
-    pub escalations: IntCounterVec,
-}
-
-impl TicketMetrics {
-    /// The metrics, counted but rendered nowhere until registered.
-    pub fn unregistered() -> Self {
-        Self {
-            opened: IntCounterVec::new(
-                Opts::new(
-                    "finpulse_support_tickets_opened_total",
-                    "Tickets opened or reopened, by priority",
-                ),
-                &["priority"],
-            )
-            .expect("the metric's definition is valid"),
-            escalations: IntCounterVec::new(
-                Opts::new(
-                    "finpulse_support_sla_escalations_total",
-                    "SLA stages reached and escalated, by stage",
-                ),
-                &["stage"],
-            )
-            .expect("the metric's definition is valid"),
-        }
-    }
-
-    /// Registers them in `registry`.
-    pub fn register(&self, registry: &Registry) -> prometheus::Result<()> {
-        registry.register(Box::new(self.opened.clone()))?;
-        registry.register(Box::new(self.escalations.clone()))
     }
 }
 
