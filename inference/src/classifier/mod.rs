@@ -297,36 +297,15 @@ impl Classifier {
         } else {
             (config.l2, config.epochs)
         };
-        let train_set = set(&train);
-        classifier.reset();
-        classifier.fit(&train_set, epochs, l2, config.learning_rate, None);
         let lexical_settings = lexical_settings.filter(|(_, _, weight)| *weight > 0.0);
-        if let (Some(texts), Some((l2, passes, weight))) = (texts, lexical_settings) {
-            classifier.lexical = Some(Lexical::train(
-                texts,
-                &train,
-                &targets,
-                labels.len(),
-                l2,
-                passes,
-                weight,
-                config,
-            ));
-        }
-        let test_set = set(&test);
-        let test_texts: Option<Vec<&str>> =
-            texts.map(|t| test.iter().map(|&i| t[i].as_str()).collect());
-        let mut report = classifier.evaluate(&train_set, &test_set, test_texts.as_deref());
-        report.l2 = l2;
-        report.epochs = epochs;
-        if config.refit_all && !test.is_empty() {
-            let everything: Vec<usize> = (0..examples.len()).collect();
+        // Both heads, with the settings found, on `indices` (the training part, then all).
+        let fit_heads = |classifier: &mut Self, indices: &[usize]| {
             classifier.reset();
-            classifier.fit(&set(&everything), epochs, l2, config.learning_rate, None);
+            classifier.fit(&set(indices), epochs, l2, config.learning_rate, None);
             if let (Some(texts), Some((l2, passes, weight))) = (texts, lexical_settings) {
                 classifier.lexical = Some(Lexical::train(
                     texts,
-                    &everything,
+                    indices,
                     &targets,
                     labels.len(),
                     l2,
@@ -335,6 +314,16 @@ impl Classifier {
                     config,
                 ));
             }
+        };
+        fit_heads(&mut classifier, &train);
+        let test_texts: Option<Vec<&str>> =
+            texts.map(|t| test.iter().map(|&i| t[i].as_str()).collect());
+        let mut report = classifier.evaluate(&set(&train), &set(&test), test_texts.as_deref());
+        report.l2 = l2;
+        report.epochs = epochs;
+        if config.refit_all && !test.is_empty() {
+            let everything: Vec<usize> = (0..examples.len()).collect();
+            fit_heads(&mut classifier, &everything);
         }
         classifier.report = report;
         Ok(classifier)
