@@ -1,0 +1,132 @@
+//! The config tree: defaults, file, environment, validation.
+
+use super::*;
+
+#[test]
+fn defaults_are_valid_and_embedded() {
+    let config = Config::default();
+    config.validate().unwrap();
+    assert!(config.database_url().starts_with("sqlite:"));
+}
+
+#[test]
+fn development_tokens_only_while_the_embedded_default_is_in_force() {
+    assert!(Config::default().dev_tokens_allowed());
+    let changed = |change: &dyn Fn(&mut Config)| {
+        let mut config = Config::default();
+        change(&mut config);
+        config.dev_tokens_allowed()
+    };
+    assert!(!changed(&|c| c.role = Role::Gateway));
+    assert!(!changed(&|c| c.role = Role::Worker));
+    assert!(!changed(
+        &|c| c.kafka_brokers = Some("127.0.0.1:9092".into())
+    ));
+    assert!(!changed(&|c| c.redis_url = Some("redis://127.0.0.1".into())));
+    assert!(!changed(&|c| c.auth.jwks_path = Some("jwks.json".into())));
+    assert!(!changed(&|c| c.auth.dev_tokens = false));
+}
+
+#[test]
+fn values_that_parse_but_cannot_work_are_refused_by_name() {
+    let refused = |change: &dyn Fn(&mut Config)| {
+        let mut config = Config::default();
+        change(&mut config);
+        config.validate().unwrap_err().to_string()
+    };
+    assert!(refused(&|c| c.log_level = "[[[".into()).contains("log_level"));
+    assert!(refused(&|c| c.websocket.max_subscriptions = 0).contains("max_subscriptions"));
+    assert!(refused(&|c| c.websocket.keepalive_secs = -1.0).contains("keepalive_secs"));
+    assert!(refused(&|c| c.websocket.keepalive_secs = f64::NAN).contains("keepalive_secs"));
+    assert!(refused(&|c| c.auth.jwt_secret = Some(SecretString::from("a"))).contains("jwt_secret"));
+    assert!(refused(&|c| c.auth.token_ttl_secs = u64::MAX).contains("token_ttl_secs"));
+    assert!(refused(&|c| c.limits.request_burst_per_ip = 0).contains("limits"));
+    assert!(refused(&|c| c.limits.header_read_timeout_secs = 0.0).contains("header_read"));
+    assert!(refused(&|c| c.graphql.max_nesting = 1000).contains("max_nesting"));
+    assert!(refused(&|c| c.fanout.max_channels = 0).contains("max_channels"));
+    let mut fine = Config {
+        log_level: "finpulse=debug,info".into(),
+        ..Config::default()
+    };
+    fine.auth.jwt_secret = Some(SecretString::from("x".repeat(32)));
+    fine.validate().unwrap();
+}
+
+#[test]
+// figment's Jail fixes the closure's error type; its size is not ours to choose.
+#[allow(clippy::result_large_err)]
+fn files_and_env_layer_and_typos_are_errors() {
+    figment::Jail::expect_with(|jail| {
+        jail.create_file(
+            "finpulse.toml",
+            "listen = \"127.0.0.1:9000\"\n[simulator]\nspeed = 2.0\n",
+        )?;
+        jail.set_env("FINPULSE_SIMULATOR__SPEED", "3.5");
+        jail.set_env("FINPULSE_DATABASE_URL", "sqlite::memory:");
+        jail.set_env("FINPULSE_CONFIG", "finpulse.toml");
+        let config = Config::load(None).map_err(|e| e.to_string())?;
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.simulator.speed, 3.5);
+        assert_eq!(config.database_url(), "sqlite::memory:");
+        jail.create_file("typo.toml", "lisen = \"127.0.0.1:9000\"\n")?;
+        let error = Config::load(Some(Path::new("typo.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("lisen"), "{error}");
+        jail.set_env("FINPULSE_LOG__PARTITIONS", "0");
+        assert!(Config::load(None).is_err());
+        Ok(())
+    });
+}
+
+#[test]
+#[allow(clippy::result_large_err)]
+fn ticket_rules_are_read_by_priority_name_and_bad_ones_named() {
+    use finpulse_core::support::TicketPriority;
+    figment::Jail::expect_with(|jail| {
+        jail.create_file(
+            "finpulse.toml",
+            "[support.tickets]\ntriage_confidence = 0.7\n\
+             [support.tickets.urgency]\ncard_declined = \"high\"\n\
+             [support.tickets.sla.urgent]\nfirst_response_minutes = 5\nresolution_minutes = 60\n",
+        )?;
+        let config = Config::load(Some(Path::new("finpulse.toml"))).map_err(|e| e.to_string())?;
+        let tickets = &config.support.tickets;
+        assert_eq!(tickets.triage_confidence, 0.7);
+        assert_eq!(tickets.urgency["card_declined"], TicketPriority::High);
+        assert_eq!(
+            tickets.urgency["card_fraud"],
+            TicketPriority::Urgent,
+            "defaults kept"
+        );
+        assert_eq!(
+            tickets
+                .targets(TicketPriority::Urgent)
+                .first_response_minutes,
+            5
+        );
+        assert_eq!(
+            tickets.targets(TicketPriority::Low).first_response_minutes,
+            24 * 60
+        );
+        for (file, named) in [
+            (
+                "[support.tickets.sla.critical]\nfirst_response_minutes = 5\nresolution_minutes = 9\n",
+                "critical",
+            ),
+            ("[support.tickets.urgency]\ncard_fraud = \"asap\"\n", "asap"),
+            (
+                "[support.tickets.sla.high]\nfirst_response_minutes = 90\nresolution_minutes = 60\n",
+                "sla.high",
+            ),
+            ("[support.tickets]\nat_risk_share = 1.5\n", "at_risk_share"),
+        ] {
+            jail.create_file("bad.toml", file)?;
+            let error = Config::load(Some(Path::new("bad.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(named), "{named}: {error}");
+        }
+        Ok(())
+    });
+}
