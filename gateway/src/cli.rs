@@ -195,6 +195,43 @@ pub enum TrainCommand {
         #[arg(long)]
         no_lexical: bool,
     },
+    /// Fine-tunes the multilingual encoder itself on a labelled CSV (`text,label`) with
+    /// candle, on the CPU: a head is probed on the frozen vectors, then encoder and head train
+    /// together, early-stopped on a validation fifth. Prints the classifier's report on frozen
+    /// and tuned vectors side by side (held-out split, or `--test`), writes `OUT/model.onnx`
+    /// and `OUT/tokenizer.json`, and the manifest entry that serves them.
+    Encoder {
+        /// CSV with a header and `text` and `label` columns.
+        #[arg(long)]
+        data: PathBuf,
+        /// Folder to write the tuned model into.
+        #[arg(long)]
+        out: PathBuf,
+        /// A separate labelled CSV to report on; the whole of `--data` is trained on.
+        #[arg(long)]
+        test: Option<PathBuf>,
+        /// The manifest's model to start from (the graph `scripts/convert-e5.py` writes).
+        #[arg(long, default_value = "multilingual-e5-small")]
+        model: String,
+        /// Share of each label held out for the report (0 to 0.5).
+        #[arg(long, default_value_t = 0.25)]
+        holdout: f32,
+        /// The most passes over the training data (the best on validation is kept).
+        #[arg(long, default_value_t = 4)]
+        epochs: usize,
+        /// Examples per step.
+        #[arg(long, default_value_t = 16)]
+        batch: usize,
+        /// Peak step size of the encoder's layers (AdamW, warm-up then linear decay).
+        #[arg(long, default_value_t = 3e-5)]
+        learning_rate: f64,
+        /// Longest text in tokens while training.
+        #[arg(long, default_value_t = 128)]
+        max_length: usize,
+        /// Seed of the splits and the batch order.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
 }
 
 /// What `finpulse eval` evaluates.
@@ -380,6 +417,43 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 test.as_deref(),
                 model.as_deref(),
                 train,
+            )
+            .await
+        }
+        Command::Train {
+            what:
+                TrainCommand::Encoder {
+                    data,
+                    out,
+                    test,
+                    model,
+                    holdout,
+                    epochs,
+                    batch,
+                    learning_rate,
+                    max_length,
+                    seed,
+                },
+        } => {
+            if !(0.0..=0.5).contains(&holdout) {
+                anyhow::bail!("--holdout must be between 0 and 0.5");
+            }
+            let tune = finpulse_inference::tuning::TuneConfig {
+                holdout,
+                epochs,
+                batch,
+                learning_rate,
+                seed,
+                ..Default::default()
+            };
+            crate::classifier::train_encoder(
+                &config,
+                &data,
+                &out,
+                test.as_deref(),
+                &model,
+                max_length,
+                tune,
             )
             .await
         }

@@ -28,6 +28,7 @@ pub mod ranker;
 mod runtime;
 pub mod sentiment;
 pub mod summarize;
+pub mod tuning;
 
 pub use classifier::{Classifier, TrainConfig};
 pub use embedder::{Embedder, Embeddings, ForCaller};

@@ -220,3 +220,113 @@ fn train_classifier_with_a_test_file_and_eval_classifier_print_the_contracted_fi
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("none.json"));
 }
+
+#[test]
+fn train_encoder_writes_a_model_the_printed_manifest_entry_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../inference/tests/fixtures/support_tickets.csv"
+    );
+    let tuned = dir.path().join("tuned");
+    let output = finpulse(dir.path())
+        .args(["train", "encoder", "--data", fixture, "--out"])
+        .arg(&tuned)
+        .args(["--epochs", "1", "--batch", "8", "--max-length", "64"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    for part in [
+        "epoch 1: validation accuracy",
+        "frozen encoder, held-out split: 16 examples, accuracy",
+        "tuned encoder, held-out split: 16 examples, accuracy",
+    ] {
+        assert!(stdout.contains(part), "{part}: {stdout}");
+    }
+    assert!(tuned.join("model.onnx").exists() && tuned.join("tokenizer.json").exists());
+
+    // The entry it prints, added to the manifest, serves the tuned model to the classifier.
+    let entry = stdout
+        .split("\n\n")
+        .find(|part| part.starts_with("[[models]]"))
+        .unwrap_or_else(|| panic!("no manifest entry printed: {stdout}"));
+    assert!(
+        entry.contains("name = \"multilingual-e5-small-tuned\""),
+        "{entry}"
+    );
+    let models = concat!(env!("CARGO_MANIFEST_DIR"), "/../models");
+    let real = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../models.toml"))
+        .unwrap()
+        .replace("dir = \"models\"", &format!("dir = {models:?}"));
+    let manifest = dir.path().join("models.toml");
+    std::fs::write(&manifest, format!("{real}\n{entry}\n")).unwrap();
+    let model = dir.path().join("classifier.json");
+    let output = finpulse(dir.path())
+        .env("FINPULSE_INFERENCE__MANIFEST", &manifest)
+        .args([
+            "train",
+            "classifier",
+            "--model",
+            "multilingual-e5-small-tuned",
+        ])
+        .args(["--data", fixture, "--out"])
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let output = finpulse(dir.path())
+        .env("FINPULSE_INFERENCE__MANIFEST", &manifest)
+        .args(["eval", "classifier", "--json", "--data", fixture, "--model"])
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(report["accuracy"].as_f64().unwrap() > 0.5, "{report}");
+
+    // A tampered file no longer matches the printed checksum: refused, not served.
+    std::fs::write(tuned.join("model.onnx"), b"not a model").unwrap();
+    let output = finpulse(dir.path())
+        .env("FINPULSE_INFERENCE__MANIFEST", &manifest)
+        .args(["eval", "classifier", "--json", "--data", fixture, "--model"])
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "{output:?}");
+}
+
+#[test]
+fn train_encoder_refuses_bad_settings_and_other_graphs_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../inference/tests/fixtures/support_tickets.csv"
+    );
+    for (args, expected) in [
+        (
+            vec!["--holdout", "0.9"],
+            "--holdout must be between 0 and 0.5",
+        ),
+        (vec!["--model", "minilm-l6-v2"], "convert-e5"),
+        (vec!["--model", "no-such-model"], "no model `no-such-model`"),
+        (vec!["--epochs", "0"], "epochs and batch must be positive"),
+    ] {
+        let output = finpulse(dir.path())
+            .args(["train", "encoder", "--data", fixture, "--out"])
+            .arg(dir.path().join("out"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    let output = finpulse(dir.path())
+        .args(["train", "encoder", "--data", "/no/such.csv", "--out"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("/no/such.csv"));
+}

@@ -1,6 +1,7 @@
 //! The classifier's data: labelled CSV files, and the stratified, seeded splits training
 //! evaluates and tunes on.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::InferenceError;
@@ -44,7 +45,7 @@ pub fn read_labelled_csv_column(
 }
 
 /// A small deterministic generator for the split (SplitMix64).
-pub(super) fn shuffle<T>(items: &mut [T], seed: u64) {
+pub(crate) fn shuffle<T>(items: &mut [T], seed: u64) {
     let mut state = seed;
     let mut next = || {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -61,7 +62,7 @@ pub(super) fn shuffle<T>(items: &mut [T], seed: u64) {
 
 /// Each group (the examples of one label) split into kept and held-out parts: `share` of it
 /// held out (rounded, at least one kept), chosen by a seeded shuffle.
-pub(super) fn split(groups: &[Vec<usize>], share: f32, seed: u64) -> (Vec<usize>, Vec<usize>) {
+pub(crate) fn split(groups: &[Vec<usize>], share: f32, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let (mut kept, mut held) = (Vec::new(), Vec::new());
     for (k, group) in groups.iter().enumerate() {
         let mut indices = group.clone();
@@ -72,4 +73,30 @@ pub(super) fn split(groups: &[Vec<usize>], share: f32, seed: u64) -> (Vec<usize>
         kept.extend_from_slice(&indices[count..]);
     }
     (kept, held)
+}
+
+/// The distinct labels of `examples` (sorted) and, for each, the indices of its examples: the
+/// groups the splits stratify by.
+pub(crate) fn groups_by_label(examples: &[String]) -> (Vec<String>, Vec<Vec<usize>>) {
+    let mut by_label: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, label) in examples.iter().enumerate() {
+        by_label.entry(label.as_str()).or_default().push(i);
+    }
+    let labels = by_label.keys().map(|l| (*l).to_owned()).collect();
+    (labels, by_label.into_values().collect())
+}
+
+/// The training part `train` split again into a part to fit and a validation share of each
+/// label, for tuning: held-out examples never take part.
+pub(crate) fn validation_split(
+    groups: &[Vec<usize>],
+    train: &[usize],
+    share: f32,
+    seed: u64,
+) -> (Vec<usize>, Vec<usize>) {
+    let train_groups: Vec<Vec<usize>> = groups
+        .iter()
+        .map(|g| g.iter().copied().filter(|i| train.contains(i)).collect())
+        .collect();
+    split(&train_groups, share, seed ^ 0x5eed)
 }

@@ -17,17 +17,17 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ndarray::{Array1, Array2, Axis, Zip};
 use serde::{Deserialize, Serialize};
 
 use crate::{Embeddings, InferenceError};
 
 mod data;
+mod fit;
 mod fusion;
 mod lexical;
 mod report;
 
-use data::split;
+pub(crate) use data::{groups_by_label, shuffle, split, validation_split};
 pub use data::{read_labelled_csv, read_labelled_csv_column};
 use fusion::{Lexical, best_weight, fuse, log_probabilities, tune_lexical};
 use report::score;
@@ -36,7 +36,7 @@ pub use report::{LabelScore, Report};
 /// The L2 penalties tuning tries.
 const L2_GRID: [f32; 4] = [0.0, 1e-5, 1e-4, 1e-3];
 /// Share of each label of the training part that tuning validates on.
-const VALIDATION_SHARE: f32 = 0.2;
+pub(crate) const VALIDATION_SHARE: f32 = 0.2;
 /// Passes between two looks at the validation loss.
 const CHECK_EVERY: usize = 10;
 /// The L2 penalties tuning tries for the lexical head.
@@ -94,8 +94,8 @@ pub struct Classifier {
     /// The labels, in weight-row order.
     pub labels: Vec<String>,
     /// `labels × dimension`, row-major.
-    weights: Vec<f32>,
-    bias: Vec<f32>,
+    pub(crate) weights: Vec<f32>,
+    pub(crate) bias: Vec<f32>,
     /// The TF-IDF head fused with the embedding head, when trained from texts with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     lexical: Option<Lexical>,
@@ -122,7 +122,7 @@ pub struct Prediction {
     pub scores: Vec<(String, f32)>,
 }
 
-fn softmax(logits: &mut [f32]) {
+pub(crate) fn softmax(logits: &mut [f32]) {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0.0;
     for l in logits.iter_mut() {
@@ -174,7 +174,7 @@ impl Classifier {
     }
 
     /// Trains the embedding head, and with `texts` the lexical head and their fusion.
-    fn train_inner(
+    pub(crate) fn train_inner(
         embedding_model: &str,
         dimension: usize,
         vectors: &[Vec<f32>],
@@ -198,17 +198,12 @@ impl Classifier {
                 "holdout must be between 0 and 0.5".into(),
             ));
         }
-        let mut by_label: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, label) in examples.iter().enumerate() {
-            by_label.entry(label.as_str()).or_default().push(i);
-        }
-        if by_label.len() < 2 {
+        let (labels, groups) = groups_by_label(examples);
+        if labels.len() < 2 {
             return Err(InferenceError::BadInput(
                 "training needs at least two labels".into(),
             ));
         }
-        let labels: Vec<String> = by_label.keys().map(|l| (*l).to_owned()).collect();
-        let groups: Vec<Vec<usize>> = by_label.into_values().collect();
         let (train, test) = split(&groups, config.holdout, config.seed);
         let label_of = |i: usize| {
             labels
@@ -247,12 +242,8 @@ impl Classifier {
         let mut lexical_settings = texts.map(|_| (config.l2, config.epochs, 0.5f32));
         let (l2, epochs) = if config.tune {
             // The validation fifth comes from the training part only.
-            let train_groups: Vec<Vec<usize>> = groups
-                .iter()
-                .map(|g| g.iter().copied().filter(|i| train.contains(i)).collect())
-                .collect();
             let (fit_part, validation) =
-                split(&train_groups, VALIDATION_SHARE, config.seed ^ 0x5eed);
+                validation_split(&groups, &train, VALIDATION_SHARE, config.seed);
             let (fit_set, validation_set) = (set(&fit_part), set(&validation));
             let mut best = (config.l2, config.epochs, f32::INFINITY);
             for l2 in L2_GRID {
@@ -342,86 +333,6 @@ impl Classifier {
             .zip(&self.bias)
             .map(|(row, b)| row.iter().zip(vector).map(|(w, x)| w * x).sum::<f32>() + b)
             .collect()
-    }
-
-    /// Full-batch Adam on the cross-entropy with an L2 penalty, for `epochs` passes. With
-    /// `validation`, the weights of the pass with the lowest validation cross-entropy are kept
-    /// (early stopping, looking every few passes); returns that pass and loss (without
-    /// validation: the last pass, and an infinite loss).
-    fn fit(
-        &mut self,
-        train: &[(&[f32], usize)],
-        epochs: usize,
-        l2: f32,
-        learning_rate: f32,
-        validation: Option<&[(&[f32], usize)]>,
-    ) -> (usize, f32) {
-        let (classes, dimension) = (self.labels.len(), self.dimension);
-        let matrix = |set: &[(&[f32], usize)]| {
-            Array2::from_shape_fn((set.len(), dimension), |(i, j)| set[i].0[j])
-        };
-        let x = matrix(train);
-        let mut w = Array2::from_shape_vec((classes, dimension), self.weights.clone())
-            .expect("weights fit the labels and dimension");
-        let mut b = Array1::from_vec(self.bias.clone());
-        let (mut mw, mut vw) = (Array2::<f32>::zeros(w.dim()), Array2::<f32>::zeros(w.dim()));
-        let (mut mb, mut vb) = (Array1::<f32>::zeros(classes), Array1::<f32>::zeros(classes));
-        let (beta1, beta2, epsilon) = (0.9f32, 0.999f32, 1e-8f32);
-        let n = train.len().max(1) as f32;
-        let validation = validation.map(|set| (matrix(set), set));
-        let mut best = (epochs, f32::INFINITY, w.clone(), b.clone());
-        for epoch in 1..=epochs {
-            let mut p = x.dot(&w.t()) + &b;
-            for (mut row, (_, y)) in p.axis_iter_mut(Axis(0)).zip(train) {
-                softmax(row.as_slice_mut().expect("rows are contiguous"));
-                row[*y] -= 1.0;
-            }
-            let gw = p.t().dot(&x) / n + &(&w * l2);
-            let gb = p.sum_axis(Axis(0)) / n;
-            let (correction1, correction2) = (
-                1.0 - beta1.powi(epoch as i32),
-                1.0 - beta2.powi(epoch as i32),
-            );
-            let adam = |param: &mut f32, m: &mut f32, v: &mut f32, g: &f32| {
-                *m = beta1 * *m + (1.0 - beta1) * g;
-                *v = beta2 * *v + (1.0 - beta2) * g * g;
-                *param -=
-                    learning_rate * (*m / correction1) / ((*v / correction2).sqrt() + epsilon);
-            };
-            Zip::from(&mut w)
-                .and(&mut mw)
-                .and(&mut vw)
-                .and(&gw)
-                .for_each(&adam);
-            Zip::from(&mut b)
-                .and(&mut mb)
-                .and(&mut vb)
-                .and(&gb)
-                .for_each(adam);
-            if let Some((xv, set)) = &validation
-                && (epoch % CHECK_EVERY == 0 || epoch == epochs)
-            {
-                let mut pv = xv.dot(&w.t()) + &b;
-                let mut loss = 0.0f32;
-                for (mut row, (_, y)) in pv.axis_iter_mut(Axis(0)).zip(set.iter()) {
-                    softmax(row.as_slice_mut().expect("rows are contiguous"));
-                    loss -= row[*y].max(1e-12).ln();
-                }
-                let loss = loss / set.len().max(1) as f32;
-                if loss < best.1 {
-                    best = (epoch, loss, w.clone(), b.clone());
-                }
-            }
-        }
-        if validation.is_some() {
-            (w, b) = (best.2, best.3);
-        }
-        self.weights = w.into_raw_vec_and_offset().0;
-        self.bias = b.into_raw_vec_and_offset().0;
-        match validation {
-            Some(_) => (best.0, best.1),
-            None => (epochs, f32::INFINITY),
-        }
     }
 
     fn evaluate(
@@ -559,6 +470,15 @@ impl Classifier {
         let vectors = embedder
             .embed(examples.iter().map(|(text, _)| text.clone()).collect())
             .await?;
+        Ok(self.evaluate_vectors(&vectors, examples))
+    }
+
+    /// [`Classifier::evaluate_examples`] on the examples' vectors (one per example).
+    pub(crate) fn evaluate_vectors(
+        &self,
+        vectors: &[Vec<f32>],
+        examples: &[(String, String)],
+    ) -> Report {
         // Labels the classifier does not know get positions after its own.
         let mut names = self.labels.clone();
         let mut truth = Vec::with_capacity(examples.len());
@@ -591,7 +511,7 @@ impl Classifier {
         let vectors: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
         let texts: Vec<&str> = examples.iter().map(|(text, _)| text.as_str()).collect();
         report.fusion = self.halves(&vectors, &texts, &truth);
-        Ok(report)
+        report
     }
 
     /// Embeds `text` and predicts its label.
