@@ -200,6 +200,59 @@ async fn a_customer_gets_a_grounded_reply_in_their_language_pushed() {
 }
 
 #[tokio::test]
+async fn customers_writing_at_once_are_each_answered_in_their_own_order() {
+    // The desk answers several conversations at once; within one, a message is answered
+    // before the next is handled, so each customer reads question, answer, question.
+    let app = spawn_app().await;
+    let mut customers = Vec::new();
+    for user in ["alice", "bob", "carol"] {
+        let token = app.token(user, None);
+        let conversation = start(&app, &token, Some("en-GB")).await;
+        let ws = chat(&app, &token, &conversation).await;
+        customers.push((token, conversation, ws));
+    }
+    // Every message is sent before any reply is read: they reach the processor together.
+    let mut sent = Vec::new();
+    for (token, conversation, _) in &customers {
+        let first = send(
+            &app,
+            token,
+            Some(conversation),
+            "Why was my card payment declined at the checkout?",
+        )
+        .await;
+        let second = send(
+            &app,
+            token,
+            Some(conversation),
+            "And can I unfreeze it myself?",
+        )
+        .await;
+        sent.push([first, second].map(|b| b["data"]["sendMessage"]["id"].clone()));
+    }
+    for ((_, conversation, ws), [first, second]) in customers.iter_mut().zip(&sent) {
+        let events = [
+            next_event(ws).await,
+            next_event(ws).await,
+            next_event(ws).await,
+        ];
+        let authors: Vec<&Value> = events.iter().map(|e| &e["message"]["author"]).collect();
+        assert_eq!(
+            authors,
+            ["CUSTOMER", "BOT", "CUSTOMER"],
+            "{conversation}: {events:?}"
+        );
+        assert_eq!(events[0]["message"]["id"], *first);
+        assert_eq!(events[2]["message"]["id"], *second);
+        let answer = events[1]["message"]["text"].as_str().unwrap();
+        assert!(
+            answer.contains("Card payments are declined when the card is blocked or frozen"),
+            "{conversation}: {answer}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn asking_for_a_person_hands_off_and_the_agents_reply_reaches_the_customer() {
     let app = spawn_app().await;
     let token = app.token("bob", None);

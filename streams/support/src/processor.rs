@@ -1,7 +1,8 @@
 //! The support processor: conversation messages in, kept, answered and pushed.
 //!
 //! Per message from `support.messages` (consumer group `support`), in the conversation's
-//! order (the topic is keyed by conversation):
+//! order (the topic is keyed by conversation; a batch's conversations are handled
+//! concurrently, each one's messages one after another):
 //!
 //! 1. keep it (retried while the store is away: committing past it would lose it) and move
 //!    the conversation on: an agent's first message claims it, a customer writing into a
@@ -23,6 +24,7 @@ use finpulse_bus::runtime::{Decoded, Handler, Registry, Spec, retry};
 use finpulse_core::support::{
     Conversation, ConversationAction, ConversationStatus, Message, Participant,
 };
+use futures::{StreamExt, TryStreamExt};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -44,6 +46,9 @@ pub const SUPPORT: Spec = Spec {
 
 /// The bot's author id on its messages.
 pub const BOT_ID: &str = "bot";
+
+/// Conversations a batch answers at once.
+const CONCURRENT_CONVERSATIONS: usize = 16;
 
 /// Messages read back for the bot's last evidence.
 const HISTORY: u32 = 20;
@@ -357,10 +362,33 @@ impl Handler for SupportProcessor {
         batch: Vec<Decoded<MessageEvent>>,
         shutdown: &CancellationToken,
     ) -> Result<(), StreamError> {
+        // Conversations are independent: each one's messages are handled in order, and
+        // up to `CONCURRENT_CONVERSATIONS` conversations at once, so one customer's answer
+        // does not wait behind another's (their embeddings share a model batch). A failure
+        // fails the batch, which is redelivered; handling a message twice is harmless (the
+        // reply's id derives from the message's).
+        let mut by_conversation: Vec<(String, Vec<Message>)> = Vec::new();
         for decoded in batch {
-            self.handle_one(decoded.event.0, shutdown).await?;
+            let message = decoded.event.0;
+            match by_conversation
+                .iter_mut()
+                .find(|(id, _)| *id == message.conversation)
+            {
+                Some((_, messages)) => messages.push(message),
+                None => by_conversation.push((message.conversation.clone(), vec![message])),
+            }
         }
-        Ok(())
+        let this = &*self;
+        futures::stream::iter(by_conversation)
+            .map(|(_, messages)| async move {
+                for message in messages {
+                    this.handle_one(message, shutdown).await?;
+                }
+                Ok::<_, StreamError>(())
+            })
+            .buffer_unordered(CONCURRENT_CONVERSATIONS)
+            .try_collect::<()>()
+            .await
     }
 }
 
