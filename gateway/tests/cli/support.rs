@@ -3,6 +3,12 @@
 
 use super::{finpulse, sorted_keys};
 
+/// 56 labelled support tickets in four languages.
+const TICKETS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../inference/tests/fixtures/support_tickets.csv"
+);
+
 /// The shipped knowledge base written as the CSV `eval faq` reads, and the shipped queries.
 fn faq_fixture(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     use finpulse_support::faq::{FaqFormat, demo, write};
@@ -146,11 +152,7 @@ async fn import_faq_stores_the_entries_and_names_bad_rows() {
 #[test]
 fn train_classifier_with_a_test_file_and_eval_classifier_print_the_contracted_figures() {
     let dir = tempfile::tempdir().unwrap();
-    let fixture = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../inference/tests/fixtures/support_tickets.csv"
-    ))
-    .unwrap();
+    let fixture = std::fs::read_to_string(TICKETS).unwrap();
     let mut lines = fixture.lines();
     let header = lines.next().unwrap();
     let (mut train, mut test) = (vec![header], vec![header]);
@@ -224,25 +226,38 @@ fn train_classifier_with_a_test_file_and_eval_classifier_print_the_contracted_fi
 #[test]
 fn train_encoder_writes_a_model_the_printed_manifest_entry_serves() {
     let dir = tempfile::tempdir().unwrap();
-    let fixture = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../inference/tests/fixtures/support_tickets.csv"
-    );
+    let fixture = TICKETS;
+    // Every fourth ticket to a test file: the encoder trains on the rest and reports on it.
+    let text = std::fs::read_to_string(TICKETS).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let test: Vec<&str> = std::iter::once(header)
+        .chain(lines.skip(3).step_by(4))
+        .collect();
+    let test_file = dir.path().join("test.csv");
+    std::fs::write(&test_file, test.join("\n")).unwrap();
     let tuned = dir.path().join("tuned");
     let output = finpulse(dir.path())
         .args(["train", "encoder", "--data", fixture, "--out"])
         .arg(&tuned)
+        .arg("--test")
+        .arg(&test_file)
         .args(["--epochs", "1", "--batch", "8", "--max-length", "64"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{output:?}");
+    let against = format!(
+        "test {}: {} examples, accuracy",
+        test_file.display(),
+        test.len() - 1
+    );
     for part in [
-        "epoch 1: validation accuracy",
-        "frozen encoder, held-out split: 16 examples, accuracy",
-        "tuned encoder, held-out split: 16 examples, accuracy",
+        "epoch 1: validation accuracy".to_owned(),
+        format!("frozen encoder, {against}"),
+        format!("tuned encoder, {against}"),
     ] {
-        assert!(stdout.contains(part), "{part}: {stdout}");
+        assert!(stdout.contains(&part), "{part}: {stdout}");
     }
     assert!(tuned.join("model.onnx").exists() && tuned.join("tokenizer.json").exists());
 
@@ -299,10 +314,7 @@ fn train_encoder_writes_a_model_the_printed_manifest_entry_serves() {
 #[test]
 fn train_encoder_refuses_bad_settings_and_other_graphs_clearly() {
     let dir = tempfile::tempdir().unwrap();
-    let fixture = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../inference/tests/fixtures/support_tickets.csv"
-    );
+    let fixture = TICKETS;
     for (args, expected) in [
         (
             vec!["--holdout", "0.9"],

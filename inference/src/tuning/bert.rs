@@ -201,6 +201,15 @@ impl Encoder {
         normed.broadcast_mul(weight)?.broadcast_add(bias)
     }
 
+    /// The residual step of a post-LN layer: `LayerNorm(x + y)` with the norm named `norm`.
+    fn add_and_norm(&self, x: &Tensor, y: &Tensor, norm: &str) -> Result<Tensor, InferenceError> {
+        let weight = self.parameter(&format!("{norm}.w"))?;
+        let bias = self.parameter(&format!("{norm}.b"))?;
+        (x + y)
+            .and_then(|sum| self.layer_norm(&sum, weight, bias))
+            .map_err(candle_error)
+    }
+
     fn linear(&self, x: &Tensor, prefix: &str) -> Result<Tensor, InferenceError> {
         let (weight, bias) = (
             self.parameter(&format!("{prefix}.wt"))?,
@@ -282,25 +291,13 @@ impl Encoder {
             .map_err(candle_error)?;
             let attended =
                 drop(self.linear(&context, &format!("{p}.ao"))?).map_err(candle_error)?;
-            x = self
-                .layer_norm(
-                    &(x + attended).map_err(candle_error)?,
-                    self.parameter(&format!("{p}.aln.w"))?,
-                    self.parameter(&format!("{p}.aln.b"))?,
-                )
-                .map_err(candle_error)?;
+            x = self.add_and_norm(&x, &attended, &format!("{p}.aln"))?;
             let inner = self
                 .linear(&x, &format!("{p}.fi"))?
                 .gelu_erf()
                 .map_err(candle_error)?;
             let fed = drop(self.linear(&inner, &format!("{p}.fo"))?).map_err(candle_error)?;
-            x = self
-                .layer_norm(
-                    &(x + fed).map_err(candle_error)?,
-                    self.parameter(&format!("{p}.oln.w"))?,
-                    self.parameter(&format!("{p}.oln.b"))?,
-                )
-                .map_err(candle_error)?;
+            x = self.add_and_norm(&x, &fed, &format!("{p}.oln"))?;
         }
         Ok(x)
     }

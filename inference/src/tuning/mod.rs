@@ -452,35 +452,24 @@ pub fn fine_tune(
     // The classifier as `finpulse train classifier` trains it, on frozen and on tuned vectors.
     let tuned_vectors = data.vectors(encoder, &everything)?;
     let classifier_config = TrainConfig {
-        holdout: config.holdout,
+        // With a test set every example trains, as `finpulse train classifier --test` does.
+        holdout: if test.is_some() { 0.0 } else { config.holdout },
         seed: config.seed,
         ..TrainConfig::default()
     };
     let texts: Vec<String> = examples.iter().map(|(t, _)| t.clone()).collect();
     let report_on = |vectors: &[Vec<f32>], encoder: &Encoder| -> Result<Report, InferenceError> {
-        let Some(test) = test else {
-            let classifier = Classifier::train_inner(
-                "encoder",
-                encoder.hidden(),
-                vectors,
-                Some(&texts),
-                &labels,
-                &classifier_config,
-            )?;
-            return Ok(classifier.report);
-        };
-        let all = TrainConfig {
-            holdout: 0.0,
-            ..classifier_config.clone()
-        };
         let classifier = Classifier::train_inner(
             "encoder",
             encoder.hidden(),
             vectors,
             Some(&texts),
             &labels,
-            &all,
+            &classifier_config,
         )?;
+        let Some(test) = test else {
+            return Ok(classifier.report);
+        };
         let test_data = Data {
             texts: test.iter().map(|(t, _)| t.as_str()).collect(),
             targets: vec![0; test.len()],
