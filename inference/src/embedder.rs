@@ -56,6 +56,24 @@ impl Call for Job {
     }
 }
 
+/// A model's tokenizer as batches need it: padded to the batch's longest text, cut at
+/// `max_length` tokens.
+pub(crate) fn load_tokenizer(path: &Path, max_length: usize) -> Result<Tokenizer, String> {
+    let mut tokenizer = Tokenizer::from_file(path).map_err(|e| e.to_string())?;
+    let padding = PaddingParams {
+        strategy: PaddingStrategy::BatchLongest,
+        ..tokenizer.get_padding().cloned().unwrap_or_default()
+    };
+    tokenizer.with_padding(Some(padding));
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            max_length,
+            ..TruncationParams::default()
+        }))
+        .map_err(|e| e.to_string())?;
+    Ok(tokenizer)
+}
+
 /// The async face of an embedding model; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Embedder {
@@ -113,19 +131,7 @@ impl Embedder {
         // Tokenise on the model's thread only: rayon's parallel tokenising competes for the
         // cores with ONNX Runtime's own threads (measured: 13% fewer texts/s under load).
         tokenizers::utils::parallelism::set_parallelism(false);
-        let mut tokenizer =
-            Tokenizer::from_file(tokenizer_path).map_err(|e| load_error(e.to_string()))?;
-        let padding = PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..tokenizer.get_padding().cloned().unwrap_or_default()
-        };
-        tokenizer.with_padding(Some(padding));
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: spec.max_length,
-                ..TruncationParams::default()
-            }))
-            .map_err(|e| load_error(e.to_string()))?;
+        let tokenizer = load_tokenizer(tokenizer_path, spec.max_length).map_err(load_error)?;
         let info = Arc::new(ModelInfo::from(&spec));
         let (queue, receiver) = std::sync::mpsc::sync_channel(settings.queue);
         let worker = Worker {

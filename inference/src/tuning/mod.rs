@@ -25,13 +25,14 @@ use std::path::Path;
 
 use candle_core::{Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::Tokenizer;
 
 use crate::InferenceError;
 use crate::classifier::{
     Classifier, Report, TrainConfig, VALIDATION_SHARE, groups_by_label, shuffle, split,
     validation_split,
 };
+use crate::embedder::load_tokenizer;
 use bert::{Encoder, candle_error};
 
 /// Fine-tuning settings.
@@ -129,19 +130,7 @@ impl TrainableEncoder {
         let file = std::fs::read(model).map_err(|e| load_error(model, e.to_string()))?;
         let (initializers, epsilon) = weights::read(&file)?;
         let encoder = Encoder::new(&initializers, epsilon.unwrap_or(1e-12))?;
-        let mut loaded =
-            Tokenizer::from_file(tokenizer).map_err(|e| load_error(tokenizer, e.to_string()))?;
-        let padding = PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..loaded.get_padding().cloned().unwrap_or_default()
-        };
-        loaded.with_padding(Some(padding));
-        loaded
-            .with_truncation(Some(TruncationParams {
-                max_length,
-                ..TruncationParams::default()
-            }))
-            .map_err(|e| load_error(tokenizer, e.to_string()))?;
+        let loaded = load_tokenizer(tokenizer, max_length).map_err(|e| load_error(tokenizer, e))?;
         Ok(Self {
             encoder,
             tokenizer: loaded,
@@ -322,9 +311,9 @@ pub fn fine_tune(
             "fine-tuning needs at least two labels".into(),
         ));
     }
-    let (train, _held_out) = match test {
-        Some(_) => ((0..examples.len()).collect(), Vec::new()),
-        None => split(&groups, config.holdout, config.seed),
+    let train: Vec<usize> = match test {
+        Some(_) => (0..examples.len()).collect(),
+        None => split(&groups, config.holdout, config.seed).0,
     };
     let (fit, validation) = validation_split(&groups, &train, VALIDATION_SHARE, config.seed);
     let data = Data {
