@@ -290,24 +290,22 @@ fn train_encoder_writes_a_model_the_printed_manifest_entry_serves() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{output:?}");
-    let output = finpulse(dir.path())
-        .env("FINPULSE_INFERENCE__MANIFEST", &manifest)
-        .args(["eval", "classifier", "--json", "--data", fixture, "--model"])
-        .arg(&model)
-        .output()
-        .unwrap();
+    let eval = || {
+        finpulse(dir.path())
+            .env("FINPULSE_INFERENCE__MANIFEST", &manifest)
+            .args(["eval", "classifier", "--json", "--data", fixture, "--model"])
+            .arg(&model)
+            .output()
+            .unwrap()
+    };
+    let output = eval();
     assert!(output.status.success(), "{output:?}");
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(report["accuracy"].as_f64().unwrap() > 0.5, "{report}");
 
     // A tampered file no longer matches the printed checksum: refused, not served.
     std::fs::write(tuned.join("model.onnx"), b"not a model").unwrap();
-    let output = finpulse(dir.path())
-        .env("FINPULSE_INFERENCE__MANIFEST", &manifest)
-        .args(["eval", "classifier", "--json", "--data", fixture, "--model"])
-        .arg(&model)
-        .output()
-        .unwrap();
+    let output = eval();
     assert!(!output.status.success(), "{output:?}");
 }
 

@@ -157,31 +157,31 @@ pub(crate) struct Initializer {
 impl Initializer {
     /// The values of a float tensor.
     pub(crate) fn floats(&self) -> Result<Vec<f32>, InferenceError> {
-        if self.data_type != FLOAT {
-            return Err(bad(format!(
-                "type {} where float32 was expected",
-                self.data_type
-            )));
-        }
-        Ok(self
-            .data
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().expect("chunks of four")))
-            .collect())
+        self.values(FLOAT, "float32", f32::from_le_bytes)
     }
 
     /// The values of an int64 tensor.
     pub(crate) fn int64s(&self) -> Result<Vec<i64>, InferenceError> {
-        if self.data_type != INT64 {
+        self.values(INT64, "int64", i64::from_le_bytes)
+    }
+
+    /// The little-endian values of a tensor of `data_type`, `N` bytes each.
+    fn values<T, const N: usize>(
+        &self,
+        data_type: i64,
+        name: &str,
+        decode: fn([u8; N]) -> T,
+    ) -> Result<Vec<T>, InferenceError> {
+        if self.data_type != data_type {
             return Err(bad(format!(
-                "type {} where int64 was expected",
+                "type {} where {name} was expected",
                 self.data_type
             )));
         }
         Ok(self
             .data
-            .chunks_exact(8)
-            .map(|c| i64::from_le_bytes(c.try_into().expect("chunks of eight")))
+            .chunks_exact(N)
+            .map(|c| decode(c.try_into().expect("chunks of N bytes")))
             .collect())
     }
 
