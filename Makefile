@@ -5,9 +5,11 @@ export CARGO_TARGET_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/finpulse/targe
 
 .PHONY: run test setup-build setup-web setup-test models stack fmt-check clippy rust-test e2e bench fuzz
 
-## Runs finpulse on its embedded default (SQLite, in-process log and fan-out, simulator).
+## Runs finpulse on its embedded default (SQLite, in-process log and fan-out, simulator) on
+## 127.0.0.1:8000. The dashboard's picker signs in with development tokens, which a loopback
+## listener alone serves; `admin` is asked for by name here so the operator's screens work too.
 run: setup-build setup-web models
-	cargo run -p finpulse-gateway --bin finpulse -- serve
+	FINPULSE_AUTH__DEV_TOKENS=$${FINPULSE_AUTH__DEV_TOKENS:-admin} cargo run -p finpulse-gateway --bin finpulse -- serve
 
 ## Every check CI runs: formatting, lints, Rust tests, the graphql-http audit, browser tests.
 test: setup-build setup-test models stack fmt-check clippy rust-test e2e

@@ -36,20 +36,35 @@ async function ask(page, text) {
   await page.press(W.input, 'Enter');
 }
 
-/** A bank's site on another origin (another port) whose page embeds the widget from `api`. */
+/**
+ * A bank's site on another origin (another port) whose page embeds the widget from `api`. As a
+ * real bank does, it answers its own token endpoint for the signed-in customer (carol): finpulse
+ * hands development tokens to no other site.
+ */
 async function bankSite() {
   let api = '';
-  const site = createServer((_, response) => {
+  let mint = () => {
+    throw new Error('the site serves no finpulse yet');
+  };
+  const site = createServer((request, response) => {
+    if (request.url === '/finpulse-token') {
+      const token = mint('carol');
+      const { exp } = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ token, user: 'carol', expiresAt: new Date(exp * 1000).toISOString() }));
+      return;
+    }
     response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     response.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Another bank</title>
 <link rel="icon" href="data:,"></head><body><main><h1>Another bank</h1></main>
-<script src="${api}/widget.js" data-finpulse-url="${api}" data-dev-user="carol" data-language="en"></script></body></html>`);
+<script src="${api}/widget.js" data-finpulse-url="${api}" data-token-url="/finpulse-token" data-language="en"></script></body></html>`);
   });
   await new Promise((resolve) => site.listen(0, '127.0.0.1', resolve));
   return {
     origin: `http://127.0.0.1:${site.address().port}`,
-    serve: (url) => {
-      api = url;
+    serve: (server) => {
+      api = server.url;
+      mint = (user) => server.token(user);
     },
     close: () => new Promise((resolve) => site.close(resolve)),
   };
@@ -59,7 +74,7 @@ test('the widget answers in English and German, hands off, and the agent console
   // The demo page is on finpulse's own origin; this site is not, so it needs CORS.
   const site = await bankSite();
   const server = await startFinpulse({ ...DESK, FINPULSE_CORS__ALLOWED_ORIGINS: `["${site.origin}"]` });
-  site.serve(server.url);
+  site.serve(server);
   const browser = await launch();
   try {
     // A customer on the bank's page, the widget in English.

@@ -26,6 +26,7 @@ use tracing::{error, info, warn};
 
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::http::client_address::TrustedProxies;
 use crate::http::rate::RateLimits;
 use crate::metrics::GatewayMetrics;
 use crate::operation::Preparer;
@@ -356,7 +357,20 @@ impl Application {
             rates: RateLimits::new(&config.limits, model_budget),
             socket,
             limits: config.limits.clone(),
-            dev_tokens: config.dev_tokens_allowed(),
+            proxies: TrustedProxies::new(&config.limits.trusted_proxies),
+            dev_tokens: match config.dev_tokens() {
+                Ok(offered) => {
+                    info!(
+                        admin = offered == crate::config::DevTokens::Admin,
+                        "development tokens served on loopback (POST /dev/token)"
+                    );
+                    Some(offered)
+                }
+                Err(why) => {
+                    info!(reason = why, "development tokens are off");
+                    None
+                }
+            },
             shutdown,
         };
         Ok(Self {
@@ -423,6 +437,7 @@ impl Application {
                 state.limits.max_connections,
             ),
             refused: state.metrics.refused_connections.clone(),
+            proxies: state.proxies.clone(),
             tap: Box::new(tap),
             drain_timeout: std::time::Duration::from_secs(10),
         };

@@ -209,9 +209,68 @@ pub struct AuthConfig {
     pub audience: String,
     /// Lifetime of tokens minted by `finpulse token`, in seconds.
     pub token_ttl_secs: u64,
-    /// Serve `POST /dev/token` (the dashboard's user picker) while the embedded default is in
-    /// force; never served in gateway or worker roles, with Kafka or Redis, or with a JWKS.
-    pub dev_tokens: bool,
+    /// Development tokens (`POST /dev/token`, the dashboard's user picker): `true` (customer
+    /// and agent roles), `"admin"` (the operator role too) or `false`. Whatever this says, they
+    /// are served only on the embedded default bound to a loopback address; see
+    /// [`Config::dev_tokens`].
+    pub dev_tokens: DevTokens,
+}
+
+/// What `auth.dev_tokens` allows, where development tokens may be served at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DevTokens {
+    /// None.
+    Off,
+    /// Customers and agents (the default).
+    #[default]
+    On,
+    /// Customers, agents and operators (`admin`): only when set explicitly.
+    Admin,
+}
+
+impl DevTokens {
+    /// True when a development token may carry `role`.
+    pub fn grants(self, role: finpulse_graph::Role) -> bool {
+        match self {
+            Self::Off => false,
+            Self::On => role != finpulse_graph::Role::Admin,
+            Self::Admin => true,
+        }
+    }
+}
+
+impl Serialize for DevTokens {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Off => s.serialize_bool(false),
+            Self::On => s.serialize_bool(true),
+            Self::Admin => s.serialize_str("admin"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DevTokens {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = DevTokens;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("true, false or \"admin\"")
+            }
+            fn visit_bool<E: serde::de::Error>(self, on: bool) -> Result<DevTokens, E> {
+                Ok(if on { DevTokens::On } else { DevTokens::Off })
+            }
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<DevTokens, E> {
+                match value {
+                    "true" | "on" => Ok(DevTokens::On),
+                    "false" | "off" => Ok(DevTokens::Off),
+                    "admin" => Ok(DevTokens::Admin),
+                    other => Err(E::invalid_value(serde::de::Unexpected::Str(other), &self)),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 fn skip_secret<S: serde::Serializer>(_: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
@@ -226,7 +285,7 @@ impl Default for AuthConfig {
             issuer: "finpulse".into(),
             audience: "finpulse".into(),
             token_ttl_secs: 24 * 3600,
-            dev_tokens: true,
+            dev_tokens: DevTokens::On,
         }
     }
 }
@@ -426,16 +485,26 @@ impl Config {
         Ok(())
     }
 
-    /// True while the embedded default is in force, the one case `POST /dev/token` is served:
-    /// one process (`role = "all"`) on the in-process log and fan-out, with tokens signed by
-    /// the generated secret (no identity provider's JWKS) and development tokens not switched
-    /// off (`auth.dev_tokens = false`).
-    pub fn dev_tokens_allowed(&self) -> bool {
-        self.role == Role::All
-            && self.kafka_brokers.is_none()
-            && self.redis_url.is_none()
-            && self.auth.jwks_path.is_none()
-            && self.auth.dev_tokens
+    /// What development tokens this process serves, or why it serves none. They are served
+    /// only while the embedded default is in force on this machine alone: one process
+    /// (`role = "all"`) on the in-process log and fan-out, bound to a loopback address, with
+    /// tokens signed by the generated secret (no configured `auth.jwt_secret`, no identity
+    /// provider's JWKS), and `auth.dev_tokens` not `false`. Anyone who can reach a server that
+    /// serves them may act as any user, so a server others can reach never does.
+    pub fn dev_tokens(&self) -> Result<DevTokens, &'static str> {
+        if self.auth.dev_tokens == DevTokens::Off {
+            return Err("auth.dev_tokens is false");
+        }
+        if !self.listen.ip().is_loopback() {
+            return Err("the listener is not bound to a loopback address");
+        }
+        if self.role != Role::All || self.kafka_brokers.is_some() || self.redis_url.is_some() {
+            return Err("this is not the embedded single-process default");
+        }
+        if self.auth.jwt_secret.is_some() || self.auth.jwks_path.is_some() {
+            return Err("tokens are signed by a configured secret or an identity provider");
+        }
+        Ok(self.auth.dev_tokens)
     }
 
     /// The store connection string, defaulting to SQLite in the data folder.

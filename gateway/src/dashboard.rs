@@ -17,7 +17,7 @@ use crate::state::AppState;
 include!(concat!(env!("OUT_DIR"), "/app_assets.rs"));
 
 const MISSING: &str = "<!doctype html><html lang=\"en\"><title>finpulse dashboard</title>\
-<body style=\"font-family:sans-serif\"><main><h1>The dashboard is not built in</h1>\
+<body><main><h1>The dashboard is not built in</h1>\
 <p>Run <code>scripts/setup-web.sh</code> (or <code>make run</code>), then rebuild. \
 GraphiQL is at <a href=\"/graphiql\">/graphiql</a>.</p></main></body></html>";
 

@@ -12,8 +12,12 @@ use crate::state::AppState;
 include!(concat!(env!("OUT_DIR"), "/graphiql_assets.rs"));
 
 const PAGE: &str = include_str!("graphiql.html");
+/// The page's own script and style, files rather than inline so its CSP needs no
+/// `unsafe-inline` (see [`crate::http::headers`]).
+const PAGE_SCRIPT: &str = include_str!("graphiql-page.js");
+const PAGE_STYLE: &str = include_str!("graphiql-page.css");
 
-const MISSING: &str = "<!doctype html><title>finpulse GraphiQL</title><body style=\"font-family:sans-serif\">\
+const MISSING: &str = "<!doctype html><title>finpulse GraphiQL</title><body>\
 <h1>GraphiQL files are not built in</h1><p>Run <code>scripts/setup-web.sh</code> (or <code>make run</code>), \
 then rebuild. The GraphQL endpoint itself works: <code>POST /graphql</code>.</p></body>";
 
@@ -33,6 +37,21 @@ async fn page() -> Html<&'static str> {
 }
 
 async fn asset(Path(name): Path<String>) -> Response {
+    let own = match name.as_str() {
+        "finpulse-page.js" => Some(("text/javascript; charset=utf-8", PAGE_SCRIPT)),
+        "finpulse-page.css" => Some(("text/css; charset=utf-8", PAGE_STYLE)),
+        _ => None,
+    };
+    if let Some((content_type, text)) = own {
+        return (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            text,
+        )
+            .into_response();
+    }
     match ASSETS.iter().find(|(n, _, _)| *n == name) {
         Some((_, content_type, bytes)) => (
             [

@@ -4,9 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::http::client_address::ProxyNet;
+
 /// What one client may use. Clients are told apart by the peer address of their TCP
-/// connection (put finpulse behind a proxy that keeps it, or raise the per-IP limits) and, once
-/// signed in, by user.
+/// connection, or behind one of `trusted_proxies` by the address it forwards, and, once signed
+/// in, by user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
@@ -39,6 +41,11 @@ pub struct LimitsConfig {
     pub model_units_per_minute: u32,
     /// Model work one client may ask for at once.
     pub model_unit_burst: u32,
+    /// Load balancers and proxies in front of finpulse (`["10.0.0.0/8", "192.168.1.5"]`):
+    /// behind them the client's address is read from `Forwarded` / `X-Forwarded-For`, and
+    /// their own connections count only towards `max_connections`. Empty (the default): every
+    /// client is the TCP peer, and those headers are ignored.
+    pub trusted_proxies: Vec<ProxyNet>,
 }
 
 impl Default for LimitsConfig {
@@ -57,6 +64,7 @@ impl Default for LimitsConfig {
             header_read_timeout_secs: 10.0,
             model_units_per_minute: 2_000,
             model_unit_burst: 1_000,
+            trusted_proxies: Vec::new(),
         }
     }
 }

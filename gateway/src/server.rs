@@ -74,12 +74,26 @@ impl<K: Hash + Eq + Clone> ConnectionLimits<K> {
 
     /// Takes a place for `key`, or says why there is none.
     pub fn acquire(self: &Arc<Self>, key: K) -> Result<ConnectionPermit<K>, Refused> {
+        self.acquire_within(key, true)
+    }
+
+    /// Takes a place for `key` that counts only towards the total: a trusted proxy's, whose
+    /// connections carry many clients.
+    pub fn acquire_exempt(self: &Arc<Self>, key: K) -> Result<ConnectionPermit<K>, Refused> {
+        self.acquire_within(key, false)
+    }
+
+    fn acquire_within(
+        self: &Arc<Self>,
+        key: K,
+        per_key_limit: bool,
+    ) -> Result<ConnectionPermit<K>, Refused> {
         let mut open = self.open.lock();
         if open.1 >= self.total {
             return Err(Refused::Total);
         }
         let count = open.0.entry(key.clone()).or_default();
-        if *count >= self.per_key {
+        if per_key_limit && *count >= self.per_key {
             return Err(Refused::PerKey);
         }
         *count += 1;
@@ -118,6 +132,8 @@ pub struct ServeOptions {
     pub connections: Arc<ConnectionLimits>,
     /// `finpulse_http_refused_connections_total{reason}`.
     pub refused: IntCounterVec,
+    /// Peers whose connections count only towards the total.
+    pub proxies: crate::http::client_address::TrustedProxies,
     /// Applied to every accepted stream before it is served.
     pub tap: Box<dyn Fn(&TcpStream) + Send + Sync>,
     /// Longest wait for open requests to finish on shutdown.
@@ -157,7 +173,12 @@ pub async fn serve(
                 }
             },
         };
-        let permit = match options.connections.acquire(peer.ip()) {
+        let place = if options.proxies.trusts(peer.ip()) {
+            options.connections.acquire_exempt(peer.ip())
+        } else {
+            options.connections.acquire(peer.ip())
+        };
+        let permit = match place {
             Ok(permit) => permit,
             Err(refused) => {
                 options.refused.with_label_values(&[refused.label()]).inc();
@@ -228,5 +249,16 @@ mod tests {
         drop(a1);
         assert_eq!(limits.open_for(&a), 1);
         let _b2 = limits.acquire(b).unwrap();
+    }
+
+    #[test]
+    fn exempt_places_count_only_towards_the_total() {
+        let limits = ConnectionLimits::<IpAddr>::new(1, 3);
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let _p1 = limits.acquire_exempt(proxy).unwrap();
+        let _p2 = limits.acquire_exempt(proxy).unwrap();
+        assert_eq!(limits.acquire(proxy).unwrap_err(), Refused::PerKey);
+        let _p3 = limits.acquire_exempt(proxy).unwrap();
+        assert_eq!(limits.acquire_exempt(proxy).unwrap_err(), Refused::Total);
     }
 }

@@ -43,6 +43,9 @@ pub struct AppState {
     /// than copies of its dozen handles (half a kilobyte a socket, and as much again per
     /// operation task).
     pub socket: Arc<SocketContext>,
-    /// `POST /dev/token` is served (the embedded default only).
-    pub dev_tokens: bool,
+    /// What `POST /dev/token` hands out, when it is served at all (the embedded default on a
+    /// loopback address only).
+    pub dev_tokens: Option<crate::config::DevTokens>,
+    /// Proxies whose forwarding headers name the client.
+    pub proxies: crate::http::client_address::TrustedProxies,
 }

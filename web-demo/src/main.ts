@@ -31,7 +31,8 @@ function userPicker(session: Session): HTMLElement {
     }
     const select = h('select', { id: 'user-picker', 'aria-label': 'Signed-in user' },
       h('option', { value: '' }, 'Signed out'),
-      ...DEMO_USERS.map((user) => h('option', { value: user.id }, user.label)));
+      ...DEMO_USERS.filter((user) => (user.roles ?? ['customer']).every((r) => session.offeredRoles.includes(r)))
+        .map((user) => h('option', { value: user.id }, user.label)));
     select.value = session.user?.id ?? '';
     select.addEventListener('change', () => {
       const user = DEMO_USERS.find((u) => u.id === select.value);

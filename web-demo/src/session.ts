@@ -15,6 +15,8 @@ export interface Session {
   token(): Promise<string | null>;
   /** True when this server offers a way to sign in. */
   readonly canSignIn: boolean;
+  /** The roles a sign-in here may ask for (development tokens grant `admin` only when set). */
+  readonly offeredRoles: readonly string[];
   /** Signs in as `userId` with `roles` (default: a customer). */
   signIn(userId: string, roles?: string[]): Promise<void>;
   signOut(): void;
@@ -42,10 +44,20 @@ export class DevSession implements Session {
   private listeners: (() => void)[] = [];
   private tokensIssued = 0;
   canSignIn = true;
+  offeredRoles: readonly string[] = [];
 
   /** Restores the user picked last time, when the server still hands out development tokens. */
   static async start(): Promise<DevSession> {
     const session = new DevSession();
+    try {
+      const offer = await fetch('/dev/token');
+      if (offer.ok) session.offeredRoles = ((await offer.json()) as { roles: string[] }).roles;
+      else session.canSignIn = false;
+    } catch (error) {
+      console.info('could not ask for development sign-in:', String(error));
+      session.canSignIn = false;
+    }
+    if (!session.canSignIn) return session;
     const remembered = localStorage.getItem(STORAGE_KEY);
     try {
       const roles = JSON.parse(localStorage.getItem(ROLES_KEY) ?? 'null') as string[] | null;

@@ -10,21 +10,83 @@ fn defaults_are_valid_and_embedded() {
 }
 
 #[test]
-fn development_tokens_only_while_the_embedded_default_is_in_force() {
-    assert!(Config::default().dev_tokens_allowed());
+fn development_tokens_only_while_the_embedded_default_is_in_force_on_loopback() {
+    assert_eq!(Config::default().dev_tokens(), Ok(DevTokens::On));
     let changed = |change: &dyn Fn(&mut Config)| {
         let mut config = Config::default();
         change(&mut config);
-        config.dev_tokens_allowed()
+        config.dev_tokens()
     };
-    assert!(!changed(&|c| c.role = Role::Gateway));
-    assert!(!changed(&|c| c.role = Role::Worker));
-    assert!(!changed(
-        &|c| c.kafka_brokers = Some("127.0.0.1:9092".into())
-    ));
-    assert!(!changed(&|c| c.redis_url = Some("redis://127.0.0.1".into())));
-    assert!(!changed(&|c| c.auth.jwks_path = Some("jwks.json".into())));
-    assert!(!changed(&|c| c.auth.dev_tokens = false));
+    assert!(changed(&|c| c.role = Role::Gateway).is_err());
+    assert!(changed(&|c| c.role = Role::Worker).is_err());
+    assert!(changed(&|c| c.kafka_brokers = Some("127.0.0.1:9092".into())).is_err());
+    assert!(changed(&|c| c.redis_url = Some("redis://127.0.0.1".into())).is_err());
+    assert!(changed(&|c| c.auth.jwks_path = Some("jwks.json".into())).is_err());
+    assert!(changed(&|c| c.auth.dev_tokens = DevTokens::Off).is_err());
+    // A configured secret signs tokens other servers accept: never handed out.
+    let secret = SecretString::from("s".repeat(40));
+    assert!(changed(&|c| c.auth.jwt_secret = Some(secret.clone())).is_err());
+    // What the image does: every address, and one named interface, are not loopback.
+    for address in [
+        "0.0.0.0:8000",
+        "[::]:8000",
+        "10.1.2.3:8000",
+        "192.168.0.5:80",
+    ] {
+        let listen: SocketAddr = address.parse().unwrap();
+        assert_eq!(
+            changed(&|c| c.listen = listen),
+            Err("the listener is not bound to a loopback address"),
+            "{address}"
+        );
+    }
+    for address in ["127.0.0.1:8000", "127.0.0.2:0", "[::1]:8000"] {
+        let listen: SocketAddr = address.parse().unwrap();
+        assert_eq!(
+            changed(&|c| c.listen = listen),
+            Ok(DevTokens::On),
+            "{address}"
+        );
+    }
+    assert_eq!(
+        changed(&|c| c.auth.dev_tokens = DevTokens::Admin),
+        Ok(DevTokens::Admin)
+    );
+}
+
+#[test]
+// figment's Jail fixes the closure's error type; its size is not ours to choose.
+#[allow(clippy::result_large_err)]
+fn development_tokens_grant_admin_only_when_asked_for_by_name() {
+    use finpulse_graph::Role as UserRole;
+    assert!(DevTokens::On.grants(UserRole::Customer) && DevTokens::On.grants(UserRole::Agent));
+    assert!(!DevTokens::On.grants(UserRole::Admin));
+    assert!(DevTokens::Admin.grants(UserRole::Admin));
+    assert!(!DevTokens::Off.grants(UserRole::Customer));
+    let read = |toml: &str| {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(toml))
+            .extract::<Config>()
+            .map(|c| c.auth.dev_tokens)
+    };
+    assert_eq!(read("[auth]\ndev_tokens = true").unwrap(), DevTokens::On);
+    assert_eq!(read("[auth]\ndev_tokens = false").unwrap(), DevTokens::Off);
+    assert_eq!(
+        read("[auth]\ndev_tokens = \"admin\"").unwrap(),
+        DevTokens::Admin
+    );
+    let typo = read("[auth]\ndev_tokens = \"root\"")
+        .unwrap_err()
+        .to_string();
+    assert!(typo.contains("admin"), "{typo}");
+    figment::Jail::expect_with(|jail| {
+        let load = || Config::load(None).map_err(|e| e.to_string());
+        jail.set_env("FINPULSE_AUTH__DEV_TOKENS", "admin");
+        assert_eq!(load()?.auth.dev_tokens, DevTokens::Admin);
+        jail.set_env("FINPULSE_AUTH__DEV_TOKENS", "false");
+        assert_eq!(load()?.auth.dev_tokens, DevTokens::Off);
+        Ok(())
+    });
 }
 
 #[test]

@@ -1,20 +1,24 @@
-//! HTTP routes: GraphQL, GraphiQL, the dashboard, development tokens (embedded default only)
+//! HTTP routes: GraphQL, GraphiQL, the dashboard, development tokens (embedded default on
+//! loopback only)
 //! and the operational endpoints.
 
+pub mod client_address;
 pub mod cors;
 pub mod dev_token;
 pub mod graphql;
+pub mod headers;
 pub mod identity;
 pub mod ops;
 pub mod rate;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::get;
 
 use crate::config::Role;
 use crate::state::AppState;
 
-/// Every route of a process in `role`: a worker serves only the operations endpoints. Client
+/// Every route of a process in `role`: a worker serves only the operations endpoints. The
+/// client's address is found first (the peer, or what a trusted proxy forwards). Client
 /// routes are rate limited per address (before any token is verified), then the identity is
 /// found once, then rate limited per user. `cors`, when given, answers other origins' preflights
 /// before all of that.
@@ -24,14 +28,10 @@ pub fn router(state: AppState, role: Role, cors: Option<tower_http::cors::CorsLa
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics));
     let routes = if role.serves_clients() {
-        let mut clients = Router::new()
+        let clients = Router::new()
             .route("/graphql", get(graphql::graphql).post(graphql::graphql))
             .merge(crate::graphiql::routes())
-            .merge(crate::dashboard::routes());
-        if state.dev_tokens {
-            clients = clients.route("/dev/token", post(dev_token::mint));
-        }
-        let clients = clients
+            .merge(crate::dashboard::routes())
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 rate::per_user,
@@ -48,11 +48,29 @@ pub fn router(state: AppState, role: Role, cors: Option<tower_http::cors::CorsLa
             Some(cors) => clients.layer(cors),
             None => clients,
         };
+        // Merged after the CORS layer, so it never answers another origin's preflight.
+        let clients = match state.dev_tokens {
+            Some(_) => clients.merge(
+                Router::new()
+                    .route("/dev/token", get(dev_token::offer).post(dev_token::mint))
+                    .layer(axum::middleware::from_fn(dev_token::loopback_only))
+                    .layer(rate::ip_layer(
+                        state.rates.ip.clone(),
+                        state.metrics.clone(),
+                    )),
+            ),
+            None => clients,
+        };
         operations.merge(clients)
     } else {
         operations
     };
     routes
+        .layer(axum::middleware::from_fn(headers::harden))
+        .layer(axum::middleware::from_fn_with_state(
+            state.proxies.clone(),
+            client_address::client_address,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ops::track,

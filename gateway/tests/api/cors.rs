@@ -41,7 +41,17 @@ async fn the_widget_script_and_its_demo_page_are_served() {
         .unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    assert!(html.contains("tag.src = '/widget.js'"), "{html}");
+    assert!(html.contains("<script src=\"/app/demo.js\">"), "{html}");
+    let script = app
+        .http
+        .get(format!("{}/app/demo.js", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(script.contains("tag.src = '/widget.js'"), "{script}");
     assert!(
         !html.contains("id=\"app\""),
         "the demo page is not the dashboard"

@@ -42,9 +42,11 @@ function start(script: HTMLScriptElement | null): void {
   host.style.cssText =
     'all: initial !important; position: fixed !important; right: 16px !important; bottom: 16px !important; z-index: 2147483000 !important; display: block !important;';
   const root = host.attachShadow({ mode: 'open' });
-  const style = document.createElement('style');
-  style.textContent = css;
-  root.append(style);
+  // A constructed style sheet, not a <style> element: a host page whose Content-Security-Policy
+  // allows no inline style (finpulse's own /demo among them) still styles the widget.
+  const sheet = new CSSStyleSheet();
+  sheet.replaceSync(css);
+  root.adoptedStyleSheets = [sheet];
   document.body.append(host);
   // Keyed by server and user: a shared computer's next customer never sees the last one's chat.
   const storageKey = () => `finpulse.chat.${server.href}.${client.user ?? 'anonymous'}`;

@@ -43,9 +43,17 @@ export function chartPanel(api: Api, symbol: Observable<string>, insights: Insig
   const title = h('h2', { id: 'chart-title' }, '');
   // The canvas says nothing to a screen reader: the quote board and the feed carry the same
   // facts as text.
-  const element = h('section', { class: 'panel chart-panel', 'aria-labelledby': 'chart-title' }, title, canvasHost, toggles);
+  // The library's attribution, as its NOTICE asks, as text: its own logo is a <style> element
+  // the dashboard's Content-Security-Policy (no inline style) would block.
+  const attribution = h('p', { class: 'muted attribution' }, 'Chart: ',
+    h('a', { href: 'https://www.tradingview.com/', rel: 'noopener noreferrer' }, 'TradingView Lightweight Charts™'));
+  const element = h('section', { class: 'panel chart-panel', 'aria-labelledby': 'chart-title' }, title, canvasHost, toggles, attribution);
 
-  const chart: IChartApi = createChart(canvasHost, { autoSize: true, timeScale: { timeVisible: true, secondsVisible: false } });
+  const chart: IChartApi = createChart(canvasHost, {
+    autoSize: true,
+    layout: { attributionLogo: false },
+    timeScale: { timeVisible: true, secondsVisible: false },
+  });
   const candles = chart.addSeries(CandlestickSeries, {});
   const volume = chart.addSeries(HistogramSeries, { priceScaleId: 'volume', priceFormat: { type: 'volume' }, lastValueVisible: false, priceLineVisible: false });
   chart.priceScale('volume').applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
