@@ -37,6 +37,9 @@ pub struct SupportSettings {
     pub seed_demo: bool,
     /// The users demo account facts are stored for (the names the README's examples use).
     pub demo_customers: Vec<String>,
+    /// Agents conversations may be transferred to before they have worked the desk
+    /// themselves (an agent is recorded whenever they read or change a conversation).
+    pub agents: Vec<String>,
     /// How the responder decides (`[support.responder]`).
     pub responder: ResponderConfig,
     /// Ticket triage and SLA rules (`[support.tickets]`).
@@ -55,6 +58,7 @@ impl Default for SupportSettings {
             demo_customers: ["alice", "bob", "carol", "dave", "erin", "demo"]
                 .map(String::from)
                 .to_vec(),
+            agents: Vec::new(),
             responder: ResponderConfig::default(),
             tickets: TicketPolicy::default(),
             triage: true,
@@ -127,6 +131,11 @@ pub async fn start(
 ) -> anyhow::Result<()> {
     if !config.role.runs_processors() {
         return Ok(());
+    }
+    for agent in &config.support.agents {
+        desk.note_agent(agent)
+            .await
+            .with_context(|| format!("failed to record support agent `{agent}`"))?;
     }
     if config.support.seed_demo {
         let customers: Vec<&str> = config

@@ -337,6 +337,14 @@ impl SupportQuery {
         })
     }
 
+    /// The agents a conversation may be transferred to (everyone who has worked the desk as
+    /// an agent, and `support.agents`), by id. Needs the `agent` role.
+    #[instrument(skip_all, err(Debug))]
+    #[graphql(guard = "Need::role(Role::Agent)")]
+    async fn support_agents(&self, ctx: &Context<'_>) -> ApiResult<Vec<String>> {
+        Ok(desk(ctx)?.agents().await.map_err(ApiError::from)?)
+    }
+
     /// One conversation: the caller's own, or any for an agent.
     #[instrument(skip_all, err(Debug))]
     #[graphql(guard = "Need::customer_or_agent(\"support:read\")")]
@@ -417,7 +425,8 @@ impl SupportMutation {
         act(ctx, &id, ConversationAction::Claim).await
     }
 
-    /// Hands a conversation to agent `to`. Needs the `agent` role.
+    /// Hands a conversation to agent `to`, one of `supportAgents` (anyone else is
+    /// `BAD_USER_INPUT`). Needs the `agent` role.
     #[graphql(guard = "Need::role(Role::Agent)")]
     async fn transfer_conversation(
         &self,
@@ -486,6 +495,8 @@ impl SupportSubscription {
         impl Stream<Item = async_graphql::Result<Vec<SupportConversation>>> + use<>,
     > {
         let desk = desk(ctx)?;
+        let agent = ctx.data::<Principal>()?.require_user()?;
+        desk.note_agent(agent).await.map_err(ApiError::from)?;
         // Subscribe before the first read, so no change falls between the two.
         let changes = desk
             .fanout()

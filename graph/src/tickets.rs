@@ -60,22 +60,30 @@ impl Ticket {
         &self.0.category
     }
 
-    /// The classifier's probability for the category (0 without a classifier).
+    /// The classifier's probability for the category (0 without a classifier). Agents' only
+    /// (triage is internal): `FORBIDDEN` for the customer.
+    #[graphql(guard = "Need::role(Role::Agent)")]
     async fn category_confidence(&self) -> f32 {
         self.0.category_confidence
     }
 
-    /// The category is too unsure to route on: a person should check it.
+    /// The category is too unsure to route on: a person should check it. Agents' only (triage
+    /// is internal): `FORBIDDEN` for the customer.
+    #[graphql(guard = "Need::role(Role::Agent)")]
     async fn needs_triage(&self) -> bool {
         self.0.needs_triage
     }
 
-    /// The tone of the customer's words, when a sentiment model was loaded.
+    /// The tone of the customer's words, when a sentiment model was loaded. Agents' only
+    /// (triage is internal): `FORBIDDEN` for the customer.
+    #[graphql(guard = "Need::role(Role::Agent)")]
     async fn sentiment(&self) -> Option<Sentiment> {
         self.0.sentiment
     }
 
-    /// The customer's tier when it was opened.
+    /// The customer's tier when it was opened. Agents' only (triage is internal): `FORBIDDEN`
+    /// for the customer.
+    #[graphql(guard = "Need::role(Role::Agent)")]
     async fn tier(&self) -> CustomerTier {
         self.0.tier
     }
@@ -85,7 +93,9 @@ impl Ticket {
         self.0.priority
     }
 
-    /// Why it has that priority.
+    /// Why it has that priority. Agents' only (triage is internal): `FORBIDDEN` for the
+    /// customer.
+    #[graphql(guard = "Need::role(Role::Agent)")]
     async fn priority_reasons(&self) -> &[String] {
         &self.0.priority_reasons
     }

@@ -312,6 +312,15 @@ pub trait SupportData: Send + Sync + 'static {
 
     /// A customer's account facts, when the desk has any.
     async fn customer_account(&self, customer: &str) -> Result<Option<CustomerAccount>>;
+
+    /// Records that `user` works the desk as an agent, seen `at` (`migrations/*/0010`).
+    async fn record_agent(&self, user: &str, at: DateTime<Utc>) -> Result<()>;
+
+    /// True when `user` is a recorded agent.
+    async fn is_agent(&self, user: &str) -> Result<bool>;
+
+    /// Every recorded agent, by id, at most `limit` (capped at 10,000).
+    async fn agents(&self, limit: u32) -> Result<Vec<String>>;
 }
 
 /// The support desk's tickets (`migrations/*/0008_support_tickets.sql`).

@@ -1,6 +1,6 @@
 //! The support desk's repository on the SQL engines (`migrations/*/0006_support.sql`): FAQ
 //! entries, conversations, participants and messages; `0007_support_accounts.sql`: the account
-//! facts replies quote.
+//! facts replies quote; `0010_support_agents.sql`: the agents conversations may go to.
 //!
 //! Values are stored whole as JSON in the shape of their `finpulse-core` types, with the
 //! columns queries select by beside them; a row this build cannot read (written by a newer
@@ -257,5 +257,36 @@ impl SupportData for SqlStore {
             .fetch_all(&self.pool)
             .await?;
         Ok(decode_all(rows, "customer account")?.into_iter().next())
+    }
+
+    #[instrument(skip_all, err)]
+    async fn record_agent(&self, user: &str, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sup_agent (user_id, first_seen_ms, last_seen_ms) VALUES ($1, $2, $2)
+             ON CONFLICT (user_id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms",
+        )
+        .bind(user)
+        .bind(to_ms(at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn is_agent(&self, user: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 AS one FROM sup_agent WHERE user_id = $1")
+            .bind(user)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn agents(&self, limit: u32) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT user_id FROM sup_agent ORDER BY user_id LIMIT $1")
+            .bind(i64::from(limit.min(MAX_LIMIT)))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| row.try_get::<String, _>("user_id").map_err(Into::into))
+            .collect()
     }
 }

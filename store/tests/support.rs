@@ -1,7 +1,7 @@
 //! The support repository on both engines, each test on a fresh database: FAQ entries
 //! round-trip and are replaced by id and language; conversations are per customer, queue in
 //! waiting order and cannot change customer; messages are kept once and read in order;
-//! customers' account facts are replaced whole.
+//! customers' account facts are replaced whole; agents are recorded once.
 
 use chrono::{DateTime, TimeZone, Utc};
 use finpulse_core::support::{
@@ -232,6 +232,18 @@ async fn account_facts_are_replaced_whole_per_customer(store: SqlStore) {
     assert_eq!(store.customer_account("carol").await.unwrap(), None);
 }
 
+async fn agents_are_recorded_once_and_known_by_id(store: SqlStore) {
+    assert!(!store.is_agent("sam").await.unwrap());
+    store.record_agent("sam", at(0)).await.unwrap();
+    store.record_agent("ana", at(5)).await.unwrap();
+    // Seen again: still one agent.
+    store.record_agent("sam", at(10)).await.unwrap();
+    assert!(store.is_agent("sam").await.unwrap());
+    assert!(!store.is_agent("alice").await.unwrap());
+    assert_eq!(store.agents(100).await.unwrap(), ["ana", "sam"]);
+    assert_eq!(store.agents(1).await.unwrap(), ["ana"]);
+}
+
 use finpulse_store::testing::{fresh_postgres as postgres, fresh_sqlite as sqlite};
 
 macro_rules! support_conformance {
@@ -251,6 +263,11 @@ macro_rules! support_conformance {
             async fn messages_are_kept_once_and_read_in_order() {
                 let (store, _guard) = super::$engine().await;
                 super::messages_are_kept_once_and_read_in_order(store).await;
+            }
+            #[tokio::test]
+            async fn agents_are_recorded_once_and_known_by_id() {
+                let (store, _guard) = super::$engine().await;
+                super::agents_are_recorded_once_and_known_by_id(store).await;
             }
             #[tokio::test]
             async fn account_facts_are_replaced_whole_per_customer() {

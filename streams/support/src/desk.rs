@@ -96,7 +96,13 @@ pub struct SupportDesk {
     reindexing: tokio::sync::Mutex<()>,
     metrics: SupportMetrics,
     tickets: Arc<Tickets>,
+    /// Agents this process has recorded already, so working the desk costs one write per
+    /// agent and process, not one per request. Bounded: past the cap it starts afresh.
+    agents_recorded: parking_lot::Mutex<std::collections::HashSet<String>>,
 }
+
+/// Most agents [`SupportDesk`] remembers having recorded before it forgets them all.
+const RECORDED_AGENTS_CAP: usize = 10_000;
 
 impl std::fmt::Debug for SupportDesk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -133,7 +139,33 @@ impl SupportDesk {
             reindexing: tokio::sync::Mutex::new(()),
             metrics,
             tickets,
+            agents_recorded: parking_lot::Mutex::new(std::collections::HashSet::new()),
         }
+    }
+
+    /// Records that `user` works the desk as an agent: conversations may then be transferred
+    /// to them. Called whenever an agent reads or changes a conversation or the queue, and at
+    /// start-up for `support.agents`.
+    pub async fn note_agent(&self, user: &str) -> Result<(), SupportError> {
+        if self.agents_recorded.lock().contains(user) {
+            return Ok(());
+        }
+        validate_id("agent", user).map_err(SupportError::InvalidInput)?;
+        self.store
+            .record_agent(user, Utc::now())
+            .await
+            .map_err(store_error)?;
+        let mut recorded = self.agents_recorded.lock();
+        if recorded.len() >= RECORDED_AGENTS_CAP {
+            recorded.clear();
+        }
+        recorded.insert(user.to_owned());
+        Ok(())
+    }
+
+    /// The agents conversations may be transferred to, by id.
+    pub async fn agents(&self) -> Result<Vec<String>, SupportError> {
+        self.store.agents(1_000).await.map_err(store_error)
     }
 
     /// The tickets.
@@ -228,6 +260,9 @@ impl SupportDesk {
         id: &str,
     ) -> Result<Conversation, SupportError> {
         validate_id("conversation", id).map_err(SupportError::InvalidInput)?;
+        if let Viewer::Agent(agent) = viewer {
+            self.note_agent(agent).await?;
+        }
         self.store
             .conversation(id)
             .await
@@ -387,6 +422,14 @@ impl SupportDesk {
             },
             (ConversationAction::Transfer { to }, Viewer::Agent(_)) => {
                 validate_id("agent", to).map_err(SupportError::InvalidInput)?;
+                // Only to someone who works the desk: a customer's id (or a typo) would hand
+                // the conversation, and the customer's account facts, to nobody or to them.
+                if !self.store.is_agent(to).await.map_err(store_error)? {
+                    return invalid(&format!(
+                        "`{to}` is not a support agent (agents are known once they have worked \
+                         the desk, or are listed in support.agents)"
+                    ));
+                }
                 format!("transferred the conversation to {to}")
             }
             (ConversationAction::Resolve, Viewer::Agent(_)) => {
