@@ -1,7 +1,8 @@
 // The "Experiments" screen in a real browser against the real binary, with the behaviour
 // simulator opening lists and the demo experiment running: an operator sees every variant's
 // lists, click-through and conversion with intervals grow live and the bandit's traffic chart;
-// stops and restarts the experiment and defines a new one. Customers do not see the screen.
+// stops and restarts the experiment and defines a new one, and finds those changes in the
+// audit log on the Admin screen. Customers do not see either screen.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -60,6 +61,17 @@ test('Experiments shows the demo bandit live to operators, and only to them', as
     assert.equal(await page.inputValue('#experiment-picker'), 'browser-test');
     await page.click('#experiment-picker ~ .actions button[data-action="start"]');
     await page.waitForFunction(() => /is running: stop it first/.test(document.querySelector('.experiments [role="alert"]').textContent), null, { timeout: 10_000 });
+
+    // The operator's changes are in the audit log, newest first, on the Admin screen.
+    await page.click('nav a[data-screen="admin"]');
+    await page.waitForSelector('#audit-rows tr[data-action="experiment.create"]', { timeout: 10_000 });
+    const logged = await page.$$eval('#audit-rows tr', (rows) => rows.map((r) => r.dataset.action));
+    assert.deepEqual(logged.slice(0, 3), ['experiment.create', 'experiment.start', 'experiment.stop']);
+    await page.fill('#audit-actor', 'nobody');
+    await page.click('.audit form button[type="submit"]');
+    await page.waitForSelector('.audit [role="alert"]:has-text("No entries.")');
+    assert.deepEqual(await accessibilityViolations(page), [], 'axe: Admin');
+    await page.screenshot({ path: join(ARTIFACTS, 'admin-audit.png') });
 
     assert.deepEqual(problems, []);
   } finally {

@@ -15,6 +15,7 @@ use crate::telemetry;
 use finpulse_graph::Role as UserRole;
 use finpulse_inference::TrainConfig;
 
+mod audit;
 mod models;
 pub use models::{EvalCommand, EvalModel, TrainCommand};
 
@@ -92,6 +93,12 @@ pub enum Command {
         /// What to train.
         #[command(subcommand)]
         what: TrainCommand,
+    },
+    /// The audit trail: `verify` checks its hash chain.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        what: audit::AuditCommand,
     },
     /// The recommender's feature store: list the sets, show values, materialize them.
     Features {
@@ -208,6 +215,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Features { what } => crate::features::run(&config, what).await,
+        Command::Audit { what } => audit::run(&config, what).await,
         Command::Train {
             what: TrainCommand::Recommender { k, json, dry_run },
         } => crate::offline::train_recommender(&config, usize::from(k), json, !dry_run).await,

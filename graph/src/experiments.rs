@@ -235,44 +235,81 @@ impl ExperimentMutation {
     ) -> ApiResult<Experiment> {
         let service = service(ctx)?;
         let strategies = service.strategies();
-        Ok(service
+        let id = input.id.clone();
+        let experiment = service
             .experiments()
             .create(input.into(), |name| strategies.contains_key(name))
             .await
-            .map_err(ApiError::from)?)
+            .map_err(ApiError::from)?;
+        crate::audit::record(
+            ctx,
+            "experiment.create",
+            None,
+            Some(&id),
+            serde_json::json!({}),
+        )
+        .await?;
+        Ok(experiment)
     }
 
     /// Starts serving an experiment's variants (one experiment runs at a time). Needs `admin`.
     #[instrument(skip_all, fields(experiment = %id), err(Debug))]
     #[graphql(guard = "Need::role(Role::Admin)")]
     async fn start_experiment(&self, ctx: &Context<'_>, id: String) -> ApiResult<Experiment> {
-        Ok(service(ctx)?
+        let experiment = service(ctx)?
             .experiments()
             .start(&id)
             .await
-            .map_err(ApiError::from)?)
+            .map_err(ApiError::from)?;
+        crate::audit::record(
+            ctx,
+            "experiment.start",
+            None,
+            Some(&id),
+            serde_json::json!({}),
+        )
+        .await?;
+        Ok(experiment)
     }
 
     /// Stops an experiment; lists go back to the default strategy. Needs `admin`.
     #[instrument(skip_all, fields(experiment = %id), err(Debug))]
     #[graphql(guard = "Need::role(Role::Admin)")]
     async fn stop_experiment(&self, ctx: &Context<'_>, id: String) -> ApiResult<Experiment> {
-        Ok(service(ctx)?
+        let experiment = service(ctx)?
             .experiments()
             .stop(&id)
             .await
-            .map_err(ApiError::from)?)
+            .map_err(ApiError::from)?;
+        crate::audit::record(
+            ctx,
+            "experiment.stop",
+            None,
+            Some(&id),
+            serde_json::json!({}),
+        )
+        .await?;
+        Ok(experiment)
     }
 
     /// Puts a draft or stopped experiment away. Needs `admin`.
     #[instrument(skip_all, fields(experiment = %id), err(Debug))]
     #[graphql(guard = "Need::role(Role::Admin)")]
     async fn archive_experiment(&self, ctx: &Context<'_>, id: String) -> ApiResult<Experiment> {
-        Ok(service(ctx)?
+        let experiment = service(ctx)?
             .experiments()
             .archive(&id)
             .await
-            .map_err(ApiError::from)?)
+            .map_err(ApiError::from)?;
+        crate::audit::record(
+            ctx,
+            "experiment.archive",
+            None,
+            Some(&id),
+            serde_json::json!({}),
+        )
+        .await?;
+        Ok(experiment)
     }
 }
 

@@ -110,6 +110,14 @@ impl FaqMutation {
             .put_faq_entry(entry.into())
             .await
             .map_err(ApiError::from)?;
+        crate::audit::record(
+            ctx,
+            "faq.put",
+            None,
+            Some(&written.id),
+            serde_json::json!({ "language": written.language, "intent": written.intent }),
+        )
+        .await?;
         Ok(written.into())
     }
 
@@ -127,6 +135,14 @@ impl FaqMutation {
             .delete_faq_entry(&id, language.as_deref())
             .await
             .map_err(ApiError::from)?;
+        crate::audit::record(
+            ctx,
+            "faq.delete",
+            None,
+            Some(&id),
+            serde_json::json!({ "language": language, "removed": removed }),
+        )
+        .await?;
         Ok(i32::try_from(removed).unwrap_or(i32::MAX))
     }
 }

@@ -6,6 +6,7 @@
 //! travel.
 
 pub mod ai;
+pub mod audit;
 mod codes;
 mod error;
 pub mod experiments;
@@ -63,6 +64,8 @@ pub struct GraphContext {
     pub recommend: Option<Arc<RecommendService>>,
     /// The support desk, when this server runs one.
     pub support: Option<Arc<finpulse_support::SupportDesk>>,
+    /// The audit trail agents' and admins' reads and changes go to.
+    pub audit: Arc<dyn finpulse_store::AuditData>,
 }
 
 impl GraphContext {
@@ -75,6 +78,7 @@ impl GraphContext {
     ) -> Self {
         Self {
             market: repositories.market.clone(),
+            audit: repositories.audit.clone(),
             watchlists: WatchlistBook::new(repositories.watchlists.clone(), fanout.clone()),
             fanout,
             instruments: Arc::new(instruments),

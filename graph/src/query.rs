@@ -63,6 +63,7 @@ pub struct QueryRoot(
     crate::support::SupportQuery,
     crate::faq::FaqQuery,
     crate::tickets::TicketQuery,
+    crate::audit::AuditQuery,
 );
 
 /// Market data and per-user queries.

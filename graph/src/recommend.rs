@@ -342,7 +342,16 @@ impl RecommendMutation {
     async fn retrain_recommender(&self, ctx: &Context<'_>) -> ApiResult<RecommenderModels> {
         let service = service(ctx)?;
         service.train().await.map_err(ApiError::from)?;
-        models_of(&service).await
+        let models = models_of(&service).await?;
+        crate::audit::record(
+            ctx,
+            "recommender.retrain",
+            None,
+            models.serving.as_deref(),
+            serde_json::json!({}),
+        )
+        .await?;
+        Ok(models)
     }
 
     /// Serves a kept version again, on every server. Needs the `admin` role.
@@ -355,6 +364,14 @@ impl RecommendMutation {
     ) -> ApiResult<RecommenderModels> {
         let service = service(ctx)?;
         service.rollback(&version).await.map_err(ApiError::from)?;
+        crate::audit::record(
+            ctx,
+            "recommender.rollback",
+            None,
+            Some(&version),
+            serde_json::json!({}),
+        )
+        .await?;
         models_of(&service).await
     }
 

@@ -355,6 +355,16 @@ impl SupportQuery {
             .conversation_for(viewer, &id)
             .await
             .map_err(ApiError::from)?;
+        if matches!(viewer, Viewer::Agent(_)) {
+            crate::audit::record(
+                ctx,
+                "support.conversation.read",
+                Some(&conversation.customer),
+                Some(&conversation.id),
+                serde_json::json!({}),
+            )
+            .await?;
+        }
         Ok(SupportConversation {
             conversation,
             for_agent: matches!(viewer, Viewer::Agent(_)),
@@ -403,7 +413,7 @@ impl SupportMutation {
     ) -> ApiResult<ChatMessage> {
         let principal = ctx.data::<Principal>()?;
         let viewer = viewer(principal)?;
-        let (_, message) = desk(ctx)?
+        let (conversation, message) = desk(ctx)?
             .send(
                 viewer,
                 conversation_id.as_ref().map(|id| id.as_str()),
@@ -412,6 +422,16 @@ impl SupportMutation {
             )
             .await
             .map_err(ApiError::from)?;
+        if matches!(viewer, Viewer::Agent(_)) {
+            crate::audit::record(
+                ctx,
+                "support.message.send",
+                Some(&conversation.customer),
+                Some(&conversation.id),
+                serde_json::json!({ "message": message.id }),
+            )
+            .await?;
+        }
         Ok(ChatMessage {
             message,
             for_agent: matches!(viewer, Viewer::Agent(_)),
@@ -468,10 +488,30 @@ async fn act(ctx: &Context<'_>, id: &str, action: ConversationAction) -> ApiResu
         (ConversationAction::Rate { .. }, _) | (_, false) => Viewer::Customer(user),
         (_, true) => Viewer::Agent(user),
     };
-    let message = desk(ctx)?
-        .act(viewer, id, action)
-        .await
-        .map_err(ApiError::from)?;
+    let desk = desk(ctx)?;
+    let (verb, detail) = match &action {
+        ConversationAction::Claim => ("claim", serde_json::json!({})),
+        ConversationAction::Transfer { to } => ("transfer", serde_json::json!({ "to": to })),
+        ConversationAction::Resolve => ("resolve", serde_json::json!({})),
+        ConversationAction::Rate { score } => ("rate", serde_json::json!({ "score": score })),
+        ConversationAction::OpenTicket { .. } => ("open_ticket", serde_json::json!({})),
+    };
+    let message = desk.act(viewer, id, action).await.map_err(ApiError::from)?;
+    if matches!(viewer, Viewer::Agent(_)) {
+        let customer = desk
+            .conversation_for(viewer, id)
+            .await
+            .map_err(ApiError::from)?
+            .customer;
+        crate::audit::record(
+            ctx,
+            &format!("support.conversation.{verb}"),
+            Some(&customer),
+            Some(id),
+            detail,
+        )
+        .await?;
+    }
     Ok(ChatMessage {
         message,
         for_agent: matches!(viewer, Viewer::Agent(_)),
@@ -497,6 +537,14 @@ impl SupportSubscription {
         let desk = desk(ctx)?;
         let agent = ctx.data::<Principal>()?.require_user()?;
         desk.note_agent(agent).await.map_err(ApiError::from)?;
+        crate::audit::record(
+            ctx,
+            "support.queue.follow",
+            None,
+            None,
+            serde_json::json!({}),
+        )
+        .await?;
         // Subscribe before the first read, so no change falls between the two.
         let changes = desk
             .fanout()
@@ -535,9 +583,20 @@ impl SupportSubscription {
         let viewer = viewer(principal)?;
         let for_agent = matches!(viewer, Viewer::Agent(_));
         let desk = desk(ctx)?;
-        desk.conversation_for(viewer, &conversation_id)
+        let conversation = desk
+            .conversation_for(viewer, &conversation_id)
             .await
             .map_err(ApiError::from)?;
+        if for_agent {
+            crate::audit::record(
+                ctx,
+                "support.chat.follow",
+                Some(&conversation.customer),
+                Some(&conversation.id),
+                serde_json::json!({}),
+            )
+            .await?;
+        }
         let pushed = desk
             .fanout()
             .try_subscribe(&chat_channel(&conversation_id))

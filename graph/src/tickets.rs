@@ -191,6 +191,16 @@ impl TicketQuery {
                 .map(|tickets| tickets.into_iter().filter(|t| t.status == status).collect())
         }
         .map_err(|e| ApiError::Internal(Box::new(e)))?;
+        if principal.has_role(Role::Agent) {
+            crate::audit::record(
+                ctx,
+                "support.tickets.read",
+                None,
+                None,
+                serde_json::json!({ "status": format!("{status:?}"), "count": tickets.len() }),
+            )
+            .await?;
+        }
         Ok(tickets.into_iter().map(Ticket).collect())
     }
 
@@ -209,6 +219,16 @@ impl TicketQuery {
             .map_err(|e| ApiError::Internal(Box::new(e)))?
             .filter(|t| principal.has_role(Role::Agent) || t.customer == user)
             .ok_or_else(|| ApiError::NotFound(format!("no ticket `{}`", id.as_str())))?;
+        if principal.has_role(Role::Agent) {
+            crate::audit::record(
+                ctx,
+                "support.ticket.read",
+                Some(&ticket.customer),
+                Some(&ticket.id),
+                serde_json::json!({}),
+            )
+            .await?;
+        }
         Ok(Ticket(ticket))
     }
 }
@@ -256,6 +276,14 @@ impl TicketSubscription {
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<TicketUpdate>> + use<>>
     {
         let desk: Arc<SupportDesk> = desk(ctx)?;
+        crate::audit::record(
+            ctx,
+            "support.tickets.follow",
+            None,
+            None,
+            serde_json::json!({}),
+        )
+        .await?;
         let pushed = desk
             .tickets()
             .fanout()

@@ -15,6 +15,7 @@
 //! milliseconds, which both engines index well and compare exactly.
 
 mod artifacts;
+pub mod audit;
 mod cache;
 mod error;
 mod experiment;
@@ -27,6 +28,7 @@ mod support;
 pub mod testing;
 mod tickets;
 
+pub use audit::{AuditData, AuditFilter, ChainBreak, ChainReport};
 pub use cache::{CacheConfig, CachedMarketData};
 pub use error::StoreError;
 pub use features::{MemoryOnlineFeatures, RedisOnlineFeatures};
@@ -408,6 +410,7 @@ pub trait Store:
     + SupportData
     + TicketData
     + ModelArtifacts
+    + AuditData
     + Health
 {
 }
@@ -423,6 +426,7 @@ impl<
         + SupportData
         + TicketData
         + ModelArtifacts
+        + AuditData
         + Health,
 > Store for T
 {
@@ -452,6 +456,8 @@ pub struct Repositories {
     pub tickets: Arc<dyn TicketData>,
     /// Trained models kept for every replica.
     pub artifacts: Arc<dyn ModelArtifacts>,
+    /// The audit trail.
+    pub audit: Arc<dyn AuditData>,
     /// Readiness.
     pub health: Arc<dyn Health>,
 }
@@ -471,6 +477,7 @@ impl Repositories {
             support: store.clone(),
             tickets: store.clone(),
             artifacts: store.clone(),
+            audit: store.clone(),
             health: store,
         }
     }

@@ -81,3 +81,11 @@ pub async fn fresh_postgres() -> (crate::SqlStore, FreshPostgres) {
     store.migrate().await.expect("migrate");
     (store, database)
 }
+
+impl crate::SqlStore {
+    /// Runs `sql` on the store's own connection, as an intruder with database access would:
+    /// for tests that tamper with rows (the audit trail's).
+    pub async fn run_raw_sql(&self, sql: &str) -> crate::Result<u64> {
+        Ok(sqlx::query(sql).execute(&self.pool).await?.rows_affected())
+    }
+}

@@ -152,6 +152,7 @@ fn sample(field: &str) -> Option<Sample> {
         "Mutation.createTicket" => general(
             "mutation { createTicket(subject: \"Card\", text: \"My card is blocked\") { id } }",
         ),
+        "Query.auditLog" => general("{ auditLog(first: 5) { seq action } }"),
         "Subscription.ticks" => general("subscription { ticks(symbols: [\"AAPL\"]) { price } }"),
         "Subscription.candles" => general("subscription { candles(symbol: \"AAPL\") { open } }"),
         "Subscription.insights" => general("subscription { insights { kind } }"),

@@ -1,6 +1,7 @@
 //! Integration tests: the real application on port 0, used as a client would use it.
 
 mod ai;
+mod audit;
 mod authorization;
 mod cors;
 mod dashboard;

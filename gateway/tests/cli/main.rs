@@ -221,3 +221,68 @@ pub(crate) fn sorted_keys(value: &serde_json::Value) -> Vec<String> {
     keys.sort_unstable();
     keys
 }
+
+/// `finpulse audit verify` on a log written by the store: intact, then with an entry edited
+/// behind finpulse's back, then with its newest entry removed (found with `--head`).
+#[tokio::test]
+async fn audit_verify_finds_an_edited_entry_and_a_removed_head() {
+    use finpulse_store::AuditData;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("finpulse.db").display());
+    let store = finpulse_store::SqlStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    for n in 0..3 {
+        store
+            .append_audit(&finpulse_core::audit::NewAuditEntry {
+                at: chrono::Utc::now(),
+                actor: "sam".into(),
+                roles: vec!["agent".into()],
+                action: "support.conversation.read".into(),
+                subject: Some("alice".into()),
+                target: Some(format!("c{n}")),
+                detail: serde_json::json!({}),
+            })
+            .await
+            .unwrap();
+    }
+    let verify = |extra: &[&str]| {
+        finpulse(dir.path())
+            .args(["audit", "verify"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let intact = verify(&[]);
+    let stdout = String::from_utf8_lossy(&intact.stdout).into_owned();
+    assert!(intact.status.success(), "{intact:?}");
+    assert!(stdout.contains("intact: 3 entries"), "{stdout}");
+    let head = stdout.trim().rsplit(' ').next().unwrap().to_owned();
+    assert_eq!(head.len(), 64, "{stdout}");
+    assert!(verify(&["--head", &head]).status.success());
+    let bad_head = verify(&["--head", "not-a-hash"]);
+    assert!(!bad_head.status.success());
+    assert!(String::from_utf8_lossy(&bad_head.stderr).contains("64-digit"));
+
+    store
+        .run_raw_sql("DELETE FROM audit_log WHERE seq = 3")
+        .await
+        .unwrap();
+    assert!(
+        verify(&[]).status.success(),
+        "a shorter chain is still whole"
+    );
+    let truncated = verify(&["--head", &head]);
+    assert_eq!(truncated.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&truncated.stderr).contains("not in the log"),
+        "{truncated:?}"
+    );
+    store
+        .run_raw_sql("UPDATE audit_log SET subject = 'bob' WHERE seq = 2")
+        .await
+        .unwrap();
+    let edited = verify(&[]);
+    assert_eq!(edited.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&edited.stderr).into_owned();
+    assert!(stderr.contains("entry 2 was changed"), "{stderr}");
+}

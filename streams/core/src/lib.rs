@@ -8,9 +8,11 @@
 //!
 //! One module per domain, named like the domain's crate: [`market`], [`recommend`], [`support`];
 //! news and portfolio add theirs beside it. [`features`] is the feature store's, which any
-//! domain's models may read; [`artifact`] the trained models the store keeps for every replica.
+//! domain's models may read; [`artifact`] the trained models the store keeps for every replica;
+//! [`audit`] the audit trail's entries.
 
 pub mod artifact;
+pub mod audit;
 pub mod features;
 pub mod market;
 pub mod recommend;

@@ -4,6 +4,7 @@
 
 import type { Api } from '../api';
 import type { Session } from '../session';
+import { admin } from './admin';
 import { experiments } from './experiments';
 import { forYou } from './for-you';
 import { markets } from './markets';
@@ -27,7 +28,7 @@ export interface Screen {
 /** Where each screen goes in the navigation, landed or not. */
 export const NAV_ORDER = ['markets', 'for-you', 'news', 'portfolio', 'support', 'experiments', 'admin'] as const;
 
-export const SCREENS: Screen[] = [markets, forYou, support, experiments];
+export const SCREENS: Screen[] = [markets, forYou, support, experiments, admin];
 
 export function visibleScreens(roles: string[]): Screen[] {
   return NAV_ORDER.flatMap((id) => SCREENS.filter((s) => s.id === id)).filter(
