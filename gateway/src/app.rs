@@ -68,6 +68,8 @@ pub struct Application {
     memory_log: Option<MemoryLog>,
     /// The Redis fan-out when it is the one in use, stopped last on shutdown.
     redis_fanout: Option<Arc<RedisFanOut>>,
+    /// TLS on the listener, when configured.
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// Watches a running application from outside (the CLI, tests).
@@ -328,6 +330,23 @@ impl Application {
             tasks.spawn(async move { listener.await.context("inference reply listener panicked") });
         }
 
+        let tls = match (&config.tls.cert, &config.tls.key) {
+            (Some(cert), Some(key)) => {
+                let certificate = crate::tls::ReloadingCertificate::load(cert, key)
+                    .context("failed to load the TLS certificate")?;
+                let acceptor = crate::tls::acceptor(certificate.clone())?;
+                let every = std::time::Duration::from_secs_f64(config.tls.reload_secs);
+                let watching =
+                    certificate.watch(every, metrics.tls_reloads.clone(), shutdown.clone());
+                tasks.spawn(async move {
+                    watching.await;
+                    Ok(())
+                });
+                info!(cert = %cert.display(), "TLS on: HTTPS and wss://");
+                Some(acceptor)
+            }
+            _ => None,
+        };
         let listener =
             bind(config.listen).with_context(|| format!("failed to bind {}", config.listen))?;
         let preparer = Preparer::new(config.graphql.clone());
@@ -358,6 +377,10 @@ impl Application {
             socket,
             limits: config.limits.clone(),
             proxies: TrustedProxies::new(&config.limits.trusted_proxies),
+            hsts: config
+                .tls
+                .hsts()
+                .and_then(|value| axum::http::HeaderValue::from_str(&value).ok()),
             dev_tokens: match config.dev_tokens() {
                 Ok(offered) => {
                     info!(
@@ -380,6 +403,7 @@ impl Application {
             tasks,
             memory_log,
             redis_fanout,
+            tls,
         })
     }
 
@@ -413,6 +437,7 @@ impl Application {
             mut tasks,
             memory_log,
             redis_fanout,
+            tls,
         } = self;
         info!(address = %listener.local_addr()?, "finpulse listening");
         let shutdown = state.shutdown.clone();
@@ -438,6 +463,8 @@ impl Application {
             ),
             refused: state.metrics.refused_connections.clone(),
             proxies: state.proxies.clone(),
+            tls,
+            tls_failures: state.metrics.tls_handshake_failures.clone(),
             tap: Box::new(tap),
             drain_timeout: std::time::Duration::from_secs(10),
         };

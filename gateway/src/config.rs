@@ -70,6 +70,8 @@ pub struct Config {
     pub support: crate::support::SupportSettings,
     /// Pages on other origins that may call the API (a bank's site with the chat widget).
     pub cors: crate::http::cors::CorsSettings,
+    /// HTTPS and `wss://` on the listener.
+    pub tls: crate::tls::TlsSettings,
     /// Symbols that live subscriptions may name before any market data of theirs arrived,
     /// besides the simulator's (a symbol with stored data is always known); others are refused.
     pub instruments: Vec<String>,
@@ -368,6 +370,7 @@ impl Default for Config {
             recommend: crate::recommender::RecommendSettings::default(),
             support: crate::support::SupportSettings::default(),
             cors: crate::http::cors::CorsSettings::default(),
+            tls: crate::tls::TlsSettings::default(),
             instruments: Vec::new(),
         }
     }
@@ -479,6 +482,7 @@ impl Config {
         self.graphql.validate().map_err(ConfigError)?;
         self.support.tickets.validate().map_err(ConfigError)?;
         self.cors.validate().map_err(ConfigError)?;
+        self.tls.validate().map_err(ConfigError)?;
         if let Some(problem) = self.limits.validate() {
             return fail(problem);
         }

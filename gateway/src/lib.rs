@@ -28,4 +28,5 @@ pub mod server;
 pub mod state;
 pub mod support;
 pub mod telemetry;
+pub mod tls;
 pub mod ws;

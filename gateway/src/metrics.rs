@@ -34,6 +34,11 @@ pub struct GatewayMetrics {
     /// `finpulse_http_refused_connections_total{reason}`: connections closed on accept
     /// (`per_ip`, `total`).
     pub refused_connections: IntCounterVec,
+    /// `finpulse_tls_reloads_total{outcome}`: certificate reloads (`ok`, `failed`), and
+    /// `finpulse_tls_handshake_failures_total`: connections whose TLS handshake failed.
+    pub tls_reloads: IntCounterVec,
+    /// See [`GatewayMetrics::tls_reloads`].
+    pub tls_handshake_failures: prometheus::IntCounter,
     /// `finpulse_rate_limited_total{limit}`: requests, sockets and messages refused by a limit
     /// (`ip`, `user`, `sockets_per_ip`, `sockets_per_user`, `socket_messages`, `model`).
     pub rate_limited: IntCounterVec,
@@ -100,6 +105,17 @@ impl GatewayMetrics {
                 ),
                 &["reason"],
             )?,
+            tls_reloads: IntCounterVec::new(
+                Opts::new(
+                    "finpulse_tls_reloads_total",
+                    "TLS certificate reloads after its files changed, by outcome",
+                ),
+                &["outcome"],
+            )?,
+            tls_handshake_failures: prometheus::IntCounter::new(
+                "finpulse_tls_handshake_failures_total",
+                "Connections closed because their TLS handshake failed or timed out",
+            )?,
             rate_limited: IntCounterVec::new(
                 Opts::new(
                     "finpulse_rate_limited_total",
@@ -124,6 +140,8 @@ impl GatewayMetrics {
         r.register(Box::new(metrics.http_duration.clone()))?;
         r.register(Box::new(metrics.cache_requests.clone()))?;
         r.register(Box::new(metrics.refused_connections.clone()))?;
+        r.register(Box::new(metrics.tls_reloads.clone()))?;
+        r.register(Box::new(metrics.tls_handshake_failures.clone()))?;
         r.register(Box::new(metrics.rate_limited.clone()))?;
         r.register(Box::new(metrics.keepalive_timeouts.clone()))?;
         Ok(metrics)

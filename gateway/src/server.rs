@@ -134,6 +134,10 @@ pub struct ServeOptions {
     pub refused: IntCounterVec,
     /// Peers whose connections count only towards the total.
     pub proxies: crate::http::client_address::TrustedProxies,
+    /// Serve TLS (HTTP/2 and HTTP/1.1 by ALPN) with this acceptor instead of plain HTTP.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// `finpulse_tls_handshake_failures_total`.
+    pub tls_failures: prometheus::IntCounter,
     /// Applied to every accepted stream before it is served.
     pub tap: Box<dyn Fn(&TcpStream) + Send + Sync>,
     /// Longest wait for open requests to finish on shutdown.
@@ -196,6 +200,8 @@ pub async fn serve(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let header_read_timeout = options.header_read_timeout;
+        let tls = options.tls.clone();
+        let tls_failures = options.tls_failures.clone();
         tokio::spawn(async move {
             // hyper's auto-detection of HTTP/1 or 2 waits for the first bytes with no timer of
             // its own: a client that sends nothing gets the head timeout here.
@@ -207,10 +213,39 @@ pub async fn serve(
                     return;
                 }
             }
-            let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .into_owned();
-            if let Err(e) = watcher.watch(connection).await {
+            let outcome = match tls {
+                None => {
+                    let connection = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .into_owned();
+                    watcher.watch(connection).await
+                }
+                Some(acceptor) => {
+                    // The handshake is bounded like a request head: a client that opens a
+                    // connection and stalls mid-handshake holds a place no longer.
+                    let stream =
+                        match tokio::time::timeout(header_read_timeout, acceptor.accept(stream))
+                            .await
+                        {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(e)) => {
+                                tls_failures.inc();
+                                debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tls_failures.inc();
+                                debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    let connection = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .into_owned();
+                    watcher.watch(connection).await
+                }
+            };
+            if let Err(e) = outcome {
                 debug!(%peer, error = %e, "connection ended with an error");
             }
             drop(permit);

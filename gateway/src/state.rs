@@ -46,6 +46,8 @@ pub struct AppState {
     /// What `POST /dev/token` hands out, when it is served at all (the embedded default on a
     /// loopback address only).
     pub dev_tokens: Option<crate::config::DevTokens>,
+    /// `Strict-Transport-Security`, sent with every answer while TLS is on.
+    pub hsts: Option<axum::http::HeaderValue>,
     /// Proxies whose forwarding headers name the client.
     pub proxies: crate::http::client_address::TrustedProxies,
 }

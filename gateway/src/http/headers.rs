@@ -10,7 +10,7 @@
 //! Every other answer gets `default-src 'none'`. The widget's script may be loaded by any site
 //! (`Cross-Origin-Resource-Policy: cross-origin`).
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -25,8 +25,13 @@ base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 /// The policy of everything that is not a page: nothing may load from it as a document.
 pub const OTHER_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
 
-/// Adds the hardening headers to every response.
-pub async fn harden(request: Request, next: Next) -> Response {
+/// Adds the hardening headers to every response, and `hsts` (`Strict-Transport-Security`)
+/// when TLS is on.
+pub async fn harden(
+    State(hsts): State<Option<HeaderValue>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let is_widget = request.uri().path() == "/widget.js";
     let mut response = next.run(request).await;
     let is_page = response
@@ -50,6 +55,9 @@ pub async fn harden(request: Request, next: Next) -> Response {
     );
     if is_page {
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+    if let Some(hsts) = hsts {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts);
     }
     if is_widget {
         headers.insert(

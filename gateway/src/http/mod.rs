@@ -66,7 +66,10 @@ pub fn router(state: AppState, role: Role, cors: Option<tower_http::cors::CorsLa
         operations
     };
     routes
-        .layer(axum::middleware::from_fn(headers::harden))
+        .layer(axum::middleware::from_fn_with_state(
+            state.hsts.clone(),
+            headers::harden,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.proxies.clone(),
             client_address::client_address,

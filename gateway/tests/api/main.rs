@@ -22,4 +22,5 @@ mod rates;
 mod recommend;
 mod support;
 mod tickets;
+mod tls;
 mod websocket;
