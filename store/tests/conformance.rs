@@ -537,3 +537,35 @@ market_conformance!(postgres);
 market_conformance!(cached_postgres);
 other_conformance!(sqlite, sqlite_other);
 other_conformance!(postgres, postgres_other);
+
+/// `sslmode=require` in the connection string encrypts the connection to PostgreSQL (rustls):
+/// the server's own view of the session says so. The local test server runs with `ssl = on`
+/// (Debian's default, its snakeoil certificate); `verify-full` with `sslrootcert=` is the
+/// production form.
+#[tokio::test]
+async fn postgres_connections_use_tls_when_the_url_asks_for_it() {
+    let database = finpulse_store::testing::FreshPostgres::create().await;
+    let separator = if database.url.contains('?') { '&' } else { '?' };
+    let url = format!("{}{separator}sslmode=require", database.url);
+    let store = finpulse_store::SqlStore::connect(&url)
+        .await
+        .expect("a TLS connection to the test server");
+    let encrypted = store
+        .run_raw_sql(
+            "DO $$ BEGIN IF NOT (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()) \
+             THEN RAISE EXCEPTION 'not encrypted'; END IF; END $$",
+        )
+        .await;
+    assert!(encrypted.is_ok(), "{encrypted:?}");
+    let plain =
+        finpulse_store::SqlStore::connect(&format!("{}{separator}sslmode=disable", database.url))
+            .await
+            .unwrap();
+    let unencrypted = plain
+        .run_raw_sql(
+            "DO $$ BEGIN IF NOT (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()) \
+             THEN RAISE EXCEPTION 'not encrypted'; END IF; END $$",
+        )
+        .await;
+    assert!(unencrypted.is_err(), "the check can tell the two apart");
+}
