@@ -550,22 +550,15 @@ async fn postgres_connections_use_tls_when_the_url_asks_for_it() {
     let store = finpulse_store::SqlStore::connect(&url)
         .await
         .expect("a TLS connection to the test server");
-    let encrypted = store
-        .run_raw_sql(
-            "DO $$ BEGIN IF NOT (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()) \
-             THEN RAISE EXCEPTION 'not encrypted'; END IF; END $$",
-        )
-        .await;
+    // Fails unless the session running it is encrypted.
+    const ENCRYPTED: &str = "DO $$ BEGIN IF NOT (SELECT ssl FROM pg_stat_ssl \
+        WHERE pid = pg_backend_pid()) THEN RAISE EXCEPTION 'not encrypted'; END IF; END $$";
+    let encrypted = store.run_raw_sql(ENCRYPTED).await;
     assert!(encrypted.is_ok(), "{encrypted:?}");
     let plain =
         finpulse_store::SqlStore::connect(&format!("{}{separator}sslmode=disable", database.url))
             .await
             .unwrap();
-    let unencrypted = plain
-        .run_raw_sql(
-            "DO $$ BEGIN IF NOT (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()) \
-             THEN RAISE EXCEPTION 'not encrypted'; END IF; END $$",
-        )
-        .await;
+    let unencrypted = plain.run_raw_sql(ENCRYPTED).await;
     assert!(unencrypted.is_err(), "the check can tell the two apart");
 }

@@ -302,28 +302,13 @@ async fn subscription_outcome(
 /// The tokens: `customer` and `owner` are the same customer (alice owns the conversation and
 /// ticket), `other customer` is bob, the agent sam, the operator ops.
 fn tokens(app: &TestApp) -> Vec<Option<String>> {
-    let mint = |user: &str, role: Role| {
-        Some(
-            app.handle
-                .auth()
-                .mint_with(
-                    user,
-                    None,
-                    &finpulse_gateway::auth::Grant {
-                        roles: vec![role],
-                        scopes: vec![],
-                    },
-                )
-                .expect("token minted"),
-        )
-    };
     vec![
         None,
-        mint("alice", Role::Customer),
-        mint("alice", Role::Customer),
-        mint("bob", Role::Customer),
-        mint("sam", Role::Agent),
-        mint("ops", Role::Admin),
+        Some(app.token_with_role("alice", Role::Customer)),
+        Some(app.token_with_role("alice", Role::Customer)),
+        Some(app.token_with_role("bob", Role::Customer)),
+        Some(app.token_with_role("sam", Role::Agent)),
+        Some(app.token_with_role("ops", Role::Admin)),
     ]
 }
 

@@ -154,15 +154,15 @@ async fn a_configured_secret_is_never_handed_out_as_development_tokens() {
 async fn no_other_site_can_mint_a_development_token_even_with_cors_open_to_all() {
     let app = spawn_app_with(|c| c.cors.allowed_origins = vec!["*".into()]).await;
     let url = format!("{}/dev/token", app.address);
-    let preflight = app
-        .http
-        .request(reqwest::Method::OPTIONS, &url)
-        .header("origin", "https://evil.example")
-        .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "content-type")
-        .send()
-        .await
-        .unwrap();
+    let preflight_from_elsewhere = |url: String| {
+        app.http
+            .request(reqwest::Method::OPTIONS, url)
+            .header("origin", "https://evil.example")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let preflight = preflight_from_elsewhere(url.clone()).await.unwrap();
     assert!(
         preflight
             .headers()
@@ -172,13 +172,7 @@ async fn no_other_site_can_mint_a_development_token_even_with_cors_open_to_all()
         preflight.headers()
     );
     // The API itself still answers the same preflight: CORS is on, just not for tokens.
-    let api_preflight = app
-        .http
-        .request(reqwest::Method::OPTIONS, format!("{}/graphql", app.address))
-        .header("origin", "https://evil.example")
-        .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "content-type")
-        .send()
+    let api_preflight = preflight_from_elsewhere(format!("{}/graphql", app.address))
         .await
         .unwrap();
     assert_eq!(api_preflight.headers()["access-control-allow-origin"], "*");

@@ -154,13 +154,18 @@ impl TestApp {
 
     /// A token for an operator (`admin` role).
     pub fn admin_token(&self, user: &str) -> String {
+        self.token_with_role(user, finpulse_graph::Role::Admin)
+    }
+
+    /// A token for `user` with exactly `role`.
+    pub fn token_with_role(&self, user: &str, role: finpulse_graph::Role) -> String {
         self.handle
             .auth()
             .mint_with(
                 user,
                 None,
                 &finpulse_gateway::auth::Grant {
-                    roles: vec![finpulse_graph::Role::Admin],
+                    roles: vec![role],
                     scopes: vec![],
                 },
             )

@@ -19,17 +19,7 @@ const SEND: &str = "mutation($id: ID, $text: String!) { \
     sendMessage(conversationId: $id, text: $text) { id conversationId author } }";
 
 pub(crate) fn agent_token(app: &TestApp, user: &str) -> String {
-    app.handle
-        .auth()
-        .mint_with(
-            user,
-            None,
-            &finpulse_gateway::auth::Grant {
-                roles: vec![finpulse_graph::Role::Agent],
-                scopes: vec![],
-            },
-        )
-        .expect("token minted")
+    app.token_with_role(user, finpulse_graph::Role::Agent)
 }
 
 /// Opens a conversation for the token's customer; returns its id.

@@ -204,19 +204,8 @@ async fn https_serves_http2_and_http1_with_hsts_and_subscriptions_over_wss() {
         .unwrap();
     assert_eq!(h1.status(), 200);
     assert_eq!(h1.version(), reqwest::Version::HTTP_11);
-    // A GraphQL query over TLS.
-    let answer: Value = ca
-        .https()
-        .build()
-        .unwrap()
-        .post(format!("https://localhost:{}/graphql", app.port))
-        .json(&json!({"query": "{ symbols }"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // A GraphQL query over TLS (the app's own client speaks HTTPS).
+    let (_, answer) = app.graphql("{ symbols }", json!({}), None).await;
     assert!(answer["errors"].is_null(), "{answer}");
     // Plain HTTP on the TLS port gets no answer.
     let plain = reqwest::Client::new()
