@@ -1,6 +1,11 @@
 # finpulse: the two commands are `make run` and `make test`.
 SHELL := bash
 export CARGO_TARGET_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/finpulse/target
+# CI builds each fresh clone once: incremental data (tens of GB across clone paths) only
+# fills the shared target dir's disk.
+ifeq ($(CI),true)
+export CARGO_INCREMENTAL ?= 0
+endif
 # Caches (cargo target, npm) live outside the clone, so a warm run is fast.
 
 .PHONY: run test setup-build setup-web setup-test models stack fmt-check clippy rust-test e2e bench fuzz

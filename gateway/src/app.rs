@@ -199,10 +199,15 @@ impl Application {
         let (log, memory_log) = open_log(&config)?;
         ensure_market_topics(log.as_ref(), config.log.partitions).await?;
         let (fanout, redis_fanout) = open_fanout(&config, &stream_metrics).await?;
-        let auth = Arc::new(
-            Authenticator::from_config(&config.auth, &config.data_dir)
-                .context("failed to set up authentication")?,
-        );
+        let mut auth = Authenticator::from_config(&config.auth, &config.data_dir)
+            .context("failed to set up authentication")?;
+        if let Some(provider) = &config.auth.oidc {
+            auth = auth
+                .with_identity_provider(provider)
+                .await
+                .context("failed to reach the identity provider (auth.oidc)")?;
+        }
+        let auth = Arc::new(auth);
         let instruments = config
             .simulator
             .symbols

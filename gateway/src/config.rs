@@ -211,6 +211,8 @@ pub struct AuthConfig {
     pub audience: String,
     /// Lifetime of tokens minted by `finpulse token`, in seconds.
     pub token_ttl_secs: u64,
+    /// An OpenID Connect provider whose tokens are accepted (`[auth.oidc]`).
+    pub oidc: Option<crate::auth::oidc::OidcConfig>,
     /// Development tokens (`POST /dev/token`, the dashboard's user picker): `true` (customer
     /// and agent roles), `"admin"` (the operator role too) or `false`. Whatever this says, they
     /// are served only on the embedded default bound to a loopback address; see
@@ -284,6 +286,7 @@ impl Default for AuthConfig {
         Self {
             jwt_secret: None,
             jwks_path: None,
+            oidc: None,
             issuer: "finpulse".into(),
             audience: "finpulse".into(),
             token_ttl_secs: 24 * 3600,
@@ -483,6 +486,9 @@ impl Config {
         self.support.tickets.validate().map_err(ConfigError)?;
         self.cors.validate().map_err(ConfigError)?;
         self.tls.validate().map_err(ConfigError)?;
+        if let Some(oidc) = &self.auth.oidc {
+            oidc.validate().map_err(ConfigError)?;
+        }
         if let Some(problem) = self.limits.validate() {
             return fail(problem);
         }
@@ -505,7 +511,10 @@ impl Config {
         if self.role != Role::All || self.kafka_brokers.is_some() || self.redis_url.is_some() {
             return Err("this is not the embedded single-process default");
         }
-        if self.auth.jwt_secret.is_some() || self.auth.jwks_path.is_some() {
+        if self.auth.jwt_secret.is_some()
+            || self.auth.jwks_path.is_some()
+            || self.auth.oidc.is_some()
+        {
             return Err("tokens are signed by a configured secret or an identity provider");
         }
         Ok(self.auth.dev_tokens)

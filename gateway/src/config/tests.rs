@@ -192,3 +192,37 @@ fn ticket_rules_are_read_by_priority_name_and_bad_ones_named() {
         Ok(())
     });
 }
+
+#[test]
+fn an_identity_provider_turns_development_tokens_off_and_its_settings_are_checked() {
+    let provider = crate::auth::oidc::OidcConfig {
+        issuer: "https://sso.bank.example/realms/customers".into(),
+        audience: "finpulse".into(),
+        roles_claim: "realm_access.roles".into(),
+        role_map: [("support-agent".to_owned(), "agent".to_owned())].into(),
+        jwks_max_age_secs: 3600,
+        jwks_min_refetch_secs: 30,
+        timeout_secs: 5,
+    };
+    let mut config = Config::default();
+    config.auth.oidc = Some(provider.clone());
+    config.validate().unwrap();
+    assert!(config.dev_tokens().is_err());
+    let refused = |change: &dyn Fn(&mut crate::auth::oidc::OidcConfig)| {
+        let mut bad = provider.clone();
+        change(&mut bad);
+        bad.validate().unwrap_err()
+    };
+    assert!(refused(&|p| p.issuer = "http://sso.bank.example".into()).contains("https://"));
+    assert!(refused(&|p| p.audience = " ".into()).contains("audience"));
+    assert!(
+        refused(&|p| {
+            p.role_map.insert("x".into(), "root".into());
+        })
+        .contains("root")
+    );
+    // A provider on this machine (tests, a local Keycloak) may be plain http.
+    let mut local = provider.clone();
+    local.issuer = "http://127.0.0.1:8080/realms/dev".into();
+    local.validate().unwrap();
+}

@@ -26,10 +26,10 @@ impl Identity {
     /// The identity an `Authorization` value (`Bearer <token>`) stands for; `Err(())` for a
     /// value that is not text. The one path from a header or a `connection_init` payload to a
     /// principal.
-    pub fn of(auth: &Authenticator, authorization: Option<Result<&str, ()>>) -> Self {
+    pub async fn of(auth: &Authenticator, authorization: Option<Result<&str, ()>>) -> Self {
         match authorization {
             None => Self::Anonymous,
-            Some(Ok(value)) => match auth.verify_header(value) {
+            Some(Ok(value)) => match auth.verify_header_any(value).await {
                 Ok(principal) => Self::User(principal),
                 Err(e) => Self::Refused(e.to_string()),
             },
@@ -57,18 +57,11 @@ impl Identity {
 
 /// Verifies the `Authorization` header and records the [`Identity`].
 pub async fn identify(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
-    let identity = match request
+    let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
-        .map(|v| v.to_str())
-    {
-        None => Identity::Anonymous,
-        Some(Ok(value)) => match app.auth.verify_header(value) {
-            Ok(principal) => Identity::User(principal),
-            Err(e) => Identity::Refused(e.to_string()),
-        },
-        Some(Err(_)) => Identity::Refused("authorization is not text".into()),
-    };
+        .map(|v| v.to_str().map_err(|_| ()));
+    let identity = Identity::of(&app.auth, authorization).await;
     request.extensions_mut().insert(identity);
     next.run(request).await
 }

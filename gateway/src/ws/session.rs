@@ -175,7 +175,7 @@ pub async fn serve(
                     Control::Close(close::POLICY, "too many messages: slow down".into())
                 } else {
                     match frame {
-                        Some(Ok(Message::Text(text))) => session.handle(text.as_str()),
+                        Some(Ok(Message::Text(text))) => session.handle(text.as_str()).await,
                         Some(Ok(Message::Binary(_))) => Control::Close(close::BAD_REQUEST, "Invalid message received: binary frames are not supported".into()),
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => Control::Continue,
                         Some(Ok(Message::Close(_))) | None => break,
@@ -302,13 +302,13 @@ impl Session {
         Some((expires_at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
     }
 
-    fn handle(&mut self, text: &str) -> Control {
+    async fn handle(&mut self, text: &str) -> Control {
         let message = match protocol::parse(self.protocol, text) {
             Ok(message) => message,
             Err(reason) => return Control::Close(close::BAD_REQUEST, truncate(reason)),
         };
         match message {
-            ClientMessage::ConnectionInit(payload) => self.init(payload),
+            ClientMessage::ConnectionInit(payload) => self.init(payload).await,
             ClientMessage::Ping(payload) => {
                 self.send(protocol::pong(payload));
                 Control::Continue
@@ -329,7 +329,10 @@ impl Session {
         }
     }
 
-    fn init(&mut self, payload: Option<serde_json::Map<String, Value>>) -> Control {
+    // Verifying a token may fetch an identity provider's rotated keys (bounded by its
+    // timeout), so this awaits; the socket reads nothing else meanwhile, as a client that has
+    // not been acknowledged may send nothing but pings.
+    async fn init(&mut self, payload: Option<serde_json::Map<String, Value>>) -> Control {
         if self.init_received {
             return Control::Close(
                 close::TOO_MANY_INITS,
@@ -342,7 +345,8 @@ impl Session {
             let identity = Identity::of(
                 &self.context.auth,
                 token.as_ref().map(|t| t.as_deref().map_err(|_| ())),
-            );
+            )
+            .await;
             match identity {
                 Identity::Anonymous => {}
                 Identity::User(principal) => {

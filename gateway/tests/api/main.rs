@@ -16,6 +16,7 @@ mod helpers;
 mod http;
 mod limits;
 mod model_cost;
+mod oidc;
 mod pipeline;
 mod proxies;
 mod rates;

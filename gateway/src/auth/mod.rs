@@ -2,8 +2,13 @@
 //!
 //! Embedded mode signs with HS256 and a secret generated once into the data folder, so tokens
 //! from `finpulse token` keep working across restarts. Deployments behind an identity provider
-//! point `auth.jwks_path` at the provider's JWKS and verify RS256 instead. Either way `iss`,
-//! `aud` and `exp` are checked, and a verified token becomes a [`Principal`].
+//! configure `[auth.oidc]` ([`oidc`]): its tokens, told apart by their `iss`, are verified with
+//! the provider's published keys, while finpulse's own (`iss = auth.issuer`) still verify with
+//! the secret, each path with its own algorithms. `auth.jwks_path` (a JWKS file, RS256) remains
+//! for providers without discovery. Either way `iss`, `aud` and `exp` are checked, and a
+//! verified token becomes a [`Principal`].
+
+pub mod oidc;
 
 use std::path::Path;
 
@@ -80,6 +85,8 @@ enum Keys {
 /// Mints and verifies tokens.
 pub struct Authenticator {
     keys: Keys,
+    /// The identity provider's verifier, when `[auth.oidc]` is set.
+    oidc: Option<std::sync::Arc<oidc::OidcVerifier>>,
     issuer: String,
     audience: String,
     ttl_secs: u64,
@@ -181,6 +188,7 @@ impl Authenticator {
         };
         Ok(Self {
             keys,
+            oidc: None,
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             ttl_secs: config.token_ttl_secs,
@@ -269,13 +277,63 @@ impl Authenticator {
         Ok(principal)
     }
 
-    /// Verifies an `Authorization` header value (`Bearer <token>`).
+    /// Verifies an `Authorization` header value (`Bearer <token>`) signed by finpulse.
     pub fn verify_header(&self, value: &str) -> Result<Principal, AuthError> {
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or(AuthError::BadScheme)?;
-        self.verify(token.trim())
+        self.verify(bearer(value)?)
+    }
+
+    /// Also verifies the identity provider's tokens: `discover`s it and keeps its verifier.
+    pub async fn with_identity_provider(
+        mut self,
+        config: &oidc::OidcConfig,
+    ) -> Result<Self, AuthError> {
+        self.oidc = Some(std::sync::Arc::new(
+            oidc::OidcVerifier::discover(config.clone()).await?,
+        ));
+        Ok(self)
+    }
+
+    /// Verifies a bare token from finpulse or from the identity provider, whichever its `iss`
+    /// names (read unverified only to pick the path; each path verifies everything).
+    pub async fn verify_any(&self, token: &str) -> Result<Principal, AuthError> {
+        match &self.oidc {
+            Some(provider) if unverified_issuer(token).as_deref() == Some(provider.issuer()) => {
+                provider.verify(token).await
+            }
+            _ => self.verify(token),
+        }
+    }
+
+    /// [`Authenticator::verify_any`] of an `Authorization` header value.
+    pub async fn verify_header_any(&self, value: &str) -> Result<Principal, AuthError> {
+        self.verify_any(bearer(value)?).await
+    }
+}
+
+/// The token of `Bearer <token>`.
+fn bearer(value: &str) -> Result<&str, AuthError> {
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or(AuthError::BadScheme)
+}
+
+/// The `iss` a token claims, before anything is verified.
+fn unverified_issuer(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims["iss"].as_str().map(str::to_owned)
+}
+
+impl Authenticator {
+    /// True when an identity provider's tokens are accepted.
+    pub fn has_identity_provider(&self) -> bool {
+        self.oidc.is_some()
     }
 }
 
