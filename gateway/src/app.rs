@@ -337,8 +337,16 @@ impl Application {
 
         let tls = match (&config.tls.cert, &config.tls.key) {
             (Some(cert), Some(key)) => {
-                let certificate = crate::tls::ReloadingCertificate::load(cert, key)
-                    .context("failed to load the TLS certificate")?;
+                metrics
+                    .registry
+                    .register(Box::new(metrics.tls_certificate_expiry.clone()))
+                    .context("failed to register the certificate expiry gauge")?;
+                let certificate = crate::tls::ReloadingCertificate::load(
+                    cert,
+                    key,
+                    metrics.tls_certificate_expiry.clone(),
+                )
+                .context("failed to load the TLS certificate")?;
                 let acceptor = crate::tls::acceptor(certificate.clone())?;
                 let every = std::time::Duration::from_secs_f64(config.tls.reload_secs);
                 let watching =

@@ -39,6 +39,9 @@ pub struct GatewayMetrics {
     pub tls_reloads: IntCounterVec,
     /// See [`GatewayMetrics::tls_reloads`].
     pub tls_handshake_failures: prometheus::IntCounter,
+    /// `finpulse_tls_certificate_expiry_timestamp_seconds`: when the served certificate
+    /// expires (Unix seconds; absent without TLS).
+    pub tls_certificate_expiry: prometheus::IntGauge,
     /// `finpulse_rate_limited_total{limit}`: requests, sockets and messages refused by a limit
     /// (`ip`, `user`, `sockets_per_ip`, `sockets_per_user`, `socket_messages`, `model`).
     pub rate_limited: IntCounterVec,
@@ -115,6 +118,10 @@ impl GatewayMetrics {
             tls_handshake_failures: prometheus::IntCounter::new(
                 "finpulse_tls_handshake_failures_total",
                 "Connections closed because their TLS handshake failed or timed out",
+            )?,
+            tls_certificate_expiry: prometheus::IntGauge::new(
+                "finpulse_tls_certificate_expiry_timestamp_seconds",
+                "When the served TLS certificate stops being valid, in Unix seconds",
             )?,
             rate_limited: IntCounterVec::new(
                 Opts::new(

@@ -110,6 +110,27 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// When the leaf certificate of `pair` stops being valid (Unix seconds), if it parses.
+pub fn not_after(pair: &CertifiedKey) -> Option<i64> {
+    let leaf = pair.cert.first()?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    Some(parsed.validity().not_after.timestamp())
+}
+
+/// Warns when the certificate has expired or expires within two weeks: the gauge
+/// `finpulse_tls_certificate_expiry_timestamp_seconds` is what alerts read.
+fn warn_if_expiring(pair: &CertifiedKey, cert: &Path) {
+    let Some(not_after) = not_after(pair) else {
+        return;
+    };
+    let left = not_after - chrono::Utc::now().timestamp();
+    if left <= 0 {
+        warn!(cert = %cert.display(), "the TLS certificate has expired: clients will refuse it");
+    } else if left < 14 * 24 * 3600 {
+        warn!(cert = %cert.display(), days = left / 86_400, "the TLS certificate expires soon");
+    }
+}
+
 /// Reads the pair at `cert` and `key`, checking that the key is the certificate's.
 pub fn load_pair(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
     let read = |what, path: &Path, reason: String| TlsError::Read {
@@ -144,6 +165,8 @@ pub struct ReloadingCertificate {
     key: PathBuf,
     current: RwLock<Arc<CertifiedKey>>,
     seen: RwLock<Option<(SystemTime, SystemTime)>>,
+    /// `finpulse_tls_certificate_expiry_timestamp_seconds`: the served leaf's end of validity.
+    expiry: prometheus::IntGauge,
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {
@@ -151,14 +174,22 @@ fn modified(path: &Path) -> Option<SystemTime> {
 }
 
 impl ReloadingCertificate {
-    /// Loads the pair at `cert` and `key` now (an error here stops the start-up).
-    pub fn load(cert: &Path, key: &Path) -> Result<Arc<Self>, TlsError> {
+    /// Loads the pair at `cert` and `key` now (an error here stops the start-up); `expiry` is
+    /// set to its leaf's end of validity, and again at every reload.
+    pub fn load(
+        cert: &Path,
+        key: &Path,
+        expiry: prometheus::IntGauge,
+    ) -> Result<Arc<Self>, TlsError> {
         let pair = load_pair(cert, key)?;
+        warn_if_expiring(&pair, cert);
+        expiry.set(not_after(&pair).unwrap_or_default());
         Ok(Arc::new(Self {
             cert: cert.to_owned(),
             key: key.to_owned(),
             current: RwLock::new(Arc::new(pair)),
             seen: RwLock::new(modified(cert).zip(modified(key))),
+            expiry,
         }))
     }
 
@@ -170,6 +201,8 @@ impl ReloadingCertificate {
             return None;
         }
         let outcome = load_pair(&self.cert, &self.key).map(|pair| {
+            warn_if_expiring(&pair, &self.cert);
+            self.expiry.set(not_after(&pair).unwrap_or_default());
             *self.current.write() = Arc::new(pair);
         });
         // A pair that failed is not retried until a file changes again.

@@ -44,15 +44,20 @@ impl TestCa {
 
     /// A leaf (PEM certificate, PEM key, DER certificate); `expired` puts its end in 2020.
     fn leaf(&self, expired: bool) -> (String, String, Vec<u8>) {
+        self.leaf_until(expired.then_some((2020, 1, 1)))
+    }
+
+    /// A leaf valid until `until` (year, month, day), or for centuries.
+    fn leaf_until(&self, until: Option<(i32, u8, u8)>) -> (String, String, Vec<u8>) {
         let key = KeyPair::generate().unwrap();
         let mut params =
             CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
         params
             .distinguished_name
             .push(DnType::CommonName, "localhost");
-        if expired {
+        if let Some((year, month, day)) = until {
             params.not_before = rcgen::date_time_ymd(2019, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(year, month, day);
         }
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         (cert.pem(), key.serialize_pem(), cert.der().to_vec())
@@ -232,7 +237,8 @@ async fn a_renewed_certificate_reaches_new_connections_while_open_sockets_stay()
     let (presented, _) = connect(&ca, app.port, &[b"h2"]).await.unwrap();
     assert_eq!(presented, first_der);
 
-    let (renewed, renewed_key, renewed_der) = ca.leaf(false);
+    // 2030-06-01 00:00 UTC, what the expiry gauge must say once it is served.
+    let (renewed, renewed_key, renewed_der) = ca.leaf_until(Some((2030, 6, 1)));
     install(dir.path(), &renewed, &renewed_key);
     eventually("new connections get the renewed certificate", || {
         let (ca, port, renewed_der) = (&ca, app.port, renewed_der.clone());
@@ -245,6 +251,11 @@ async fn a_renewed_certificate_reaches_new_connections_while_open_sockets_stay()
     .await;
     app.wait_for_metric("finpulse_tls_reloads_total{outcome=\"ok\"}", 1.0)
         .await;
+    assert_eq!(
+        app.metric("finpulse_tls_certificate_expiry_timestamp_seconds")
+            .await,
+        1_906_502_400.0
+    );
     // The socket opened under the old certificate is still there and still served.
     tick_arrives(&app, &mut ws, 1, 100.5).await;
 
@@ -292,6 +303,13 @@ async fn an_expired_certificate_is_refused_by_clients() {
     scraper
         .wait_for_metric("finpulse_tls_handshake_failures_total", 2.0)
         .await;
+    // 2020-01-01 00:00 UTC: an alert on this gauge would have fired long ago.
+    assert_eq!(
+        scraper
+            .metric("finpulse_tls_certificate_expiry_timestamp_seconds")
+            .await,
+        1_577_836_800.0
+    );
 }
 
 #[tokio::test]
