@@ -241,15 +241,7 @@ impl ExperimentMutation {
             .create(input.into(), |name| strategies.contains_key(name))
             .await
             .map_err(ApiError::from)?;
-        crate::audit::record(
-            ctx,
-            "experiment.create",
-            None,
-            Some(&id),
-            serde_json::json!({}),
-        )
-        .await?;
-        Ok(experiment)
+        audited(ctx, "create", &id, experiment).await
     }
 
     /// Starts serving an experiment's variants (one experiment runs at a time). Needs `admin`.
@@ -261,15 +253,7 @@ impl ExperimentMutation {
             .start(&id)
             .await
             .map_err(ApiError::from)?;
-        crate::audit::record(
-            ctx,
-            "experiment.start",
-            None,
-            Some(&id),
-            serde_json::json!({}),
-        )
-        .await?;
-        Ok(experiment)
+        audited(ctx, "start", &id, experiment).await
     }
 
     /// Stops an experiment; lists go back to the default strategy. Needs `admin`.
@@ -281,15 +265,7 @@ impl ExperimentMutation {
             .stop(&id)
             .await
             .map_err(ApiError::from)?;
-        crate::audit::record(
-            ctx,
-            "experiment.stop",
-            None,
-            Some(&id),
-            serde_json::json!({}),
-        )
-        .await?;
-        Ok(experiment)
+        audited(ctx, "stop", &id, experiment).await
     }
 
     /// Puts a draft or stopped experiment away. Needs `admin`.
@@ -301,16 +277,26 @@ impl ExperimentMutation {
             .archive(&id)
             .await
             .map_err(ApiError::from)?;
-        crate::audit::record(
-            ctx,
-            "experiment.archive",
-            None,
-            Some(&id),
-            serde_json::json!({}),
-        )
-        .await?;
-        Ok(experiment)
+        audited(ctx, "archive", &id, experiment).await
     }
+}
+
+/// Records an operator's change to experiment `id` in the audit trail, then passes it on.
+async fn audited(
+    ctx: &Context<'_>,
+    verb: &str,
+    id: &str,
+    experiment: Experiment,
+) -> ApiResult<Experiment> {
+    crate::audit::record(
+        ctx,
+        &format!("experiment.{verb}"),
+        None,
+        Some(id),
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok(experiment)
 }
 
 /// Experiment subscriptions.

@@ -330,12 +330,7 @@ fn unverified_issuer(token: &str) -> Option<String> {
     claims["iss"].as_str().map(str::to_owned)
 }
 
-impl Authenticator {
-    /// True when an identity provider's tokens are accepted.
-    pub fn has_identity_provider(&self) -> bool {
-        self.oidc.is_some()
-    }
-}
+impl Authenticator {}
 
 #[cfg(test)]
 mod tests {

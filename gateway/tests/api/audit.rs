@@ -130,6 +130,20 @@ async fn agents_reads_and_privileged_changes_are_in_the_audit_log_and_customers_
     )
     .await;
 
+    // And roll the recommender back to the version it serves.
+    let models = ok(&app, "{ recommenderModels { serving } }", json!({}), &ops).await;
+    let version = models["recommenderModels"]["serving"]
+        .as_str()
+        .expect("a first model is trained at start")
+        .to_owned();
+    ok(
+        &app,
+        "mutation($v: String!) { rollbackRecommender(version: $v) { serving } }",
+        json!({"v": version}),
+        &ops,
+    )
+    .await;
+
     let entries = log(&app, &ops, json!({"first": 50})).await;
     let seen = actions(&entries);
     for action in [
@@ -141,6 +155,7 @@ async fn agents_reads_and_privileged_changes_are_in_the_audit_log_and_customers_
         "experiment.create",
         "experiment.start",
         "experiment.stop",
+        "recommender.rollback",
     ] {
         assert!(seen.contains(&action), "{action} missing from {seen:?}");
     }

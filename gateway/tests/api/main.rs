@@ -22,6 +22,7 @@ mod proxies;
 mod rates;
 mod recommend;
 mod support;
+mod support_agents;
 mod tickets;
 mod tls;
 mod websocket;

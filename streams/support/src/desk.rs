@@ -374,13 +374,14 @@ impl SupportDesk {
     /// Checks a change to conversation `id` by `viewer` against its state now and appends it
     /// to the log in the conversation's order (the processor applies it, and re-checks it
     /// against the state it finds then). Agents claim, transfer and resolve; the customer
-    /// rates a resolved conversation once.
+    /// rates a resolved conversation once. Returns the conversation as checked (like
+    /// [`SupportDesk::send`]) and the action's message.
     pub async fn act(
         &self,
         viewer: Viewer<'_>,
         id: &str,
         action: ConversationAction,
-    ) -> Result<Message, SupportError> {
+    ) -> Result<(Conversation, Message), SupportError> {
         let conversation = self.conversation_for(viewer, id).await?;
         let invalid = |message: &str| Err(SupportError::InvalidInput(message.to_owned()));
         let text = match (&action, viewer) {
@@ -436,8 +437,10 @@ impl SupportDesk {
                 "resolved the conversation".to_owned()
             }
         };
-        self.append(&conversation, viewer, text, None, Some(action))
-            .await
+        let message = self
+            .append(&conversation, viewer, text, None, Some(action))
+            .await?;
+        Ok((conversation, message))
     }
 
     /// Appends a message by `viewer` to `conversation` on the log.
