@@ -11,7 +11,8 @@ const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 /** Screenshots for people (CI artefacts), git ignored. */
 export const ARTIFACTS = join(process.cwd(), 'artifacts');
 
-export async function launch() {
+/** Chromium; `args` adds command-line flags. */
+export async function launch({ args = [] } = {}) {
   assert.ok(existsSync(executablePath), `no browser at ${executablePath}: run scripts/setup-test.sh`);
   mkdirSync(ARTIFACTS, { recursive: true });
   // A launch has once hung in CI with no browser process in sight: give it a minute, then one
@@ -27,7 +28,7 @@ export async function launch() {
         reject(new Error('browser launch took over 90 s'));
       }, 90_000);
     });
-    const launching = chromium.launch({ executablePath, args: ['--no-sandbox'], timeout: 60_000 });
+    const launching = chromium.launch({ executablePath, args: ['--no-sandbox', ...args], timeout: 60_000 });
     // A browser that starts after we gave up on it is closed, not leaked.
     launching.then((late) => gaveUp && late.close(), () => {});
     return Promise.race([launching, bounded]).finally(() => clearTimeout(timer));

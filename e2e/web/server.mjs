@@ -1,6 +1,7 @@
 // Starts the real finpulse binary on a free loopback port in a fresh data folder.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,21 @@ function freePort() {
   });
 }
 
+/** A free loopback port. */
+export { freePort };
+
+/** GET `url` over https, trusting `ca` (PEM): resolves with the status code. */
+function httpsStatus(url, ca) {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { ca }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 export function finpulseBinary() {
   if (process.env.FINPULSE_BIN) return process.env.FINPULSE_BIN;
   const target = process.env.CARGO_TARGET_DIR ?? join(process.cwd(), '..', 'target');
@@ -25,9 +41,9 @@ export function finpulseBinary() {
 /**
  * Runs `finpulse serve` until `stop()`; `env` adds FINPULSE_* settings. `port` and `dataDir`
  * start it again where an earlier run was (a restart); `stop({ keepData: true })` leaves the
- * data folder for that.
+ * data folder for that. `ca` (PEM) says the server speaks TLS with a certificate from that CA.
  */
-export async function startFinpulse(env = {}, { port: fixedPort, dataDir: fixedDir } = {}) {
+export async function startFinpulse(env = {}, { port: fixedPort, dataDir: fixedDir, ca } = {}) {
   const port = fixedPort ?? (await freePort());
   const dataDir = fixedDir ?? mkdtempSync(join(tmpdir(), 'finpulse-e2e-'));
   const child = spawn(finpulseBinary(), ['serve'], {
@@ -48,12 +64,12 @@ export async function startFinpulse(env = {}, { port: fixedPort, dataDir: fixedD
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${ca ? 'https' : 'http'}://127.0.0.1:${port}`;
   for (let attempt = 0; ; attempt++) {
     if (child.exitCode !== null) throw new Error(`finpulse exited with ${child.exitCode}`);
     try {
-      const response = await fetch(`${url}/readyz`);
-      if (response.ok) break;
+      const status = ca ? await httpsStatus(`${url}/readyz`, ca) : (await fetch(`${url}/readyz`)).status;
+      if (status === 200) break;
     } catch {
       // not listening yet
     }

@@ -360,6 +360,35 @@ impl Application {
             }
             _ => None,
         };
+        let sign_in = match (
+            config.auth.oidc.as_ref().and_then(|o| o.login.clone()),
+            auth.identity_provider(),
+        ) {
+            (Some(login), Some(provider)) => {
+                let flow = Arc::new(
+                    crate::auth::sign_in::SignIn::new(login, provider, store.sign_in.clone())
+                        .map_err(|e| anyhow::anyhow!(e))
+                        .context("failed to set up sign-in (auth.oidc.login)")?,
+                );
+                let (purging, token) = (flow.clone(), shutdown.clone());
+                tasks.spawn(async move {
+                    // Attempts never finished and sessions that ended, every ten minutes.
+                    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+                    loop {
+                        tokio::select! {
+                            _ = token.cancelled() => return Ok(()),
+                            _ = every.tick() => {}
+                        }
+                        if let Err(e) = purging.purge().await {
+                            tracing::warn!(error = %e, "failed to purge ended sign-ins");
+                        }
+                    }
+                });
+                info!(origin = %flow.origin(), "sign-in through the identity provider at /auth/login");
+                Some(flow)
+            }
+            _ => None,
+        };
         let listener =
             bind(config.listen).with_context(|| format!("failed to bind {}", config.listen))?;
         let preparer = Preparer::new(config.graphql.clone());
@@ -390,6 +419,7 @@ impl Application {
             socket,
             limits: config.limits.clone(),
             proxies: TrustedProxies::new(&config.limits.trusted_proxies),
+            sign_in,
             hsts: config
                 .tls
                 .hsts()

@@ -277,7 +277,10 @@ impl<'de> Deserialize<'de> for DevTokens {
     }
 }
 
-fn skip_secret<S: serde::Serializer>(_: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn skip_secret<S: serde::Serializer>(
+    _: &Option<SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     s.serialize_none()
 }
 

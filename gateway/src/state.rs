@@ -48,6 +48,8 @@ pub struct AppState {
     pub dev_tokens: Option<crate::config::DevTokens>,
     /// `Strict-Transport-Security`, sent with every answer while TLS is on.
     pub hsts: Option<axum::http::HeaderValue>,
+    /// Sign-in through the identity provider, when `[auth.oidc.login]` is set.
+    pub sign_in: Option<Arc<crate::auth::sign_in::SignIn>>,
     /// Proxies whose forwarding headers name the client.
     pub proxies: crate::http::client_address::TrustedProxies,
 }

@@ -2,7 +2,7 @@
 //!
 //! One small repository trait per concern — [`MarketData`], [`Watchlists`],
 //! [`ProcessorStates`], [`DeadLetters`], [`RecommendData`], [`ExperimentData`], [`FeatureData`],
-//! [`SupportData`], [`TicketData`], [`ModelArtifacts`] and [`Health`] — each implemented by [`SqlStore`] on the embedded default (SQLite) and the
+//! [`SupportData`], [`TicketData`], [`ModelArtifacts`], [`AuditData`], [`SignInData`] and [`Health`] — each implemented by [`SqlStore`] on the embedded default (SQLite) and the
 //! distributed backend (PostgreSQL), and held to one conformance suite on both;
 //! [`CachedMarketData`] puts the Redis cache in front of market data only, and [`Repositories`]
 //! hands each caller the traits it needs. [`OnlineFeatures`] is the feature store's serving
@@ -22,6 +22,7 @@ mod experiment;
 mod features;
 mod model;
 mod recommend;
+pub mod sign_in;
 mod sql;
 mod support;
 #[cfg(feature = "test-support")]
@@ -33,6 +34,7 @@ pub use cache::{CacheConfig, CachedMarketData};
 pub use error::StoreError;
 pub use features::{MemoryOnlineFeatures, RedisOnlineFeatures};
 pub use model::{MarketWrite, ParkedEvent, ProcessorState};
+pub use sign_in::SignInData;
 pub use sql::{Engine, SqlStore};
 
 use std::sync::Arc;
@@ -411,6 +413,7 @@ pub trait Store:
     + TicketData
     + ModelArtifacts
     + AuditData
+    + SignInData
     + Health
 {
 }
@@ -427,6 +430,7 @@ impl<
         + TicketData
         + ModelArtifacts
         + AuditData
+        + SignInData
         + Health,
 > Store for T
 {
@@ -458,6 +462,8 @@ pub struct Repositories {
     pub artifacts: Arc<dyn ModelArtifacts>,
     /// The audit trail.
     pub audit: Arc<dyn AuditData>,
+    /// Sign-ins through an identity provider.
+    pub sign_in: Arc<dyn SignInData>,
     /// Readiness.
     pub health: Arc<dyn Health>,
 }
@@ -478,6 +484,7 @@ impl Repositories {
             tickets: store.clone(),
             artifacts: store.clone(),
             audit: store.clone(),
+            sign_in: store.clone(),
             health: store,
         }
     }

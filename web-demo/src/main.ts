@@ -5,7 +5,7 @@ import './style.css';
 import { Api, type LinkState } from './api';
 import { h, replaceChildren } from './dom';
 import { visibleScreens, type Screen } from './screens/registry';
-import { DevSession, type Session } from './session';
+import { startSession, type Session } from './session';
 import { applyTheme, currentTheme } from './theme';
 
 /** Who the picker offers: demo customers, a support agent, and an operator who sees the admin screens. */
@@ -22,9 +22,27 @@ const LINK_TEXT: Record<LinkState, string> = {
   reconnecting: 'Reconnecting… the data shown may be out of date',
 };
 
+/** Who is signed in, and a button to sign in at the identity provider or out. */
+function providerUser(session: Session, box: HTMLElement): void {
+  const user = session.user;
+  if (!user) {
+    const signIn = h('button', { type: 'button', id: 'sign-in' }, 'Sign in');
+    signIn.addEventListener('click', () => void session.signIn());
+    replaceChildren(box, signIn);
+    return;
+  }
+  const signOut = h('button', { type: 'button', class: 'ghost', id: 'sign-out' }, 'Sign out');
+  signOut.addEventListener('click', () => session.signOut());
+  replaceChildren(box, h('span', { id: 'signed-in-user' }, user.id), signOut);
+}
+
 function userPicker(session: Session): HTMLElement {
   const box = h('div', { class: 'user' });
   const render = () => {
+    if (session.kind === 'provider') {
+      providerUser(session, box);
+      return;
+    }
     if (!session.canSignIn) {
       replaceChildren(box, h('span', { class: 'muted' }, 'Anonymous (no sign-in on this server)'));
       return;
@@ -53,7 +71,7 @@ function screenPath(): string {
 
 async function start(): Promise<void> {
   applyTheme(currentTheme());
-  const session = await DevSession.start();
+  const session = await startSession();
   const api = new Api(session);
   const root = document.getElementById('app')!;
 

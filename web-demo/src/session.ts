@@ -1,7 +1,8 @@
 // Who the dashboard acts for. Screens see only `Session`: a token (or none), the user, and a
-// change event. `DevSession` gets development tokens from the embedded server's
-// `POST /dev/token`; an OAuth2/OIDC session will implement the same interface (authorization
-// code + PKCE, refresh before expiry) and no screen changes.
+// change event. `ProviderSession` signs in through the server's identity provider
+// (`/auth/login`, authorization code + PKCE, the tokens kept by the server and the access token
+// by this page, in memory only); `DevSession` gets development tokens from the embedded
+// server's `POST /dev/token`. Both renew before expiry; no screen knows which one it has.
 
 export interface User {
   id: string;
@@ -9,6 +10,8 @@ export interface User {
 }
 
 export interface Session {
+  /** `provider`: sign-in goes to the identity provider's page; `development`: a user picker. */
+  readonly kind: 'provider' | 'development';
   /** The signed-in user, or null for anonymous use (markets stay readable). */
   readonly user: User | null;
   /** A token valid now, or null when signed out. */
@@ -17,8 +20,8 @@ export interface Session {
   readonly canSignIn: boolean;
   /** The roles a sign-in here may ask for (development tokens grant `admin` only when set). */
   readonly offeredRoles: readonly string[];
-  /** Signs in as `userId` with `roles` (default: a customer). */
-  signIn(userId: string, roles?: string[]): Promise<void>;
+  /** Signs in: as `userId` with `roles` (development), or through the provider's page. */
+  signIn(userId?: string, roles?: string[]): Promise<void>;
   signOut(): void;
   /** Called after every sign-in, sign-out and renewal (the token changed). */
   onChange(listener: () => void): void;
@@ -38,7 +41,115 @@ const TTL_KEY = 'finpulse.devTokenTtlSecs';
 /** Renew when this share of the token's lifetime has passed. */
 const RENEW_AT = 0.8;
 
+/** The session of the server that signs in through its identity provider, or the development one. */
+export async function startSession(): Promise<Session> {
+  return (await ProviderSession.start()) ?? (await DevSession.start());
+}
+
+/** Keeps `tokensIssued` on the page for the browser tests (sign-ins and renewals). */
+function countToken(count: number): void {
+  document.documentElement.dataset.tokensIssued = String(count);
+}
+
+export class ProviderSession implements Session {
+  readonly kind = 'provider';
+  readonly canSignIn = true;
+  readonly offeredRoles: readonly string[] = [];
+  private issued: Issued | null = null;
+  private renewal: number | undefined;
+  private listeners: (() => void)[] = [];
+  private tokensIssued = 0;
+
+  /** The provider session when this server has sign-in through one (null otherwise). */
+  static async start(): Promise<ProviderSession | null> {
+    let response: Response;
+    try {
+      response = await fetch('/auth/token', { method: 'POST', credentials: 'same-origin' });
+    } catch (error) {
+      console.info('could not ask for the session:', String(error));
+      return null;
+    }
+    // 404: no sign-in through a provider here; 403: not this server's dashboard.
+    if (response.status === 404 || response.status === 403) return null;
+    const session = new ProviderSession();
+    if (response.ok) session.accept((await response.json()) as Issued);
+    return session;
+  }
+
+  get user(): User | null {
+    return this.issued ? { id: this.issued.user, roles: this.issued.roles } : null;
+  }
+
+  async token(): Promise<string | null> {
+    if (this.issued && Date.parse(this.issued.expiresAt) - Date.now() < 5_000) await this.renew();
+    return this.issued?.token ?? null;
+  }
+
+  /** Goes to the provider's sign-in page, and back to this page after it. */
+  async signIn(): Promise<void> {
+    const back = window.location.pathname + window.location.search;
+    window.location.assign(`/auth/login?return=${encodeURIComponent(back)}`);
+  }
+
+  /** Ends the session here and at the provider (its logout page comes back to the dashboard). */
+  signOut(): void {
+    window.clearTimeout(this.renewal);
+    this.issued = null;
+    this.emit();
+    void fetch('/auth/logout', { method: 'POST', credentials: 'same-origin' })
+      .then((response) => response.json() as Promise<{ logoutUrl: string | null }>)
+      .then(({ logoutUrl }) => {
+        if (logoutUrl) window.location.assign(logoutUrl);
+      })
+      .catch((error) => console.info('sign-out at the provider failed:', String(error)));
+  }
+
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  private accept(issued: Issued): void {
+    this.issued = issued;
+    this.tokensIssued += 1;
+    countToken(this.tokensIssued);
+    window.clearTimeout(this.renewal);
+    const lifetime = Date.parse(issued.expiresAt) - Date.now();
+    this.renewal = window.setTimeout(() => void this.renew(), Math.max(1_000, lifetime * RENEW_AT));
+    this.emit();
+  }
+
+  private async renew(): Promise<void> {
+    if (!this.issued) return;
+    try {
+      const response = await fetch('/auth/token', { method: 'POST', credentials: 'same-origin' });
+      if (response.status === 401) {
+        // The session ended (signed out elsewhere, or at the provider): anonymous from now on.
+        window.clearTimeout(this.renewal);
+        this.issued = null;
+        this.emit();
+        return;
+      }
+      if (!response.ok) throw new Error(`renewal answered ${response.status}`);
+      const issued = (await response.json()) as Issued;
+      if (issued.token === this.issued?.token) {
+        // Not renewed yet (the provider was slow): ask again shortly.
+        this.renewal = window.setTimeout(() => void this.renew(), 5_000);
+        return;
+      }
+      this.accept(issued);
+    } catch (error) {
+      console.info('token renewal failed, retrying:', String(error));
+      this.renewal = window.setTimeout(() => void this.renew(), 5_000);
+    }
+  }
+
+  private emit(): void {
+    for (const listener of this.listeners) listener();
+  }
+}
+
 export class DevSession implements Session {
+  readonly kind = 'development';
   private issued: Issued | null = null;
   private renewal: number | undefined;
   private listeners: (() => void)[] = [];
@@ -80,7 +191,8 @@ export class DevSession implements Session {
     return this.issued?.token ?? null;
   }
 
-  async signIn(userId: string, roles?: string[]): Promise<void> {
+  async signIn(userId?: string, roles?: string[]): Promise<void> {
+    if (!userId) throw new Error('a development sign-in names its user');
     const response = await fetch('/dev/token', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -119,8 +231,7 @@ export class DevSession implements Session {
   private accept(issued: Issued): void {
     this.issued = issued;
     this.tokensIssued += 1;
-    // For the browser tests: how many tokens this page has been given (sign-ins and renewals).
-    document.documentElement.dataset.tokensIssued = String(this.tokensIssued);
+    countToken(this.tokensIssued);
     window.clearTimeout(this.renewal);
     const issuedAt = Date.now();
     const lifetime = Date.parse(issued.expiresAt) - issuedAt;

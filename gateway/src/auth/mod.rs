@@ -9,6 +9,7 @@
 //! verified token becomes a [`Principal`].
 
 pub mod oidc;
+pub mod sign_in;
 
 use std::path::Path;
 
@@ -291,6 +292,11 @@ impl Authenticator {
             oidc::OidcVerifier::discover(config.clone()).await?,
         ));
         Ok(self)
+    }
+
+    /// The identity provider's verifier, when `[auth.oidc]` is set.
+    pub fn identity_provider(&self) -> Option<std::sync::Arc<oidc::OidcVerifier>> {
+        self.oidc.clone()
     }
 
     /// Verifies a bare token from finpulse or from the identity provider, whichever its `iss`

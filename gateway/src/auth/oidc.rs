@@ -30,7 +30,7 @@ use tracing::{info, warn};
 use super::{AuthError, MAX_SUBJECT_BYTES};
 
 /// `[auth.oidc]`: verify tokens issued by an OpenID Connect provider.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OidcConfig {
     /// The provider's issuer URL, exactly as its tokens' `iss` (`https://idp.example/realms/bank`).
@@ -53,6 +53,13 @@ pub struct OidcConfig {
     /// Seconds one request to the provider may take.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// A PEM file of the certificate authorities the provider's certificate may chain to,
+    /// besides the public ones (a bank's own CA).
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// `[auth.oidc.login]`: the dashboard signs in through this provider.
+    #[serde(default)]
+    pub login: Option<super::sign_in::LoginConfig>,
 }
 
 fn default_roles_claim() -> String {
@@ -94,6 +101,9 @@ impl OidcConfig {
         if self.timeout_secs == 0 || self.jwks_max_age_secs == 0 {
             return Err("auth.oidc.timeout_secs and jwks_max_age_secs must be at least 1".into());
         }
+        if let Some(login) = &self.login {
+            login.validate()?;
+        }
         Ok(())
     }
 }
@@ -123,9 +133,23 @@ struct KeySet {
     fetched_at: Instant,
 }
 
+/// Where the provider's sign-in happens, from its discovery document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// `authorization_endpoint`.
+    pub authorization: Option<String>,
+    /// `token_endpoint`.
+    pub token: Option<String>,
+    /// `end_session_endpoint` (RP-initiated logout), when it has one.
+    pub end_session: Option<String>,
+    /// `revocation_endpoint`, when it has one.
+    pub revocation: Option<String>,
+}
+
 /// Verifies a provider's tokens.
 pub struct OidcVerifier {
     config: OidcConfig,
+    endpoints: Endpoints,
     jwks_uri: String,
     http: reqwest::Client,
     keys: RwLock<KeySet>,
@@ -165,10 +189,7 @@ fn algorithm_of(jwk: &Jwk) -> Option<Algorithm> {
 impl OidcVerifier {
     /// Discovers the provider and fetches its keys; fails with the reason when either fails.
     pub async fn discover(config: OidcConfig) -> Result<Self, AuthError> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(config.timeout_secs))
-            .build()
-            .map_err(|e| setup(format!("failed to build the OIDC client: {e}")))?;
+        let http = provider_client(&config)?;
         let issuer = config.issuer.trim_end_matches('/');
         let url = format!("{issuer}/.well-known/openid-configuration");
         let document: Value = fetch_json(&http, &url).await?;
@@ -183,6 +204,13 @@ impl OidcVerifier {
             .as_str()
             .ok_or_else(|| setup(format!("{url} names no jwks_uri")))?
             .to_owned();
+        let endpoint = |name: &str| document[name].as_str().map(str::to_owned);
+        let endpoints = Endpoints {
+            authorization: endpoint("authorization_endpoint"),
+            token: endpoint("token_endpoint"),
+            end_session: endpoint("end_session_endpoint"),
+            revocation: endpoint("revocation_endpoint"),
+        };
         let keys = fetch_keys(&http, &jwks_uri).await?;
         if keys.is_empty() {
             return Err(setup(format!(
@@ -192,6 +220,7 @@ impl OidcVerifier {
         info!(issuer = %config.issuer, keys = keys.len(), "OIDC provider discovered");
         Ok(Self {
             config,
+            endpoints,
             jwks_uri,
             http,
             keys: RwLock::new(KeySet {
@@ -205,6 +234,21 @@ impl OidcVerifier {
     /// The issuer its tokens carry.
     pub fn issuer(&self) -> &str {
         &self.config.issuer
+    }
+
+    /// The settings it was discovered with.
+    pub fn config(&self) -> &OidcConfig {
+        &self.config
+    }
+
+    /// The provider's sign-in endpoints.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// The client that talks to the provider (its CAs, its timeout, no redirects).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// Fetches the keys again, unless the reason no longer holds once it is this caller's turn
@@ -386,6 +430,41 @@ impl OidcVerifier {
         }
         Ok(principal)
     }
+}
+
+/// The HTTP client for the provider: its timeout, the extra CAs of `ca_file`, and no
+/// redirects (a token request answered with a redirect is an error, not a request to
+/// wherever it points).
+fn provider_client(config: &OidcConfig) -> Result<reqwest::Client, AuthError> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(Duration::from_secs(config.timeout_secs))
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(path) = &config.ca_file {
+        let pem = std::fs::read(path).map_err(|e| {
+            setup(format!(
+                "failed to read auth.oidc.ca_file {}: {e}",
+                path.display()
+            ))
+        })?;
+        let roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            setup(format!(
+                "auth.oidc.ca_file {} holds no PEM certificate: {e}",
+                path.display()
+            ))
+        })?;
+        if roots.is_empty() {
+            return Err(setup(format!(
+                "auth.oidc.ca_file {} holds no PEM certificate",
+                path.display()
+            )));
+        }
+        for root in roots {
+            builder = builder.add_root_certificate(root);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| setup(format!("failed to build the OIDC client: {e}")))
 }
 
 async fn fetch_json(http: &reqwest::Client, url: &str) -> Result<Value, AuthError> {

@@ -203,6 +203,8 @@ fn an_identity_provider_turns_development_tokens_off_and_its_settings_are_checke
         jwks_max_age_secs: 3600,
         jwks_min_refetch_secs: 30,
         timeout_secs: 5,
+        ca_file: None,
+        login: None,
     };
     let mut config = Config::default();
     config.auth.oidc = Some(provider.clone());

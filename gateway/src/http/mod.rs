@@ -1,6 +1,5 @@
 //! HTTP routes: GraphQL, GraphiQL, the dashboard, development tokens (embedded default on
-//! loopback only)
-//! and the operational endpoints.
+//! loopback only), sign-in through the identity provider and the operational endpoints.
 
 pub mod client_address;
 pub mod cors;
@@ -10,6 +9,7 @@ pub mod headers;
 pub mod identity;
 pub mod ops;
 pub mod rate;
+pub mod sign_in;
 
 use axum::Router;
 use axum::routing::get;
@@ -58,6 +58,26 @@ pub fn router(state: AppState, role: Role, cors: Option<tower_http::cors::CorsLa
                         state.rates.ip.clone(),
                         state.metrics.clone(),
                     )),
+            ),
+            None => clients,
+        };
+        // The same for sign-in through the identity provider: same-origin only.
+        let clients = match &state.sign_in {
+            Some(flow) => clients.merge(
+                Router::new()
+                    .route("/auth/login", get(sign_in::login))
+                    .route("/auth/callback", get(sign_in::callback))
+                    .route("/auth/token", axum::routing::post(sign_in::token))
+                    .route("/auth/logout", axum::routing::post(sign_in::logout))
+                    .layer(axum::middleware::from_fn_with_state(
+                        flow.clone(),
+                        sign_in::own_origin,
+                    ))
+                    .layer(rate::ip_layer(
+                        state.rates.ip.clone(),
+                        state.metrics.clone(),
+                    ))
+                    .with_state(flow.clone()),
             ),
             None => clients,
         };

@@ -21,6 +21,7 @@ mod pipeline;
 mod proxies;
 mod rates;
 mod recommend;
+mod sign_in;
 mod support;
 mod support_agents;
 mod tickets;

@@ -20,14 +20,14 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, spawn_app_with};
 
 /// An ES256 signing key and its public JWK.
-struct ProviderKey {
+pub(crate) struct ProviderKey {
     kid: String,
     encoding: EncodingKey,
     jwk: Value,
 }
 
 impl ProviderKey {
-    fn new(kid: &str) -> Self {
+    pub(crate) fn new(kid: &str) -> Self {
         let pair = rcgen::KeyPair::generate().unwrap();
         let point = pair.public_key_raw();
         assert_eq!(point.len(), 65, "an uncompressed P-256 point");
@@ -40,7 +40,11 @@ impl ProviderKey {
         }
     }
 
-    fn sign(&self, claims: &Value) -> String {
+    pub(crate) fn jwk_value(&self) -> Value {
+        self.jwk.clone()
+    }
+
+    pub(crate) fn sign(&self, claims: &Value) -> String {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, claims, &self.encoding).unwrap()
@@ -115,6 +119,8 @@ async fn spawn_with_provider(provider: &Provider) -> TestApp {
         jwks_max_age_secs: 3600,
         jwks_min_refetch_secs: 30,
         timeout_secs: 5,
+        ca_file: None,
+        login: None,
     };
     spawn_app_with(move |c| c.auth.oidc = Some(config)).await
 }
@@ -280,6 +286,8 @@ async fn an_unreachable_or_inconsistent_provider_stops_the_start_with_the_reason
             jwks_max_age_secs: 3600,
             jwks_min_refetch_secs: 30,
             timeout_secs: 2,
+            ca_file: None,
+            login: None,
         });
         match Application::build(config, MarketSource::Simulator).await {
             Ok(_) => panic!("started"),

@@ -2,9 +2,11 @@
 // (graphql-transport-ws), both to the server the embedding page named, both carrying a token.
 //
 // The widget runs on someone else's page, so it takes nothing from the dashboard's session: a
-// token comes from the host's own endpoint (`data-token-url`, called with the page's cookies:
-// the host knows who is signed in and mints a finpulse token for them), or, on the embedded
-// default's demo, from `POST /dev/token` for `data-dev-user`. Tokens are renewed before they
+// token comes from the embedding page itself (`FinpulseChat.mount({ getToken })`: the page
+// already holds its user's access token from the same identity provider), from the host's own
+// endpoint (`data-token-url`, called with the page's cookies: the host knows who is signed in
+// and mints a finpulse token for them), or, on the embedded default's demo, from
+// `POST /dev/token` for `data-dev-user`. Tokens are renewed before they
 // expire; a new token reconnects the socket, and the subscriptions resume by themselves.
 
 import { createClient, type Client } from 'graphql-ws';
@@ -14,8 +16,37 @@ export { ApiError };
 import type { TypedDocument } from '../generated/operations';
 
 
+/** What the embedding page's `getToken` may answer: the token, or the token with its expiry. */
+export type HostToken = string | { token: string; expiresAt?: string; user?: string };
+
 /** Where tokens come from. */
-export type TokenSource = { kind: 'host'; url: string } | { kind: 'dev'; user: string };
+export type TokenSource =
+  | { kind: 'host'; url: string }
+  | { kind: 'dev'; user: string }
+  | { kind: 'page'; getToken: () => Promise<HostToken> | HostToken };
+
+/** The claims of a JWT, read without verifying (the server verifies; this only schedules renewal). */
+function unverifiedClaims(token: string): { exp?: number; sub?: string } {
+  try {
+    const payload = token.split('.')[1] ?? '';
+    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/'));
+    return JSON.parse(json) as { exp?: number; sub?: string };
+  } catch {
+    return {};
+  }
+}
+
+/** The page's answer as an issued token: its expiry from `expiresAt`, else the JWT's `exp`, else a minute. */
+function fromPage(answer: HostToken): Issued {
+  const given = typeof answer === 'string' ? { token: answer } : answer;
+  if (typeof given?.token !== 'string' || given.token === '') {
+    throw new ApiError('getToken() answered no token', 'UNAUTHENTICATED');
+  }
+  const claims = unverifiedClaims(given.token);
+  const expiresAt =
+    given.expiresAt ?? (claims.exp ? new Date(claims.exp * 1000).toISOString() : new Date(Date.now() + 60_000).toISOString());
+  return { token: given.token, expiresAt, user: given.user ?? claims.sub };
+}
 
 interface Issued {
   token: string;
@@ -157,6 +188,7 @@ export class WidgetClient {
   }
 
   private async fetchToken(): Promise<Issued> {
+    if (this.tokens.kind === 'page') return this.issue(fromPage(await this.tokens.getToken()));
     const response =
       this.tokens.kind === 'dev'
         ? await fetch(new URL('dev/token', this.server), {
@@ -170,17 +202,23 @@ export class WidgetClient {
     if (typeof issued.token !== 'string' || typeof issued.expiresAt !== 'string') {
       throw new ApiError('the token endpoint answered without `token` and `expiresAt`', 'UNAUTHENTICATED');
     }
-    const renewing = this.tokensIssued > 0;
+    return this.issue(issued);
+  }
+
+  private issue(issued: Issued): Issued {
+    const renewed = this.tokensIssued > 0 && issued.token !== this.lastToken;
     this.tokensIssued += 1;
     this.issued = issued;
+    this.lastToken = issued.token;
     // The socket's token is its connection's: a renewed one takes a reconnect to reach it.
-    if (renewing) this.socket?.terminate();
+    if (renewed) this.socket?.terminate();
     this.scheduleRenewal();
     return issued;
   }
 
   private renewal: number | undefined;
   private tokensIssued = 0;
+  private lastToken: string | null = null;
 
   private scheduleRenewal(): void {
     window.clearTimeout(this.renewal);
