@@ -55,6 +55,21 @@ async function bankSite() {
       return;
     }
     response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    if (request.url === '/mounted') {
+      // A page that holds its user's token itself hands it over: `FinpulseChat.mount`.
+      response.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Another bank, its own sign-in</title>
+<link rel="icon" href="data:,"></head><body><main><h1>Another bank</h1></main>
+<script src="${api}/widget.js" data-mount="manual"></script>
+<script>
+  window.tokensAsked = 0;
+  FinpulseChat.mount({
+    server: ${JSON.stringify(api)},
+    language: 'en',
+    getToken: () => { window.tokensAsked += 1; return fetch('/finpulse-token').then((r) => r.json()).then((t) => t.token); },
+  });
+</script></body></html>`);
+      return;
+    }
     response.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Another bank</title>
 <link rel="icon" href="data:,"></head><body><main><h1>Another bank</h1></main>
 <script src="${api}/widget.js" data-finpulse-url="${api}" data-token-url="/finpulse-token" data-language="en"></script></body></html>`);
@@ -178,7 +193,16 @@ test('the widget answers in English and German, hands off, and the agent console
     await ask(other.page, 'Why was my card payment declined?');
     await other.page.waitForSelector(`${W.bot}:has-text("Card payments are declined")`, { timeout: PUSH_MS });
 
+    // The same page mounting the widget with its own tokens (a bare JWT: its expiry is read).
+    const mounted = await guardedPage(browser, { viewport: { width: 1280, height: 900 } });
+    await mounted.page.goto(`${site.origin}/mounted`);
+    await mounted.page.click(W.launcher);
+    await ask(mounted.page, 'Why was my card payment declined?');
+    await mounted.page.waitForSelector(`${W.bot}:has-text("Card payments are declined")`, { timeout: PUSH_MS });
+    assert.ok(await mounted.page.evaluate(() => window.tokensAsked) >= 1, 'the token came from getToken()');
+
     assert.deepEqual(customer.problems, []);
+    assert.deepEqual(mounted.problems, []);
     assert.deepEqual(german.problems, []);
     assert.deepEqual(agent.problems, []);
     assert.deepEqual(other.problems, []);

@@ -62,17 +62,21 @@ export class ProviderSession implements Session {
 
   /** The provider session when this server has sign-in through one (null otherwise). */
   static async start(): Promise<ProviderSession | null> {
-    let response: Response;
+    let state: { provider: boolean; signedIn: boolean };
     try {
-      response = await fetch('/auth/token', { method: 'POST', credentials: 'same-origin' });
+      const response = await fetch('/auth/session', { credentials: 'same-origin' });
+      if (!response.ok) return null;
+      state = (await response.json()) as typeof state;
     } catch (error) {
-      console.info('could not ask for the session:', String(error));
+      console.info('could not ask how to sign in:', String(error));
       return null;
     }
-    // 404: no sign-in through a provider here; 403: not this server's dashboard.
-    if (response.status === 404 || response.status === 403) return null;
+    if (!state.provider) return null;
     const session = new ProviderSession();
-    if (response.ok) session.accept((await response.json()) as Issued);
+    if (state.signedIn) {
+      const response = await fetch('/auth/token', { method: 'POST', credentials: 'same-origin' });
+      if (response.ok) session.accept((await response.json()) as Issued);
+    }
     return session;
   }
 

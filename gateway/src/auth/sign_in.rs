@@ -451,6 +451,15 @@ impl SignIn {
         })
     }
 
+    /// True when `session_secret` names a session that has not ended.
+    pub async fn signed_in(&self, session_secret: &str) -> Result<bool, SignInError> {
+        Ok(self
+            .store
+            .session(&digest(session_secret), Utc::now())
+            .await?
+            .is_some())
+    }
+
     /// The access token of the session whose cookie is `session_secret`: the one held while
     /// more than half its lifetime is left, a renewed one after that.
     pub async fn token(&self, session_secret: &str) -> Result<PageToken, SignInError> {

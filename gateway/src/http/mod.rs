@@ -69,6 +69,7 @@ pub fn router(state: AppState, role: Role, cors: Option<tower_http::cors::CorsLa
                     .route("/auth/callback", get(sign_in::callback))
                     .route("/auth/token", axum::routing::post(sign_in::token))
                     .route("/auth/logout", axum::routing::post(sign_in::logout))
+                    .route("/auth/session", get(sign_in::session))
                     .layer(axum::middleware::from_fn_with_state(
                         flow.clone(),
                         sign_in::own_origin,
@@ -79,7 +80,7 @@ pub fn router(state: AppState, role: Role, cors: Option<tower_http::cors::CorsLa
                     ))
                     .with_state(flow.clone()),
             ),
-            None => clients,
+            None => clients.route("/auth/session", get(sign_in::no_provider)),
         };
         operations.merge(clients)
     } else {

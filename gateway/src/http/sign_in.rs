@@ -6,7 +6,9 @@
 //!   session cookie and goes on to `return`;
 //! - `POST /auth/token` answers `{token, user, roles, expiresAt}` for the session (401 when
 //!   there is none);
-//! - `POST /auth/logout` ends it and answers `{logoutUrl}`, the provider's logout page (or null).
+//! - `POST /auth/logout` ends it and answers `{logoutUrl}`, the provider's logout page (or null);
+//! - `GET /auth/session` answers `{provider, signedIn}`, on every server (`provider: false`
+//!   where there is no sign-in through one), so a page learns how to sign in without an error.
 //!
 //! Served only when `[auth.oidc.login]` is set, outside the CORS layer: the POSTs must come from
 //! the dashboard's own origin (the one of `redirect_url`), and the session cookie is
@@ -227,6 +229,34 @@ pub async fn callback(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// Whether this server signs in through a provider, and whether this browser is signed in.
+pub async fn session(State(sign_in): State<Arc<SignIn>>, headers: HeaderMap) -> Response {
+    let signed_in = match cookie(&sign_in, &headers, SESSION_COOKIE) {
+        Some(secret) => match sign_in.signed_in(&secret).await {
+            Ok(signed_in) => signed_in,
+            Err(e) => {
+                error!(error = %e, "failed to read a session");
+                return refusal(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL",
+                    "internal error".into(),
+                );
+            }
+        },
+        None => false,
+    };
+    let mut response = Json(json!({ "provider": true, "signedIn": signed_in })).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `GET /auth/session` on a server without sign-in through a provider.
+pub async fn no_provider() -> Response {
+    Json(json!({ "provider": false, "signedIn": false })).into_response()
 }
 
 /// The session's access token.

@@ -271,6 +271,12 @@ impl Browser {
         (response, set)
     }
 
+    async fn get_json(&mut self, path: &str) -> (u16, Value) {
+        let (response, _) = self.get(path).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     async fn post(&mut self, path: &str, origin: &str) -> (u16, Value) {
         let response = self
             .http
@@ -405,6 +411,14 @@ async fn the_callback_signs_in_once_and_only_the_browser_that_started_it() {
     for attribute in ["HttpOnly", "SameSite=Strict", "Path=/auth", "Max-Age=3600"] {
         assert!(session_cookie.contains(attribute), "{session_cookie}");
     }
+    assert_eq!(
+        browser.get_json("/auth/session").await.1,
+        json!({"provider": true, "signedIn": true})
+    );
+    assert_eq!(
+        victim.get_json("/auth/session").await.1,
+        json!({"provider": true, "signedIn": false})
+    );
     let (status, token) = browser.post("/auth/token", ORIGIN).await;
     assert_eq!(status, 200, "{token}");
     assert_eq!(token["user"], "customer-7");
@@ -627,4 +641,8 @@ async fn without_login_settings_there_is_no_sign_in_route() {
         .await
         .unwrap();
     assert_eq!(response.status(), 404);
+    // The page asks how to sign in without meeting an error.
+    let (status, state) = Browser::new(&app).get_json("/auth/session").await;
+    assert_eq!(status, 200);
+    assert_eq!(state, json!({"provider": false, "signedIn": false}));
 }
