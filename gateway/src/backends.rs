@@ -28,7 +28,7 @@ pub async fn open_repositories(
         Some(url) if config.cache.enabled => {
             let cached = CachedMarketData::connect(
                 repositories.market.clone(),
-                config.cache.store_config(url),
+                config.cache.store_config(url, config.redis_tls.load()?),
             )
             .await
             .context("failed to set up the Redis cache")?
@@ -144,9 +144,12 @@ pub async fn open_fanout(
 ) -> anyhow::Result<(Arc<dyn FanOut>, Option<Arc<RedisFanOut>>)> {
     match &config.redis_url {
         Some(url) => {
-            let redis = RedisFanOut::connect(config.fanout.redis_config(url), metrics)
-                .await
-                .context("failed to set up the Redis fan-out")?;
+            let redis = RedisFanOut::connect(
+                config.fanout.redis_config(url, config.redis_tls.load()?),
+                metrics,
+            )
+            .await
+            .context("failed to set up the Redis fan-out")?;
             info!(prefix = %config.fanout.channel_prefix, "fan-out: redis");
             let redis = Arc::new(redis);
             Ok((redis.clone(), Some(redis)))

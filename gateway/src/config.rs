@@ -39,6 +39,8 @@ pub struct Config {
     /// Redis (`redis://host:port/db`); when set, results fan out to every replica through
     /// Redis pub/sub instead of in-process.
     pub redis_url: Option<String>,
+    /// TLS to Redis for `rediss://` URLs: a private CA, a client certificate.
+    pub redis_tls: RedisTlsFiles,
     /// Fan-out tuning.
     pub fanout: FanOutConfig,
     /// What this process does: `all` (default), `gateway` or `worker`.
@@ -361,6 +363,7 @@ impl Default for Config {
             kafka_brokers: None,
             kafka: KafkaConfig::default(),
             redis_url: None,
+            redis_tls: RedisTlsFiles::default(),
             fanout: FanOutConfig::default(),
             role: Role::All,
             cache: CacheSettings::default(),
@@ -531,27 +534,77 @@ impl Config {
     }
 }
 
+/// `[redis_tls]`: certificates for `rediss://` (PEM files, read at start).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisTlsFiles {
+    /// CAs the server's certificate may chain to, instead of the system's.
+    pub ca_file: Option<PathBuf>,
+    /// The client certificate, for a server that checks clients (`tls-auth-clients yes`).
+    pub client_cert: Option<PathBuf>,
+    /// Its key.
+    pub client_key: Option<PathBuf>,
+}
+
+impl RedisTlsFiles {
+    /// The files' contents; an unreadable one, or a certificate without its key, is an error
+    /// naming it.
+    pub fn load(&self) -> Result<finpulse_core::redis_tls::RedisTls, ConfigError> {
+        let read = |what: &str, path: &PathBuf| {
+            std::fs::read(path).map_err(|e| {
+                ConfigError(format!(
+                    "failed to read redis_tls.{what} {}: {e}",
+                    path.display()
+                ))
+            })
+        };
+        let client = match (&self.client_cert, &self.client_key) {
+            (Some(cert), Some(key)) => Some((read("client_cert", cert)?, read("client_key", key)?)),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError(
+                    "redis_tls.client_cert and redis_tls.client_key go together".into(),
+                ));
+            }
+        };
+        Ok(finpulse_core::redis_tls::RedisTls {
+            ca_pem: self
+                .ca_file
+                .as_ref()
+                .map(|p| read("ca_file", p))
+                .transpose()?,
+            client,
+        })
+    }
+}
+
 // The one mapping of each setting group into the configuration type of the crate it is for.
 
 impl FanOutConfig {
     /// The Redis fan-out's settings, at `url`.
-    pub fn redis_config(&self, url: &str) -> RedisFanOutConfig {
+    pub fn redis_config(
+        &self,
+        url: &str,
+        tls: finpulse_core::redis_tls::RedisTls,
+    ) -> RedisFanOutConfig {
         RedisFanOutConfig {
             url: url.to_owned(),
             channel_prefix: self.channel_prefix.clone(),
             capacity: self.capacity,
             max_channels: self.max_channels,
+            tls,
         }
     }
 }
 
 impl CacheSettings {
     /// The store cache's settings, at `url`.
-    pub fn store_config(&self, url: &str) -> CacheConfig {
+    pub fn store_config(&self, url: &str, tls: finpulse_core::redis_tls::RedisTls) -> CacheConfig {
         CacheConfig {
             url: url.to_owned(),
             key_prefix: self.key_prefix.clone(),
             ttl_secs: self.ttl_secs,
+            tls,
         }
     }
 }

@@ -42,9 +42,13 @@ pub async fn open(
     // Online features where every replica reads them: Redis when there is one.
     let online_features: Arc<dyn OnlineFeatures> = match &config.redis_url {
         Some(url) => Arc::new(
-            RedisOnlineFeatures::connect(url, config.recommend.online_features_prefix.clone())
-                .await
-                .context("failed to connect the online feature store to Redis")?,
+            RedisOnlineFeatures::connect(
+                url,
+                &config.redis_tls.load()?,
+                config.recommend.online_features_prefix.clone(),
+            )
+            .await
+            .context("failed to connect the online feature store to Redis")?,
         ),
         None => Arc::new(MemoryOnlineFeatures::default()),
     };

@@ -38,6 +38,8 @@ pub struct CacheConfig {
     pub key_prefix: String,
     /// Seconds a cached value lives at most.
     pub ttl_secs: u64,
+    /// Certificates for `rediss://`.
+    pub tls: finpulse_core::redis_tls::RedisTls,
 }
 
 /// [`MarketData`] whose hot reads go through Redis.
@@ -62,7 +64,9 @@ impl std::fmt::Debug for CachedMarketData {
 impl CachedMarketData {
     /// Puts `inner` behind the Redis at `config.url`; fails if Redis cannot be reached now.
     pub async fn connect(inner: Arc<dyn MarketData>, config: CacheConfig) -> Result<Self> {
-        let client = redis::Client::open(config.url.as_str())
+        let client = config
+            .tls
+            .client(config.url.as_str())
             .map_err(|e| StoreError::Cache(format!("invalid redis url: {e}")))?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_millis(500))

@@ -192,10 +192,15 @@ end
 return 0";
 
 impl RedisOnlineFeatures {
-    /// Connects to `url`; every key starts with `prefix`.
-    pub async fn connect(url: &str, prefix: impl Into<String>) -> Result<Self> {
-        let client =
-            redis::Client::open(url).map_err(|e| StoreError::Cache(format!("{url}: {e}")))?;
+    /// Connects to `url` (with `tls` for `rediss://`); every key starts with `prefix`.
+    pub async fn connect(
+        url: &str,
+        tls: &finpulse_core::redis_tls::RedisTls,
+        prefix: impl Into<String>,
+    ) -> Result<Self> {
+        let client = tls
+            .client(url)
+            .map_err(|e| StoreError::Cache(format!("{url}: {e}")))?;
         let redis = ConnectionManager::new(client)
             .await
             .map_err(|e| StoreError::Cache(e.to_string()))?;

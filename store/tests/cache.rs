@@ -43,6 +43,7 @@ async fn stores(url: &str) -> (CachedMarketData, SqlStore, IntCounterVec, tempfi
             url: url.to_owned(),
             key_prefix: format!("test-{}:", uuid::Uuid::new_v4().simple()),
             ttl_secs: 60,
+            tls: Default::default(),
         },
     )
     .await
@@ -139,6 +140,7 @@ async fn an_unreachable_redis_is_a_clear_error_at_start() {
             url: "redis://127.0.0.1:1".into(),
             key_prefix: "none:".into(),
             ttl_secs: 1,
+            tls: Default::default(),
         },
     )
     .await

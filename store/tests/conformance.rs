@@ -45,6 +45,7 @@ async fn cached_postgres() -> (CachedMarketData, Box<dyn std::any::Any>) {
             url: redis_url(),
             key_prefix: format!("test-{}:", uuid::Uuid::new_v4().simple()),
             ttl_secs: 60,
+            tls: Default::default(),
         },
     )
     .await

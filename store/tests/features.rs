@@ -134,7 +134,7 @@ async fn online_rows_in_redis() {
     let url =
         std::env::var("FP_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let prefix = format!("test-{}:features:", uuid::Uuid::new_v4().simple());
-    let store = RedisOnlineFeatures::connect(&url, prefix)
+    let store = RedisOnlineFeatures::connect(&url, &Default::default(), prefix)
         .await
         .expect("Redis at FP_TEST_REDIS_URL (default 127.0.0.1:6379) is running");
     online_rows_keep_the_newest(store).await;

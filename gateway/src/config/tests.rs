@@ -228,3 +228,40 @@ fn an_identity_provider_turns_development_tokens_off_and_its_settings_are_checke
     local.issuer = "http://127.0.0.1:8080/realms/dev".into();
     local.validate().unwrap();
 }
+
+#[test]
+fn redis_tls_files_are_read_and_a_lone_client_certificate_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
+    let files = RedisTlsFiles {
+        ca_file: Some(ca.clone()),
+        ..RedisTlsFiles::default()
+    };
+    let loaded = files.load().unwrap();
+    assert_eq!(
+        loaded.ca_pem.as_deref(),
+        Some(&b"-----BEGIN CERTIFICATE-----\n"[..])
+    );
+    assert!(loaded.client.is_none());
+    let lone = RedisTlsFiles {
+        client_cert: Some(ca.clone()),
+        ..RedisTlsFiles::default()
+    };
+    assert!(lone.load().unwrap_err().to_string().contains("go together"));
+    let missing = RedisTlsFiles {
+        ca_file: Some(dir.path().join("absent.pem")),
+        ..RedisTlsFiles::default()
+    };
+    assert!(
+        missing
+            .load()
+            .unwrap_err()
+            .to_string()
+            .contains("redis_tls.ca_file")
+    );
+    assert_eq!(
+        RedisTlsFiles::default().load().unwrap(),
+        finpulse_core::redis_tls::RedisTls::default()
+    );
+}

@@ -30,6 +30,7 @@ async fn redis_replica(url: &str, prefix: &str) -> RedisFanOut {
             channel_prefix: prefix.to_owned(),
             capacity: 64,
             max_channels: 100_000,
+            tls: Default::default(),
         },
         &StreamMetrics::unregistered(),
     )
@@ -382,6 +383,7 @@ async fn an_unreachable_redis_is_a_clear_error_at_start() {
             channel_prefix: unique("none"),
             capacity: 8,
             max_channels: 100_000,
+            tls: Default::default(),
         },
         &StreamMetrics::unregistered(),
     )

@@ -16,4 +16,5 @@ pub mod audit;
 pub mod features;
 pub mod market;
 pub mod recommend;
+pub mod redis_tls;
 pub mod support;

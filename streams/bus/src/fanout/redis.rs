@@ -49,6 +49,8 @@ pub struct RedisFanOutConfig {
     pub capacity: usize,
     /// Most channels this replica subscribes to at once (see [`LocalFanOut::with_max_channels`]).
     pub max_channels: usize,
+    /// Certificates for `rediss://`.
+    pub tls: finpulse_core::redis_tls::RedisTls,
 }
 
 /// [`FanOut`] across replicas through Redis pub/sub.
@@ -89,7 +91,9 @@ impl RedisFanOut {
         config: RedisFanOutConfig,
         metrics: &StreamMetrics,
     ) -> Result<Self, StreamError> {
-        let client = redis::Client::open(config.url.as_str())
+        let client = config
+            .tls
+            .client(config.url.as_str())
             .map_err(|e| backend("invalid redis url", &e))?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_secs(2))
