@@ -419,6 +419,7 @@ impl Config {
     /// Checks values that parse but make no sense, each with a message naming the setting.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |message: &str| Err(ConfigError(message.to_owned()));
+        self.kafka.security.validate().map_err(ConfigError)?;
         if self.log.partitions < 1 {
             return fail("log.partitions must be at least 1");
         }

@@ -12,7 +12,7 @@ mod kafka;
 mod memory;
 mod namespaced;
 
-pub use kafka::{KafkaConfig, KafkaLog};
+pub use kafka::{KafkaConfig, KafkaLog, KafkaSecurity, SecurityProtocol};
 pub use memory::{MemoryLog, MemoryLogConfig};
 pub use namespaced::Namespaced;
 
