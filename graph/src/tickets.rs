@@ -181,16 +181,11 @@ impl TicketQuery {
         let principal = ctx.data::<Principal>()?;
         let user = principal.require_user()?;
         let first = bounded(first)?;
-        let store = desk(ctx)?.tickets().store().clone();
-        let tickets = if principal.has_role(Role::Agent) {
-            store.tickets_in(status, first).await
-        } else {
-            store
-                .tickets_of(user, first)
-                .await
-                .map(|tickets| tickets.into_iter().filter(|t| t.status == status).collect())
-        }
-        .map_err(|e| ApiError::Internal(Box::new(e)))?;
+        let tickets = desk(ctx)?
+            .tickets()
+            .tickets_for(user, principal.has_role(Role::Agent), status, first)
+            .await
+            .map_err(|e| ApiError::Internal(Box::new(e)))?;
         if principal.has_role(Role::Agent) {
             crate::audit::record(
                 ctx,

@@ -49,8 +49,8 @@ use finpulse_core::recommend::experiment::{
 };
 use finpulse_core::recommend::{Interaction, Item, ItemKind, UserProfile};
 use finpulse_core::support::{
-    Conversation, ConversationStatus, CustomerAccount, FaqEntry, Message, Participant, Ticket,
-    TicketStatus,
+    Conversation, ConversationStatus, CsatCounts, CustomerAccount, FaqEntry, Message, Participant,
+    Ticket, TicketStatus,
 };
 
 /// Result type of every repository call.
@@ -293,6 +293,9 @@ pub trait SupportData: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Conversation>>;
 
+    /// How every resolved conversation was rated: an aggregate in SQL, not a listing.
+    async fn csat_counts(&self) -> Result<CsatCounts>;
+
     /// Keeps messages; one already kept (same id: a redelivery) is not kept twice.
     async fn add_messages(&self, messages: &[Message]) -> Result<()>;
 
@@ -354,8 +357,13 @@ pub trait TicketData: Send + Sync + 'static {
     /// Tickets with `status`, most urgent first, then oldest first; at most `limit`.
     async fn tickets_in(&self, status: TicketStatus, limit: u32) -> Result<Vec<Ticket>>;
 
-    /// A customer's tickets, newest first; at most `limit`.
-    async fn tickets_of(&self, customer: &str, limit: u32) -> Result<Vec<Ticket>>;
+    /// A customer's tickets with `status` (any when `None`), newest first; at most `limit`.
+    async fn tickets_of(
+        &self,
+        customer: &str,
+        status: Option<TicketStatus>,
+        limit: u32,
+    ) -> Result<Vec<Ticket>>;
 
     /// Open tickets whose SLA moves a stage at or before `at`, soonest first; at most
     /// `limit`.

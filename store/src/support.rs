@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use finpulse_core::support::{
-    Conversation, ConversationStatus, CustomerAccount, FaqEntry, Message, Participant,
+    Conversation, ConversationStatus, CsatCounts, CustomerAccount, FaqEntry, Message, Participant,
 };
 use sqlx::Row;
 use tracing::{instrument, warn};
@@ -140,6 +140,34 @@ impl SupportData for SqlStore {
         .fetch_all(&self.pool)
         .await?;
         decode_all(rows, "conversation")
+    }
+
+    async fn csat_counts(&self) -> Result<CsatCounts> {
+        // The rating sits in the row's JSON; each engine reads it with its own function.
+        let score = match self.engine() {
+            crate::Engine::Sqlite => "CAST(json_extract(data, '$.csat') AS BIGINT)",
+            crate::Engine::Postgres => "CAST(CAST(data AS jsonb) ->> 'csat' AS BIGINT)",
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {score} AS score, COUNT(*) AS n FROM sup_conversation
+             WHERE status = $1 GROUP BY 1"
+        ))
+        .bind(ConversationStatus::Resolved.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut counts = CsatCounts::default();
+        for row in &rows {
+            let score: Option<i64> = row.try_get("score")?;
+            let n: i64 = row.try_get("n")?;
+            counts.resolved += n as u64;
+            if let Some(slot) = score
+                .and_then(|s| usize::try_from(s - 1).ok())
+                .and_then(|i| counts.by_score.get_mut(i))
+            {
+                *slot += n as u64;
+            }
+        }
+        Ok(counts)
     }
 
     async fn conversations_in(

@@ -100,13 +100,22 @@ impl TicketData for SqlStore {
         decode_all(rows, "ticket")
     }
 
-    async fn tickets_of(&self, customer: &str, limit: u32) -> Result<Vec<Ticket>> {
+    async fn tickets_of(
+        &self,
+        customer: &str,
+        status: Option<TicketStatus>,
+        limit: u32,
+    ) -> Result<Vec<Ticket>> {
+        // The status is filtered here, before the limit: a customer's 50 newest tickets may
+        // all be solved while an older one is still open.
         let rows = sqlx::query(
-            "SELECT data FROM sup_ticket WHERE customer_id = $1
+            "SELECT data FROM sup_ticket
+             WHERE customer_id = $1 AND (CAST($3 AS TEXT) IS NULL OR status = $3)
              ORDER BY created_ms DESC, id LIMIT $2",
         )
         .bind(customer)
         .bind(i64::from(limit.min(MAX_LIMIT)))
+        .bind(status.map(TicketStatus::as_str))
         .fetch_all(&self.pool)
         .await?;
         decode_all(rows, "ticket")

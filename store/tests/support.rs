@@ -246,6 +246,41 @@ async fn agents_are_recorded_once_and_known_by_id(store: SqlStore) {
 
 use finpulse_store::testing::{fresh_postgres as postgres, fresh_sqlite as sqlite};
 
+/// CSAT over every resolved conversation, past the 10,000 a listing returns (the rows are made
+/// by one SQL statement; only the status and the rating matter to the aggregate): 10,050
+/// resolved, rated 1–5 in turn except every tenth, unrated; open ones do not count.
+async fn csat_counts_every_resolved_conversation(store: SqlStore) {
+    store
+        .run_raw_sql(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10050)
+             INSERT INTO sup_conversation (id, customer_id, status, data, created_ms, updated_ms)
+             SELECT 'c' || CAST(i AS TEXT), 'alice', 'resolved',
+                    CASE WHEN i % 10 = 0 THEN '{\"csat\":null}'
+                         ELSE '{\"csat\":' || CAST(i % 5 + 1 AS TEXT) || '}' END, i, i
+             FROM n",
+        )
+        .await
+        .unwrap();
+    store
+        .run_raw_sql(
+            "INSERT INTO sup_conversation (id, customer_id, status, data, created_ms, updated_ms)
+             VALUES ('open-1', 'bob', 'open', '{\"csat\":1}', 1, 1)",
+        )
+        .await
+        .unwrap();
+    let counts = store.csat_counts().await.unwrap();
+    assert_eq!(counts.resolved, 10_050);
+    // Brute force, the same rule: i in 1..=10050 not a multiple of 10, score i % 5 + 1.
+    let mut expected = [0u64; 5];
+    for i in (1..=10_050u64).filter(|i| i % 10 != 0) {
+        expected[(i % 5) as usize] += 1;
+    }
+    assert_eq!(counts.by_score, expected);
+    assert_eq!(counts.ratings(), 10_050 - 1_005);
+    let empty = finpulse_core::support::CsatCounts::default();
+    assert_eq!(empty.average(), None);
+}
+
 macro_rules! support_conformance {
     ($engine:ident) => {
         mod $engine {
@@ -273,6 +308,11 @@ macro_rules! support_conformance {
             async fn account_facts_are_replaced_whole_per_customer() {
                 let (store, _guard) = super::$engine().await;
                 super::account_facts_are_replaced_whole_per_customer(store).await;
+            }
+            #[tokio::test]
+            async fn csat_counts_every_resolved_conversation() {
+                let (store, _keep) = super::$engine().await;
+                super::csat_counts_every_resolved_conversation(store).await;
             }
         }
     };

@@ -64,7 +64,7 @@ async fn tickets_are_kept_once_and_queue_by_priority_then_age(store: SqlStore) {
         .collect();
     assert_eq!(queue, ["t-urgent-early", "t-urgent-late", "t-low"]);
     let alice: Vec<String> = store
-        .tickets_of("alice", 10)
+        .tickets_of("alice", None, 10)
         .await
         .unwrap()
         .into_iter()
@@ -175,6 +175,36 @@ async fn a_replacement_that_read_an_older_version_changes_nothing(store: SqlStor
 
 use finpulse_store::testing::{fresh_postgres as postgres, fresh_sqlite as sqlite};
 
+/// The regression of `tickets(status: OPEN)` for a customer: fifty newer solved tickets do not
+/// hide an older open one (the status is filtered before the limit).
+async fn a_customers_open_ticket_is_found_behind_fifty_solved_ones(store: SqlStore) {
+    let open = ticket("t-open", "alice", TicketPriority::Normal, 0);
+    assert!(store.create_ticket(&open, None).await.unwrap());
+    for n in 1..=50 {
+        let mut solved = ticket(&format!("t-solved-{n}"), "alice", TicketPriority::Low, n);
+        solved.status = TicketStatus::Solved;
+        assert!(store.create_ticket(&solved, None).await.unwrap());
+    }
+    let open_ones = store
+        .tickets_of("alice", Some(TicketStatus::Open), 50)
+        .await
+        .unwrap();
+    assert_eq!(
+        open_ones.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+        ["t-open"]
+    );
+    let solved = store
+        .tickets_of("alice", Some(TicketStatus::Solved), 10)
+        .await
+        .unwrap();
+    assert_eq!(solved.len(), 10);
+    assert_eq!(solved[0].id, "t-solved-50", "newest first");
+    assert_eq!(
+        store.tickets_of("alice", None, 100).await.unwrap().len(),
+        51
+    );
+}
+
 macro_rules! ticket_conformance {
     ($engine:ident) => {
         mod $engine {
@@ -192,6 +222,11 @@ macro_rules! ticket_conformance {
             async fn a_replacement_that_read_an_older_version_changes_nothing() {
                 let (store, _guard) = super::$engine().await;
                 super::a_replacement_that_read_an_older_version_changes_nothing(store).await;
+            }
+            #[tokio::test]
+            async fn a_customers_open_ticket_is_found_behind_fifty_solved_ones() {
+                let (store, _keep) = super::$engine().await;
+                super::a_customers_open_ticket_is_found_behind_fifty_solved_ones(store).await;
             }
         }
     };

@@ -377,3 +377,42 @@ async fn tickets_are_triaged_by_the_multilingual_encoder() {
         "the tone is for agents: {own}"
     );
 }
+
+/// The regression of a customer's `tickets(status:)`: it took their 50 newest tickets of any
+/// status and filtered those, so fifty newer solved tickets hid the one still open.
+#[tokio::test]
+async fn a_customers_open_ticket_is_listed_behind_fifty_solved_ones() {
+    let app = spawn_app().await;
+    let alice = app.token("alice", None);
+    let body = create(
+        &app,
+        &alice,
+        "Card blocked",
+        "My card was blocked after a payment abroad, please unblock it",
+    )
+    .await;
+    let waiting = body["data"]["createTicket"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned();
+    let tickets_store = app.handle.store().tickets;
+    // The desk keeps the ticket as it processes the request; wait for it.
+    crate::helpers::eventually("the ticket is kept", || {
+        let (store, id) = (tickets_store.clone(), waiting.clone());
+        async move { store.ticket(&id).await.unwrap().is_some() }
+    })
+    .await;
+    let original = tickets_store.ticket(&waiting).await.unwrap().unwrap();
+    for n in 1..=50 {
+        let mut solved = original.clone();
+        solved.id = format!("{waiting}-solved-{n}");
+        solved.status = finpulse_core::support::TicketStatus::Solved;
+        solved.created_at = original.created_at + chrono::Duration::seconds(n);
+        solved.updated_at = solved.created_at;
+        assert!(tickets_store.create_ticket(&solved, None).await.unwrap());
+    }
+    let listed = tickets(&app, &alice, "OPEN").await;
+    assert_eq!(ids(&listed), [waiting.as_str()]);
+    let solved = tickets(&app, &alice, "SOLVED").await;
+    assert_eq!(ids(&solved).len(), 50);
+}

@@ -313,28 +313,16 @@ impl SupportQuery {
     #[instrument(skip_all, err(Debug))]
     #[graphql(guard = "Need::role(Role::Agent)")]
     async fn csat_summary(&self, ctx: &Context<'_>) -> ApiResult<CsatSummary> {
-        let resolved = desk(ctx)?
-            .store()
-            .conversations_in(ConversationStatus::Resolved, 10_000)
+        let counts = desk(ctx)?
+            .csat_counts()
             .await
             .map_err(|e| ApiError::Internal(Box::new(e)))?;
-        let mut counts = vec![0; 5];
-        for score in resolved.iter().filter_map(|c| c.csat) {
-            if let Some(count) = counts.get_mut(usize::from(score).wrapping_sub(1)) {
-                *count += 1;
-            }
-        }
-        let ratings: i32 = counts.iter().sum();
-        let total: i32 = counts
-            .iter()
-            .zip(1..)
-            .map(|(count, score)| count * score)
-            .sum();
+        let clamp = |n: u64| i32::try_from(n).unwrap_or(i32::MAX);
         Ok(CsatSummary {
-            resolved: resolved.len() as i32,
-            ratings,
-            average: (ratings > 0).then(|| f64::from(total) / f64::from(ratings)),
-            counts,
+            resolved: clamp(counts.resolved),
+            ratings: clamp(counts.ratings()),
+            average: counts.average(),
+            counts: counts.by_score.iter().map(|n| clamp(*n)).collect(),
         })
     }
 

@@ -486,3 +486,31 @@ pub enum TicketChange {
     /// now, and its priority and due times may have risen.
     SentimentChanged,
 }
+
+/// How resolved conversations were rated (CSAT), over all of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CsatCounts {
+    /// Resolved conversations.
+    pub resolved: u64,
+    /// How many were rated 1, 2, 3, 4 and 5.
+    pub by_score: [u64; 5],
+}
+
+impl CsatCounts {
+    /// How many were rated at all.
+    pub fn ratings(&self) -> u64 {
+        self.by_score.iter().sum()
+    }
+
+    /// The mean rating, when there is any.
+    pub fn average(&self) -> Option<f64> {
+        let ratings = self.ratings();
+        let total: u64 = self
+            .by_score
+            .iter()
+            .zip(1..)
+            .map(|(n, score)| n * score)
+            .sum();
+        (ratings > 0).then(|| total as f64 / ratings as f64)
+    }
+}

@@ -183,6 +183,11 @@ impl SupportDesk {
         &self.store
     }
 
+    /// How every resolved conversation was rated (CSAT).
+    pub async fn csat_counts(&self) -> Result<finpulse_core::support::CsatCounts, SupportError> {
+        self.store.csat_counts().await.map_err(store_error)
+    }
+
     /// The fan-out, for subscriptions.
     pub fn fanout(&self) -> &Arc<dyn FanOut> {
         &self.fanout

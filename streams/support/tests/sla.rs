@@ -86,9 +86,14 @@ impl TicketData for Elsewhere {
             .await
     }
 
-    async fn tickets_of(&self, customer: &str, limit: u32) -> StoreResult<Vec<Ticket>> {
+    async fn tickets_of(
+        &self,
+        customer: &str,
+        status: Option<TicketStatus>,
+        limit: u32,
+    ) -> StoreResult<Vec<Ticket>> {
         let customer = customer.to_owned();
-        self.run(move |s| Box::pin(async move { s.tickets_of(&customer, limit).await }))
+        self.run(move |s| Box::pin(async move { s.tickets_of(&customer, status, limit).await }))
             .await
     }
 

@@ -157,6 +157,22 @@ impl Tickets {
         &self.store
     }
 
+    /// The tickets a viewer sees with `status`: an agent, every one (most urgent first, then
+    /// oldest); a customer, their own (newest first). At most `first`.
+    pub async fn tickets_for(
+        &self,
+        viewer: &str,
+        is_agent: bool,
+        status: TicketStatus,
+        first: u32,
+    ) -> Result<Vec<Ticket>, SupportError> {
+        match is_agent {
+            true => self.store.tickets_in(status, first).await,
+            false => self.store.tickets_of(viewer, Some(status), first).await,
+        }
+        .map_err(store_error)
+    }
+
     /// The fan-out, for subscriptions.
     pub fn fanout(&self) -> &Arc<dyn FanOut> {
         &self.fanout
