@@ -48,7 +48,7 @@ async function signIn(page, providerPort, user, password) {
   await page.click('#sign-in-submit');
 }
 
-test('a customer signs in through the identity provider over TLS, renews with the socket open and signs out', async () => {
+test('a customer signs in through the identity provider over TLS, is renewed while the live screen keeps updating, and signs out', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'finpulse-sign-in-'));
   const tls = certificates(dir);
   const [providerPort, finpulsePort] = [await freePort(), await freePort()];
