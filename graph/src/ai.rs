@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Object, SimpleObject};
 use finpulse_inference::summarize::{Length, MAX_SENTENCES, split_sentences, summarize};
-use finpulse_inference::{Embeddings, ForCaller, InferenceError, ModelInfo};
+use finpulse_inference::{Embeddings, ForCaller, ModelInfo};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use tracing::instrument;
@@ -109,18 +109,6 @@ pub struct Model {
     pub license: String,
     /// For people.
     pub description: String,
-}
-
-impl From<InferenceError> for ApiError {
-    fn from(e: InferenceError) -> Self {
-        match e {
-            InferenceError::BadInput(message) => Self::BadUserInput(message),
-            InferenceError::Overloaded(_) => {
-                Self::Unavailable("the model is busy; retry shortly".into())
-            }
-            other => Self::Internal(Box::new(other)),
-        }
-    }
 }
 
 fn text_arg(text: &str) -> Result<&str, ApiError> {

@@ -1,6 +1,7 @@
 //! Errors as clients see them: a message and a SCREAMING_SNAKE `extensions.code`.
 
 use async_graphql::ErrorExtensions;
+use finpulse_core::error::{Chain, ErrorCode, ServiceError};
 use tracing::error;
 
 /// An error a resolver returns.
@@ -59,47 +60,27 @@ impl ApiError {
     }
 }
 
-impl From<finpulse_store::StoreError> for ApiError {
-    fn from(e: finpulse_store::StoreError) -> Self {
-        Self::Internal(Box::new(e))
-    }
-}
-
-impl From<finpulse_bus::StreamError> for ApiError {
-    fn from(e: finpulse_bus::StreamError) -> Self {
-        Self::Internal(Box::new(e))
-    }
-}
-
-impl From<finpulse_market::watchlist::WatchlistError> for ApiError {
-    fn from(e: finpulse_market::watchlist::WatchlistError) -> Self {
-        use finpulse_market::watchlist::WatchlistError;
-        match e {
-            WatchlistError::Full { .. } => Self::BadUserInput(e.to_string()),
-            WatchlistError::FanOut(finpulse_bus::StreamError::TooManyChannels(_)) => {
-                Self::Unavailable(TOO_MANY_CHANNELS.into())
-            }
-            other => Self::Internal(Box::new(other)),
+/// Any domain, store, bus or model error becomes the API error its own crate says it is
+/// ([`ServiceError::error_code`]); this is the only place the codes are turned into variants.
+/// Internal ones keep their source, so the chain is logged below.
+impl<E: ServiceError> From<E> for ApiError {
+    fn from(error: E) -> Self {
+        match error.error_code() {
+            ErrorCode::BadUserInput => Self::BadUserInput(error.client_message()),
+            ErrorCode::NotFound => Self::NotFound(error.client_message()),
+            ErrorCode::Forbidden => Self::Forbidden(error.client_message()),
+            ErrorCode::Unavailable => Self::Unavailable(error.client_message()),
+            // `ErrorCode` is non-exhaustive: a class added later is opaque until mapped here.
+            _ => Self::Internal(Box::new(error)),
         }
     }
 }
-
-/// What a client is told when this replica follows as many fan-out channels as it may.
-pub(crate) const TOO_MANY_CHANNELS: &str =
-    "this server follows as many channels as it may; retry later";
 
 impl From<ApiError> for async_graphql::Error {
     fn from(e: ApiError) -> Self {
         if let ApiError::Internal(source) = &e {
             // Log the whole chain here; the client only gets the opaque message.
-            let mut chain = source.to_string();
-            let mut next = source.source();
-            while let Some(cause) = next {
-                chain.push_str(": ");
-                chain.push_str(&cause.to_string());
-                next = cause.source();
-            }
-            error!(error = %chain, "resolver failed");
+            error!(error = %Chain(source.as_ref()), "resolver failed");
         }
         let code = e.code();
         let retry_after = match &e {
@@ -119,3 +100,69 @@ impl From<ApiError> for async_graphql::Error {
 
 /// Result type of resolvers.
 pub type ApiResult<T> = Result<T, async_graphql::Error>;
+
+#[cfg(test)]
+mod tests {
+    use finpulse_bus::StreamError;
+    use finpulse_market::watchlist::WatchlistError;
+    use finpulse_store::StoreError;
+    use finpulse_support::SupportError;
+
+    use super::*;
+
+    fn seen(error: impl Into<ApiError>) -> (&'static str, String) {
+        let error = error.into();
+        (error.code(), error.message())
+    }
+
+    #[test]
+    fn a_domain_error_reaches_clients_with_the_code_its_crate_gives_it() {
+        assert_eq!(
+            seen(SupportError::NotFound("no such conversation".into())),
+            ("NOT_FOUND", "no such conversation".into())
+        );
+        assert_eq!(
+            seen(WatchlistError::Full { max: 200 }),
+            (
+                "BAD_USER_INPUT",
+                "a watchlist holds at most 200 symbols".into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_full_fan_out_says_retry_later_through_any_domain() {
+        let expected = (
+            "UNAVAILABLE",
+            "this server follows as many channels as it may; retry later".to_string(),
+        );
+        assert_eq!(seen(StreamError::TooManyChannels(10)), expected);
+        assert_eq!(
+            seen(WatchlistError::FanOut(StreamError::TooManyChannels(10))),
+            expected
+        );
+        assert_eq!(
+            seen(SupportError::Bus(StreamError::TooManyChannels(10))),
+            expected
+        );
+    }
+
+    #[test]
+    fn a_store_failure_is_opaque_to_clients_and_keeps_its_cause() {
+        let error: ApiError =
+            SupportError::Store(StoreError::UnsupportedUrl("mysql://secret@db".into())).into();
+        assert_eq!(
+            (error.code(), error.message()),
+            ("INTERNAL", "internal error".into())
+        );
+        let ApiError::Internal(source) = &error else {
+            panic!("a store failure is internal");
+        };
+        assert!(
+            Chain(source.as_ref())
+                .to_string()
+                .contains("mysql://secret@db"),
+            "the log keeps the cause"
+        );
+    }
+}

@@ -15,7 +15,6 @@ use tracing::{instrument, warn};
 
 use finpulse_bus::fanout::FanOutItem;
 use finpulse_core::recommend::{Interaction, InteractionKind, Item, ItemKind};
-use finpulse_recommend::RecommendError;
 use finpulse_recommend::events::recommendations_channel;
 use finpulse_recommend::rank::Recommender;
 use finpulse_recommend::service::{PUSHED, RecommendService, RecommendationList as List};
@@ -161,17 +160,6 @@ fn first_arg(first: i32) -> Result<usize, ApiError> {
         .ok()
         .filter(|first| (1..=MAX_FIRST).contains(first))
         .ok_or_else(|| ApiError::BadUserInput(format!("first must be 1 to {MAX_FIRST}")))
-}
-
-impl From<RecommendError> for ApiError {
-    fn from(error: RecommendError) -> Self {
-        match error {
-            RecommendError::InvalidInput(message) => Self::BadUserInput(message),
-            RecommendError::NotFound(message) => Self::NotFound(message),
-            RecommendError::NotReady => Self::Unavailable(error.to_string()),
-            other => Self::Internal(Box::new(other)),
-        }
-    }
 }
 
 /// Recommendation queries.

@@ -87,15 +87,6 @@ pub(crate) fn lagged_error(missed: u64, what: &str) -> async_graphql::Error {
     })
 }
 
-pub(crate) fn fanout_error(e: finpulse_bus::StreamError) -> ApiError {
-    match e {
-        finpulse_bus::StreamError::TooManyChannels(_) => {
-            ApiError::Unavailable(crate::error::TOO_MANY_CHANNELS.into())
-        }
-        other => ApiError::from(other),
-    }
-}
-
 /// One subscription to each channel, merged; refused as a whole when the replica cannot open
 /// them all.
 fn merged(
@@ -106,7 +97,7 @@ fn merged(
         .into_iter()
         .map(|c| graph.fanout.try_subscribe(&c.name()))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(fanout_error)?;
+        .map_err(ApiError::from)?;
     Ok(stream::select_all(streams).boxed())
 }
 
@@ -264,7 +255,7 @@ impl MarketSubscription {
         let insights = graph
             .fanout
             .try_subscribe(&Channel::AllInsights.name())
-            .map_err(fanout_error)?
+            .map_err(ApiError::from)?
             .map(WatchlistEvent::Insight);
         // The book subscribes to the list's changes before it reads it, so none is lost.
         let followed = graph

@@ -283,7 +283,7 @@ impl TicketSubscription {
             .tickets()
             .fanout()
             .try_subscribe(&tickets_channel())
-            .map_err(crate::subscription::fanout_error)?;
+            .map_err(ApiError::from)?;
         Ok(pushed.filter_map(|item| {
             future::ready(match item {
                 FanOutItem::Message(bytes) => match serde_json::from_slice::<TicketEvent>(&bytes) {

@@ -72,3 +72,21 @@ pub enum InferenceError {
     #[error("{0}")]
     BadInput(String),
 }
+
+impl finpulse_core::error::ServiceError for InferenceError {
+    fn error_code(&self) -> finpulse_core::error::ErrorCode {
+        use finpulse_core::error::ErrorCode;
+        match self {
+            Self::BadInput(_) => ErrorCode::BadUserInput,
+            Self::Overloaded(_) => ErrorCode::Unavailable,
+            _ => ErrorCode::Internal,
+        }
+    }
+
+    fn client_message(&self) -> String {
+        match self {
+            Self::Overloaded(_) => "the model is busy; retry shortly".into(),
+            other => other.to_string(),
+        }
+    }
+}

@@ -4,8 +4,8 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The database could not be reached or rejected the statement.
-    #[error("database error")]
+    /// The database could not be reached or rejected the statement (the cause is the source).
+    #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     /// Migrations failed to apply.
     #[error("failed to apply migrations")]
@@ -25,4 +25,11 @@ pub enum StoreError {
     /// The connection string names an engine this build does not know.
     #[error("unsupported database url `{0}`: expected sqlite: or postgres://")]
     UnsupportedUrl(String),
+}
+
+/// Every store failure is the server's: a client cannot fix it by changing the request.
+impl finpulse_core::error::ServiceError for StoreError {
+    fn error_code(&self) -> finpulse_core::error::ErrorCode {
+        finpulse_core::error::ErrorCode::Internal
+    }
 }

@@ -47,7 +47,7 @@ impl SupportSubscription {
         let changes = desk
             .fanout()
             .try_subscribe(&queue_channel())
-            .map_err(crate::subscription::fanout_error)?;
+            .map_err(ApiError::from)?;
         let waiting = move |desk: Arc<SupportDesk>| async move {
             desk.store()
                 .conversations_in(ConversationStatus::WaitingForAgent, 100)
@@ -98,7 +98,7 @@ impl SupportSubscription {
         let pushed = desk
             .fanout()
             .try_subscribe(&chat_channel(&conversation_id))
-            .map_err(crate::subscription::fanout_error)?;
+            .map_err(ApiError::from)?;
         Ok(pushed.filter_map(move |item| {
             future::ready(match item {
                 FanOutItem::Message(bytes) => match serde_json::from_slice::<ChatUpdate>(&bytes) {

@@ -20,7 +20,7 @@ use finpulse_core::support::{
     Participant, Sentiment,
 };
 use finpulse_support::events::ChatUpdate;
-use finpulse_support::{SupportDesk, SupportError, Viewer};
+use finpulse_support::{SupportDesk, Viewer};
 
 use crate::error::{ApiError, ApiResult};
 use crate::{GraphContext, Need, Principal, Role};
@@ -29,17 +29,6 @@ use crate::{GraphContext, Need, Principal, Role};
 const MAX_MESSAGES: i32 = 500;
 /// Most conversations one `conversations` field returns.
 const MAX_CONVERSATIONS: i32 = 100;
-
-impl From<SupportError> for ApiError {
-    fn from(error: SupportError) -> Self {
-        match error {
-            SupportError::InvalidInput(message) => Self::BadUserInput(message),
-            SupportError::NotFound(message) => Self::NotFound(message),
-            SupportError::Forbidden(message) => Self::Forbidden(message),
-            other => Self::Internal(Box::new(other)),
-        }
-    }
-}
 
 /// The desk of this server, or `UNAVAILABLE`.
 pub(crate) fn desk(ctx: &Context<'_>) -> ApiResult<Arc<SupportDesk>> {

@@ -60,3 +60,23 @@ impl StreamError {
         }
     }
 }
+
+impl finpulse_core::error::ServiceError for StreamError {
+    fn error_code(&self) -> finpulse_core::error::ErrorCode {
+        match self {
+            // A bound of this replica, not a fault: another replica, or this one later, serves.
+            Self::TooManyChannels(_) => finpulse_core::error::ErrorCode::Unavailable,
+            _ => finpulse_core::error::ErrorCode::Internal,
+        }
+    }
+
+    fn client_message(&self) -> String {
+        match self {
+            // The bound itself is the operator's business; the client only needs to back off.
+            Self::TooManyChannels(_) => {
+                "this server follows as many channels as it may; retry later".into()
+            }
+            other => other.to_string(),
+        }
+    }
+}

@@ -9,10 +9,12 @@
 //! One module per domain, named like the domain's crate: [`market`], [`recommend`], [`support`];
 //! news and portfolio add theirs beside it. [`features`] is the feature store's, which any
 //! domain's models may read; [`artifact`] the trained models the store keeps for every replica;
-//! [`audit`] the audit trail's entries.
+//! [`audit`] the audit trail's entries; [`error`] how every crate's errors are classed for API
+//! clients.
 
 pub mod artifact;
 pub mod audit;
+pub mod error;
 pub mod features;
 pub mod market;
 pub mod recommend;

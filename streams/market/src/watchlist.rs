@@ -38,6 +38,24 @@ pub enum WatchlistError {
     FanOut(#[from] StreamError),
 }
 
+impl finpulse_core::error::ServiceError for WatchlistError {
+    fn error_code(&self) -> finpulse_core::error::ErrorCode {
+        match self {
+            Self::Full { .. } => finpulse_core::error::ErrorCode::BadUserInput,
+            // A refused subscription is the fan-out's bound: the fan-out says how to react.
+            Self::FanOut(e) => e.error_code(),
+            Self::Store(_) => finpulse_core::error::ErrorCode::Internal,
+        }
+    }
+
+    fn client_message(&self) -> String {
+        match self {
+            Self::FanOut(e) => e.client_message(),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// Users' watchlists: stored, bounded and announced on every change.
 #[derive(Clone)]
 pub struct WatchlistBook {

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use finpulse_core::error::{ErrorCode, ServiceError};
+
 /// What can go wrong in the recommender.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -35,11 +37,11 @@ pub enum RecommendError {
     #[error("the recommender has no trained model yet")]
     NotReady,
     /// The store failed.
-    #[error("store: {0}")]
-    Store(String),
+    #[error("store failed: {0}")]
+    Store(#[from] finpulse_store::StoreError),
     /// The log or the fan-out failed.
-    #[error("bus: {0}")]
-    Bus(String),
+    #[error("event bus failed: {0}")]
+    Bus(#[from] finpulse_bus::StreamError),
     /// A stored model cannot be read by this build (another format, or damaged bytes).
     #[error("stored model {version}: {reason}")]
     StoredModel {
@@ -51,4 +53,27 @@ pub enum RecommendError {
     /// A linear-algebra step failed (for example a matrix that is not positive definite).
     #[error("numerical failure: {0}")]
     Numerical(String),
+}
+
+impl ServiceError for RecommendError {
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidInput(_) => ErrorCode::BadUserInput,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::NotReady => ErrorCode::Unavailable,
+            Self::Bus(e) => e.error_code(),
+            Self::Read { .. }
+            | Self::BadRow { .. }
+            | Self::Store(_)
+            | Self::StoredModel { .. }
+            | Self::Numerical(_) => ErrorCode::Internal,
+        }
+    }
+
+    fn client_message(&self) -> String {
+        match self {
+            Self::Bus(e) => e.client_message(),
+            other => other.to_string(),
+        }
+    }
 }

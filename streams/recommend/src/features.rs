@@ -379,10 +379,6 @@ impl std::fmt::Debug for FeatureStore {
     }
 }
 
-fn store_error(error: finpulse_store::StoreError) -> RecommendError {
-    RecommendError::Store(error.to_string())
-}
-
 impl FeatureStore {
     /// The recommender's sets over these backends.
     pub fn new(offline: Arc<dyn FeatureData>, online: Arc<dyn OnlineFeatures>) -> Self {
@@ -420,11 +416,8 @@ impl FeatureStore {
         for row in rows {
             check_row(set, row).map_err(RecommendError::InvalidInput)?;
         }
-        self.offline
-            .write_feature_rows(rows)
-            .await
-            .map_err(store_error)?;
-        self.online.put(rows).await.map_err(store_error)
+        self.offline.write_feature_rows(rows).await?;
+        self.online.put(rows).await.map_err(RecommendError::from)
     }
 
     /// The newest rows of these entities (online).
@@ -436,7 +429,7 @@ impl FeatureStore {
         self.online
             .get(&set.name, set.version, entities)
             .await
-            .map_err(store_error)
+            .map_err(RecommendError::from)
     }
 
     /// Point in time: for each (entity, time), the newest row of that entity at or before that
@@ -452,8 +445,7 @@ impl FeatureStore {
         let rows = self
             .offline
             .feature_rows(&set.name, set.version, &entities)
-            .await
-            .map_err(store_error)?;
+            .await?;
         let mut by_entity: HashMap<&str, Vec<&FeatureRow>> = HashMap::new();
         for row in &rows {
             by_entity
@@ -483,7 +475,7 @@ impl FeatureStore {
         self.offline
             .feature_entities(&set.name, set.version, limit)
             .await
-            .map_err(store_error)
+            .map_err(RecommendError::from)
     }
 
     /// How much the offline store holds of `set`.
@@ -491,7 +483,7 @@ impl FeatureStore {
         self.offline
             .feature_summary(&set.name, set.version)
             .await
-            .map_err(store_error)
+            .map_err(RecommendError::from)
     }
 }
 

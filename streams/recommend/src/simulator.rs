@@ -389,27 +389,15 @@ impl BehaviourSimulator {
         let missing: Vec<UserProfile> = {
             let mut missing = Vec::new();
             for profile in self.profiles() {
-                if store
-                    .user_profile(&profile.id)
-                    .await
-                    .map_err(|e| RecommendError::Store(e.to_string()))?
-                    .is_none()
-                {
+                if store.user_profile(&profile.id).await?.is_none() {
                     missing.push(profile);
                 }
             }
             missing
         };
-        store
-            .upsert_user_profiles(&missing)
-            .await
-            .map_err(|e| RecommendError::Store(e.to_string()))?;
+        store.upsert_user_profiles(&missing).await?;
         self.seed_prices(service).await?;
-        let empty = store
-            .interactions_page(None, 1)
-            .await
-            .map_err(|e| RecommendError::Store(e.to_string()))?
-            .is_empty();
+        let empty = store.interactions_page(None, 1).await?.is_empty();
         if !empty {
             return Ok(0);
         }
@@ -423,10 +411,7 @@ impl BehaviourSimulator {
             };
             history.push(interaction);
         }
-        store
-            .record_interactions(&history)
-            .await
-            .map_err(|e| RecommendError::Store(e.to_string()))?;
+        store.record_interactions(&history).await?;
         Ok(history.len())
     }
 
@@ -440,8 +425,7 @@ impl BehaviourSimulator {
         for id in self.prices.keys() {
             let candles = market
                 .candles(id, DAY_SECS, from, now, PRICE_DAYS as u32)
-                .await
-                .map_err(|e| RecommendError::Store(e.to_string()))?;
+                .await?;
             stored.extend(candles);
         }
         if stored.is_empty() {
@@ -450,10 +434,7 @@ impl BehaviourSimulator {
                 candles,
                 ..Default::default()
             };
-            market
-                .record_market(&write)
-                .await
-                .map_err(|e| RecommendError::Store(e.to_string()))?;
+            market.record_market(&write).await?;
             info!(
                 instruments = self.prices.len(),
                 days = PRICE_DAYS,

@@ -112,10 +112,6 @@ impl std::fmt::Debug for SupportDesk {
     }
 }
 
-fn store_error(error: finpulse_store::StoreError) -> SupportError {
-    SupportError::Store(error.to_string())
-}
-
 impl SupportDesk {
     /// A desk over `store`, appending to `log`, pushing on `fanout`, retrieving with
     /// `models` (none: lexical only). No responder until [`SupportDesk::reindex`].
@@ -151,10 +147,7 @@ impl SupportDesk {
             return Ok(());
         }
         validate_id("agent", user).map_err(SupportError::InvalidInput)?;
-        self.store
-            .record_agent(user, Utc::now())
-            .await
-            .map_err(store_error)?;
+        self.store.record_agent(user, Utc::now()).await?;
         let mut recorded = self.agents_recorded.lock();
         if recorded.len() >= RECORDED_AGENTS_CAP {
             recorded.clear();
@@ -165,7 +158,7 @@ impl SupportDesk {
 
     /// The agents conversations may be transferred to, by id.
     pub async fn agents(&self) -> Result<Vec<String>, SupportError> {
-        self.store.agents(1_000).await.map_err(store_error)
+        self.store.agents(1_000).await.map_err(SupportError::from)
     }
 
     /// The tickets.
@@ -185,7 +178,7 @@ impl SupportDesk {
 
     /// How every resolved conversation was rated (CSAT).
     pub async fn csat_counts(&self) -> Result<finpulse_core::support::CsatCounts, SupportError> {
-        self.store.csat_counts().await.map_err(store_error)
+        self.store.csat_counts().await.map_err(SupportError::from)
     }
 
     /// The fan-out, for subscriptions.
@@ -225,24 +218,12 @@ impl SupportDesk {
             .enumerate()
             .map(|(n, customer)| demo_account(customer, n))
             .collect();
-        self.store
-            .upsert_customer_accounts(&accounts)
-            .await
-            .map_err(store_error)?;
-        if !self
-            .store
-            .faq_entries()
-            .await
-            .map_err(store_error)?
-            .is_empty()
-        {
+        self.store.upsert_customer_accounts(&accounts).await?;
+        if !self.store.faq_entries().await?.is_empty() {
             return Ok(0);
         }
         let entries = crate::faq::demo();
-        self.store
-            .upsert_faq_entries(&entries)
-            .await
-            .map_err(store_error)?;
+        self.store.upsert_faq_entries(&entries).await?;
         Ok(entries.len())
     }
 
@@ -250,7 +231,7 @@ impl SupportDesk {
     /// answered meanwhile finish on the old one.
     pub async fn reindex(&self) -> Result<Arc<Responder>, SupportError> {
         let _one_at_a_time = self.reindexing.lock().await;
-        let entries = self.store.faq_entries().await.map_err(store_error)?;
+        let entries = self.store.faq_entries().await?;
         let responder =
             Arc::new(Responder::build(entries, self.models.clone(), self.config.clone()).await?);
         *self.responder.write() = Some(responder.clone());
@@ -270,8 +251,7 @@ impl SupportDesk {
         }
         self.store
             .conversation(id)
-            .await
-            .map_err(store_error)?
+            .await?
             .filter(|conversation| viewer.may_read(conversation))
             .ok_or_else(|| SupportError::NotFound(format!("no conversation `{id}`")))
     }
@@ -297,10 +277,7 @@ impl SupportDesk {
             created_at: now,
             updated_at: now,
         };
-        self.store
-            .create_conversation(&conversation)
-            .await
-            .map_err(store_error)?;
+        self.store.create_conversation(&conversation).await?;
         Ok(conversation)
     }
 
@@ -430,7 +407,7 @@ impl SupportDesk {
                 validate_id("agent", to).map_err(SupportError::InvalidInput)?;
                 // Only to someone who works the desk: a customer's id (or a typo) would hand
                 // the conversation, and the customer's account facts, to nobody or to them.
-                if !self.store.is_agent(to).await.map_err(store_error)? {
+                if !self.store.is_agent(to).await? {
                     return invalid(&format!(
                         "`{to}` is not a support agent (agents are known once they have worked \
                          the desk, or are listed in support.agents)"
@@ -480,8 +457,7 @@ impl SupportDesk {
             .map_err(|e| SupportError::InvalidInput(e.to_string()))?;
         self.log
             .append(MESSAGES_TOPIC, &conversation.id, Bytes::from(bytes))
-            .await
-            .map_err(|e| SupportError::Bus(e.to_string()))?;
+            .await?;
         Ok(event.0)
     }
 
@@ -491,7 +467,7 @@ impl SupportDesk {
         self.fanout
             .publish(&queue_channel(), Bytes::from(bytes))
             .await
-            .map_err(|e| SupportError::Bus(e.to_string()))
+            .map_err(SupportError::from)
     }
 
     /// Pushes a kept message to the conversation's channel.
@@ -500,7 +476,7 @@ impl SupportDesk {
         self.fanout
             .publish(&chat_channel(&update.conversation.id), Bytes::from(bytes))
             .await
-            .map_err(|e| SupportError::Bus(e.to_string()))
+            .map_err(SupportError::from)
     }
 }
 

@@ -1,5 +1,7 @@
 //! The support domain's errors.
 
+use finpulse_core::error::{ErrorCode, ServiceError};
+
 /// What can go wrong in the support desk.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -21,8 +23,28 @@ pub enum SupportError {
     NotFound(String),
     /// The store failed.
     #[error("store failed: {0}")]
-    Store(String),
+    Store(#[from] finpulse_store::StoreError),
     /// The event log or the fan-out failed.
     #[error("event bus failed: {0}")]
-    Bus(String),
+    Bus(#[from] finpulse_bus::StreamError),
+}
+
+impl ServiceError for SupportError {
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidInput(_) => ErrorCode::BadUserInput,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            // A fan-out bound stays what it is (retry later) through the desk.
+            Self::Bus(e) => e.error_code(),
+            Self::Index(_) | Self::Inference(_) | Self::Store(_) => ErrorCode::Internal,
+        }
+    }
+
+    fn client_message(&self) -> String {
+        match self {
+            Self::Bus(e) => e.client_message(),
+            other => other.to_string(),
+        }
+    }
 }

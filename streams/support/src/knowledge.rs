@@ -27,11 +27,7 @@ pub const MAX_LISTED: usize = 10_000;
 impl SupportDesk {
     /// The knowledge base's entries (every language, or `language`'s), by id then language.
     pub async fn faq_entries(&self, language: Option<&str>) -> Result<Vec<FaqEntry>, SupportError> {
-        let mut entries = self
-            .store()
-            .faq_entries()
-            .await
-            .map_err(|e| SupportError::Store(e.to_string()))?;
+        let mut entries = self.store().faq_entries().await?;
         if let Some(language) = language {
             entries.retain(|entry| entry.language == language);
         }
@@ -44,8 +40,7 @@ impl SupportDesk {
         crate::faq::validate(&entry).map_err(SupportError::InvalidInput)?;
         self.store()
             .upsert_faq_entries(std::slice::from_ref(&entry))
-            .await
-            .map_err(|e| SupportError::Store(e.to_string()))?;
+            .await?;
         self.announce_knowledge_change().await?;
         info!(id = %entry.id, language = %entry.language, "faq entry written");
         Ok(entry)
@@ -58,11 +53,7 @@ impl SupportDesk {
         id: &str,
         language: Option<&str>,
     ) -> Result<u64, SupportError> {
-        let removed = self
-            .store()
-            .delete_faq_entry(id, language)
-            .await
-            .map_err(|e| SupportError::Store(e.to_string()))?;
+        let removed = self.store().delete_faq_entry(id, language).await?;
         if removed == 0 {
             return Err(SupportError::NotFound(format!(
                 "no faq entry {}{}",
@@ -79,7 +70,7 @@ impl SupportDesk {
         self.fanout()
             .publish(&faq_channel(), Bytes::from_static(b"changed"))
             .await
-            .map_err(|e| SupportError::Bus(e.to_string()))
+            .map_err(SupportError::from)
     }
 
     /// Re-indexes whenever a change of the knowledge base is announced, until `shutdown`.

@@ -132,7 +132,7 @@ impl SupportProcessor {
         let Some(responder) = self.desk.wait_for_responder(shutdown).await else {
             return Err(StreamError::Dependency {
                 what: "answer a message",
-                source: Box::new(SupportError::Bus("shut down before the first index".into())),
+                source: Box::new(SupportError::Bus(StreamError::Closed)),
             });
         };
         let account = retry("read an account", shutdown, || {

@@ -87,10 +87,6 @@ impl std::fmt::Debug for Experiments {
     }
 }
 
-fn store_error(error: finpulse_store::StoreError) -> RecommendError {
-    RecommendError::Store(error.to_string())
-}
-
 fn counts_by_variant(experiment: &Experiment, counts: &[(String, Counts)]) -> Vec<Counts> {
     experiment
         .variants
@@ -125,7 +121,7 @@ impl Experiments {
 
     /// Every experiment, newest first.
     pub async fn list(&self) -> Result<Vec<Experiment>, RecommendError> {
-        self.store.experiments().await.map_err(store_error)
+        self.store.experiments().await.map_err(RecommendError::from)
     }
 
     /// One experiment.
@@ -149,12 +145,7 @@ impl Experiments {
         experiment.started_at = None;
         experiment.stopped_at = None;
         experiment.stopped_variants.clear();
-        if !self
-            .store
-            .create_experiment(&experiment)
-            .await
-            .map_err(store_error)?
-        {
+        if !self.store.create_experiment(&experiment).await? {
             return Err(RecommendError::InvalidInput(format!(
                 "an experiment `{}` exists already",
                 shown(&experiment.id)
@@ -215,10 +206,7 @@ impl Experiments {
             )));
         }
         change(&mut experiment);
-        self.store
-            .update_experiment(&experiment)
-            .await
-            .map_err(store_error)?;
+        self.store.update_experiment(&experiment).await?;
         info!(experiment = %experiment.id, status = ?experiment.status, "experiment changed");
         self.refresh().await?;
         Ok(experiment)
@@ -235,11 +223,7 @@ impl Experiments {
             *self.running.write() = None;
             return Ok(());
         };
-        let counts = self
-            .store
-            .experiment_counts(&experiment.id)
-            .await
-            .map_err(store_error)?;
+        let counts = self.store.experiment_counts(&experiment.id).await?;
         let counts = counts_by_variant(&experiment, &counts);
         let breaching: Vec<String> = experiment
             .variants
@@ -260,10 +244,7 @@ impl Experiments {
                 experiment.status = Status::Stopped;
                 experiment.stopped_at = Some(Utc::now());
             }
-            self.store
-                .update_experiment(&experiment)
-                .await
-                .map_err(store_error)?;
+            self.store.update_experiment(&experiment).await?;
         }
         *self.running.write() =
             (experiment.status == Status::Running).then_some(Running { experiment, counts });
@@ -343,7 +324,7 @@ impl Experiments {
                 expires_at,
             }])
             .await
-            .map_err(store_error)
+            .map_err(RecommendError::from)
     }
 
     /// Flags the shown lists these interactions name: a click counts as a click and a
@@ -359,7 +340,7 @@ impl Experiments {
         }
         ids.sort_unstable();
         ids.dedup();
-        let shown = self.store.impressions(&ids).await.map_err(store_error)?;
+        let shown = self.store.impressions(&ids).await?;
         let mut outcomes: Vec<(String, Outcome)> = Vec::new();
         for interaction in interactions {
             let Some(id) = &interaction.recommendation_id else {
@@ -383,10 +364,7 @@ impl Experiments {
             outcomes.extend(flags.iter().map(|flag| (id.clone(), *flag)));
         }
         if !outcomes.is_empty() {
-            self.store
-                .record_outcomes(&outcomes)
-                .await
-                .map_err(store_error)?;
+            self.store.record_outcomes(&outcomes).await?;
         }
         Ok(outcomes.len())
     }
@@ -394,22 +372,14 @@ impl Experiments {
     /// An experiment's figures now, with its traffic in about 40 buckets over its life.
     pub async fn results(&self, id: &str) -> Result<ExperimentResults, RecommendError> {
         let experiment = self.get(id).await?;
-        let counts = self
-            .store
-            .experiment_counts(id)
-            .await
-            .map_err(store_error)?;
+        let counts = self.store.experiment_counts(id).await?;
         let counts = counts_by_variant(&experiment, &counts);
         let variants = results(&experiment, &counts, &stopped_flags(&experiment));
         let since = experiment.started_at.unwrap_or(experiment.created_at);
         let until = experiment.stopped_at.unwrap_or_else(Utc::now);
         let span = (until - since).num_seconds().max(0) as u64;
         let bucket_secs = span.div_ceil(40).max(10);
-        let traffic = self
-            .store
-            .experiment_traffic(id, bucket_secs)
-            .await
-            .map_err(store_error)?;
+        let traffic = self.store.experiment_traffic(id, bucket_secs).await?;
         Ok(ExperimentResults {
             experiment,
             variants,

@@ -299,20 +299,11 @@ impl RecommendService {
 
     /// Puts the demo catalogue into the store when it has no items.
     pub async fn seed_demo_catalogue(&self) -> Result<usize, RecommendError> {
-        if !self
-            .store
-            .items(&[], None, 1)
-            .await
-            .map_err(store_error)?
-            .is_empty()
-        {
+        if !self.store.items(&[], None, 1).await?.is_empty() {
             return Ok(0);
         }
         let catalogue = Catalogue::demo();
-        self.store
-            .upsert_items(catalogue.items())
-            .await
-            .map_err(store_error)?;
+        self.store.upsert_items(catalogue.items()).await?;
         Ok(catalogue.len())
     }
 
@@ -330,14 +321,9 @@ impl RecommendService {
 
     /// A customer's state from the store: their profile (or the default) and latest history.
     pub async fn load_state(&self, user: &str) -> Result<UserState, RecommendError> {
-        let profile = self.store.user_profile(user).await.map_err(store_error)?;
+        let profile = self.store.user_profile(user).await?;
         let mut state = UserState::new(profile.unwrap_or_else(|| self.default_profile(user)));
-        for interaction in self
-            .store
-            .user_interactions(user, HISTORY)
-            .await
-            .map_err(store_error)?
-        {
+        for interaction in self.store.user_interactions(user, HISTORY).await? {
             state.record(&interaction, &self.config.weights);
         }
         Ok(state)
@@ -443,8 +429,7 @@ impl RecommendService {
             .map_err(|e| RecommendError::InvalidInput(e.to_string()))?;
         self.log
             .append(INTERACTIONS_TOPIC, &event.0.user, Bytes::from(bytes))
-            .await
-            .map_err(|e| RecommendError::Bus(e.to_string()))?;
+            .await?;
         Ok(())
     }
 
@@ -454,15 +439,11 @@ impl RecommendService {
         self.fanout
             .publish(&recommendations_channel(&list.user), Bytes::from(bytes))
             .await
-            .map_err(|e| RecommendError::Bus(e.to_string()))
+            .map_err(RecommendError::from)
     }
 
     /// The fan-out, for subscriptions.
     pub fn fanout(&self) -> &Arc<dyn FanOut> {
         &self.fanout
     }
-}
-
-fn store_error(error: finpulse_store::StoreError) -> RecommendError {
-    RecommendError::Store(error.to_string())
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use finpulse_core::recommend::Interaction;
 use tracing::info;
 
-use super::{RecommendService, Trained, store_error};
+use super::{RecommendService, Trained};
 use crate::RecommendError;
 use crate::catalogue::Catalogue;
 use crate::features::{ITEM_MOMENTUM, ITEM_POPULARITY, Materializer, momentum_rows};
@@ -88,8 +88,7 @@ impl RecommendService {
                     as_of,
                     crate::momentum::LONG_DAYS as u32 + 2,
                 )
-                .await
-                .map_err(store_error)?;
+                .await?;
             if !candles.is_empty() {
                 prices.push((item.id.clone(), candles));
             }
@@ -104,11 +103,7 @@ impl RecommendService {
     ) -> Result<(), RecommendError> {
         let mut after: Option<Interaction> = None;
         loop {
-            let page = self
-                .store
-                .interactions_page(after.as_ref(), 20_000)
-                .await
-                .map_err(store_error)?;
+            let page = self.store.interactions_page(after.as_ref(), 20_000).await?;
             let Some(last) = page.last() else {
                 return Ok(());
             };
@@ -121,11 +116,7 @@ impl RecommendService {
         let mut catalogue = Catalogue::default();
         let mut after: Option<String> = None;
         loop {
-            let page = self
-                .store
-                .items(&[], after.as_deref(), 5_000)
-                .await
-                .map_err(store_error)?;
+            let page = self.store.items(&[], after.as_deref(), 5_000).await?;
             let Some(last) = page.last() else { break };
             after = Some(last.id.clone());
             for item in page {
@@ -186,11 +177,7 @@ impl RecommendService {
         let mut users: HashMap<String, UserState> = HashMap::new();
         let mut after: Option<String> = None;
         loop {
-            let page = self
-                .store
-                .user_profiles(after.as_deref(), 5_000)
-                .await
-                .map_err(store_error)?;
+            let page = self.store.user_profiles(after.as_deref(), 5_000).await?;
             let Some(last) = page.last() else { break };
             after = Some(last.id.clone());
             for profile in page {

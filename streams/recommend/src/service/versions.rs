@@ -16,7 +16,7 @@ use finpulse_core::artifact::ModelArtifact;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::{KEPT_VERSIONS, RecommendService, store_error};
+use super::{KEPT_VERSIONS, RecommendService};
 use crate::RecommendError;
 use crate::rank::Recommender;
 
@@ -50,8 +50,7 @@ impl RecommendService {
         let kept = self
             .artifacts
             .publish_model(&artifact, &bytes, true)
-            .await
-            .map_err(store_error)?;
+            .await?;
         if !kept {
             return Err(RecommendError::InvalidInput(format!(
                 "model version {} is taken",
@@ -87,12 +86,7 @@ impl RecommendService {
     /// hold it. Returns whether the model served here changed (`false` when it was already
     /// served, or when the store names none yet).
     pub async fn follow(&self) -> Result<bool, RecommendError> {
-        let Some(version) = self
-            .artifacts
-            .serving_model(MODEL_NAME)
-            .await
-            .map_err(store_error)?
-        else {
+        let Some(version) = self.artifacts.serving_model(MODEL_NAME).await? else {
             return Ok(false);
         };
         if self.version().as_deref() == Some(version.as_str()) {
@@ -118,8 +112,7 @@ impl RecommendService {
         let bytes = self
             .artifacts
             .model_bytes(MODEL_NAME, version)
-            .await
-            .map_err(store_error)?
+            .await?
             .ok_or_else(|| {
                 RecommendError::NotFound(format!("no stored model version {version}"))
             })?;
@@ -157,18 +150,13 @@ impl RecommendService {
         self.artifacts
             .model_versions(MODEL_NAME)
             .await
-            .map_err(store_error)
+            .map_err(RecommendError::from)
     }
 
     /// Serves a kept version again: here at once, on every other replica at its next look at
     /// the store.
     pub async fn rollback(&self, version: &str) -> Result<(), RecommendError> {
-        if !self
-            .artifacts
-            .serve_model(MODEL_NAME, version)
-            .await
-            .map_err(store_error)?
-        {
+        if !self.artifacts.serve_model(MODEL_NAME, version).await? {
             return Err(RecommendError::InvalidInput(format!(
                 "no kept version {version}"
             )));

@@ -108,10 +108,6 @@ impl std::fmt::Debug for Tickets {
     }
 }
 
-fn store_error(error: finpulse_store::StoreError) -> SupportError {
-    SupportError::Store(error.to_string())
-}
-
 /// `text` cut to at most `max` characters at a word boundary, with an ellipsis when cut.
 fn shorten(text: &str, max: usize) -> String {
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -170,7 +166,7 @@ impl Tickets {
             true => self.store.tickets_in(status, first).await,
             false => self.store.tickets_of(viewer, Some(status), first).await,
         }
-        .map_err(store_error)
+        .map_err(SupportError::from)
     }
 
     /// The fan-out, for subscriptions.
@@ -285,8 +281,7 @@ impl Tickets {
         let open = self
             .store
             .tickets_in(TicketStatus::Open, DUE_PER_PASS)
-            .await
-            .map_err(store_error)?;
+            .await?;
         let mut triaged = 0;
         for mut ticket in open {
             if ticket.category != UNCATEGORIZED || ticket.sentiment.is_some() {
@@ -328,11 +323,7 @@ impl Tickets {
         subject: Option<&str>,
         tier: CustomerTier,
     ) -> Result<Ticket, SupportError> {
-        let existing = self
-            .store
-            .ticket(&conversation.id)
-            .await
-            .map_err(store_error)?;
+        let existing = self.store.ticket(&conversation.id).await?;
         if let Some(ticket) = &existing
             && ticket.status == TicketStatus::Open
         {
@@ -394,15 +385,13 @@ impl Tickets {
                     .replace_ticket(&ticket, old.updated_at, next_due)
                     .await
             }
-        }
-        .map_err(store_error)?;
+        }?;
         if !written {
             // Another writer opened or changed it meanwhile: theirs stands.
             return self
                 .store
                 .ticket(&conversation.id)
-                .await
-                .map_err(store_error)?
+                .await?
                 .ok_or_else(|| SupportError::NotFound(format!("no ticket `{}`", conversation.id)));
         }
         self.metrics
@@ -433,12 +422,7 @@ impl Tickets {
         }
         // A lost race with the watcher is read again; three tries is plenty for two writers.
         for _ in 0..3 {
-            let Some(mut ticket) = self
-                .store
-                .ticket(&conversation.id)
-                .await
-                .map_err(store_error)?
-            else {
+            let Some(mut ticket) = self.store.ticket(&conversation.id).await? else {
                 return Ok(());
             };
             if ticket.status != TicketStatus::Open {
@@ -474,11 +458,7 @@ impl Tickets {
     /// One SLA pass at `now`: escalates every open ticket whose clock reached a stage;
     /// returns the tickets escalated.
     pub async fn escalate_due(&self, now: DateTime<Utc>) -> Result<Vec<Ticket>, SupportError> {
-        let due = self
-            .store
-            .tickets_due(now, DUE_PER_PASS)
-            .await
-            .map_err(store_error)?;
+        let due = self.store.tickets_due(now, DUE_PER_PASS).await?;
         let mut escalated = Vec::new();
         for mut ticket in due {
             let read_at = ticket.updated_at;
@@ -551,7 +531,7 @@ impl Tickets {
         self.store
             .replace_ticket(ticket, read_at, next_due)
             .await
-            .map_err(store_error)
+            .map_err(SupportError::from)
     }
 
     /// Puts a ticket event on the log and pushes it to agents (best effort: the ticket is
