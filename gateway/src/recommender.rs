@@ -92,7 +92,6 @@ pub async fn start(
             info!(items = seeded, "demo catalogue stored");
         }
         let items = service
-            .store()
             .items(&[], None, 10_000)
             .await
             .context("failed to read the catalogue for the behaviour simulator")?;

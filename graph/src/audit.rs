@@ -49,7 +49,7 @@ pub(crate) async fn record(
         .audit
         .append_audit(&entry)
         .await
-        .map_err(|e| ApiError::Internal(Box::new(e)))?;
+        .map_err(ApiError::from)?;
     Ok(())
 }
 
@@ -146,7 +146,7 @@ impl AuditQuery {
             .audit
             .audit_entries(&filter, before, first as u32)
             .await
-            .map_err(|e| ApiError::Internal(Box::new(e)))?;
+            .map_err(ApiError::from)?;
         Ok(entries.into_iter().map(AuditLogEntry).collect())
     }
 }

@@ -6,11 +6,13 @@
 //! subscription re-reads them every [`REFRESH`] and sends them when they changed.
 
 use async_graphql::{Context, InputObject, Object, SimpleObject, Subscription};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::stream::{self, Stream, StreamExt};
 use tracing::instrument;
 
-use finpulse_core::recommend::experiment::{Counts, Experiment, Guardrail, Mode, Status, Variant};
+use finpulse_core::recommend::experiment::{
+    Counts, Experiment, Guardrail, Mode, Status, TrafficPoint, Variant,
+};
 use finpulse_recommend::experiments::live::{ExperimentResults as Results, REFRESH};
 use finpulse_recommend::experiments::{Rate, VariantResult};
 
@@ -60,19 +62,6 @@ pub struct VariantResults {
     pub share: f64,
 }
 
-/// One variant's lists in one time bucket.
-#[derive(Debug, Clone, SimpleObject)]
-pub struct TrafficPoint {
-    /// The bucket's start.
-    pub from: DateTime<Utc>,
-    /// The variant.
-    pub variant: String,
-    /// Lists shown in the bucket.
-    pub impressions: u64,
-    /// Its share of the bucket's lists.
-    pub share: f64,
-}
-
 /// An experiment's figures now.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct ExperimentResults {
@@ -105,28 +94,10 @@ impl From<Results> for ExperimentResults {
                 },
             )
             .collect();
-        let traffic = results
-            .traffic
-            .iter()
-            .map(|bucket| {
-                let total: u64 = results
-                    .traffic
-                    .iter()
-                    .filter(|other| other.from == bucket.from)
-                    .map(|other| other.impressions)
-                    .sum();
-                TrafficPoint {
-                    from: bucket.from,
-                    variant: bucket.variant.clone(),
-                    impressions: bucket.impressions,
-                    share: bucket.impressions as f64 / total.max(1) as f64,
-                }
-            })
-            .collect();
         Self {
             experiment: results.experiment,
             variants,
-            traffic,
+            traffic: results.traffic,
             bucket_secs: results.bucket_secs,
         }
     }

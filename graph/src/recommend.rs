@@ -212,17 +212,13 @@ impl RecommendQuery {
             .ok_or_else(|| ApiError::BadUserInput("first must be 1 to 200".into()))?;
         let service = service(ctx)?;
         let kinds = kinds.unwrap_or_default();
-        let items = service.store().items(&kinds, after.as_deref(), first);
+        let items = service.items(&kinds, after.as_deref(), first);
         Ok(items.await.map_err(ApiError::from)?)
     }
 
     /// One catalogue item.
     async fn item(&self, ctx: &Context<'_>, id: String) -> ApiResult<Option<Item>> {
-        Ok(service(ctx)?
-            .store()
-            .item(&id)
-            .await
-            .map_err(ApiError::from)?)
+        Ok(service(ctx)?.item(&id).await.map_err(ApiError::from)?)
     }
 
     /// Items like `id`: what customers who engaged with it also engaged with, and items with
@@ -378,17 +374,10 @@ impl RecommendMutation {
     ) -> ApiResult<bool> {
         let user = ctx.data::<Principal>()?.require_user()?.to_owned();
         let service = service(ctx)?;
-        // An item imported after the model was trained is in the store only: still valid.
-        let in_model = service
-            .current()
-            .is_some_and(|model| model.catalogue().get(&item_id).is_some());
-        let known = in_model
-            || service
-                .store()
-                .item(&item_id)
-                .await
-                .map_err(ApiError::from)?
-                .is_some();
+        let known = service
+            .is_known_item(&item_id)
+            .await
+            .map_err(ApiError::from)?;
         if !known {
             let shown = item_id.chars().take(64).collect::<String>();
             return Err(ApiError::BadUserInput(format!("no item `{shown}`")).into());

@@ -185,7 +185,7 @@ impl TicketQuery {
             .tickets()
             .tickets_for(user, principal.has_role(Role::Agent), status, first)
             .await
-            .map_err(|e| ApiError::Internal(Box::new(e)))?;
+            .map_err(ApiError::from)?;
         if principal.has_role(Role::Agent) {
             crate::audit::record(
                 ctx,
@@ -208,11 +208,9 @@ impl TicketQuery {
         let desk = desk(ctx)?;
         let ticket = desk
             .tickets()
-            .store()
-            .ticket(&id)
+            .ticket_for(user, principal.has_role(Role::Agent), &id)
             .await
-            .map_err(|e| ApiError::Internal(Box::new(e)))?
-            .filter(|t| principal.has_role(Role::Agent) || t.customer == user)
+            .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::NotFound(format!("no ticket `{}`", id.as_str())))?;
         if principal.has_role(Role::Agent) {
             crate::audit::record(

@@ -8,7 +8,6 @@ use futures::stream::{Stream, StreamExt};
 use tracing::warn;
 
 use finpulse_bus::fanout::FanOutItem;
-use finpulse_core::support::ConversationStatus;
 use finpulse_support::events::{ChatUpdate, chat_channel, queue_channel};
 use finpulse_support::{SupportDesk, Viewer};
 
@@ -49,8 +48,7 @@ impl SupportSubscription {
             .try_subscribe(&queue_channel())
             .map_err(ApiError::from)?;
         let waiting = move |desk: Arc<SupportDesk>| async move {
-            desk.store()
-                .conversations_in(ConversationStatus::WaitingForAgent, 100)
+            desk.waiting_for_agent(100)
                 .await
                 .map(|conversations| {
                     conversations
@@ -61,7 +59,7 @@ impl SupportSubscription {
                         })
                         .collect::<Vec<_>>()
                 })
-                .map_err(|e| ApiError::Internal(Box::new(e)).into())
+                .map_err(|e| ApiError::from(e).into())
         };
         let first = waiting(desk.clone()).await?;
         // Every change (or gap) re-reads the queue from the store: nothing is lost to a lag.

@@ -215,10 +215,9 @@ impl SupportConversation {
     ) -> ApiResult<Vec<ChatMessage>> {
         let last = bounded(last, MAX_MESSAGES, "last")?;
         let messages = desk(ctx)?
-            .store()
             .messages(&self.conversation.id, last)
             .await
-            .map_err(|e| ApiError::Internal(Box::new(e)))?;
+            .map_err(ApiError::from)?;
         Ok(messages
             .into_iter()
             .map(|message| ChatMessage {
@@ -285,10 +284,9 @@ impl SupportQuery {
         let user = ctx.data::<Principal>()?.require_user()?.to_owned();
         let first = bounded(first, MAX_CONVERSATIONS, "first")?;
         let conversations = desk(ctx)?
-            .store()
             .conversations_of(&user, first)
             .await
-            .map_err(|e| ApiError::Internal(Box::new(e)))?;
+            .map_err(ApiError::from)?;
         Ok(conversations
             .into_iter()
             .map(|conversation| SupportConversation {
@@ -302,10 +300,7 @@ impl SupportQuery {
     #[instrument(skip_all, err(Debug))]
     #[graphql(guard = "Need::role(Role::Agent)")]
     async fn csat_summary(&self, ctx: &Context<'_>) -> ApiResult<CsatSummary> {
-        let counts = desk(ctx)?
-            .csat_counts()
-            .await
-            .map_err(|e| ApiError::Internal(Box::new(e)))?;
+        let counts = desk(ctx)?.csat_counts().await.map_err(ApiError::from)?;
         let clamp = |n: u64| i32::try_from(n).unwrap_or(i32::MAX);
         Ok(CsatSummary {
             resolved: clamp(counts.resolved),

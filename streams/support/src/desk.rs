@@ -171,9 +171,38 @@ impl SupportDesk {
         &self.models
     }
 
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn SupportData> {
+    /// The store, for this crate's processors only: the API reaches the desk's data through
+    /// the desk's methods, which keep its rules (who may read what, filters in SQL).
+    pub(crate) fn store(&self) -> &Arc<dyn SupportData> {
         &self.store
+    }
+
+    /// The `last` most recent messages of a conversation, oldest first. The caller has already
+    /// been allowed to read the conversation.
+    pub async fn messages(
+        &self,
+        conversation: &str,
+        last: u32,
+    ) -> Result<Vec<finpulse_core::support::Message>, SupportError> {
+        Ok(self.store.messages(conversation, last).await?)
+    }
+
+    /// A customer's conversations, most recently active first; at most `first`.
+    pub async fn conversations_of(
+        &self,
+        customer: &str,
+        first: u32,
+    ) -> Result<Vec<Conversation>, SupportError> {
+        Ok(self.store.conversations_of(customer, first).await?)
+    }
+
+    /// The agents' queue: conversations waiting for an agent, longest waiting first; at most
+    /// `first`.
+    pub async fn waiting_for_agent(&self, first: u32) -> Result<Vec<Conversation>, SupportError> {
+        Ok(self
+            .store
+            .conversations_in(ConversationStatus::WaitingForAgent, first)
+            .await?)
     }
 
     /// How every resolved conversation was rated (CSAT).

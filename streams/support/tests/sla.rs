@@ -375,7 +375,12 @@ async fn each_stage_escalates_once_at_its_time_and_an_answer_stops_the_first_clo
     assert_eq!(solved.ticket.status, TicketStatus::Solved);
     tokio::time::sleep(Duration::from_secs(3 * 3600)).await;
     assert_eq!(desk.escalations(SlaStage::ResolutionBreached), 0);
-    let stored = desk.tickets.store().ticket("c-1").await.unwrap().unwrap();
+    let stored = desk
+        .tickets
+        .ticket_for("agent-1", true, "c-1")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.sla_stage, SlaStage::ResolutionAtRisk);
     assert_eq!(stored.status, TicketStatus::Solved);
 

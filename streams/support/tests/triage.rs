@@ -170,7 +170,11 @@ async fn triage_beats_the_baselines_caches_and_triages_what_waited() {
         chrono::Duration::minutes(15)
     );
     assert_eq!(
-        tickets.store().ticket("c-1").await.unwrap().unwrap(),
+        tickets
+            .ticket_for("agent-1", true, "c-1")
+            .await
+            .unwrap()
+            .unwrap(),
         *triaged
     );
 }
@@ -288,7 +292,11 @@ async fn a_customer_turning_negative_raises_their_ticket_once() {
         "{raised:?}"
     );
     assert_eq!(
-        tickets.store().ticket("c-2").await.unwrap().unwrap(),
+        tickets
+            .ticket_for("agent-1", true, "c-2")
+            .await
+            .unwrap()
+            .unwrap(),
         *raised
     );
 
@@ -296,7 +304,11 @@ async fn a_customer_turning_negative_raises_their_ticket_once() {
     let again = said("m-4", angry, Some(Sentiment::Negative));
     tickets.after_message(&chat, &again, false).await.unwrap();
     assert_eq!(
-        tickets.store().ticket("c-2").await.unwrap().unwrap(),
+        tickets
+            .ticket_for("agent-1", true, "c-2")
+            .await
+            .unwrap()
+            .unwrap(),
         *raised
     );
 }

@@ -178,3 +178,18 @@ pub struct TrafficBucket {
     /// Lists shown in the bucket.
     pub impressions: u64,
 }
+
+// The results' view of the bandit's traffic: a bucket with its share of the bucket's lists.
+/// One variant's lists in one time bucket.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
+pub struct TrafficPoint {
+    /// The bucket's start.
+    pub from: DateTime<Utc>,
+    /// The variant.
+    pub variant: String,
+    /// Lists shown in the bucket.
+    pub impressions: u64,
+    /// Its share of the bucket's lists.
+    pub share: f64,
+}

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use finpulse_core::recommend::experiment::{Impression, Outcome, TrafficBucket};
+use finpulse_core::recommend::experiment::{Impression, Outcome};
 use finpulse_core::recommend::{Interaction, InteractionKind};
 use finpulse_store::ExperimentData;
 use parking_lot::{Mutex, RwLock};
@@ -29,7 +29,10 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::{Counts, Experiment, Mode, Status, VariantResult, assign, breached, results, thompson};
+use super::{
+    Counts, Experiment, Mode, Status, TrafficPoint, VariantResult, assign, breached, results,
+    thompson, traffic_shares,
+};
 use crate::RecommendError;
 
 /// How often the running experiment and its counts are re-read.
@@ -53,8 +56,8 @@ pub struct ExperimentResults {
     pub experiment: Experiment,
     /// Each variant's figures, in the definition's order (the control first).
     pub variants: Vec<VariantResult>,
-    /// Lists shown per variant over time.
-    pub traffic: Vec<TrafficBucket>,
+    /// Lists shown per variant over time, with their shares of each bucket.
+    pub traffic: Vec<TrafficPoint>,
     /// The traffic buckets' width in seconds.
     pub bucket_secs: u64,
 }
@@ -379,7 +382,7 @@ impl Experiments {
         let until = experiment.stopped_at.unwrap_or_else(Utc::now);
         let span = (until - since).num_seconds().max(0) as u64;
         let bucket_secs = span.div_ceil(40).max(10);
-        let traffic = self.store.experiment_traffic(id, bucket_secs).await?;
+        let traffic = traffic_shares(&self.store.experiment_traffic(id, bucket_secs).await?);
         Ok(ExperimentResults {
             experiment,
             variants,

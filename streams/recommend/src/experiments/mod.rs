@@ -17,7 +17,7 @@
 pub mod live;
 
 pub use finpulse_core::recommend::experiment::{
-    Counts, Experiment, Guardrail, Mode, Status, Variant,
+    Counts, Experiment, Guardrail, Mode, Status, TrafficBucket, TrafficPoint, Variant,
 };
 use rand::Rng;
 use rand_distr::{Beta, Distribution};
@@ -219,6 +219,30 @@ pub fn results(experiment: &Experiment, counts: &[Counts], stopped: &[bool]) -> 
         .collect()
 }
 
+/// Each bucket's variants with their share of that bucket's lists (0 in an empty bucket).
+pub fn traffic_shares(buckets: &[TrafficBucket]) -> Vec<TrafficPoint> {
+    let mut totals = std::collections::HashMap::<_, u64>::new();
+    for bucket in buckets {
+        *totals.entry(bucket.from).or_default() += bucket.impressions;
+    }
+    buckets
+        .iter()
+        .map(|bucket| {
+            let total = totals[&bucket.from];
+            TrafficPoint {
+                from: bucket.from,
+                variant: bucket.variant.clone(),
+                impressions: bucket.impressions,
+                share: if total == 0 {
+                    0.0
+                } else {
+                    bucket.impressions as f64 / total as f64
+                },
+            }
+        })
+        .collect()
+}
+
 /// Whether `counts` breach `guardrail`.
 pub fn breached(guardrail: &Guardrail, counts: &Counts) -> bool {
     counts.impressions >= guardrail.min_impressions
@@ -313,6 +337,28 @@ impl Bandit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_traffic_share_is_of_its_own_bucket() {
+        let at =
+            |minute: i64| chrono::DateTime::from_timestamp(minute * 60, 0).expect("a valid time");
+        let bucket = |minute, variant: &str, impressions| TrafficBucket {
+            from: at(minute),
+            variant: variant.into(),
+            impressions,
+        };
+        let points = traffic_shares(&[
+            bucket(0, "control", 30),
+            bucket(0, "hybrid", 10),
+            bucket(1, "control", 5),
+            bucket(1, "hybrid", 15),
+            bucket(2, "control", 0),
+        ]);
+        let shares: Vec<f64> = points.iter().map(|point| point.share).collect();
+        assert_eq!(shares, [0.75, 0.25, 0.25, 0.75, 0.0]);
+        assert_eq!(points[3].variant, "hybrid");
+        assert_eq!(points[3].impressions, 15);
+    }
 
     #[test]
     fn wilson_matches_the_textbook_values() {

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use finpulse_bus::envelope::Envelope;
 use finpulse_bus::{EventLog, FanOut};
-use finpulse_core::recommend::{Experience, Interaction, ItemKind, UserProfile};
+use finpulse_core::recommend::{Experience, Interaction, Item, ItemKind, UserProfile};
 use finpulse_store::{
     ExperimentData, FeatureData, MarketData, ModelArtifacts, OnlineFeatures, RecommendData,
 };
@@ -277,8 +277,9 @@ impl RecommendService {
         &self.strategies
     }
 
-    /// The store's recommender repository.
-    pub fn store(&self) -> &Arc<dyn RecommendData> {
+    /// The store's recommender repository, for this crate only: callers use the service's
+    /// methods, which keep its rules.
+    pub(crate) fn store(&self) -> &Arc<dyn RecommendData> {
         &self.store
     }
 
@@ -290,6 +291,31 @@ impl RecommendService {
     /// The model being served, if any.
     pub fn current(&self) -> Option<Arc<Recommender>> {
         self.current.read().clone()
+    }
+
+    /// Catalogue items of `kinds` (all when empty) in id order, at most `first` after the id
+    /// `after`.
+    pub async fn items(
+        &self,
+        kinds: &[ItemKind],
+        after: Option<&str>,
+        first: u32,
+    ) -> Result<Vec<Item>, RecommendError> {
+        Ok(self.store.items(kinds, after, first).await?)
+    }
+
+    /// One catalogue item, if there is one of that id.
+    pub async fn item(&self, id: &str) -> Result<Option<Item>, RecommendError> {
+        Ok(self.store.item(id).await?)
+    }
+
+    /// Whether interactions with `id` may be recorded: an item the served model knows, or one
+    /// imported into the catalogue after it was trained.
+    pub async fn is_known_item(&self, id: &str) -> Result<bool, RecommendError> {
+        let in_model = self
+            .current()
+            .is_some_and(|model| model.catalogue().get(id).is_some());
+        Ok(in_model || self.store.item(id).await?.is_some())
     }
 
     /// The version being served.

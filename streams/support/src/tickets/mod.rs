@@ -148,9 +148,16 @@ impl Tickets {
         }
     }
 
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn TicketData> {
-        &self.store
+    /// One ticket as a viewer may see it: an agent, any; a customer, only their own. `None`
+    /// when there is none the viewer may see.
+    pub async fn ticket_for(
+        &self,
+        viewer: &str,
+        is_agent: bool,
+        id: &str,
+    ) -> Result<Option<Ticket>, SupportError> {
+        let ticket = self.store.ticket(id).await?;
+        Ok(ticket.filter(|ticket| is_agent || ticket.customer == viewer))
     }
 
     /// The tickets a viewer sees with `status`: an agent, every one (most urgent first, then
