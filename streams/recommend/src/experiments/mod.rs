@@ -209,14 +209,19 @@ pub fn results(experiment: &Experiment, counts: &[Counts], stopped: &[bool]) -> 
                 conversion: wilson(c.conversions, c.impressions),
                 p_value,
                 stopped: stopped.get(index).copied().unwrap_or(false),
-                share: if total == 0 {
-                    0.0
-                } else {
-                    c.impressions as f64 / total as f64
-                },
+                share: share_of(c.impressions, total),
             }
         })
         .collect()
+}
+
+/// `part` as a share of `total`; 0 when nothing was shown.
+fn share_of(part: u64, total: u64) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        part as f64 / total as f64
+    }
 }
 
 /// Each bucket's variants with their share of that bucket's lists (0 in an empty bucket).
@@ -233,11 +238,7 @@ pub fn traffic_shares(buckets: &[TrafficBucket]) -> Vec<TrafficPoint> {
                 from: bucket.from,
                 variant: bucket.variant.clone(),
                 impressions: bucket.impressions,
-                share: if total == 0 {
-                    0.0
-                } else {
-                    bucket.impressions as f64 / total as f64
-                },
+                share: share_of(bucket.impressions, total),
             }
         })
         .collect()
@@ -323,13 +324,7 @@ impl Bandit {
         let total: u64 = self.counts.iter().map(|c| c.impressions).sum();
         self.counts
             .iter()
-            .map(|c| {
-                if total == 0 {
-                    0.0
-                } else {
-                    c.impressions as f64 / total as f64
-                }
-            })
+            .map(|c| share_of(c.impressions, total))
             .collect()
     }
 }
