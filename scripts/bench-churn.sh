@@ -17,9 +17,9 @@ bin=$CARGO_TARGET_DIR/release
 port=16$(printf '%03d' $((RANDOM % 1000)))
 data=$(mktemp -d)
 list=$(seq -f 'SYM%04g' 1 "$symbols" | paste -sd, -)
-printf 'instruments = [%s]\n' "$(seq -f '"SYM%04g"' 1 "$symbols" | paste -sd, -)" > "$data/finpulse.toml"
+printf '[market]\ninstruments = [%s]\n' "$(seq -f '"SYM%04g"' 1 "$symbols" | paste -sd, -)" > "$data/finpulse.toml"
 FINPULSE_CONFIG="$data/finpulse.toml" FINPULSE_LISTEN=127.0.0.1:$port FINPULSE_DATA_DIR="$data" \
-  FINPULSE_LOG_LEVEL=warn FINPULSE_SIMULATOR__ENABLED=false FINPULSE_INFERENCE__ENABLED=false \
+  FINPULSE_LOG_LEVEL=warn FINPULSE_MARKET__SIMULATOR__ENABLED=false FINPULSE_INFERENCE__ENABLED=false \
   FINPULSE_LIMITS__SOCKET_MESSAGES_PER_SECOND=1000000 FINPULSE_LIMITS__SOCKET_MESSAGE_BURST=1000000 \
   "$bin/finpulse" serve &
 pid=$!

@@ -26,11 +26,11 @@ if [[ -n ${SYMBOLS:-} ]]; then
   config=$(mktemp --suffix .toml)
   list=""
   {
-    echo "[simulator]"
+    echo "[market.simulator]"
     for i in $(seq 1 "$SYMBOLS"); do
       name=$(printf 'SYM%04d' "$i")
       list+="${list:+,}$name"
-      printf '[[simulator.symbols]]\nsymbol = "%s"\nprice = 100.0\ndrift = 0.05\nvolatility = 0.3\nmean_size = 100.0\n' "$name"
+      printf '[[market.simulator.symbols]]\nsymbol = "%s"\nprice = 100.0\ndrift = 0.05\nvolatility = 0.3\nmean_size = 100.0\n' "$name"
     done
   } > "$config"
   config_env=(FINPULSE_CONFIG="$config")
@@ -55,6 +55,6 @@ run_phase() {
   rm -rf "$data"
 }
 
-run_phase idle FINPULSE_SIMULATOR__ENABLED=false
-run_phase live FINPULSE_SIMULATOR__SPEED=1 FINPULSE_SIMULATOR__TICK_INTERVAL_SECS=1 \
-    FINPULSE_SIMULATOR__WARMUP_MINUTES=0
+run_phase idle FINPULSE_MARKET__SIMULATOR__ENABLED=false
+run_phase live FINPULSE_MARKET__SIMULATOR__SPEED=1 FINPULSE_MARKET__SIMULATOR__TICK_INTERVAL_SECS=1 \
+    FINPULSE_MARKET__SIMULATOR__WARMUP_MINUTES=0

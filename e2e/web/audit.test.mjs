@@ -6,7 +6,7 @@ import { auditServer } from 'graphql-http';
 import { startFinpulse } from './server.mjs';
 
 test('graphql-http server audit reports every audit ok', async () => {
-  const server = await startFinpulse({ FINPULSE_SIMULATOR__ENABLED: 'false' });
+  const server = await startFinpulse({ FINPULSE_MARKET__SIMULATOR__ENABLED: 'false' });
   try {
     const results = await auditServer({ url: `${server.url}/graphql` });
     const notOk = results.filter((r) => r.status !== 'ok');

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { ARTIFACTS, accessibilityViolations, guardedPage, launch } from './browser.mjs';
 import { startFinpulse } from './server.mjs';
 
-const FAST_MARKET = { FINPULSE_SIMULATOR__SPEED: '120', FINPULSE_SIMULATOR__WARMUP_MINUTES: '60' };
+const FAST_MARKET = { FINPULSE_MARKET__SIMULATOR__SPEED: '120', FINPULSE_MARKET__SIMULATOR__WARMUP_MINUTES: '60' };
 const number = (page, selector, attribute) =>
   page.$eval(selector, (el, a) => Number(el.getAttribute(a) ?? 0), attribute);
 

@@ -10,7 +10,7 @@ import { ARTIFACTS, accessibilityViolations, guardedPage, launch } from './brows
 import { startFinpulse } from './server.mjs';
 
 // Simulated customers at a brisk pace, so lists are shown within seconds; no market simulator.
-const BUSY = { FINPULSE_RECOMMEND__SIMULATOR__RATE_PER_SEC: '30', FINPULSE_SIMULATOR__ENABLED: 'false' };
+const BUSY = { FINPULSE_RECOMMEND__SIMULATOR__RATE_PER_SEC: '30', FINPULSE_MARKET__SIMULATOR__ENABLED: 'false' };
 const shown = (page) => page.$$eval('#experiment-table td[data-field="impressions"]', (cells) =>
   cells.reduce((sum, cell) => sum + Number(cell.textContent), 0));
 

@@ -11,7 +11,7 @@ import { startFinpulse } from './server.mjs';
 const QUIET = {
   FINPULSE_RECOMMEND__SIMULATOR__RATE_PER_SEC: '0',
   FINPULSE_RECOMMEND__SIMULATOR__DEMO_EXPERIMENT: 'false',
-  FINPULSE_SIMULATOR__ENABLED: 'false',
+  FINPULSE_MARKET__SIMULATOR__ENABLED: 'false',
 };
 const updates = (page) => page.$eval('#for-you-list', (el) => Number(el.dataset.updates));
 const items = (page) => page.$$eval('#for-you-list li[data-item]', (rows) => rows.map((r) => r.dataset.item));
@@ -56,11 +56,24 @@ test('For you shows live, explained recommendations that follow save and dismiss
     assert.equal(await page.getAttribute('#for-you-list', 'data-model'), 'ease');
     await page.screenshot({ path: join(ARTIFACTS, 'for-you-after-save.png') });
 
-    // Open shows the description and counts as a click.
+    // Open shows the description (read in the click's own turn, before any list arrives) and
+    // counts as a click: the server pushes a new list.
     const opened = afterSave[0];
     const count = await updates(page);
-    await page.click(`#for-you-list li[data-item="${opened}"] button[data-action="open"]`);
+    const shown = await page.evaluate((id) => {
+      const row = document.querySelector(`#for-you-list li[data-item="${id}"]`);
+      const button = row.querySelector('button[data-action="open"]');
+      button.click();
+      const details = row.querySelector('p.description');
+      return { hidden: details.hidden, text: details.textContent, expanded: button.getAttribute('aria-expanded') };
+    }, opened);
+    assert.equal(shown.hidden, false, 'the description is shown');
+    assert.equal(shown.expanded, 'true');
+    assert.ok(shown.text.trim().length > 20, `a description, not an empty box: "${shown.text}"`);
     await page.waitForFunction((n) => Number(document.querySelector('#for-you-list').dataset.updates) > n, count, { timeout: 10_000 });
+    // The new list keeps it open where the item is still listed.
+    const still = await page.$(`#for-you-list li[data-item="${opened}"] p.description`);
+    if (still) assert.ok(await still.isVisible(), 'an opened description stays open across a new list');
 
     assert.deepEqual(problems, []);
   } finally {

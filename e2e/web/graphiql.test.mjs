@@ -6,7 +6,7 @@ import { guardedPage, launch } from './browser.mjs';
 import { startFinpulse } from './server.mjs';
 
 test('GraphiQL loads offline and streams a subscription', async () => {
-  const server = await startFinpulse({ FINPULSE_SIMULATOR__SPEED: '120', FINPULSE_SIMULATOR__WARMUP_MINUTES: '30' });
+  const server = await startFinpulse({ FINPULSE_MARKET__SIMULATOR__SPEED: '120', FINPULSE_MARKET__SIMULATOR__WARMUP_MINUTES: '30' });
   const browser = await launch();
   try {
     const { page, problems } = await guardedPage(browser);

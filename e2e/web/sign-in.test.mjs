@@ -14,7 +14,7 @@ import { guardedPage, launch } from './browser.mjs';
 import { AUDIENCE, CLIENT_ID, CLIENT_SECRET, USERS, startIdentityProvider } from './identity-provider.mjs';
 import { freePort, startFinpulse } from './server.mjs';
 
-const FAST_MARKET = { FINPULSE_SIMULATOR__SPEED: '120', FINPULSE_SIMULATOR__WARMUP_MINUTES: '60' };
+const FAST_MARKET = { FINPULSE_MARKET__SIMULATOR__SPEED: '120', FINPULSE_MARKET__SIMULATOR__WARMUP_MINUTES: '60' };
 
 /** A CA and a certificate for 127.0.0.1 signed by it (openssl), and the certificate's SPKI pin. */
 function certificates(dir) {

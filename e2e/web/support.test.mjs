@@ -14,7 +14,7 @@ const DESK = {
   FINPULSE_SUPPORT__ENABLED: 'true',
   // The multilingual encoder alone: German needs it, and one model indexes in half the time.
   FINPULSE_SUPPORT__MODELS: '["multilingual-e5-small"]',
-  FINPULSE_SIMULATOR__ENABLED: 'false',
+  FINPULSE_MARKET__SIMULATOR__ENABLED: 'false',
   FINPULSE_RECOMMEND__SIMULATOR__RATE_PER_SEC: '0',
 };
 // The first reply waits for the FAQ index, built at start-up (most of a minute in a debug build).

@@ -5,7 +5,6 @@
 //! stops accepting, sockets are closed with 1001, the processor finishes its batch and commits,
 //! and every task is awaited.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -14,9 +13,7 @@ use finpulse_bus::runtime::{Registry, Runtime};
 use finpulse_bus::{EventLog, FanOut, MemoryLog, RedisFanOut, StreamMetrics};
 use finpulse_graph::GraphContext;
 use finpulse_graph::ai::{AiContext, ModelBudget};
-use finpulse_market::processor::{MARKET_GROUP, StoreParking, ensure_market_topics};
-use finpulse_market::replay::{ReplayProgress, ReplaySummary, replay_csv};
-use finpulse_market::simulator::Simulator;
+use finpulse_market::processor::{MARKET_GROUP, StoreParking};
 use finpulse_remote_inference::{INFERENCE, InferenceProcessor};
 use finpulse_store::Repositories;
 use tokio::net::TcpListener;
@@ -38,25 +35,7 @@ use crate::backends::{bind, load_models, open_fanout, open_log, remote_models};
 pub use crate::backends::{open_repositories, open_store};
 pub use crate::state::AppState;
 
-/// Where market data comes from.
-#[derive(Clone)]
-pub enum MarketSource {
-    /// The built-in simulator, when enabled in the configuration.
-    Simulator,
-    /// A CSV file of ticks.
-    Replay {
-        /// The file.
-        path: PathBuf,
-        /// Speed-up against the recorded timestamps; 0 for as fast as possible.
-        speed: f64,
-        /// Called after every row.
-        progress: Arc<dyn Fn(ReplayProgress) + Send + Sync>,
-        /// Receives the summary when the file is done.
-        done: Arc<tokio::sync::Notify>,
-        /// Where the summary is left.
-        summary: Arc<parking_lot::Mutex<Option<ReplaySummary>>>,
-    },
-}
+pub use finpulse_market::domain::MarketSource;
 
 /// A built, bound, not yet serving finpulse.
 pub struct Application {
@@ -118,76 +97,6 @@ impl AppHandle {
     }
 }
 
-/// What the pipeline tasks share.
-struct PipelineParts {
-    log: Arc<dyn EventLog>,
-    metrics: StreamMetrics,
-    shutdown: CancellationToken,
-}
-
-/// The latest stored quote of every symbol: where a restarted simulator carries on.
-async fn stored_quotes(
-    market: &dyn finpulse_store::MarketData,
-) -> Result<Vec<finpulse_core::market::Quote>, finpulse_store::StoreError> {
-    let mut quotes = Vec::new();
-    for symbol in market.symbols().await? {
-        quotes.extend(market.quote(&symbol).await?);
-    }
-    Ok(quotes)
-}
-
-/// Starts the market source (a worker's job): the simulator, or a replay.
-fn spawn_source(
-    tasks: &mut JoinSet<anyhow::Result<()>>,
-    config: &Config,
-    source: MarketSource,
-    parts: PipelineParts,
-    market: Arc<dyn finpulse_store::MarketData>,
-) {
-    let PipelineParts {
-        log,
-        metrics: stream_metrics,
-        shutdown,
-    } = parts;
-    match source {
-        MarketSource::Simulator if config.simulator.enabled => {
-            let simulator = Simulator::new(config.simulator.clone());
-            let (log, metrics, token) = (log.clone(), stream_metrics.clone(), shutdown.clone());
-            tasks.spawn(async move {
-                let quotes = stored_quotes(market.as_ref())
-                    .await
-                    .context("failed to read the stored market to resume the simulator")?;
-                simulator
-                    .resume_from(&quotes)
-                    .run(log.as_ref(), &metrics, token)
-                    .await
-                    .context("market simulator failed")
-            });
-        }
-        MarketSource::Simulator => info!("market simulator disabled"),
-        MarketSource::Replay {
-            path,
-            speed,
-            progress,
-            done,
-            summary,
-        } => {
-            let (log, metrics, token) = (log.clone(), stream_metrics.clone(), shutdown.clone());
-            tasks.spawn(async move {
-                let result =
-                    replay_csv(&path, speed, log.as_ref(), &metrics, token, |p| progress(p)).await;
-                let outcome =
-                    result.with_context(|| format!("replay of {} failed", path.display()));
-                if let Ok(s) = &outcome {
-                    *summary.lock() = Some(s.clone());
-                }
-                done.notify_one();
-                outcome.map(|_| ())
-            });
-        }
-    }
-}
-
 impl Application {
     /// Opens every backend, starts the pipeline tasks and binds `config.listen`.
     pub async fn build(config: Config, source: MarketSource) -> anyhow::Result<Self> {
@@ -197,7 +106,6 @@ impl Application {
             .context("failed to register stream metrics")?;
         let store = open_repositories(&config, &metrics).await?;
         let (log, memory_log) = open_log(&config)?;
-        ensure_market_topics(log.as_ref(), config.log.partitions).await?;
         let (fanout, redis_fanout) = open_fanout(&config, &stream_metrics).await?;
         let mut auth = Authenticator::from_config(&config.auth, &config.data_dir)
             .context("failed to set up authentication")?;
@@ -208,13 +116,6 @@ impl Application {
                 .context("failed to reach the identity provider (auth.oidc)")?;
         }
         let auth = Arc::new(auth);
-        let instruments = config
-            .simulator
-            .symbols
-            .iter()
-            .map(|s| s.symbol.to_ascii_uppercase())
-            .chain(config.instruments.iter().map(|s| s.to_ascii_uppercase()))
-            .collect();
         let settings = &config.inference;
         // Models run where requests are answered: in the gateway, or on the workers when remote.
         let runs_models = settings.enabled
@@ -227,30 +128,21 @@ impl Application {
             true => Some(load_models(&config, &metrics).await?),
             false => None,
         };
-        // The recommender embeds item descriptions with the model of this process, if any.
-        let embedder: Option<Arc<dyn finpulse_inference::Embeddings>> = match &models {
-            Some(models) => Some(Arc::new(models.embedder(None)?)),
-            None => None,
-        };
-        let recommend =
-            crate::recommender::open(&config, &store, log.clone(), fanout.clone(), embedder)
-                .await?;
-        let support = crate::support::open(
+        let backends = crate::domains::backends(
             &config,
-            &store,
+            store.clone(),
             log.clone(),
             fanout.clone(),
-            models.as_ref(),
-            &metrics.registry,
-        )
-        .await?;
-        let mut graph_context = GraphContext::new(&store, fanout.clone(), instruments);
-        if let Some(service) = &recommend {
-            graph_context = graph_context.with_recommender(service.clone());
-        }
-        if let Some(desk) = &support {
-            graph_context = graph_context.with_support(desk.clone());
-        }
+            stream_metrics.clone(),
+            models.clone(),
+            metrics.registry.clone(),
+        )?;
+        let domains = crate::domains::Domains::open(&config, &backends, source).await?;
+        let graph_context = domains.serve(GraphContext::new(
+            &store,
+            fanout.clone(),
+            config.market.known_symbols(),
+        ));
         let mut schema = finpulse_graph::schema_builder(graph_context);
         if settings.enabled && settings.remote {
             log.ensure_topic(INFERENCE.topic, config.log.partitions)
@@ -290,35 +182,13 @@ impl Application {
             Some(Arc::new(StoreParking(store.dead_letters.clone()))),
         );
         let mut registry = Registry::new(runtime, shutdown.clone());
-        if config.role.runs_processors() {
-            finpulse_market::processor::register(
-                &mut registry,
-                store.market.clone(),
-                store.processor_states.clone(),
-                fanout.clone(),
+        domains
+            .start(
+                &config,
+                &backends,
+                &mut finpulse_domain::Jobs::new(&mut registry, &mut tasks, shutdown.clone()),
             )
             .await?;
-            spawn_source(
-                &mut tasks,
-                &config,
-                source,
-                PipelineParts {
-                    log: log.clone(),
-                    metrics: stream_metrics.clone(),
-                    shutdown: shutdown.clone(),
-                },
-                store.market.clone(),
-            );
-        } else {
-            info!("role gateway: processors and market sources run in the workers");
-        }
-        if let Some(service) = &recommend {
-            crate::recommender::start(&config, service, &mut registry, &mut tasks, &shutdown)
-                .await?;
-        }
-        if let Some(desk) = &support {
-            crate::support::start(&config, desk, &mut registry, &mut tasks, &shutdown).await?;
-        }
         if let (Some(models), true) = (models, settings.remote) {
             registry
                 .register(INFERENCE, InferenceProcessor::new(models, fanout.clone()))

@@ -1,4 +1,10 @@
 //! `finpulse --help`: the subcommands and their flags.
+//!
+//! `serve` builds the [`crate::app::Application`]; the offline commands live beside this file,
+//! each calling its domain's functions: [`offline`] (`train recommender`, `eval recommender`,
+//! `eval faq`), [`classifier`] (`train classifier|encoder`, `eval classifier`), [`features`]
+//! (`features list|materialize|history`), [`import`] (`import`, `export`), [`audit`]
+//! (`audit verify`); [`models`] holds the flags of `train` and `eval`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,8 +22,12 @@ use finpulse_graph::Role as UserRole;
 use finpulse_inference::TrainConfig;
 
 mod audit;
+mod classifier;
+mod features;
+mod import;
 mod models;
-pub use models::{EvalCommand, EvalModel, TrainCommand};
+mod offline;
+pub use models::{EvalCommand, TrainCommand};
 
 /// finpulse: a real-time AI push platform for fintech apps.
 ///
@@ -104,7 +114,7 @@ pub enum Command {
     Features {
         /// What to do.
         #[command(subcommand)]
-        what: crate::features::FeaturesCommand,
+        what: features::FeaturesCommand,
     },
     /// Load catalogue items, customer profiles, interactions or FAQ entries from a file (.jsonl
     /// or .csv).
@@ -114,7 +124,7 @@ pub enum Command {
     Import {
         /// What the file holds.
         #[arg(value_enum)]
-        what: crate::import::ImportKind,
+        what: import::ImportKind,
         /// The file: JSON Lines (.jsonl, .ndjson) or CSV with a header (.csv).
         file: PathBuf,
     },
@@ -123,7 +133,7 @@ pub enum Command {
     Export {
         /// What to write.
         #[arg(value_enum)]
-        what: crate::import::ExportKind,
+        what: import::ExportKind,
         /// The file to write (replaced when it exists).
         file: PathBuf,
     },
@@ -214,11 +224,11 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             println!("migrations applied to {}", config.database_url());
             Ok(())
         }
-        Command::Features { what } => crate::features::run(&config, what).await,
+        Command::Features { what } => features::run(&config, what).await,
         Command::Audit { what } => audit::run(&config, what).await,
         Command::Train {
             what: TrainCommand::Recommender { k, json, dry_run },
-        } => crate::offline::train_recommender(&config, usize::from(k), json, !dry_run).await,
+        } => offline::train_recommender(&config, usize::from(k), json, !dry_run).await,
         Command::Train {
             what:
                 TrainCommand::Classifier {
@@ -242,7 +252,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 lexical: !no_lexical,
                 ..TrainConfig::default()
             };
-            crate::classifier::train_classifier(
+            classifier::train_classifier(
                 &config,
                 &data,
                 &out,
@@ -278,7 +288,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 seed,
                 ..Default::default()
             };
-            crate::classifier::train_encoder(
+            classifier::train_encoder(
                 &config,
                 &data,
                 &out,
@@ -299,13 +309,10 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                     model,
                     no_tune,
                 },
-        } => {
-            crate::offline::eval_recommender(train, test, usize::from(k), json, model, !no_tune)
-                .await
-        }
+        } => offline::eval_recommender(train, test, usize::from(k), json, model, !no_tune).await,
         Command::Eval {
             what: EvalCommand::Classifier { model, data, json },
-        } => crate::classifier::eval_classifier(&config, &model, &data, json).await,
+        } => classifier::eval_classifier(&config, &model, &data, json).await,
         Command::Eval {
             what:
                 EvalCommand::Faq {
@@ -314,9 +321,9 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                     json,
                     models,
                 },
-        } => crate::offline::eval_faq(&config, &faq, &queries, json, &models).await,
-        Command::Import { what, file } => crate::import::run(&config, what, &file).await,
-        Command::Export { what, file } => crate::import::export(&config, what, &file).await,
+        } => offline::eval_faq(&config, &faq, &queries, json, &models).await,
+        Command::Import { what, file } => import::run(&config, what, &file).await,
+        Command::Export { what, file } => import::export(&config, what, &file).await,
         Command::Token {
             user,
             ttl,
@@ -373,7 +380,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 summary: summary.clone(),
             };
             let config_simulator_off = {
-                config.simulator.enabled = false;
+                config.market.simulator.enabled = false;
                 config
             };
             let app = Application::build(config_simulator_off, source).await?;

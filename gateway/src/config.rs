@@ -3,7 +3,7 @@
 //! Read in layers: built-in defaults, then `finpulse.toml` (or the file given with `--config`),
 //! then `FINPULSE_*` environment variables, where `__` separates nesting levels:
 //! `FINPULSE_LISTEN=0.0.0.0:8000`, `FINPULSE_DATABASE_URL=sqlite:/tmp/f.db`,
-//! `FINPULSE_SIMULATOR__SPEED=1`. Unknown keys are errors, so a typo is reported rather than
+//! `FINPULSE_MARKET__SIMULATOR__SPEED=1`. Unknown keys are errors, so a typo is reported rather than
 //! ignored. Every value has a default that runs the embedded single-process platform.
 
 use std::net::SocketAddr;
@@ -17,7 +17,6 @@ use finpulse_graph::limits::QueryLimits;
 
 pub use crate::limits::LimitsConfig;
 use finpulse_inference::InferenceConfig;
-use finpulse_market::simulator::SimulatorConfig;
 use finpulse_store::CacheConfig;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -64,19 +63,17 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The event log.
     pub log: LogConfig,
-    /// The built-in market simulator.
-    pub simulator: SimulatorConfig,
-    /// The recommender and its user-behaviour simulator.
-    pub recommend: crate::recommender::RecommendSettings,
-    /// The support desk: retrieval models, demo seeding, the responder's thresholds.
-    pub support: crate::support::SupportSettings,
+    /// The market domain: its simulator, the instruments it knows (`[market]`).
+    pub market: finpulse_market::domain::MarketSettings,
+    /// The recommender and its user-behaviour simulator (`[recommend]`).
+    pub recommend: finpulse_recommend::RecommendSettings,
+    /// The support desk: retrieval models, demo seeding, the responder's thresholds
+    /// (`[support]`).
+    pub support: finpulse_support::SupportSettings,
     /// Pages on other origins that may call the API (a bank's site with the chat widget).
     pub cors: crate::http::cors::CorsSettings,
     /// HTTPS and `wss://` on the listener.
     pub tls: crate::tls::TlsSettings,
-    /// Symbols that live subscriptions may name before any market data of theirs arrived,
-    /// besides the simulator's (a symbol with stored data is always known); others are refused.
-    pub instruments: Vec<String>,
 }
 
 /// What a `finpulse serve` process does.
@@ -375,12 +372,11 @@ impl Default for Config {
             graphql: QueryLimits::default(),
             limits: LimitsConfig::default(),
             log: LogConfig::default(),
-            simulator: SimulatorConfig::default(),
-            recommend: crate::recommender::RecommendSettings::default(),
-            support: crate::support::SupportSettings::default(),
+            market: Default::default(),
+            recommend: finpulse_recommend::RecommendSettings::default(),
+            support: finpulse_support::SupportSettings::default(),
             cors: crate::http::cors::CorsSettings::default(),
             tls: crate::tls::TlsSettings::default(),
-            instruments: Vec::new(),
         }
     }
 }
@@ -388,6 +384,28 @@ impl Default for Config {
 /// A finite number above zero (NaN, which every comparison refuses, is not).
 fn positive(value: f64) -> bool {
     value.is_finite() && value > 0.0
+}
+
+/// Keys that moved into their domain's section, and where they went.
+const MOVED_KEYS: &[(&str, &str)] = &[
+    (
+        "simulator",
+        "market.simulator (FINPULSE_MARKET__SIMULATOR__…)",
+    ),
+    (
+        "instruments",
+        "market.instruments (FINPULSE_MARKET__INSTRUMENTS)",
+    ),
+];
+
+/// `message`, with where a moved key went when it names one.
+fn moved_keys_hint(message: String) -> String {
+    for (key, moved_to) in MOVED_KEYS {
+        if message.contains(&format!("unknown field: found `{key}`")) {
+            return format!("{message}; `{key}` moved to {moved_to}");
+        }
+    }
+    message
 }
 
 /// Why the configuration could not be read.
@@ -411,7 +429,9 @@ impl Config {
         }
         // FINPULSE_CONFIG names the file (the CLI reads it); it is not a setting.
         figment = figment.merge(Env::prefixed("FINPULSE_").ignore(&["config"]).split("__"));
-        let config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError(moved_keys_hint(e.to_string())))?;
         config.validate()?;
         Ok(config)
     }
@@ -463,9 +483,6 @@ impl Config {
         if !(ws.keepalive_secs >= 1.0 && ws.keepalive_secs <= 3600.0) {
             return fail("websocket.keepalive_secs must be 1 to 3600");
         }
-        if !positive(self.simulator.speed) || !positive(self.simulator.tick_interval_secs) {
-            return fail("simulator.speed and simulator.tick_interval_secs must be positive");
-        }
         if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
             return Err(ConfigError(format!(
                 "log_level `{}` is not a tracing filter (try `info` or `finpulse=debug,info`)",
@@ -490,7 +507,11 @@ impl Config {
             )));
         }
         self.graphql.validate().map_err(ConfigError)?;
-        self.support.tickets.validate().map_err(ConfigError)?;
+        // Each domain checks its own section.
+        use finpulse_domain::Settings as _;
+        self.market.validate().map_err(ConfigError)?;
+        self.recommend.validate().map_err(ConfigError)?;
+        self.support.validate().map_err(ConfigError)?;
         self.cors.validate().map_err(ConfigError)?;
         self.tls.validate().map_err(ConfigError)?;
         if let Some(oidc) = &self.auth.oidc {

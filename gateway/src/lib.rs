@@ -2,7 +2,8 @@
 //! operations. The `finpulse` binary is a thin shim over [`cli::main`].
 //!
 //! [`app::Application`] wires the crates together: [`backends`] opens the store, the event log,
-//! the fan-out and the models; the domains register their processors with the bus registry; the
+//! the fan-out and the models; [`domains`] opens each domain on them and starts what it runs
+//! (processors go to the bus registry, jobs to the application's tasks); the
 //! GraphQL schema is served by [`server`] (accept loop, connection limits) through the routes of
 //! [`http`] and the sockets of [`ws`], with what they share in [`state`]. Every request, over
 //! either transport, gets its identity from [`http::identity`] and passes the query limits of
@@ -11,22 +12,17 @@
 pub mod app;
 pub mod auth;
 pub mod backends;
-pub mod classifier;
 pub mod cli;
 pub mod config;
 mod dashboard;
-pub mod features;
+pub mod domains;
 mod graphiql;
 pub mod http;
-pub mod import;
 pub mod limits;
 pub mod metrics;
-pub mod offline;
 pub mod operation;
-pub mod recommender;
 pub mod server;
 pub mod state;
-pub mod support;
 pub mod telemetry;
 pub mod tls;
 pub mod ws;

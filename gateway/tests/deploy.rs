@@ -161,7 +161,7 @@ fn every_replica_gets_a_configuration_finpulse_accepts() {
     let simulating: Vec<&str> = ["worker-1", "worker-2"]
         .into_iter()
         .filter(|name| {
-            environment(service(&compose, name))["FINPULSE_SIMULATOR__ENABLED"] == "true"
+            environment(service(&compose, name))["FINPULSE_MARKET__SIMULATOR__ENABLED"] == "true"
         })
         .collect();
     assert_eq!(simulating, ["worker-1"]);

@@ -101,6 +101,22 @@ impl From<ApiError> for async_graphql::Error {
 /// Result type of resolvers.
 pub type ApiResult<T> = Result<T, async_graphql::Error>;
 
+/// The error a live subscription yields when it missed results it cannot replay.
+///
+/// `missed` is 0 when the number is unknown: the replica lost its fan-out connection for a
+/// while and anything published meanwhile did not reach it.
+pub(crate) fn lagged_error(missed: u64, what: &str) -> async_graphql::Error {
+    let message = if missed == 0 {
+        format!("{what} may have been missed while this server was cut off from the fan-out")
+    } else {
+        format!("{missed} {what} were missed because this subscription fell behind")
+    };
+    async_graphql::Error::new(message).extend_with(|_, ext| {
+        ext.set("code", "LAGGED");
+        ext.set("missed", missed);
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use finpulse_bus::StreamError;

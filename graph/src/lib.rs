@@ -1,7 +1,9 @@
 //! The finpulse GraphQL schema.
 //!
 //! Queries read the store, mutations change per-user state, subscriptions are filtered streams
-//! from the fan-out. Nothing here knows about HTTP or WebSockets: the gateway executes requests
+//! from the fan-out. One module per domain ([`market`], [`recommend`], [`support`]), each
+//! holding its queries, mutations and subscriptions with their policies; the roots below join
+//! them. Nothing here knows about HTTP or WebSockets: the gateway executes requests
 //! against [`FinpulseSchema`] with a [`Principal`] in the request data, and decides how results
 //! travel.
 
@@ -9,38 +11,73 @@ pub mod ai;
 pub mod audit;
 mod codes;
 mod error;
-pub mod experiments;
-pub mod faq;
 pub mod limits;
-mod mutation;
+pub mod market;
 pub mod policy;
 mod principal;
-mod query;
 pub mod recommend;
-mod recovery;
-mod subscription;
 pub mod support;
 #[cfg(feature = "test-support")]
 pub mod testing;
-pub mod tickets;
-mod types;
 
 pub use error::ApiError;
+pub use market::{Candle, Insight, InsightKind, Quote, Tick};
 pub use principal::{Caller, Need, Principal, Role};
-pub use types::{Candle, Insight, InsightKind, Quote, Tick};
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use async_graphql::{Schema, SchemaBuilder};
+use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 use finpulse_bus::FanOut;
 use finpulse_market::watchlist::WatchlistBook;
 use finpulse_recommend::service::RecommendService;
 use finpulse_store::{MarketData, Repositories};
 
-pub use mutation::MutationRoot;
-pub use query::QueryRoot;
-pub use subscription::SubscriptionRoot;
+use policy::FieldPolicy;
+
+/// The root of queries: each domain's, the inference layer's and the audit trail's.
+#[derive(Debug, Default, MergedObject)]
+pub struct QueryRoot(
+    market::MarketQuery,
+    ai::AiQuery,
+    recommend::RecommendQuery,
+    recommend::experiments::ExperimentQuery,
+    support::SupportQuery,
+    support::faq::FaqQuery,
+    support::tickets::TicketQuery,
+    audit::AuditQuery,
+);
+
+/// The root of mutations: each domain's.
+#[derive(Debug, Default, MergedObject)]
+pub struct MutationRoot(
+    market::WatchlistMutation,
+    recommend::RecommendMutation,
+    recommend::experiments::ExperimentMutation,
+    support::SupportMutation,
+    support::faq::FaqMutation,
+    support::tickets::TicketMutation,
+);
+
+/// The root of subscriptions: each domain's.
+#[derive(Debug, Default, MergedSubscription)]
+pub struct SubscriptionRoot(
+    market::MarketSubscription,
+    recommend::RecommendSubscription,
+    recommend::experiments::ExperimentSubscription,
+    support::SupportSubscription,
+    support::tickets::TicketSubscription,
+);
+
+/// Every subscription field's policy, as each module declares it beside its fields (one list
+/// per part of [`SubscriptionRoot`]).
+pub(crate) const POLICIES: &[&[FieldPolicy]] = &[
+    market::live::POLICIES,
+    recommend::POLICIES,
+    recommend::experiments::POLICIES,
+    support::live::POLICIES,
+    support::tickets::POLICIES,
+];
 
 /// The executable schema.
 pub type FinpulseSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

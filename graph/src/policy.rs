@@ -80,8 +80,9 @@ impl OperationPolicy {
 
 /// The declared policy of subscription field `field`.
 pub fn field_policy(field: &str) -> Option<&'static FieldPolicy> {
-    crate::subscription::POLICIES
+    crate::POLICIES
         .iter()
+        .flat_map(|domain| domain.iter())
         .find(|policy| policy.field == field)
 }
 
@@ -132,8 +133,8 @@ mod tests {
         assert_eq!(operation_policy(&[]), OperationPolicy::PRIVATE);
     }
 
-    /// Fails when a subscription field is added without a policy, or a policy outlives its
-    /// field: the transports would otherwise guess.
+    /// Fails when a subscription field is added without a policy (or with two, in different
+    /// modules), or a policy outlives its field: the transports would otherwise guess.
     #[tokio::test]
     async fn every_subscription_field_declares_its_policy() {
         let store = finpulse_store::SqlStore::connect("sqlite::memory:")
@@ -157,12 +158,18 @@ mod tests {
             .collect();
         assert!(!names.is_empty());
         for name in &names {
-            assert!(
-                field_policy(name).is_some(),
-                "subscription field `{name}` declares no policy in subscription::POLICIES"
+            let declared = crate::POLICIES
+                .iter()
+                .flat_map(|domain| domain.iter())
+                .filter(|policy| policy.field == name)
+                .count();
+            assert_eq!(
+                declared, 1,
+                "subscription field `{name}` must declare one policy beside it (its module's \
+                 POLICIES, listed in lib.rs); it has {declared}"
             );
         }
-        for policy in crate::subscription::POLICIES {
+        for policy in crate::POLICIES.iter().flat_map(|domain| domain.iter()) {
             assert!(
                 names.iter().any(|n| n == policy.field),
                 "policy for `{}`, which is no subscription field",

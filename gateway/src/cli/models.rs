@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
+use finpulse_recommend::models::CfKind;
 
 /// What `finpulse train` trains.
 #[derive(Debug, Subcommand)]
@@ -134,10 +135,10 @@ pub enum EvalCommand {
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
-        /// The collaborative model: `auto` (EASE up to 20,000 items, ALS beyond), `ease` or
-        /// `als`.
+        /// The collaborative model: `auto` (EASE up to 20,000 items, ALS beyond), `ease`,
+        /// `als` or `knn`.
         #[arg(long, value_enum, default_value = "auto")]
-        model: EvalModel,
+        model: CfKind,
         /// Train with the default settings instead of tuning them on a validation split.
         #[arg(long)]
         no_tune: bool,
@@ -168,18 +169,4 @@ pub enum EvalCommand {
         ])]
         models: Vec<String>,
     },
-}
-
-/// The model `finpulse eval recommender --model` evaluates.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum EvalModel {
-    /// EASE for catalogues up to 20,000 items, ALS beyond; with tuning, item-kNN is tried
-    /// beside EASE and the better on the validation split kept.
-    Auto,
-    /// EASE.
-    Ease,
-    /// ALS.
-    Als,
-    /// Item-kNN (shrunk cosine neighbours).
-    Knn,
 }

@@ -121,14 +121,14 @@ fn files_and_env_layer_and_typos_are_errors() {
     figment::Jail::expect_with(|jail| {
         jail.create_file(
             "finpulse.toml",
-            "listen = \"127.0.0.1:9000\"\n[simulator]\nspeed = 2.0\n",
+            "listen = \"127.0.0.1:9000\"\n[market.simulator]\nspeed = 2.0\n",
         )?;
-        jail.set_env("FINPULSE_SIMULATOR__SPEED", "3.5");
+        jail.set_env("FINPULSE_MARKET__SIMULATOR__SPEED", "3.5");
         jail.set_env("FINPULSE_DATABASE_URL", "sqlite::memory:");
         jail.set_env("FINPULSE_CONFIG", "finpulse.toml");
         let config = Config::load(None).map_err(|e| e.to_string())?;
         assert_eq!(config.listen.port(), 9000);
-        assert_eq!(config.simulator.speed, 3.5);
+        assert_eq!(config.market.simulator.speed, 3.5);
         assert_eq!(config.database_url(), "sqlite::memory:");
         jail.create_file("typo.toml", "lisen = \"127.0.0.1:9000\"\n")?;
         let error = Config::load(Some(Path::new("typo.toml")))
@@ -264,4 +264,26 @@ fn redis_tls_files_are_read_and_a_lone_client_certificate_is_refused() {
         RedisTlsFiles::default().load().unwrap(),
         finpulse_core::redis_tls::RedisTls::default()
     );
+}
+
+#[test]
+// figment's Jail fixes the closure's error type; its size is not ours to choose.
+#[allow(clippy::result_large_err)]
+fn a_key_that_moved_into_its_domain_says_where_it_went() {
+    figment::Jail::expect_with(|jail| {
+        jail.create_file("old.toml", "[simulator]\nspeed = 2.0\n")?;
+        let error = Config::load(Some(Path::new("old.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("moved to market.simulator"), "{error}");
+        jail.clear_env();
+        jail.set_env("FINPULSE_INSTRUMENTS", "[\"IBM\"]");
+        let error = Config::load(None).unwrap_err().to_string();
+        assert!(error.contains("moved to market.instruments"), "{error}");
+        jail.clear_env();
+        jail.set_env("FINPULSE_MARKET__INSTRUMENTS", "[\"IBM\", \"drop table\"]");
+        let error = Config::load(None).unwrap_err().to_string();
+        assert!(error.contains("market.instruments"), "{error}");
+        Ok(())
+    });
 }

@@ -433,10 +433,10 @@ async fn two_gateways_two_workers_one_dies_mid_stream_and_no_insight_is_lost() {
     // Subscribed before any of their data exists: the gateways are told they are instruments.
     let instruments = || symbols.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let gateway = cluster
-        .spawn_with(Role::Gateway, |c| c.instruments = instruments())
+        .spawn_with(Role::Gateway, |c| c.market.instruments = instruments())
         .await;
     let gateway_b = cluster
-        .spawn_with(Role::Gateway, |c| c.instruments = instruments())
+        .spawn_with(Role::Gateway, |c| c.market.instruments = instruments())
         .await;
     let mut doomed = cluster.spawn(Role::Worker).await;
     let survivor = cluster.spawn(Role::Worker).await;

@@ -44,7 +44,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         log_level: "warn".into(),
         ..Config::default()
     };
-    config.simulator.enabled = false;
+    config.market.simulator.enabled = false;
     // The demo catalogue and a seeded history, but no live simulated customers: tests decide
     // every interaction.
     config.recommend.simulator.rate_per_sec = 0.0;

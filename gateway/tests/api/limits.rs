@@ -233,7 +233,7 @@ async fn subscriptions_to_unknown_symbols_are_refused() {
 async fn channels_live_only_while_someone_subscribes_and_are_bounded() {
     let instruments: Vec<String> = (0..200).map(|i| format!("SYM{i}")).collect();
     let app = crate::helpers::spawn_app_with(|c| {
-        c.instruments = instruments.clone();
+        c.market.instruments = instruments.clone();
         c.fanout.max_channels = 50;
         // 4 000 messages on one socket in a few seconds: not what this test is about.
         c.limits.socket_messages_per_second = 100_000;

@@ -276,7 +276,7 @@ async fn an_unreachable_or_inconsistent_provider_stops_the_start_with_the_reason
             data_dir: data.path().to_path_buf(),
             ..Config::default()
         };
-        config.simulator.enabled = false;
+        config.market.simulator.enabled = false;
         config.inference.enabled = false;
         config.auth.oidc = Some(OidcConfig {
             issuer,

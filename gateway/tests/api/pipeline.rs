@@ -322,9 +322,9 @@ async fn shutdown_closes_sockets_with_1001_and_stops_cleanly() {
 #[tokio::test]
 async fn with_the_simulator_on_insights_arrive_within_seconds() {
     let app = spawn_app_with(|c| {
-        c.simulator.enabled = true;
-        c.simulator.warmup_minutes = 30;
-        c.simulator.speed = 120.0;
+        c.market.simulator.enabled = true;
+        c.market.simulator.warmup_minutes = 30;
+        c.market.simulator.speed = 120.0;
     })
     .await;
     let mut ws = app.ws(TRANSPORT).await;
@@ -514,7 +514,7 @@ async fn on_kafka_ticks_flow_to_subscribers_and_poison_is_parked() {
 
 #[tokio::test]
 async fn a_pushed_tick_carries_the_id_of_its_event_so_repeats_can_be_dropped() {
-    let app = spawn_app_with(|c| c.instruments = vec!["IBM".into()]).await;
+    let app = spawn_app_with(|c| c.market.instruments = vec!["IBM".into()]).await;
     let mut ws = app.ws(TRANSPORT).await;
     ws.init(None).await;
     ws.subscribe(

@@ -327,7 +327,7 @@ async fn bad_tls_files_stop_the_start_naming_them() {
                 data_dir: data,
                 ..Config::default()
             };
-            config.simulator.enabled = false;
+            config.market.simulator.enabled = false;
             config.inference.enabled = false;
             config.tls.cert = Some(cert);
             config.tls.key = Some(key);

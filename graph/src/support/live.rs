@@ -13,11 +13,20 @@ use finpulse_support::{SupportDesk, Viewer};
 
 use super::{ChatEvent, SupportConversation, desk, viewer};
 use crate::error::ApiError;
+use crate::policy::FieldPolicy;
 use crate::{Need, Principal, Role};
 
 /// Support subscriptions.
 #[derive(Debug, Default)]
 pub struct SupportSubscription;
+
+/// How each field below may travel ([`crate::policy`]); every field must have an entry.
+pub(crate) const POLICIES: &[FieldPolicy] = &[
+    // One conversation, readable by its customer and agents only.
+    FieldPolicy::per_user("chat"),
+    // Agents only: each socket runs its own, guarded execution.
+    FieldPolicy::per_user("supportQueue"),
+];
 
 #[Subscription]
 impl SupportSubscription {
@@ -108,7 +117,7 @@ impl SupportSubscription {
                 },
                 // Every message is kept: a client told it lagged reads the conversation.
                 FanOutItem::Lagged(missed) => {
-                    Some(Err(crate::subscription::lagged_error(missed, "messages")))
+                    Some(Err(crate::error::lagged_error(missed, "messages")))
                 }
             })
         }))

@@ -4,9 +4,12 @@
 //! (role `agent`) any. To everyone else it does not exist (`NOT_FOUND`, whether or not the id
 //! is taken). The bot's evidence (intent, confidence, the entries it retrieved) is for agents:
 //! a customer's view of a bot message has no evidence. The live queue and chat are in
-//! [`live`].
+//! [`live`], the knowledge base in [`faq`], tickets in [`tickets`]; each module's subscription
+//! fields declare their fan-out policies beside them.
 
-mod live;
+pub mod faq;
+pub(crate) mod live;
+pub mod tickets;
 pub use live::SupportSubscription;
 
 use std::sync::Arc;

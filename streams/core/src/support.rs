@@ -13,22 +13,33 @@ use serde::{Deserialize, Serialize};
 /// An entry written in several languages is several values with the same `id`; retrieval
 /// finds the entry (the id), and the responder answers from the version in the customer's
 /// language.
+///
+/// The API shows it as it is (`FaqEntry`) and takes it as it is (`FaqEntryInput`, which
+/// replaces the entry with the same id and language).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(
+    feature = "graphql",
+    derive(async_graphql::SimpleObject, async_graphql::InputObject),
+    graphql(input_name = "FaqEntryInput")
+)]
 pub struct FaqEntry {
-    /// Stable id shared by the entry's languages (`card-declined`).
+    /// Stable id shared by the entry's languages (`card-declined`; 1 to 128 bytes).
     pub id: String,
     /// ISO 639-1 code of the questions and answer (`en`, `de`).
     pub language: String,
     /// The intent the entry answers (`card_payment_failed`); several entries may share one.
     #[serde(default)]
+    #[cfg_attr(feature = "graphql", graphql(default))]
     pub intent: String,
-    /// Free labels (`cards`, `payments`).
+    /// Free labels (`cards`, `payments`; at most 32).
     #[serde(default)]
+    #[cfg_attr(feature = "graphql", graphql(default))]
     pub tags: Vec<String>,
-    /// Question variants: at least one, each a way a customer might ask.
+    /// Question variants, each a way a customer might ask (1 to 100).
     pub questions: Vec<String>,
-    /// The answer, with `{placeholders}` the responder fills from the customer's account.
+    /// The answer (up to 8,000 bytes), with `{placeholders}` (`{name}`, `{card_status}`…) the
+    /// responder fills from the customer's account.
     pub answer: String,
 }
 

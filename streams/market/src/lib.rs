@@ -12,8 +12,10 @@
 //! ```
 //!
 //! [`watchlist::WatchlistBook`] keeps users' watchlists and announces each change on
-//! `Channel::Watchlist`, which live subscriptions follow.
+//! `Channel::Watchlist`, which live subscriptions follow. [`domain`] is the market as the
+//! gateway runs it: its `[market]` settings, its topics, processor and source.
 
+pub mod domain;
 pub mod events;
 pub mod indicators;
 pub mod insights;

@@ -75,6 +75,20 @@ fn spec(symbol: &str, price: f64, drift: f64, volatility: f64, mean_size: f64) -
     }
 }
 
+impl SimulatorConfig {
+    /// Checks values that parse but make no sense; the message names the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = |value: f64| value.is_finite() && value > 0.0;
+        if !positive(self.speed) || !positive(self.tick_interval_secs) {
+            return Err(
+                "market.simulator.speed and market.simulator.tick_interval_secs must be positive"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
 impl Default for SimulatorConfig {
     fn default() -> Self {
         Self {

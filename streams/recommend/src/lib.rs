@@ -21,9 +21,13 @@
 //! - [`eval`]: `finpulse eval recommender`, the offline evaluation on MovieLens-style files, run
 //!   on the same model code the live recommender serves.
 //!
-//! Nothing here does network IO; the gateway reads the files and starts the processors.
+//! - [`domain`]: the recommender as the gateway runs it: its `[recommend]` settings, how it
+//!   opens, and what it starts (first model, processor, simulator, retraining schedule).
+//!
+//! Nothing here does network IO of its own; the gateway hands [`domain`] the backends it opened.
 
 pub mod catalogue;
+pub mod domain;
 pub mod error;
 pub mod eval;
 pub mod events;
@@ -40,4 +44,5 @@ pub mod service;
 pub mod simulator;
 pub mod strategy;
 
+pub use domain::RecommendSettings;
 pub use error::RecommendError;

@@ -17,11 +17,14 @@
 //!   scored for sentiment by classifier heads of the inference crate, prioritized, and
 //!   escalated by an SLA watcher.
 //! - [`eval`]: `finpulse eval faq`, lexical, dense and fused side by side on labelled queries.
+//! - [`domain`]: the desk as the gateway runs it: its `[support]` settings, how it opens, and
+//!   what it starts (seeding, the FAQ index then triage, the SLA watcher, the processor).
 //!
 //! The entries, conversations and messages themselves are `finpulse_core::support` types,
 //! shared with the store and the schema.
 
 pub mod desk;
+pub mod domain;
 pub mod error;
 pub mod eval;
 pub mod events;
@@ -34,4 +37,5 @@ pub mod templates;
 pub mod tickets;
 
 pub use desk::{SupportDesk, SupportMetrics, Viewer};
+pub use domain::SupportSettings;
 pub use error::SupportError;

@@ -34,12 +34,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::RecommendError;
 
-/// Which collaborative model to train.
+/// Which collaborative model to train (`recommend.service.model.kind`, and `finpulse eval
+/// recommender --model` with the `cli` feature).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum CfKind {
-    /// EASE while the catalogue fits [`CfConfig::max_dense_items`], ALS beyond (tuning also
-    /// tries item-kNN where EASE fits, and keeps what scores best on its validation split).
+    /// EASE while the catalogue fits `max_dense_items` (20,000 by default), ALS beyond; tuning
+    /// also tries item-kNN where EASE fits, and keeps what scores best on its validation split.
     #[default]
     Auto,
     /// Always EASE.

@@ -37,7 +37,7 @@ use crate::rules::Rules;
 mod training;
 mod versions;
 use crate::strategy::{self, DEFAULT_STRATEGY, Strategy};
-pub use versions::MODEL_NAME;
+pub use versions::{KeptVersion, MODEL_NAME, ModelSummary};
 
 /// How many of a customer's latest interactions make their state.
 pub const HISTORY: u32 = 500;

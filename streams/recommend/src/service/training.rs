@@ -305,15 +305,15 @@ impl RecommendService {
         .await
         .map_err(|e| RecommendError::Numerical(format!("training panicked: {e}")))??;
         let name = model.model_name();
-        let summary = serde_json::json!({
-            "model": name,
-            "items": items,
-            "users": active,
-            "interactions": count,
-            "ranker": model.ranker().map(|ranker| ranker.name().to_owned()),
-            "format": crate::rank::SNAPSHOT_FORMAT,
-        });
-        self.publish(model, summary).await?;
+        let summary = super::versions::ModelSummary {
+            model: name.to_owned(),
+            items,
+            users: active,
+            interactions: count,
+            ranker: model.ranker().map(|ranker| ranker.name().to_owned()),
+            format: crate::rank::SNAPSHOT_FORMAT,
+        };
+        self.publish(model, &summary).await?;
         info!(%version, items, users = active, interactions = count, model = name, ranker = ?ranker.as_ref().and_then(|r| r.ranker.as_ref()).map(|r| r.name()), "recommender trained");
         Ok(Trained {
             version,

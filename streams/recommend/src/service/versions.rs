@@ -11,8 +11,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use finpulse_core::artifact::ModelArtifact;
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -23,13 +24,63 @@ use crate::rank::Recommender;
 /// The recommender's name among the store's trained models.
 pub const MODEL_NAME: &str = "recommender";
 
+/// What training reports of a version, kept beside its bytes (the store's `summary`, written
+/// and read only here).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSummary {
+    /// The collaborative model (`ease` or `als`).
+    pub model: String,
+    /// Catalogue items it knows.
+    pub items: usize,
+    /// Customers with history it was trained on.
+    pub users: usize,
+    /// Interactions it was trained on.
+    pub interactions: usize,
+    /// The learned ranker it carries (`onnx:ranker.onnx`), if any.
+    pub ranker: Option<String>,
+    /// The snapshot format its bytes are written in.
+    pub format: u32,
+}
+
+/// One version kept in the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeptVersion {
+    /// The version.
+    pub version: String,
+    /// When it was trained.
+    pub trained_at: DateTime<Utc>,
+    /// The size of its bytes.
+    pub size_bytes: u64,
+    /// What training reported; `None` when the stored summary does not read as one (a
+    /// version written by another release).
+    pub summary: Option<ModelSummary>,
+}
+
+impl From<ModelArtifact> for KeptVersion {
+    fn from(artifact: ModelArtifact) -> Self {
+        let summary = match serde_json::from_value(artifact.summary) {
+            Ok(summary) => Some(summary),
+            Err(error) => {
+                warn!(version = %artifact.version, %error, "a kept recommender version has an unreadable summary");
+                None
+            }
+        };
+        Self {
+            version: artifact.version,
+            trained_at: artifact.created_at,
+            size_bytes: artifact.size_bytes,
+            summary,
+        }
+    }
+}
+
 impl RecommendService {
     /// Keeps `model` in the store as the version every replica serves, then serves it here.
     /// Older versions beyond the last few are forgotten (never the one served).
     pub(super) async fn publish(
         &self,
         model: Recommender,
-        summary: serde_json::Value,
+        summary: &ModelSummary,
     ) -> Result<Arc<Recommender>, RecommendError> {
         let model = Arc::new(model);
         let bytes = {
@@ -45,7 +96,9 @@ impl RecommendService {
             version: model.version().to_owned(),
             created_at: Utc::now(),
             size_bytes: bytes.len() as u64,
-            summary,
+            summary: serde_json::to_value(summary).map_err(|e| {
+                RecommendError::Numerical(format!("failed to write the model summary: {e}"))
+            })?,
         };
         let kept = self
             .artifacts
@@ -138,15 +191,24 @@ impl RecommendService {
     /// The versions kept in the store, oldest first.
     pub async fn versions(&self) -> Result<Vec<String>, RecommendError> {
         Ok(self
-            .stored_versions()
+            .stored_artifacts()
             .await?
             .into_iter()
             .map(|artifact| artifact.version)
             .collect())
     }
 
-    /// The versions kept in the store, oldest first, with their summaries.
-    pub async fn stored_versions(&self) -> Result<Vec<ModelArtifact>, RecommendError> {
+    /// The versions kept in the store, oldest first, with what training reported of each.
+    pub async fn stored_versions(&self) -> Result<Vec<KeptVersion>, RecommendError> {
+        Ok(self
+            .stored_artifacts()
+            .await?
+            .into_iter()
+            .map(KeptVersion::from)
+            .collect())
+    }
+
+    async fn stored_artifacts(&self) -> Result<Vec<ModelArtifact>, RecommendError> {
         self.artifacts
             .model_versions(MODEL_NAME)
             .await
@@ -169,7 +231,7 @@ impl RecommendService {
     /// Whether a scheduled training is due: the newest version in the store is at least
     /// `every` old, or there is none.
     pub async fn training_due(&self, every: Duration) -> Result<bool, RecommendError> {
-        let versions = self.stored_versions().await?;
+        let versions = self.stored_artifacts().await?;
         let every = chrono::Duration::from_std(every).unwrap_or(chrono::Duration::MAX);
         Ok(versions
             .last()

@@ -5,17 +5,15 @@
 import { ApiError } from '../../api';
 import { h, replaceChildren } from '../../dom';
 import { LiveRecommendations, TrackInteraction } from '../../generated/operations';
+import type { LiveRecommendationsResult } from '../../generated/operations';
 import type { Screen, ScreenContext } from '../registry';
 
 const SHOWN = 12;
 
 type Kind = 'CLICK' | 'SAVE' | 'DISMISS';
 
-interface Entry {
-  explanation: string;
-  recommendationId: string;
-  item: { id: string; name: string; kind: string; assetClass?: string | null; sector: string; risk?: number | null; description: string };
-}
+/** One recommended item as the subscription selects it (`RecommendationFields`). */
+type Entry = LiveRecommendationsResult['recommendations']['items'][number];
 
 function kindLabel(entry: Entry): string {
   if (entry.item.kind === 'ARTICLE') return 'Article';
@@ -37,6 +35,8 @@ function mount(root: HTMLElement, { api, session }: ScreenContext): () => void {
   root.append(h('section', { class: 'panel for-you' }, title, provenance, message, list));
 
   let previous: string[] = [];
+  // Items whose description the customer opened: the list a click brings keeps them open.
+  const opened = new Set<string>();
   let updates = 0;
   const send = async (entry: Entry, kind: Kind) => {
     try {
@@ -50,12 +50,15 @@ function mount(root: HTMLElement, { api, session }: ScreenContext): () => void {
     const before = previous.indexOf(entry.item.id);
     const movement = before === -1 ? (previous.length ? 'new' : '') : before > position ? 'up' : before < position ? 'down' : '';
     const marker = { new: 'New', up: '▲ Up', down: '▼ Down', '': '' }[movement];
-    const details = h('p', { class: 'description', hidden: true }, entry.item.description);
-    const open = h('button', { type: 'button', 'data-action': 'open', 'aria-expanded': 'false' }, 'Open');
+    const id = entry.item.id;
+    const details = h('p', { class: 'description', hidden: !opened.has(id) }, entry.item.description);
+    const open = h('button', { type: 'button', 'data-action': 'open', 'aria-expanded': String(opened.has(id)) }, 'Open');
     open.addEventListener('click', () => {
       const expanded = details.hidden;
       details.hidden = !expanded;
       open.setAttribute('aria-expanded', String(expanded));
+      if (expanded) opened.add(id);
+      else opened.delete(id);
       if (expanded) void send(entry, 'CLICK');
     });
     const save = h('button', { type: 'button', 'data-action': 'save' }, 'Save');
@@ -74,7 +77,7 @@ function mount(root: HTMLElement, { api, session }: ScreenContext): () => void {
   };
 
   const stop = api.subscribe(LiveRecommendations, { first: SHOWN }, ({ recommendations }) => {
-    const entries = recommendations.items as Entry[];
+    const entries: Entry[] = recommendations.items;
     provenance.textContent = `${entries.length} picks · model ${recommendations.provenance.model} · version ${recommendations.provenance.modelVersion}`;
     replaceChildren(list, ...entries.map(row));
     if (!entries.length) list.append(h('li', { class: 'muted' }, 'Nothing suitable to show yet.'));

@@ -1,76 +1,13 @@
 //! The support desk's knowledge base, edited by operators (role `admin`) while it answers:
 //! list, write and remove FAQ entries; every replica that answers customers re-indexes.
 
-use async_graphql::{Context, InputObject, Object, SimpleObject};
-use finpulse_core::support::FaqEntry as StoredFaqEntry;
+use async_graphql::{Context, Object};
+use finpulse_core::support::FaqEntry;
 use tracing::instrument;
 
 use crate::error::{ApiError, ApiResult};
 use crate::support::desk;
 use crate::{Need, Role};
-
-/// One FAQ entry in one language.
-#[derive(Debug, Clone, SimpleObject)]
-pub struct FaqEntry {
-    /// The id its languages share (`card-declined`).
-    pub id: String,
-    /// ISO 639-1 code of the questions and answer.
-    pub language: String,
-    /// The intent it answers (`card_payment_failed`).
-    pub intent: String,
-    /// Free labels.
-    pub tags: Vec<String>,
-    /// The ways a customer might ask it.
-    pub questions: Vec<String>,
-    /// The answer, with `{placeholders}` filled from the customer's account.
-    pub answer: String,
-}
-
-impl From<StoredFaqEntry> for FaqEntry {
-    fn from(entry: StoredFaqEntry) -> Self {
-        Self {
-            id: entry.id,
-            language: entry.language,
-            intent: entry.intent,
-            tags: entry.tags,
-            questions: entry.questions,
-            answer: entry.answer,
-        }
-    }
-}
-
-/// An entry to write: it replaces the one with the same id and language.
-#[derive(Debug, Clone, InputObject)]
-pub struct FaqEntryInput {
-    /// The id its languages share (1 to 128 bytes).
-    pub id: String,
-    /// ISO 639-1 code (`en`, `de`).
-    pub language: String,
-    /// The intent it answers.
-    #[graphql(default)]
-    pub intent: String,
-    /// Free labels (at most 32).
-    #[graphql(default)]
-    pub tags: Vec<String>,
-    /// The ways a customer might ask it (1 to 100).
-    pub questions: Vec<String>,
-    /// The answer (up to 8,000 bytes); `{name}`, `{card_status}` and the other placeholders
-    /// are filled from the customer's account.
-    pub answer: String,
-}
-
-impl From<FaqEntryInput> for StoredFaqEntry {
-    fn from(input: FaqEntryInput) -> Self {
-        Self {
-            id: input.id,
-            language: input.language,
-            intent: input.intent,
-            tags: input.tags,
-            questions: input.questions,
-            answer: input.answer,
-        }
-    }
-}
 
 /// Knowledge-base queries.
 #[derive(Debug, Default)]
@@ -91,7 +28,7 @@ impl FaqQuery {
             .faq_entries(language.as_deref())
             .await
             .map_err(ApiError::from)?;
-        Ok(entries.into_iter().map(FaqEntry::from).collect())
+        Ok(entries)
     }
 }
 
@@ -105,9 +42,9 @@ impl FaqMutation {
     /// within about a second. Needs the `admin` role.
     #[instrument(skip_all, fields(id = %entry.id), err(Debug))]
     #[graphql(guard = "Need::role(Role::Admin)")]
-    async fn put_faq_entry(&self, ctx: &Context<'_>, entry: FaqEntryInput) -> ApiResult<FaqEntry> {
+    async fn put_faq_entry(&self, ctx: &Context<'_>, entry: FaqEntry) -> ApiResult<FaqEntry> {
         let written = desk(ctx)?
-            .put_faq_entry(entry.into())
+            .put_faq_entry(entry)
             .await
             .map_err(ApiError::from)?;
         crate::audit::record(
@@ -118,7 +55,7 @@ impl FaqMutation {
             serde_json::json!({ "language": written.language, "intent": written.intent }),
         )
         .await?;
-        Ok(written.into())
+        Ok(written)
     }
 
     /// Removes an entry in `language`, or in every language; returns how many language

@@ -8,7 +8,6 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::app::open_store;
-use crate::cli::EvalModel;
 use crate::config::Config;
 
 /// Runs `finpulse train recommender`; with `publish`, the ranker file is written and the model
@@ -165,13 +164,9 @@ pub async fn train_recommender(
 async fn open_service(
     config: &Config,
 ) -> anyhow::Result<std::sync::Arc<finpulse_recommend::service::RecommendService>> {
-    let embedder: Option<std::sync::Arc<dyn finpulse_inference::Embeddings>> = if config
-        .inference
-        .enabled
-    {
-        let models = crate::backends::load_offline_models(config).await?;
-        match models {
-            Ok(models) => Some(std::sync::Arc::new(models.embedder(None)?)),
+    let models = if config.inference.enabled {
+        match crate::backends::load_offline_models(config).await? {
+            Ok(models) => Some(models),
             Err(error) => {
                 tracing::warn!(%error, "no embedding model: the recommender is trained without content similarity");
                 None
@@ -180,16 +175,7 @@ async fn open_service(
     } else {
         None
     };
-    let repositories = finpulse_store::Repositories::of(open_store(config).await?);
-    crate::recommender::open(
-        config,
-        &repositories,
-        std::sync::Arc::new(finpulse_bus::MemoryLog::default()),
-        std::sync::Arc::new(finpulse_bus::LocalFanOut::default()),
-        embedder,
-    )
-    .await?
-    .context("the recommender is disabled (recommend.enabled = false)")
+    crate::domains::offline_recommender(config, models).await
 }
 
 /// Trains the learned ranker from the store and, with `write`, writes it where the manifest's
@@ -237,18 +223,13 @@ pub async fn eval_recommender(
     test: PathBuf,
     k: usize,
     json: bool,
-    model: EvalModel,
+    model: finpulse_recommend::models::CfKind,
     tune: bool,
 ) -> anyhow::Result<()> {
     use finpulse_recommend::eval::{Settings, evaluate_files};
-    use finpulse_recommend::models::{CfConfig, CfKind};
+    use finpulse_recommend::models::CfConfig;
     let config = CfConfig {
-        kind: match model {
-            EvalModel::Auto => CfKind::Auto,
-            EvalModel::Ease => CfKind::Ease,
-            EvalModel::Als => CfKind::Als,
-            EvalModel::Knn => CfKind::Knn,
-        },
+        kind: model,
         ..CfConfig::default()
     };
     let settings = if tune {

@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use finpulse_store::MarketData;
 use tracing::warn;
 
+use super::types::{Insight, InsightKind};
 use crate::error::ApiResult;
-use crate::types::{Insight, InsightKind};
 
 /// Most insights replayed after one gap; a longer gap is reported as `LAGGED` too.
 pub const REPLAY_LIMIT: u32 = 500;
@@ -105,7 +105,7 @@ pub fn lock(delivered: &std::sync::Mutex<Delivered>) -> std::sync::MutexGuard<'_
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::InsightKind;
+    use crate::market::types::InsightKind;
     use async_graphql::Json;
     use chrono::TimeZone;
 

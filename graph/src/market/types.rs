@@ -1,5 +1,12 @@
 //! GraphQL object types, mapped with `From` from the shared market data of `finpulse-core`
 //! (as the store returns it) and from the fan-out's `Published` messages.
+//!
+//! Mapped rather than derived on the core types because the API's shape differs from the
+//! stored one: a pushed tick, candle or insight carries when it was published (the client's
+//! measure of push latency) and a tick its event id (to drop a redelivered repeat), which the
+//! stored values do not have; a quote shows its day change in percent rather than the day's
+//! opening price it is computed from; and a candle's `interval` keeps the name clients have
+//! used since the first release. `InsightKind` is served as it is.
 
 use async_graphql::{Json, SimpleObject};
 use chrono::{DateTime, Utc};

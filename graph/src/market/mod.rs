@@ -1,22 +1,31 @@
-//! Read-only entry points.
+//! The market's API: quotes, candles and insights to read, the signed-in user's watchlist to
+//! change, and the live streams of both ([`live`], with their fan-out policies).
+//!
+//! The types it shows are in [`types`]; [`recovery`] replays the insights a live subscription
+//! missed during a gap.
+
+pub(crate) mod live;
+mod recovery;
+pub(crate) mod types;
+
+pub use live::MarketSubscription;
+pub use types::{Candle, Insight, InsightKind, Quote, Tick};
 
 use std::collections::HashSet;
 
-use async_graphql::{Context, MergedObject, Object};
+use async_graphql::{Context, Object};
 use chrono::{DateTime, Utc};
 use tracing::instrument;
 
-use crate::ai::AiQuery;
 use crate::error::{ApiError, ApiResult};
-use crate::types::{Candle, Insight, InsightKind, Quote};
 use crate::{GraphContext, Need, Principal};
 
 /// Upper bound of list arguments, so a single query cannot ask for an unbounded result.
-pub(crate) const MAX_LIST: i32 = 1_000;
+const MAX_LIST: i32 = 1_000;
 
 /// Checks and normalises a ticker symbol by the one rule of events and replay
 /// ([`finpulse_market::events::check_symbol`]), after upper-casing what the client typed.
-pub(crate) fn symbol_arg(symbol: &str) -> Result<String, ApiError> {
+fn symbol_arg(symbol: &str) -> Result<String, ApiError> {
     let symbol = symbol.trim().to_ascii_uppercase();
     finpulse_market::events::check_symbol(&symbol).map_err(ApiError::BadUserInput)?;
     Ok(symbol)
@@ -26,7 +35,7 @@ pub(crate) fn symbol_arg(symbol: &str) -> Result<String, ApiError> {
 const MAX_SYMBOLS: usize = 100;
 
 /// Checks, normalises and de-duplicates a list of 1 to [`MAX_SYMBOLS`] symbols.
-pub(crate) fn symbols_arg(symbols: &[String]) -> Result<Vec<String>, ApiError> {
+fn symbols_arg(symbols: &[String]) -> Result<Vec<String>, ApiError> {
     if symbols.is_empty() || symbols.len() > MAX_SYMBOLS {
         return Err(ApiError::BadUserInput(format!(
             "`symbols` must name 1 to {MAX_SYMBOLS} symbols"
@@ -43,7 +52,7 @@ pub(crate) fn symbols_arg(symbols: &[String]) -> Result<Vec<String>, ApiError> {
     Ok(out)
 }
 
-pub(crate) fn limit_arg(name: &str, value: i32) -> Result<u32, ApiError> {
+fn limit_arg(name: &str, value: i32) -> Result<u32, ApiError> {
     if (1..=MAX_LIST).contains(&value) {
         Ok(value as u32)
     } else {
@@ -52,19 +61,6 @@ pub(crate) fn limit_arg(name: &str, value: i32) -> Result<u32, ApiError> {
         )))
     }
 }
-
-/// The root of queries: market data, the AI queries and the recommender's.
-#[derive(Debug, Default, MergedObject)]
-pub struct QueryRoot(
-    MarketQuery,
-    AiQuery,
-    crate::recommend::RecommendQuery,
-    crate::experiments::ExperimentQuery,
-    crate::support::SupportQuery,
-    crate::faq::FaqQuery,
-    crate::tickets::TicketQuery,
-    crate::audit::AuditQuery,
-);
 
 /// Market data and per-user queries.
 #[derive(Debug, Default)]
@@ -196,6 +192,45 @@ impl MarketQuery {
     /// The signed-in user's id, or null for anonymous access.
     async fn me(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
         Ok(ctx.data::<Principal>()?.subject.clone())
+    }
+}
+
+/// Watchlist mutations.
+#[derive(Debug, Default)]
+pub struct WatchlistMutation;
+
+#[Object]
+impl WatchlistMutation {
+    /// Adds a symbol to the signed-in user's watchlist; returns the list.
+    #[instrument(skip_all, fields(symbol = %symbol), err(Debug))]
+    #[graphql(guard = "Need::customer(\"watchlist:write\")")]
+    async fn add_to_watchlist(&self, ctx: &Context<'_>, symbol: String) -> ApiResult<Vec<String>> {
+        let user = ctx.data::<Principal>()?.require_user()?;
+        let symbol = symbol_arg(&symbol)?;
+        let graph = ctx.data::<GraphContext>()?;
+        Ok(graph
+            .watchlists
+            .add(user, &symbol)
+            .await
+            .map_err(ApiError::from)?)
+    }
+
+    /// Removes a symbol from the signed-in user's watchlist; returns the list.
+    #[instrument(skip_all, fields(symbol = %symbol), err(Debug))]
+    #[graphql(guard = "Need::customer(\"watchlist:write\")")]
+    async fn remove_from_watchlist(
+        &self,
+        ctx: &Context<'_>,
+        symbol: String,
+    ) -> ApiResult<Vec<String>> {
+        let user = ctx.data::<Principal>()?.require_user()?;
+        let symbol = symbol_arg(&symbol)?;
+        let graph = ctx.data::<GraphContext>()?;
+        Ok(graph
+            .watchlists
+            .remove(user, &symbol)
+            .await
+            .map_err(ApiError::from)?)
     }
 }
 

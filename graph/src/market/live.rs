@@ -1,9 +1,10 @@
-//! Live streams: each subscription is the fan-out channels it needs, decoded and filtered.
+//! The market's live streams: each subscription is the fan-out channels it needs, decoded and
+//! filtered, and declares how its results may travel in [`POLICIES`].
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use async_graphql::{Context, ErrorExtensions, Result, Subscription};
+use async_graphql::{Context, Result, Subscription};
 use futures::stream::{self, BoxStream};
 use futures::{Stream, StreamExt, future};
 use serde::de::DeserializeOwned;
@@ -13,22 +14,12 @@ use finpulse_bus::fanout::FanOutItem;
 use finpulse_core::market;
 use finpulse_market::events::{self, Channel, Published};
 
-use crate::error::{ApiError, ApiResult};
+use super::recovery::{self, Delivered};
+use super::types::{Candle, Insight, InsightKind, Tick};
+use super::{symbol_arg, symbols_arg};
+use crate::error::{ApiError, ApiResult, lagged_error};
 use crate::policy::FieldPolicy;
-use crate::query::{symbol_arg, symbols_arg};
-use crate::recovery::{self, Delivered};
-use crate::types::{Candle, Insight, InsightKind, Tick};
 use crate::{GraphContext, Need, Principal};
-
-/// The root of subscriptions: the market's and the recommender's.
-#[derive(Debug, Default, async_graphql::MergedSubscription)]
-pub struct SubscriptionRoot(
-    MarketSubscription,
-    crate::recommend::RecommendSubscription,
-    crate::experiments::ExperimentSubscription,
-    crate::support::SupportSubscription,
-    crate::tickets::TicketSubscription,
-);
 
 /// Market subscriptions.
 #[derive(Debug, Default)]
@@ -44,16 +35,6 @@ pub(crate) const POLICIES: &[FieldPolicy] = &[
     FieldPolicy::public("insights"),
     // Follows the caller's own watchlist.
     FieldPolicy::per_user("watchlistInsights"),
-    // The caller's own recommendations (`graph/src/recommend.rs`): never shared.
-    FieldPolicy::per_user("recommendations"),
-    // Operators only (`graph/src/experiments.rs`): each socket runs its own, guarded execution.
-    FieldPolicy::per_user("experimentResults"),
-    // One conversation, readable by its customer and agents only (`graph/src/support.rs`).
-    FieldPolicy::per_user("chat"),
-    // Agents only (`graph/src/support.rs`): each socket runs its own, guarded execution.
-    FieldPolicy::per_user("supportQueue"),
-    // Agents' ticket feed: every change matters (an escalation is not superseded).
-    FieldPolicy::per_user("ticketUpdates"),
 ];
 
 fn decode<T: DeserializeOwned>(channel_kind: &str, bytes: &[u8]) -> Option<Published<T>> {
@@ -71,20 +52,6 @@ fn lock(watched: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<S
     watched
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// `missed` is 0 when the number is unknown: the replica lost its fan-out connection for a
-/// while and anything published meanwhile did not reach it.
-pub(crate) fn lagged_error(missed: u64, what: &str) -> async_graphql::Error {
-    let message = if missed == 0 {
-        format!("{what} may have been missed while this server was cut off from the fan-out")
-    } else {
-        format!("{missed} {what} were missed because this subscription fell behind")
-    };
-    async_graphql::Error::new(message).extend_with(|_, ext| {
-        ext.set("code", "LAGGED");
-        ext.set("missed", missed);
-    })
 }
 
 /// One subscription to each channel, merged; refused as a whole when the replica cannot open

@@ -17,6 +17,7 @@ use finpulse_recommend::experiments::live::{ExperimentResults as Results, REFRES
 use finpulse_recommend::experiments::{Rate, VariantResult};
 
 use crate::error::{ApiError, ApiResult};
+use crate::policy::FieldPolicy;
 use crate::recommend::service;
 use crate::{Need, Role};
 
@@ -273,6 +274,12 @@ async fn audited(
 /// Experiment subscriptions.
 #[derive(Debug, Default)]
 pub struct ExperimentSubscription;
+
+/// How each field below may travel ([`crate::policy`]); every field must have an entry.
+pub(crate) const POLICIES: &[FieldPolicy] = &[
+    // Operators only: each socket runs its own, guarded execution.
+    FieldPolicy::per_user("experimentResults"),
+];
 
 #[Subscription]
 impl ExperimentSubscription {

@@ -12,14 +12,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use finpulse_bus::{LocalFanOut, MemoryLog};
 use finpulse_core::features::FeatureRow;
 use finpulse_recommend::service::RecommendService;
-use finpulse_store::Repositories;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::backends::open_store;
 use crate::config::Config;
 
 /// What `finpulse features` does.
@@ -65,17 +62,8 @@ fn parse_time(text: &str) -> anyhow::Result<DateTime<Utc>> {
 }
 
 async fn service(config: &Config) -> anyhow::Result<Arc<RecommendService>> {
-    let repositories = Repositories::of(open_store(config).await?);
     // The service is used for its stores only: no topics are written, no lists pushed.
-    crate::recommender::open(
-        config,
-        &repositories,
-        Arc::new(MemoryLog::default()),
-        Arc::new(LocalFanOut::default()),
-        None,
-    )
-    .await?
-    .context("the recommender is disabled (recommend.enabled = false)")
+    crate::domains::offline_recommender(config, None).await
 }
 
 /// Runs the command.

@@ -19,6 +19,7 @@ use finpulse_support::SupportDesk;
 use finpulse_support::tickets::{TicketEvent, tickets_channel};
 
 use crate::error::{ApiError, ApiResult};
+use crate::policy::FieldPolicy;
 use crate::support::{SupportConversation, desk};
 use crate::{Need, Principal, Role};
 
@@ -26,6 +27,9 @@ use crate::{Need, Principal, Role};
 const MAX_TICKETS: i32 = 200;
 
 /// A support ticket: a conversation that needed a person, triaged on arrival.
+// Getters over the core ticket rather than a derive on it: the triage fields are agents' only,
+// and their guard needs the caller's principal, which only this crate knows (`updated_at`,
+// the store's write check, is not shown).
 pub struct Ticket(StoredTicket);
 
 #[Object]
@@ -258,6 +262,12 @@ impl TicketMutation {
 #[derive(Debug, Default)]
 pub struct TicketSubscription;
 
+/// How each field below may travel ([`crate::policy`]); every field must have an entry.
+pub(crate) const POLICIES: &[FieldPolicy] = &[
+    // Agents' ticket feed: every change matters (an escalation is not superseded).
+    FieldPolicy::per_user("ticketUpdates"),
+];
+
 #[Subscription]
 impl TicketSubscription {
     /// Every ticket change from now on: opened, first answered, escalated by the SLA
@@ -292,10 +302,9 @@ impl TicketSubscription {
                     }
                 },
                 // Every ticket is kept: a client told it lagged reads `tickets` again.
-                FanOutItem::Lagged(missed) => Some(Err(crate::subscription::lagged_error(
-                    missed,
-                    "ticket updates",
-                ))),
+                FanOutItem::Lagged(missed) => {
+                    Some(Err(crate::error::lagged_error(missed, "ticket updates")))
+                }
             })
         }))
     }

@@ -3,7 +3,9 @@
 //!
 //! A list is only ever the caller's own: no field takes a user argument, the user is the
 //! token's subject, and the subscription is per-user ([`crate::policy`]), so no execution is
-//! shared between customers.
+//! shared between customers. Operators' experiments are in [`experiments`].
+
+pub mod experiments;
 
 use std::sync::Arc;
 
@@ -17,14 +19,20 @@ use finpulse_bus::fanout::FanOutItem;
 use finpulse_core::recommend::{Interaction, InteractionKind, Item, ItemKind};
 use finpulse_recommend::events::recommendations_channel;
 use finpulse_recommend::rank::Recommender;
-use finpulse_recommend::service::{PUSHED, RecommendService, RecommendationList as List};
+use finpulse_recommend::service::{
+    KeptVersion, PUSHED, RecommendService, RecommendationList as List,
+};
 
 use crate::error::{ApiError, ApiResult};
+use crate::policy::FieldPolicy;
 use crate::{GraphContext, Need, Principal};
 
 /// Most items a list may hold.
 const MAX_FIRST: usize = PUSHED;
 
+// The API's list differs from the domain's: each item is the catalogue item itself (the
+// domain's list names items by id), the experiment's assignment sits in the provenance, and a
+// list is cut to the kinds and length the client asked for.
 /// One recommended item.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct Recommendation {
@@ -280,20 +288,20 @@ pub struct RecommenderVersion {
     pub ranker: Option<String>,
 }
 
-impl From<finpulse_core::artifact::ModelArtifact> for RecommenderVersion {
-    fn from(artifact: finpulse_core::artifact::ModelArtifact) -> Self {
-        let summary = &artifact.summary;
-        let text = |key: &str| summary[key].as_str().map(str::to_owned);
-        let count = |key: &str| summary[key].as_i64();
+// Flat, as the API has always shown it; the domain keeps the summary apart because a version
+// written by another release may lack one.
+impl From<KeptVersion> for RecommenderVersion {
+    fn from(kept: KeptVersion) -> Self {
+        let summary = kept.summary;
         Self {
-            trained_at: artifact.created_at,
-            size_bytes: artifact.size_bytes as f64,
-            model: text("model"),
-            items: count("items"),
-            users: count("users"),
-            interactions: count("interactions"),
-            ranker: text("ranker"),
-            version: artifact.version,
+            version: kept.version,
+            trained_at: kept.trained_at,
+            size_bytes: kept.size_bytes as f64,
+            model: summary.as_ref().map(|s| s.model.clone()),
+            items: summary.as_ref().map(|s| s.items as i64),
+            users: summary.as_ref().map(|s| s.users as i64),
+            interactions: summary.as_ref().map(|s| s.interactions as i64),
+            ranker: summary.and_then(|s| s.ranker),
         }
     }
 }
@@ -398,6 +406,12 @@ impl RecommendMutation {
 /// Recommendation subscriptions.
 #[derive(Debug, Default)]
 pub struct RecommendSubscription;
+
+/// How each field below may travel ([`crate::policy`]); every field must have an entry.
+pub(crate) const POLICIES: &[FieldPolicy] = &[
+    // The caller's own recommendations: never shared.
+    FieldPolicy::per_user("recommendations"),
+];
 
 #[Subscription]
 impl RecommendSubscription {
