@@ -56,12 +56,13 @@ pub async fn train_classifier(
     let test_examples = test.map(read_labelled_csv).transpose()?;
     let inference = load_models(config).await?;
     let embedder = inference.embedder(model)?;
+    let mut classifier = Classifier::train(&embedder, &examples, &train).await?;
     println!(
-        "training on {} examples with {} embeddings",
-        examples.len() - (examples.len() as f32 * train.holdout).round() as usize,
+        "trained on {} of {} examples with {} embeddings",
+        classifier.report.trained_on,
+        examples.len(),
         embedder.info().name
     );
-    let mut classifier = Classifier::train(&embedder, &examples, &train).await?;
     println!(
         "L2 {} for {} passes{}",
         classifier.report.l2,
@@ -77,11 +78,14 @@ pub async fn train_classifier(
     }
     match (test, test_examples) {
         (Some(test), Some(test_examples)) => {
-            let (l2, epochs) = (classifier.report.l2, classifier.report.epochs);
+            // The report becomes the test file's; how the model was trained stays.
+            let trained = classifier.report.clone();
             classifier.report = classifier
                 .evaluate_examples(&embedder, &test_examples)
                 .await?;
-            (classifier.report.l2, classifier.report.epochs) = (l2, epochs);
+            classifier.report.l2 = trained.l2;
+            classifier.report.epochs = trained.epochs;
+            classifier.report.trained_on = trained.trained_on;
             print_report(&classifier.report, &format!("test {}", test.display()));
         }
         _ => print_report(&classifier.report, "held-out split"),

@@ -178,9 +178,17 @@ fn train_classifier_with_a_test_file_and_eval_classifier_print_the_contracted_fi
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{output:?}");
-    assert!(
-        stdout.contains(&format!("training on {} examples", train.len() - 1)),
+    // The saved model's own count: with a test file no training row is held out.
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
+    assert_eq!(
+        saved["report"]["trained_on"],
+        train.len() - 1,
         "every training row is trained on: {stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("trained on {0} of {0} examples", train.len() - 1)),
+        "{stdout}"
     );
     assert!(
         stdout.contains(&format!("{} examples, accuracy", test.len() - 1)),

@@ -1,4 +1,6 @@
-//! Property: whatever the scores, profiles and rules, nothing unsuitable is ever selected.
+//! Properties: whatever the scores, profiles and rules, nothing unsuitable is ever selected,
+//! and nothing suitable is left out while the list has room and no cap stops it (an empty
+//! selection would pass the first alone).
 
 use std::collections::HashSet;
 
@@ -93,5 +95,25 @@ proptest! {
         }
         let ids: HashSet<&str> = picked.iter().map(|(item, _)| item.id.as_str()).collect();
         prop_assert_eq!(ids.len(), picked.len(), "an item picked twice");
+        // Written out here, apart from the rules: what the customer may be shown at all.
+        let allowed = |item: &Item| {
+            item.kind != ItemKind::Instrument
+                || (item.risk.unwrap_or(7) <= risk_profile + margin
+                    && (!item.complex || experience == Experience::Experienced))
+        };
+        let eligible: Vec<&Item> = candidates
+            .iter()
+            .map(|(item, _)| item)
+            .filter(|item| allowed(item) && !dismissed.contains(&item.id) && !user.holdings.contains(&item.id))
+            .collect();
+        if cap == 0 {
+            prop_assert_eq!(picked.len(), k.min(eligible.len()), "a short list with room and no cap");
+        } else if picked.len() < k {
+            // Every eligible item left out is in a sector the cap has filled.
+            for item in eligible.iter().filter(|item| !ids.contains(item.id.as_str())) {
+                let in_sector = picked.iter().filter(|(p, _)| p.sector == item.sector).count();
+                prop_assert_eq!(in_sector, cap, "{} left out of a list with room", item.id);
+            }
+        }
     }
 }
