@@ -24,7 +24,7 @@ pub mod language;
 pub mod manifest;
 mod metrics;
 pub mod onnx;
-pub mod ranker;
+pub mod onnx_ranker;
 mod runtime;
 pub mod sentiment;
 pub mod summarize;

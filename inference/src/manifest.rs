@@ -26,7 +26,7 @@ pub struct Manifest {
     pub models: Vec<ModelSpec>,
     /// The recommender's learned ranker, when there is one.
     #[serde(default)]
-    pub ranker: Option<crate::ranker::RankerSpec>,
+    pub ranker: Option<crate::onnx_ranker::RankerSpec>,
     /// The folder the manifest was read from (paths resolve against it).
     #[serde(skip)]
     pub base: PathBuf,

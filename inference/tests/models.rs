@@ -322,7 +322,7 @@ async fn a_classifier_trained_on_tickets_in_four_languages_beats_the_majority_ba
 fn a_logistic_scorer_written_by_us_runs_in_onnx_runtime() {
     use finpulse_inference::Manifest;
     use finpulse_inference::onnx::logistic_scorer;
-    use finpulse_inference::ranker::OnnxRanker;
+    use finpulse_inference::onnx_ranker::OnnxRanker;
     let manifest = Manifest::load(&manifest()).unwrap();
     let spec = manifest
         .ranker

@@ -19,8 +19,9 @@ pub mod audit;
 mod cache;
 mod error;
 mod experiment;
-mod features;
-mod model;
+mod feature_store;
+mod market;
+mod processors;
 mod recommend;
 pub mod sign_in;
 mod sql;
@@ -28,12 +29,14 @@ mod support;
 #[cfg(feature = "test-support")]
 pub mod testing;
 mod tickets;
+mod watchlists;
 
 pub use audit::{AuditData, AuditFilter, ChainBreak, ChainReport};
 pub use cache::{CacheConfig, CachedMarketData};
 pub use error::StoreError;
-pub use features::{MemoryOnlineFeatures, RedisOnlineFeatures};
-pub use model::{MarketWrite, ParkedEvent, ProcessorState};
+pub use feature_store::{MemoryOnlineFeatures, RedisOnlineFeatures};
+pub use market::MarketWrite;
+pub use processors::{ParkedEvent, ProcessorState};
 pub use sign_in::SignInData;
 pub use sql::{Engine, SqlStore};
 
@@ -42,7 +45,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use finpulse_core::artifact::ModelArtifact;
-use finpulse_core::features::{FeatureRow, FeatureSummary};
+use finpulse_core::feature_store::{FeatureRow, FeatureSummary};
 use finpulse_core::market::{Candle, Insight, InsightKind, Quote};
 use finpulse_core::recommend::experiment::{
     Counts, Experiment, Impression, Outcome, TrafficBucket,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};
-use finpulse_core::features::{FeatureRow, FeatureValue};
+use finpulse_core::feature_store::{FeatureRow, FeatureValue};
 use finpulse_store::testing::FreshPostgres;
 use finpulse_store::{
     FeatureData, MemoryOnlineFeatures, OnlineFeatures, RedisOnlineFeatures, SqlStore,

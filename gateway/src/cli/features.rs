@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use finpulse_core::features::FeatureRow;
+use finpulse_core::feature_store::FeatureRow;
 use finpulse_recommend::service::RecommendService;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;

@@ -10,10 +10,8 @@
 use std::path::Path;
 
 use anyhow::Context;
-use bytes::Bytes;
-use finpulse_bus::envelope::Envelope;
 use finpulse_core::recommend::{Interaction, Item, UserProfile};
-use finpulse_recommend::events::{INTERACTIONS_TOPIC, InteractionEvent};
+use finpulse_recommend::events::{INTERACTIONS_TOPIC, append_interaction};
 use finpulse_recommend::import::{Format, Importable, Parsed, parse};
 use finpulse_store::RecommendData;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -93,9 +91,7 @@ pub async fn run(config: &Config, kind: ImportKind, file: &Path) -> anyhow::Resu
                     let log = log.clone();
                     async move {
                         for interaction in batch {
-                            let event = InteractionEvent(interaction);
-                            let bytes = Envelope::wrap(&event)?.to_bytes()?;
-                            log.append(INTERACTIONS_TOPIC, &event.0.user, Bytes::from(bytes))
+                            append_interaction(log.as_ref(), interaction)
                                 .await
                                 .context("failed to append an interaction")?;
                         }

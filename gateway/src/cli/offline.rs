@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::app::open_store;
 use crate::config::Config;
 
 /// Runs `finpulse train recommender`; with `publish`, the ranker file is written and the model
@@ -18,39 +17,17 @@ pub async fn train_recommender(
     json: bool,
     publish: bool,
 ) -> anyhow::Result<()> {
-    use finpulse_recommend::eval::{Row, Settings, evaluate, temporal_split};
-    use finpulse_store::RecommendData;
-    let store = open_store(config).await?;
+    use finpulse_recommend::eval::{Settings, evaluate, temporal_split};
+    let service = open_service(config).await?;
     let bar = ProgressBar::new_spinner();
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {pos} interactions read {msg}")
+        ProgressStyle::with_template("{spinner} {pos} positive interactions read {msg}")
             .context("progress template")?,
     );
-    let mut rows = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .interactions_page(after.as_ref(), 20_000)
-            .await
-            .context("failed to read interactions")?;
-        let Some(last) = page.last().cloned() else {
-            break;
-        };
-        after = Some(last);
-        let weights = &config.recommend.service.weights;
-        for interaction in page {
-            // What counts as a positive: anything with a positive weight (not a dismissal).
-            if weights.of(&interaction).is_some_and(|weight| weight > 0.0) {
-                rows.push(Row {
-                    user: interaction.user,
-                    item: interaction.item,
-                    rating: 1.0,
-                    timestamp: interaction.at.timestamp_millis(),
-                });
-            }
-        }
-        bar.set_position(rows.len() as u64);
-    }
+    let rows = service
+        .positive_rows(|count| bar.set_position(count as u64))
+        .await
+        .context("failed to read interactions")?;
     bar.finish_and_clear();
     if rows.is_empty() {
         anyhow::bail!(
@@ -71,8 +48,10 @@ pub async fn train_recommender(
     .await
     .context("training panicked")??;
     let report = &evaluation.report;
-    let service = open_service(config).await?;
-    let ranker = train_ranker(config, &service, publish).await?;
+    let ranker = service
+        .train_and_write_ranker(publish)
+        .await
+        .context("failed to train the learned ranker")?;
     let published = if publish {
         if let Err(error) = service.materialize_features(chrono::Utc::now()).await {
             tracing::warn!(%error, "feature materialization failed; the model is trained without recent popularity and momentum");
@@ -176,45 +155,6 @@ async fn open_service(
         None
     };
     crate::domains::offline_recommender(config, models).await
-}
-
-/// Trains the learned ranker from the store and, with `write`, writes it where the manifest's
-/// `[ranker]` says, for servers to load at their next training, when it orders the held-out
-/// customers' candidates at least as well as the collaborative scores (the path is `None` when
-/// it does not, or without `write`). `None` when models are not set up or the history is too
-/// short.
-async fn train_ranker(
-    config: &Config,
-    service: &finpulse_recommend::service::RecommendService,
-    write: bool,
-) -> anyhow::Result<Option<(finpulse_recommend::ranker::RankerReport, Option<PathBuf>)>> {
-    if !config.inference.enabled {
-        return Ok(None);
-    }
-    let Ok(manifest) = finpulse_inference::Manifest::load(&config.inference.manifest) else {
-        return Ok(None);
-    };
-    let Some(spec) = manifest.ranker.clone() else {
-        return Ok(None);
-    };
-    let Some((report, bytes)) = service.train_ranker().await? else {
-        return Ok(None);
-    };
-    if !report.earns_its_place() || !write {
-        return Ok(Some((report, None)));
-    }
-    let path = manifest.resolve(&spec.file);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("failed to create {}", parent.display()))?;
-    }
-    let partial = path.with_extension("onnx.partial");
-    std::fs::write(&partial, &bytes)
-        .with_context(|| format!("failed to write {}", partial.display()))?;
-    // A server reading the file at that moment sees the old one or the new one, never half.
-    std::fs::rename(&partial, &path)
-        .with_context(|| format!("failed to write {}", path.display()))?;
-    Ok(Some((report, Some(path))))
 }
 
 /// Runs `finpulse eval recommender` and prints its report.

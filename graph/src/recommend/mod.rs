@@ -18,7 +18,7 @@ use tracing::{instrument, warn};
 use finpulse_bus::fanout::FanOutItem;
 use finpulse_core::recommend::{Interaction, InteractionKind, Item, ItemKind};
 use finpulse_recommend::events::recommendations_channel;
-use finpulse_recommend::rank::Recommender;
+use finpulse_recommend::recommender::Recommender;
 use finpulse_recommend::service::{
     KeptVersion, PUSHED, RecommendService, RecommendationList as List,
 };

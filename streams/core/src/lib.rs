@@ -7,7 +7,7 @@
 //! and parsing its own values; a domain's logic stays in its crate under `streams/`.
 //!
 //! One module per domain, named like the domain's crate: [`market`], [`recommend`], [`support`];
-//! news and portfolio add theirs beside it. [`features`] is the feature store's, which any
+//! news and portfolio add theirs beside it. [`feature_store`] is the feature store's, which any
 //! domain's models may read; [`artifact`] the trained models the store keeps for every replica;
 //! [`audit`] the audit trail's entries; [`error`] how every crate's errors are classed for API
 //! clients.
@@ -15,7 +15,7 @@
 pub mod artifact;
 pub mod audit;
 pub mod error;
-pub mod features;
+pub mod feature_store;
 pub mod market;
 pub mod recommend;
 pub mod redis_tls;

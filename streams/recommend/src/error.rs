@@ -17,6 +17,15 @@ pub enum RecommendError {
         #[source]
         source: std::io::Error,
     },
+    /// A model file could not be written.
+    #[error("failed to write {}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// A line of an interactions file is malformed.
     #[error("{path}:{line}: {reason}")]
     BadRow {
@@ -63,6 +72,7 @@ impl ServiceError for RecommendError {
             Self::NotReady => ErrorCode::Unavailable,
             Self::Bus(e) => e.error_code(),
             Self::Read { .. }
+            | Self::Write { .. }
             | Self::BadRow { .. }
             | Self::Store(_)
             | Self::StoredModel { .. }

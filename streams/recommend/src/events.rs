@@ -1,8 +1,12 @@
 //! The recommender's events and channels: interactions on the log, lists on the fan-out.
 
-use finpulse_bus::envelope::EventPayload;
+use bytes::Bytes;
+use finpulse_bus::EventLog;
+use finpulse_bus::envelope::{Envelope, EventPayload};
 use finpulse_core::recommend::{Interaction, InteractionKind};
 use serde::{Deserialize, Serialize};
+
+use crate::RecommendError;
 
 /// Log topic of customers' interactions, keyed by user.
 pub const INTERACTIONS_TOPIC: &str = "user.interactions";
@@ -16,6 +20,25 @@ pub const MAX_ID_LEN: usize = 128;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct InteractionEvent(pub Interaction);
+
+/// Appends `interaction` to [`INTERACTIONS_TOPIC`], keyed by its user so one customer's
+/// history stays in order on one partition: what the API's `trackInteraction` and
+/// `finpulse import interactions` onto Kafka both do. The interaction is checked first.
+pub async fn append_interaction(
+    log: &dyn EventLog,
+    interaction: Interaction,
+) -> Result<(), RecommendError> {
+    validate_interaction(&interaction).map_err(RecommendError::InvalidInput)?;
+    let event = InteractionEvent(interaction);
+    let envelope =
+        Envelope::wrap(&event).map_err(|e| RecommendError::InvalidInput(e.to_string()))?;
+    let bytes = envelope
+        .to_bytes()
+        .map_err(|e| RecommendError::InvalidInput(e.to_string()))?;
+    log.append(INTERACTIONS_TOPIC, &event.0.user, Bytes::from(bytes))
+        .await?;
+    Ok(())
+}
 
 impl EventPayload for InteractionEvent {
     const TYPE: &'static str = "user.interaction";

@@ -6,16 +6,16 @@
 //! - [`catalogue`]: the items (instruments, news, articles) and the demo catalogue.
 //! - [`rules`]: suitability (never above the customer's risk profile, complex products only to
 //!   the experienced), exclusions, boosts, freshness, caps and MMR diversity.
-//! - [`rank`]: the live recommender: a customer's state, updated per interaction, scored by the
+//! - [`recommender`]: the live recommender: a customer's state, updated per interaction, scored by the
 //!   model (or, cold, by segment popularity and interests), filtered by the rules, explained.
 //! - [`strategy`]: named ways of making lists (personal, no diversity, popularity) that
 //!   [`experiments`] compare: A/B by hash or a Thompson-sampling bandit, with a guardrail,
 //!   impressions and outcomes logged, Wilson intervals and a two-proportion test.
-//! - [`features`]: the versioned feature sets (customer activity, item popularity, price
+//! - [`feature_sets`]: the versioned feature sets (customer activity, item popularity, price
 //!   momentum), their point-in-time materialization and the feature store (offline rows,
 //!   online rows).
 //! - [`momentum`]: price momentum from instruments' end-of-day candles, and the demo's prices.
-//! - [`ranker`]: the learned ranker over seven signals (collaborative, content, popularity,
+//! - [`learned_ranker`]: the learned ranker over seven signals (collaborative, content, popularity,
 //!   recent popularity, freshness, suitability headroom, price momentum), trained from logged
 //!   interactions, written as ONNX and served by ONNX Runtime.
 //! - [`eval`]: `finpulse eval recommender`, the offline evaluation on MovieLens-style files, run
@@ -32,13 +32,13 @@ pub mod error;
 pub mod eval;
 pub mod events;
 pub mod experiments;
-pub mod features;
+pub mod feature_sets;
 pub mod import;
+pub mod learned_ranker;
 pub mod models;
 pub mod momentum;
 pub mod processor;
-pub mod rank;
-pub mod ranker;
+pub mod recommender;
 pub mod rules;
 pub mod service;
 pub mod simulator;

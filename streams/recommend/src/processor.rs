@@ -24,7 +24,7 @@ use tracing::warn;
 
 use crate::RecommendError;
 use crate::events::{INTERACTIONS_DEAD_LETTER_TOPIC, INTERACTIONS_TOPIC, InteractionEvent};
-use crate::rank::UserState;
+use crate::recommender::UserState;
 use crate::service::{PUSHED, RecommendService};
 
 /// The processor's consumer group.

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use finpulse_bus::{LocalFanOut, MemoryLog};
-use finpulse_core::features::FeatureValue;
+use finpulse_core::feature_store::FeatureValue;
 use finpulse_core::recommend::{Interaction, InteractionKind};
-use finpulse_recommend::features::{ITEM_POPULARITY, USER_ENGAGEMENT};
+use finpulse_recommend::feature_sets::{ITEM_POPULARITY, USER_ENGAGEMENT};
 use finpulse_recommend::service::{RecommendConfig, RecommendService, RecommendStores};
 use finpulse_store::{MemoryOnlineFeatures, RecommendData, SqlStore};
 use rand::{Rng, SeedableRng};
@@ -107,7 +107,7 @@ async fn point_in_time_reads_never_leak_the_future() {
 #[tokio::test]
 async fn momentum_rows_come_from_closed_daily_bars_only() {
     use finpulse_core::market::Candle;
-    use finpulse_recommend::features::ITEM_MOMENTUM;
+    use finpulse_recommend::feature_sets::ITEM_MOMENTUM;
     use finpulse_recommend::momentum::DAY_SECS;
     use finpulse_store::{MarketData, MarketWrite};
 

@@ -4,7 +4,7 @@ use chrono::{Duration, TimeZone, Utc};
 use finpulse_core::recommend::{Experience, Interaction, InteractionKind, ItemKind, UserProfile};
 use finpulse_recommend::catalogue::Catalogue;
 use finpulse_recommend::models::{CfConfig, CfKind, EaseConfig};
-use finpulse_recommend::rank::{Recommender, SNAPSHOT_FORMAT, UserState, Weights};
+use finpulse_recommend::recommender::{Recommender, SNAPSHOT_FORMAT, UserState, Weights};
 use finpulse_recommend::rules::Rules;
 use rand::{Rng, SeedableRng, seq::IndexedRandom};
 

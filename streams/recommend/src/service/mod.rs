@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use finpulse_bus::envelope::Envelope;
 use finpulse_bus::{EventLog, FanOut};
 use finpulse_core::recommend::{Experience, Interaction, Item, ItemKind, UserProfile};
 use finpulse_store::{
@@ -25,13 +24,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::RecommendError;
 use crate::catalogue::Catalogue;
-use crate::events::{
-    INTERACTIONS_TOPIC, InteractionEvent, recommendations_channel, validate_interaction,
-};
+use crate::events::recommendations_channel;
 use crate::experiments::live::{Assignment, Experiments};
-use crate::features::FeatureStore;
+use crate::feature_sets::FeatureStore;
 use crate::models::CfConfig;
-use crate::rank::{Recommendations, Recommender, UserState, Weights};
+use crate::recommender::{Recommendations, Recommender, UserState, Weights};
 use crate::rules::Rules;
 
 mod training;
@@ -145,7 +142,7 @@ pub struct Trained {
     /// The model (`ease` or `als`).
     pub model: &'static str,
     /// The learned ranker, when one serves the `ranked` strategy.
-    pub ranker: Option<crate::ranker::BuiltRanker>,
+    pub ranker: Option<crate::learned_ranker::BuiltRanker>,
 }
 
 /// Where the recommender keeps things.
@@ -446,17 +443,7 @@ impl RecommendService {
 
     /// Checks an interaction and appends it to the log (the processor keeps and applies it).
     pub async fn track(&self, interaction: Interaction) -> Result<(), RecommendError> {
-        validate_interaction(&interaction).map_err(RecommendError::InvalidInput)?;
-        let event = InteractionEvent(interaction);
-        let envelope =
-            Envelope::wrap(&event).map_err(|e| RecommendError::InvalidInput(e.to_string()))?;
-        let bytes = envelope
-            .to_bytes()
-            .map_err(|e| RecommendError::InvalidInput(e.to_string()))?;
-        self.log
-            .append(INTERACTIONS_TOPIC, &event.0.user, Bytes::from(bytes))
-            .await?;
-        Ok(())
+        crate::events::append_interaction(self.log.as_ref(), interaction).await
     }
 
     /// Pushes a list to its customer's channel.

@@ -10,8 +10,8 @@ use tracing::info;
 use super::{RecommendService, Trained};
 use crate::RecommendError;
 use crate::catalogue::Catalogue;
-use crate::features::{ITEM_MOMENTUM, ITEM_POPULARITY, Materializer, momentum_rows};
-use crate::rank::{Recommender, UserState};
+use crate::feature_sets::{ITEM_MOMENTUM, ITEM_POPULARITY, Materializer, momentum_rows};
+use crate::recommender::{Recommender, UserState};
 
 impl RecommendService {
     /// Computes every feature set as of `as_of` from the store's catalogue and the interactions
@@ -128,7 +128,7 @@ impl RecommendService {
 
     /// Description vectors of the catalogue's items, in its order (new or changed texts are
     /// embedded, the rest reused); `None` without an embedding model or when it fails.
-    async fn content(&self, catalogue: &Catalogue) -> Option<crate::ranker::Content> {
+    async fn content(&self, catalogue: &Catalogue) -> Option<crate::learned_ranker::Content> {
         let embedder = self.embedder.as_ref()?;
         let texts: Vec<(String, String)> = catalogue
             .items()
@@ -168,7 +168,7 @@ impl RecommendService {
             .iter()
             .map(|(id, _)| embedded.get(id).map(|(_, v)| v.clone()))
             .collect::<Option<Vec<_>>>()?;
-        Some(crate::ranker::Content::new(vectors))
+        Some(crate::learned_ranker::Content::new(vectors))
     }
 
     /// Every customer's state from the store (profiles, then all interactions), and how many
@@ -198,12 +198,82 @@ impl RecommendService {
         Ok((users.into_values().collect(), count))
     }
 
+    /// Every stored interaction that counts as a positive for offline evaluation (anything
+    /// with a positive weight: a view, click, save, buy, a good rating; never a dismissal),
+    /// as rows of the evaluation's format; `progress` hears the count after every page.
+    pub async fn positive_rows(
+        &self,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Vec<crate::eval::Row>, RecommendError> {
+        let weights = self.config.weights.clone();
+        let mut rows = Vec::new();
+        self.for_each_interaction_page(|page| {
+            rows.extend(
+                page.iter()
+                    .filter(|interaction| weights.of(interaction).is_some_and(|w| w > 0.0))
+                    .map(|interaction| crate::eval::Row {
+                        user: interaction.user.clone(),
+                        item: interaction.item.clone(),
+                        rating: 1.0,
+                        timestamp: interaction.at.timestamp_millis(),
+                    }),
+            );
+            progress(rows.len());
+        })
+        .await?;
+        Ok(rows)
+    }
+
+    /// Trains the learned ranker and, when it earns its place and `write` is set, writes it
+    /// where the manifest's `[ranker]` says, for every server to load at its next training
+    /// (the path is `None` when it does not earn it, or without `write`). `None` when models
+    /// are not set up or the history is too short.
+    pub async fn train_and_write_ranker(
+        &self,
+        write: bool,
+    ) -> Result<
+        Option<(
+            crate::learned_ranker::RankerReport,
+            Option<std::path::PathBuf>,
+        )>,
+        RecommendError,
+    > {
+        let Some(manifest_path) = self.manifest.clone() else {
+            return Ok(None);
+        };
+        let Ok(manifest) = finpulse_inference::Manifest::load(&manifest_path) else {
+            return Ok(None);
+        };
+        let Some(spec) = manifest.ranker.clone() else {
+            return Ok(None);
+        };
+        let Some((report, bytes)) = self.train_ranker().await? else {
+            return Ok(None);
+        };
+        if !report.earns_its_place() || !write {
+            return Ok(Some((report, None)));
+        }
+        let path = manifest.resolve(&spec.file);
+        let written = |source: std::io::Error| RecommendError::Write {
+            path: path.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(written)?;
+        }
+        let partial = path.with_extension("onnx.partial");
+        std::fs::write(&partial, &bytes).map_err(written)?;
+        // A server reading the file at that moment sees the old one or the new one, never half.
+        std::fs::rename(&partial, &path).map_err(written)?;
+        Ok(Some((report, Some(path))))
+    }
+
     /// Trains the learned ranker from the store now (whether or not a ranker file exists) and
     /// returns what it found with its ONNX file, for `finpulse train recommender` to write.
     /// `None` without enough history or without a manifest `[ranker]` entry.
     pub async fn train_ranker(
         &self,
-    ) -> Result<Option<(crate::ranker::RankerReport, Vec<u8>)>, RecommendError> {
+    ) -> Result<Option<(crate::learned_ranker::RankerReport, Vec<u8>)>, RecommendError> {
         let Some(manifest) = self.manifest.clone() else {
             return Ok(None);
         };
@@ -234,7 +304,7 @@ impl RecommendService {
                         .with_content(content.clone())
                 })
             };
-            let report = crate::ranker::train(&users, &catalogue, prefix, Utc::now())?;
+            let report = crate::learned_ranker::train(&users, &catalogue, prefix, Utc::now())?;
             Ok(report.map(|report| {
                 let bytes = report.model.to_onnx(&spec.input, &spec.output);
                 (report, bytes)
@@ -279,7 +349,7 @@ impl RecommendService {
                 )
             };
             let ranker = manifest.as_deref().and_then(|manifest| {
-                crate::ranker::build(
+                crate::learned_ranker::build(
                     manifest,
                     config.train_ranker,
                     &users,
@@ -311,7 +381,7 @@ impl RecommendService {
             users: active,
             interactions: count,
             ranker: model.ranker().map(|ranker| ranker.name().to_owned()),
-            format: crate::rank::SNAPSHOT_FORMAT,
+            format: crate::recommender::SNAPSHOT_FORMAT,
         };
         self.publish(model, &summary).await?;
         info!(%version, items, users = active, interactions = count, model = name, ranker = ?ranker.as_ref().and_then(|r| r.ranker.as_ref()).map(|r| r.name()), "recommender trained");
@@ -360,7 +430,7 @@ impl RecommendService {
         catalogue: &Catalogue,
         users: &[UserState],
     ) -> Result<AtCutoff, RecommendError> {
-        let Some(cutoff) = crate::ranker::cutoff(users) else {
+        let Some(cutoff) = crate::learned_ranker::cutoff(users) else {
             return Ok(AtCutoff::default());
         };
         let requests: Vec<(String, DateTime<Utc>)> = catalogue
@@ -398,8 +468,8 @@ struct AtCutoff {
 /// One feature of `rows` (catalogue order) with the set's key, `None` where a row or the
 /// value is missing; `None` when every one is.
 fn feature_column(
-    set: &finpulse_core::features::FeatureSet,
-    rows: &[Option<finpulse_core::features::FeatureRow>],
+    set: &finpulse_core::feature_store::FeatureSet,
+    rows: &[Option<finpulse_core::feature_store::FeatureRow>],
     feature: &str,
 ) -> Option<(String, Vec<Option<f64>>)> {
     let values: Vec<Option<f64>> = rows

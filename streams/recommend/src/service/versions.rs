@@ -19,7 +19,7 @@ use tracing::{info, warn};
 
 use super::{KEPT_VERSIONS, RecommendService};
 use crate::RecommendError;
-use crate::rank::Recommender;
+use crate::recommender::Recommender;
 
 /// The recommender's name among the store's trained models.
 pub const MODEL_NAME: &str = "recommender";

@@ -30,7 +30,7 @@ use crate::RecommendError;
 use crate::catalogue::Catalogue;
 use crate::eval::ranking_metrics;
 use crate::models::{Profile, top_k};
-use crate::rank::{Recommender, UserState};
+use crate::recommender::{Recommender, UserState};
 
 mod fit;
 pub use fit::{LinearRanker, fit_logistic};
@@ -356,14 +356,14 @@ impl Recommender {
     /// The same model with a learned ranker for the `ranked` strategy.
     pub fn with_ranker(
         mut self,
-        ranker: Option<std::sync::Arc<finpulse_inference::ranker::OnnxRanker>>,
+        ranker: Option<std::sync::Arc<finpulse_inference::onnx_ranker::OnnxRanker>>,
     ) -> Self {
         self.ranker = ranker;
         self
     }
 
     /// The ranker serving the `ranked` strategy, if any.
-    pub fn ranker(&self) -> Option<&finpulse_inference::ranker::OnnxRanker> {
+    pub fn ranker(&self) -> Option<&finpulse_inference::onnx_ranker::OnnxRanker> {
         self.ranker.as_deref()
     }
 
@@ -446,7 +446,7 @@ pub enum RankerSource {
 #[derive(Debug, Clone)]
 pub struct BuiltRanker {
     /// The loaded ranker; `None` when it was [`RankerSource::Rejected`].
-    pub ranker: Option<std::sync::Arc<finpulse_inference::ranker::OnnxRanker>>,
+    pub ranker: Option<std::sync::Arc<finpulse_inference::onnx_ranker::OnnxRanker>>,
     /// Where it came from.
     pub source: RankerSource,
     /// What training it found (when trained here).
@@ -466,7 +466,7 @@ pub fn build(
     prefix_model: impl FnOnce(Vec<UserState>) -> Result<Recommender, RecommendError>,
     version: &str,
 ) -> Option<BuiltRanker> {
-    use finpulse_inference::ranker::OnnxRanker;
+    use finpulse_inference::onnx_ranker::OnnxRanker;
     let manifest = match finpulse_inference::Manifest::load(manifest) {
         Ok(manifest) => manifest,
         Err(error) => {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use finpulse_core::features::{FeatureRow, FeatureSummary};
+use finpulse_core::feature_store::{FeatureRow, FeatureSummary};
 use parking_lot::RwLock;
 use redis::aio::ConnectionManager;
 use sqlx::Row;

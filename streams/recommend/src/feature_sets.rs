@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use finpulse_core::features::{
+use finpulse_core::feature_store::{
     Entity, FeatureRow, FeatureSet, FeatureSpec, FeatureSummary, FeatureType, FeatureValue,
 };
 use finpulse_core::recommend::{Interaction, InteractionKind, Item, ItemKind};

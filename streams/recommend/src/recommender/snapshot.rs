@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 use super::Recommender;
 use crate::RecommendError;
 use crate::catalogue::Catalogue;
+use crate::learned_ranker::Content;
 use crate::models::{Cf, Interactions};
-use crate::rank::Weights;
-use crate::ranker::Content;
+use crate::recommender::Weights;
 use crate::rules::Rules;
 
 /// The snapshot format this build writes and reads.
@@ -159,16 +159,16 @@ fn load_ranker(
     manifest: &Path,
     name: &str,
     onnx: &[u8],
-) -> Option<std::sync::Arc<finpulse_inference::ranker::OnnxRanker>> {
+) -> Option<std::sync::Arc<finpulse_inference::onnx_ranker::OnnxRanker>> {
     let manifest = finpulse_inference::Manifest::load(manifest)
         .inspect_err(|error| tracing::info!(%error, "no ranker: the model manifest cannot be read"))
         .ok()?;
     let spec = manifest.ranker.clone()?;
-    if spec.features != crate::ranker::FEATURES {
+    if spec.features != crate::learned_ranker::FEATURES {
         tracing::warn!(features = ?spec.features, "the manifest's ranker takes other features than finpulse computes; the stored ranker is not used");
         return None;
     }
-    finpulse_inference::ranker::OnnxRanker::from_bytes(&manifest, spec, onnx, name)
+    finpulse_inference::onnx_ranker::OnnxRanker::from_bytes(&manifest, spec, onnx, name)
         .inspect_err(|error| tracing::warn!(%error, "the stored ranker cannot be served here"))
         .ok()
         .map(std::sync::Arc::new)

@@ -183,9 +183,9 @@ pub struct Recommender {
     /// prices) from the feature store, with the set's key.
     pub(crate) momentum: Option<(String, Vec<Option<f64>>)>,
     /// Description vectors, for content similarity (with an embedding model).
-    pub(crate) content: Option<crate::ranker::Content>,
+    pub(crate) content: Option<crate::learned_ranker::Content>,
     /// The learned ranker the `ranked` strategy uses.
-    pub(crate) ranker: Option<std::sync::Arc<finpulse_inference::ranker::OnnxRanker>>,
+    pub(crate) ranker: Option<std::sync::Arc<finpulse_inference::onnx_ranker::OnnxRanker>>,
 }
 
 impl Recommender {
