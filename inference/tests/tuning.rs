@@ -119,13 +119,17 @@ async fn a_tuned_encoder_is_written_back_and_served_by_onnx_runtime() {
         .fold(0.0f32, f32::max);
     assert_eq!(report.epochs[report.kept_epoch].accuracy, best);
 
+    // A tuned encoder is what is written back: an epoch of training must have been kept (on
+    // this fixture the frozen encoder already classifies the validation tickets right, and the
+    // trained epoch wins on validation loss), else the write-back below proves nothing.
+    assert!(
+        report.kept_epoch > 0,
+        "no trained epoch was kept: {:?}",
+        report.epochs
+    );
     let after = encoder.embed(&TEXTS).unwrap();
     let moved = worst_difference(&before, &after);
-    if report.kept_epoch == 0 {
-        assert_eq!(moved, 0.0, "epoch 0 kept: the encoder is as it was");
-    } else {
-        assert!(moved > 1e-3, "training moved the vectors by only {moved}");
-    }
+    assert!(moved > 1e-3, "training moved the vectors by only {moved}");
 
     // Written back, ONNX Runtime serves what candle trained.
     let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,10 @@
 //! The demo experiment, live on a real store (SQLite, the embedded default): simulated
 //! customers open lists made by the bandit's variants and react by their tastes, outcomes are
 //! attributed from their interactions, and the bandit moves traffic away from popularity, the
-//! strategy that knows nothing of the customer.
+//! strategy that knows nothing of the customer. Which arm converts best is not asserted: the
+//! bandit starves popularity, so its conversion rests on a few dozen lists; what is asserted is
+//! that popularity never converts clearly better (beyond two standard errors) while it loses
+//! its traffic.
 
 use std::sync::Arc;
 
@@ -28,7 +31,7 @@ async fn service() -> (Arc<RecommendService>, Arc<SqlStore>, tempfile::TempDir) 
 }
 
 #[tokio::test]
-async fn the_bandit_finds_the_personal_strategies_better_than_popularity() {
+async fn the_bandit_moves_traffic_away_from_popularity_which_never_converts_clearly_better() {
     let (service, store, _dir) = service().await;
     service.seed_demo_catalogue().await.unwrap();
     let items = store.items(&[], None, 10_000).await.unwrap();

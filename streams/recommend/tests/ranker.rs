@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use finpulse_bus::{LocalFanOut, MemoryLog};
 use finpulse_inference::{Inference, InferenceConfig, InferenceMetrics};
-use finpulse_recommend::ranker::{FEATURES, RankerSource};
+use finpulse_recommend::learned_ranker::{FEATURES, RankerSource};
 use finpulse_recommend::service::{RecommendConfig, RecommendService, RecommendStores};
 use finpulse_recommend::simulator::{BehaviourConfig, BehaviourSimulator};
 use finpulse_recommend::strategy::Scorer;
@@ -19,7 +19,7 @@ fn manifest() -> PathBuf {
 }
 
 #[tokio::test]
-async fn the_ranker_is_trained_served_and_measured() {
+async fn the_ranker_is_trained_measured_and_served_exactly_when_it_earns_its_place() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("ranker.db").display());
     let store = SqlStore::connect(&url).await.unwrap();
@@ -100,7 +100,7 @@ async fn the_ranker_is_trained_served_and_measured() {
     let ranked = model.recommend_with(&state, 10, &[], chrono::Utc::now(), ("ranked", &strategy));
     assert_eq!(ranked.items.len(), 10);
     let collaborative = model.recommend(&state, 10, &[], chrono::Utc::now());
-    let order = |list: &finpulse_recommend::rank::Recommendations| {
+    let order = |list: &finpulse_recommend::recommender::Recommendations| {
         list.items
             .iter()
             .map(|r| r.item.clone())
