@@ -1,6 +1,7 @@
 //! The config tree: defaults, file, environment, validation.
 
 use super::*;
+use secrecy::SecretString;
 
 #[test]
 fn defaults_are_valid_and_embedded() {
