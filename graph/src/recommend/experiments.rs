@@ -21,27 +21,8 @@ use crate::policy::FieldPolicy;
 use crate::recommend::service;
 use crate::{Need, Role};
 
-/// A proportion with its 95 % Wilson score interval.
-#[derive(Debug, Clone, SimpleObject)]
-pub struct Interval {
-    /// Successes per trial.
-    pub value: f64,
-    /// Lower bound.
-    pub low: f64,
-    /// Upper bound.
-    pub high: f64,
-}
-
-impl From<Rate> for Interval {
-    fn from(rate: Rate) -> Self {
-        Self {
-            value: rate.value,
-            low: rate.low,
-            high: rate.high,
-        }
-    }
-}
-
+// The domain's figures with each variant's strategy joined in (the domain's result names the
+// variant only): mapped for that, their rates shown as they are (`Rate` is `Interval`).
 /// One variant's figures.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct VariantResults {
@@ -52,9 +33,9 @@ pub struct VariantResults {
     /// Lists shown, clicked, converted, dismissed.
     pub counts: Counts,
     /// Clicked lists per list shown.
-    pub ctr: Interval,
+    pub ctr: Rate,
     /// Converted lists (a shown item clicked, saved or bought) per list shown.
-    pub conversion: Interval,
+    pub conversion: Rate,
     /// Two-sided p-value of its conversion against the control's (1 for the control).
     pub p_value: f64,
     /// Stopped by the guardrail.
@@ -87,8 +68,8 @@ impl From<Results> for ExperimentResults {
                     name: result.name,
                     strategy: variant.strategy.clone(),
                     counts: result.counts,
-                    ctr: result.ctr.into(),
-                    conversion: result.conversion.into(),
+                    ctr: result.ctr,
+                    conversion: result.conversion,
                     p_value: result.p_value,
                     stopped: result.stopped,
                     share: result.share,

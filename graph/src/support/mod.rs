@@ -59,6 +59,8 @@ fn bounded(value: i32, max: i32, what: &str) -> Result<u32, ApiError> {
 }
 
 /// One message of a conversation.
+// Getters over the core message rather than a derive: a customer and an agent see different
+// fields (the bot's evidence and the sentiment are agents' only).
 pub struct ChatMessage {
     message: Message,
     /// True for agents: the bot's evidence is theirs to see.
@@ -152,6 +154,8 @@ impl From<&ConversationAction> for ChatAction {
 }
 
 /// A support conversation.
+// Getters over the core conversation, for the same reason as `ChatMessage`: its messages are
+// shown as the caller may see them.
 pub struct SupportConversation {
     conversation: StoredConversation,
     for_agent: bool,
@@ -257,7 +261,7 @@ impl ChatEvent {
     }
 }
 
-/// How customers rated resolved conversations (the 10,000 most recently resolved).
+/// How customers rated resolved conversations (every one, counted by the store).
 #[derive(Debug, Clone, SimpleObject)]
 pub struct CsatSummary {
     /// Resolved conversations counted.

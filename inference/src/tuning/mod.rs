@@ -52,6 +52,9 @@ pub struct TuneConfig {
     pub head_learning_rate: f64,
     /// Dropout on every sub-layer's output while training.
     pub dropout: f32,
+    /// Keep the epoch that scores best on validation (epoch 0, the encoder as it was,
+    /// included): early stopping. Off, the last epoch's weights are kept whatever they score.
+    pub keep_best: bool,
 }
 
 impl Default for TuneConfig {
@@ -64,6 +67,7 @@ impl Default for TuneConfig {
             learning_rate: 3e-5,
             head_learning_rate: 1e-3,
             dropout: 0.1,
+            keep_best: true,
         }
     }
 }
@@ -427,7 +431,7 @@ pub fn fine_tune(
         });
         let better = epoch_score.accuracy > best.0.accuracy
             || (epoch_score.accuracy == best.0.accuracy && epoch_score.loss < best.0.loss);
-        if better {
+        if better || !config.keep_best {
             best = (
                 epoch_score,
                 encoder.values()?,

@@ -86,10 +86,16 @@ pub fn assign(experiment: &Experiment, user: &str) -> usize {
     experiment.variants.len() - 1
 }
 
+// Served as it is: the schema's `Interval` (with the `graphql` feature).
 /// A proportion with its 95 % Wilson score interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[cfg_attr(
+    feature = "graphql",
+    derive(async_graphql::SimpleObject),
+    graphql(name = "Interval")
+)]
 pub struct Rate {
-    /// Successes / trials (0 with no trials).
+    /// Successes per trial (0 with no trials).
     pub value: f64,
     /// Lower bound.
     pub low: f64,
