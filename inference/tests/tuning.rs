@@ -77,15 +77,24 @@ async fn the_candle_encoder_computes_what_onnx_runtime_computes() {
     }
 }
 
-#[tokio::test]
-async fn tuning_reports_every_epoch_and_keeps_the_best_one() {
-    let (_, model, tokenizer) = e5_files();
+/// The labelled fixture tickets, e5 ready to train, and its vectors of [`TEXTS`] before.
+fn fixture_encoder(
+    model: &Path,
+    tokenizer: &Path,
+) -> (Vec<(String, String)>, TrainableEncoder, Vec<Vec<f32>>) {
     let examples = read_labelled_csv(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/support_tickets.csv"),
     )
     .unwrap();
-    let mut encoder = TrainableEncoder::load(&model, &tokenizer, 64).unwrap();
+    let encoder = TrainableEncoder::load(model, tokenizer, 64).unwrap();
     let before = encoder.embed(&TEXTS).unwrap();
+    (examples, encoder, before)
+}
+
+#[tokio::test]
+async fn tuning_reports_every_epoch_and_keeps_the_best_one() {
+    let (_, model, tokenizer) = e5_files();
+    let (examples, mut encoder, before) = fixture_encoder(&model, &tokenizer);
     let config = TuneConfig {
         epochs: 2,
         batch: 8,
@@ -135,12 +144,7 @@ async fn tuning_reports_every_epoch_and_keeps_the_best_one() {
 #[tokio::test]
 async fn a_trained_encoder_is_written_back_and_served_by_onnx_runtime() {
     let (manifest, model, tokenizer) = e5_files();
-    let examples = read_labelled_csv(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/support_tickets.csv"),
-    )
-    .unwrap();
-    let mut encoder = TrainableEncoder::load(&model, &tokenizer, 64).unwrap();
-    let before = encoder.embed(&TEXTS).unwrap();
+    let (examples, mut encoder, before) = fixture_encoder(&model, &tokenizer);
     let config = TuneConfig {
         epochs: 1,
         batch: 8,
